@@ -1,0 +1,1 @@
+//! greenstd: std::net shim (in progress).

@@ -1,0 +1,281 @@
+//! Runtime configuration and the lazy start of the scheduler.
+//!
+//! The runtime starts on first use (the first coroutine spawned). Before that
+//! it can be configured by environment variables or by [`Config::apply`]; a
+//! value given to [`Config::apply`] wins over the environment. Once the
+//! runtime runs, a configuration that differs from the running one is
+//! rejected with an error instead of being silently ignored.
+//!
+//! | setting | environment | default |
+//! |---|---|---|
+//! | worker threads | `GREENSTD_WORKERS` | `std::thread::available_parallelism()` |
+//! | default coroutine stack, bytes | `GREENSTD_STACK_SIZE` | [`DEFAULT_STACK_SIZE`] (256 KiB) |
+//! | offload pool threads | `GREENSTD_OFFLOAD_THREADS` | 4 |
+
+use std::io;
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use crate::{overflow, panic_hook};
+
+/// Default stack size of a coroutine, in bytes: 256 KiB.
+///
+/// Chosen from measurements: `println!` uses about 2 KiB, a DNS lookup
+/// 6–13 KiB (and greenstd runs lookups on the offload pool anyway), a debug
+/// build of ordinary server code tens of KiB. 256 KiB leaves room for
+/// moderate recursion. Only touched pages use memory, so the cost of an idle
+/// coroutine is the few pages it actually used, not this figure.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// Smallest stack a coroutine gets, in bytes (std's `PTHREAD_STACK_MIN` is 16 KiB).
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// Largest stack a coroutine may ask for, in bytes.
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+const DEFAULT_OFFLOAD_THREADS: usize = 4;
+
+/// The settings the runtime runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Number of worker threads that run coroutines.
+    pub workers: usize,
+    /// Default coroutine stack size in bytes (a multiple of the page size).
+    pub stack_size: usize,
+    /// Most threads the offload pool runs at once.
+    pub offload_threads: usize,
+}
+
+/// Configuration of the greenstd runtime, applied before it starts.
+///
+/// # Examples
+///
+/// ```
+/// shim_rt::Config::new().workers(2).apply().unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    workers: Option<usize>,
+    stack_size: Option<usize>,
+    offload_threads: Option<usize>,
+}
+
+static REQUESTED: Mutex<Config> = Mutex::new(Config {
+    workers: None,
+    stack_size: None,
+    offload_threads: None,
+});
+static STARTED: OnceLock<Result<Settings, (io::ErrorKind, String)>> = OnceLock::new();
+
+impl Config {
+    /// A configuration that changes nothing: every setting comes from the
+    /// environment or its default.
+    pub const fn new() -> Config {
+        Config {
+            workers: None,
+            stack_size: None,
+            offload_threads: None,
+        }
+    }
+
+    /// Sets the number of worker threads (at least 1).
+    pub fn workers(mut self, n: usize) -> Config {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Sets the default coroutine stack size, in bytes as `std::thread::Builder::stack_size`.
+    pub fn stack_size(mut self, bytes: usize) -> Config {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Sets the most threads the offload pool (DNS, file I/O, FFI) may run at once.
+    pub fn offload_threads(mut self, n: usize) -> Config {
+        self.offload_threads = Some(n);
+        self
+    }
+
+    /// Applies the configuration.
+    ///
+    /// Before the runtime has started this records the settings (they win
+    /// over the environment). After it has started, a configuration that
+    /// agrees with the running one is accepted and one that conflicts is an
+    /// error.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a value out of range (0 workers, a stack below
+    /// [`MIN_STACK_SIZE`] or above [`MAX_STACK_SIZE`]); `Other` when the
+    /// runtime is already running with different settings.
+    pub fn apply(self) -> io::Result<()> {
+        if let Some(w) = self.workers {
+            check_workers(w, "workers")?;
+        }
+        if let Some(s) = self.stack_size {
+            check_stack(s, "stack_size")?;
+        }
+        if let Some(n) = self.offload_threads {
+            check_offload(n, "offload_threads")?;
+        }
+        let mut req = REQUESTED.lock();
+        if let Some(started) = STARTED.get() {
+            let running = match started {
+                Ok(s) => *s,
+                Err((kind, msg)) => return Err(io::Error::new(*kind, msg.clone())),
+            };
+            let conflict = self.workers.is_some_and(|w| w != running.workers)
+                || self
+                    .stack_size
+                    .is_some_and(|s| round_stack(s) != running.stack_size)
+                || self
+                    .offload_threads
+                    .is_some_and(|n| n != running.offload_threads);
+            if conflict {
+                return Err(io::Error::other(format!(
+                    "greenstd runtime already started with workers={}, stack_size={}, \
+                     offload_threads={}; configure it before the first spawn",
+                    running.workers, running.stack_size, running.offload_threads
+                )));
+            }
+            return Ok(());
+        }
+        req.workers = self.workers.or(req.workers);
+        req.stack_size = self.stack_size.or(req.stack_size);
+        req.offload_threads = self.offload_threads.or(req.offload_threads);
+        Ok(())
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+fn check_workers(w: usize, what: &str) -> io::Result<usize> {
+    if w == 0 || w > 4096 {
+        return Err(invalid(format!("{what}={w}: workers must be between 1 and 4096")));
+    }
+    Ok(w)
+}
+
+fn check_stack(s: usize, what: &str) -> io::Result<usize> {
+    if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&s) {
+        return Err(invalid(format!(
+            "{what}={s}: the stack size must be between {MIN_STACK_SIZE} and {MAX_STACK_SIZE} bytes"
+        )));
+    }
+    Ok(s)
+}
+
+fn check_offload(n: usize, what: &str) -> io::Result<usize> {
+    if n == 0 || n > 1024 {
+        return Err(invalid(format!(
+            "{what}={n}: the offload pool needs between 1 and 1024 threads"
+        )));
+    }
+    Ok(n)
+}
+
+fn from_env(name: &str, check: fn(usize, &str) -> io::Result<usize>) -> io::Result<Option<usize>> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(invalid(format!("{name} is not valid unicode: expected a positive integer")))
+        }
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) => check(n, name).map(Some),
+            Err(_) => Err(invalid(format!("{name}={v:?}: expected a positive integer"))),
+        },
+    }
+}
+
+/// Rounds a stack size in bytes up to whole pages.
+pub fn round_stack(bytes: usize) -> usize {
+    let bytes = bytes.clamp(MIN_STACK_SIZE, MAX_STACK_SIZE);
+    bytes.div_ceil(4096) * 4096
+}
+
+/// The size in `may`'s unit (8-byte words) for a stack of `bytes` bytes.
+///
+/// The word count is kept even: `may`'s generator fills a stack with an odd
+/// word count completely to measure it, touching every page.
+pub(crate) fn stack_words(bytes: usize) -> usize {
+    let words = round_stack(bytes) / std::mem::size_of::<usize>();
+    words & !1
+}
+
+fn resolve() -> io::Result<Settings> {
+    let req = *REQUESTED.lock();
+    let workers = match req.workers {
+        Some(w) => w,
+        None => match from_env("GREENSTD_WORKERS", check_workers)? {
+            Some(w) => w,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+    };
+    let stack = match req.stack_size {
+        Some(s) => s,
+        None => from_env("GREENSTD_STACK_SIZE", check_stack)?.unwrap_or(DEFAULT_STACK_SIZE),
+    };
+    let offload_threads = match req.offload_threads {
+        Some(n) => n,
+        None => from_env("GREENSTD_OFFLOAD_THREADS", check_offload)?
+            .unwrap_or(DEFAULT_OFFLOAD_THREADS),
+    };
+    Ok(Settings {
+        workers,
+        stack_size: round_stack(stack),
+        offload_threads,
+    })
+}
+
+/// Starts the runtime if it is not running and returns its settings.
+///
+/// Called by every operation that needs the scheduler (spawning a coroutine
+/// above all). Idempotent and cheap once started.
+///
+/// # Errors
+///
+/// `InvalidInput` when an environment variable holds a bad value; the same
+/// error is returned by every later call.
+pub fn start() -> io::Result<Settings> {
+    let r = STARTED.get_or_init(|| {
+        let settings = resolve().map_err(|e| (e.kind(), e.to_string()))?;
+        let cfg = may::config();
+        cfg.set_workers(settings.workers)
+            .set_stack_size(stack_words(settings.stack_size));
+        cfg.set_worker_pin(false);
+        overflow::capture_std_handlers();
+        warm_up();
+        overflow::install();
+        panic_hook::install();
+        Ok(settings)
+    });
+    match r {
+        Ok(s) => Ok(*s),
+        Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+    }
+}
+
+/// The settings of the running runtime, if it has started.
+pub fn running() -> Option<Settings> {
+    STARTED.get().and_then(|r| r.as_ref().ok().copied())
+}
+
+/// Runs one empty coroutine to completion so that `may` starts its scheduler
+/// and its generator installs its signal and panic hooks now, before ours are
+/// layered on top of them.
+fn warm_up() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    // SAFETY: the closure touches no thread-local storage and cannot overflow
+    // its stack; it only sends on a channel.
+    let spawned = unsafe {
+        may::coroutine::Builder::new().spawn(move || {
+            let _ = tx.send(());
+        })
+    };
+    if spawned.is_ok() {
+        let _ = rx.recv();
+    }
+}

@@ -1,0 +1,245 @@
+//! Readiness waiting on file descriptors, for the net shims.
+//!
+//! Sockets are non-blocking underneath. An operation is tried; when it would
+//! block, the caller waits for readiness and tries again:
+//!
+//! * in a coroutine, on the hub's epoll instance (edge-triggered), with any
+//!   number of waiters per direction — every waiter of a direction is woken
+//!   by each readiness edge and retries, so none is lost;
+//! * on a plain OS thread, with `poll(2)`: a real blocking call, as std's.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::hub;
+use crate::park::{self, in_coroutine, Waker};
+
+/// The direction an operation waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// Readable: data, a connection to accept, end of stream or an error.
+    Read,
+    /// Writable: buffer space, a finished connect, or an error.
+    Write,
+}
+
+#[derive(Default)]
+struct Direction {
+    /// Bumped (under `waiters`' lock) by every readiness edge.
+    seq: AtomicU64,
+    waiters: Mutex<Vec<(u64, Waker)>>,
+}
+
+impl Direction {
+    fn wake_all(&self) {
+        let waiters = {
+            let mut w = self.waiters.lock();
+            self.seq.fetch_add(1, Ordering::Release);
+            if w.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *w)
+        };
+        for (_, w) in waiters {
+            w.wake();
+        }
+    }
+
+    /// Waits for the next edge after `seq`. `false` when `deadline` passed first.
+    fn wait(&self, seq: u64, deadline: Option<Instant>) -> bool {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut w = self.waiters.lock();
+            if self.seq.load(Ordering::Acquire) != seq {
+                return true;
+            }
+            w.push((id, Waker::current()));
+        }
+        loop {
+            let expired = park::park_deadline(deadline);
+            let mut w = self.waiters.lock();
+            match w.iter().position(|(i, _)| *i == id) {
+                None => return true,
+                Some(pos) if expired => {
+                    w.swap_remove(pos);
+                    return false;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// The readiness state of one registered file descriptor.
+pub struct Registration {
+    read: Direction,
+    write: Direction,
+}
+
+impl Registration {
+    fn dir(&self, interest: Interest) -> &Direction {
+        match interest {
+            Interest::Read => &self.read,
+            Interest::Write => &self.write,
+        }
+    }
+
+    pub(crate) fn ready(&self, flags: u32) {
+        let err = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
+        if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 | err != 0 {
+            self.read.wake_all();
+        }
+        if flags & libc::EPOLLOUT as u32 | err != 0 {
+            self.write.wake_all();
+        }
+    }
+}
+
+/// The readiness side of one file descriptor: embed one in each socket type
+/// and call [`Readiness::deregister`] before the descriptor is closed.
+#[derive(Default)]
+pub struct Readiness {
+    /// The registration, or the OS error that refused it (kept: the
+    /// descriptor cannot be waited on cooperatively).
+    reg: OnceLock<Result<Arc<Registration>, i32>>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("registered", &matches!(self.reg.get(), Some(Ok(_))))
+            .finish()
+    }
+}
+
+/// The error std returns when a socket timeout expires on Linux
+/// (`SO_RCVTIMEO`/`SO_SNDTIMEO`): `EAGAIN`, of kind `WouldBlock`.
+pub fn timeout_error() -> io::Error {
+    io::Error::from_raw_os_error(libc::EAGAIN)
+}
+
+impl Readiness {
+    /// Readiness for a descriptor not yet registered anywhere.
+    pub const fn new() -> Readiness {
+        Readiness {
+            reg: OnceLock::new(),
+        }
+    }
+
+    fn registration(&self, fd: RawFd) -> io::Result<&Arc<Registration>> {
+        let r = self.reg.get_or_init(|| {
+            let reg = Arc::new(Registration {
+                read: Direction::default(),
+                write: Direction::default(),
+            });
+            match hub::hub().register(fd, &reg) {
+                Ok(()) => Ok(reg),
+                Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
+            }
+        });
+        r.as_ref().map_err(|&code| io::Error::from_raw_os_error(code))
+    }
+
+    /// Runs `op` until it does not fail with `WouldBlock`, waiting for
+    /// `interest` between tries, until `deadline`.
+    ///
+    /// `op` must be a non-blocking attempt (the descriptor is in
+    /// non-blocking mode). `EINTR` is retried. When `deadline` passes the
+    /// result is [`timeout_error`], as std's socket timeouts give on Linux.
+    pub fn blocking<R>(
+        &self,
+        fd: RawFd,
+        interest: Interest,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let reg = if in_coroutine() {
+            Some(self.registration(fd)?)
+        } else {
+            None
+        };
+        loop {
+            let seq = reg.map(|r| r.dir(interest).seq.load(Ordering::Acquire));
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+            let ready = match (reg, seq) {
+                (Some(reg), Some(seq)) => reg.dir(interest).wait(seq, deadline),
+                _ => poll_fd(fd, interest, deadline)?,
+            };
+            if !ready {
+                return Err(timeout_error());
+            }
+        }
+    }
+
+    /// Waits once until `fd` is ready for `interest` or `deadline` passes;
+    /// `Ok(false)` on timeout. Readiness may be spurious: check with a syscall.
+    pub fn wait(&self, fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<bool> {
+        if in_coroutine() {
+            let reg = self.registration(fd)?;
+            let dir = reg.dir(interest);
+            let seq = dir.seq.load(Ordering::Acquire);
+            // An edge may have come before we looked: ask the kernel first.
+            if poll_fd(fd, interest, Some(Instant::now()))? {
+                return Ok(true);
+            }
+            Ok(dir.wait(seq, deadline))
+        } else {
+            poll_fd(fd, interest, deadline)
+        }
+    }
+
+    /// Removes the descriptor from the hub. Call it before closing `fd`.
+    pub fn deregister(&mut self, fd: RawFd) {
+        if let Some(Ok(reg)) = self.reg.take() {
+            hub::hub().deregister(fd, reg);
+        }
+    }
+}
+
+/// Blocks the calling OS thread in `poll(2)` until `fd` is ready for
+/// `interest` or `deadline` passes. `Ok(false)` on timeout.
+pub fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<bool> {
+    let events = match interest {
+        Interest::Read => libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP,
+        Interest::Write => libc::POLLOUT,
+    };
+    loop {
+        let timeout = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                left.as_nanos().div_ceil(1_000_000).min(libc::c_int::MAX as u128) as libc::c_int
+            }
+        };
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd that lives across the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, timeout) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r > 0 {
+            return Ok(true);
+        }
+        if timeout == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
+        }
+    }
+}

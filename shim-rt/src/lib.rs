@@ -1,0 +1,35 @@
+//! The runtime core of greenstd: the one place that owns the `may` scheduler.
+//!
+//! Every other shim calls into this crate for:
+//!
+//! * [`config`]: worker count, default stack size, offload pool size, and the
+//!   lazy start of the runtime;
+//! * [`task`]: the identity of the running thread or coroutine (what
+//!   `std::thread::current()` returns), its park token and its thread-locals;
+//! * [`park`]: blocking the current execution context, cooperatively inside a
+//!   coroutine and for real on a plain OS thread, with or without a deadline;
+//! * [`latch`]: a one-shot event that works for both kinds of waiter;
+//! * [`io`]: readiness waiting on file descriptors with any number of waiters
+//!   per direction;
+//! * [`offload`]: the bounded pool for work that cannot be made cooperative
+//!   (DNS, file I/O, FFI).
+//!
+//! Timers and readiness events are driven by one background thread, the hub,
+//! which only ever *wakes* coroutines (they then run on a worker); no
+//! coroutine ever runs on it, so no coroutine's progress depends on it being
+//! free.
+
+#![warn(missing_docs)]
+
+pub mod config;
+mod hub;
+pub mod io;
+pub mod latch;
+pub mod offload;
+mod overflow;
+mod panic_hook;
+pub mod park;
+pub mod task;
+
+pub use config::Config;
+pub use park::{in_coroutine, Waker};

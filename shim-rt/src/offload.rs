@@ -1,0 +1,143 @@
+//! The blocking-offload pool: work that cannot be made cooperative (DNS,
+//! file I/O, FFI) runs on a bounded set of helper threads while the calling
+//! coroutine waits without blocking its worker.
+//!
+//! Threads start on demand up to the configured maximum
+//! (`GREENSTD_OFFLOAD_THREADS`, default 4) and exit after 10 s idle. On a
+//! plain OS thread, [`run`] simply calls the function: blocking there is
+//! what std does.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use crate::config;
+use crate::latch::Latch;
+use crate::park::in_coroutine;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+struct Pool {
+    state: Mutex<State>,
+    work: Condvar,
+}
+
+struct State {
+    queue: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+}
+
+static POOL: Pool = Pool {
+    state: Mutex::new(State {
+        queue: VecDeque::new(),
+        threads: 0,
+        idle: 0,
+    }),
+    work: Condvar::new(),
+};
+
+const IDLE_EXIT: Duration = Duration::from_secs(10);
+
+fn submit(job: Job) {
+    let max = config::running().map_or(1, |s| s.offload_threads);
+    let mut st = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
+    st.queue.push_back(job);
+    if st.idle > 0 {
+        POOL.work.notify_one();
+        return;
+    }
+    if st.threads < max {
+        st.threads += 1;
+        drop(st);
+        let started = std::thread::Builder::new()
+            .name("greenstd-offload".into())
+            .spawn(worker);
+        if started.is_err() {
+            // No new thread: the queued job waits for a running one. With
+            // none running at all it runs nowhere, so undo the count; the
+            // next submit tries again.
+            let mut st = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.threads -= 1;
+            if st.threads == 0 {
+                let stranded: Vec<Job> = st.queue.drain(..).collect();
+                drop(st);
+                for job in stranded {
+                    job();
+                }
+            }
+        }
+    }
+}
+
+fn worker() {
+    let mut st = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if let Some(job) = st.queue.pop_front() {
+            drop(st);
+            job();
+            st = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        st.idle += 1;
+        let (guard, timeout) = POOL
+            .work
+            .wait_timeout(st, IDLE_EXIT)
+            .unwrap_or_else(|e| e.into_inner());
+        st = guard;
+        st.idle -= 1;
+        if timeout.timed_out() && st.queue.is_empty() {
+            st.threads -= 1;
+            return;
+        }
+    }
+}
+
+/// Runs `f` to completion without blocking a coroutine's worker.
+///
+/// In a coroutine, `f` runs on the offload pool and the coroutine waits
+/// cooperatively; a panic in `f` is resumed in the caller. On a plain thread
+/// `f` runs right here.
+pub fn run<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    if !in_coroutine() {
+        return f();
+    }
+    struct Shared<R> {
+        done: Latch,
+        result: Mutex<Option<std::thread::Result<R>>>,
+    }
+    let shared = Arc::new(Shared {
+        done: Latch::new(),
+        result: Mutex::new(None),
+    });
+    let theirs = shared.clone();
+    let job = move || {
+        let r = catch_unwind(AssertUnwindSafe(f));
+        *theirs.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        theirs.done.set();
+    };
+    let job: Box<dyn FnOnce() + Send + '_> = Box::new(job);
+    // SAFETY: only the lifetime is erased. The job borrows from this frame
+    // (through `f` and `R`), and this frame does not return before the job
+    // has finished: `done.wait()` below returns only after `done.set()`,
+    // the job's last touch of anything borrowed. The Arc keeps `shared`
+    // itself alive past that point.
+    let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
+    submit(job);
+    shared.done.wait();
+    let r = shared
+        .result
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .expect("offload job finished without a result");
+    match r {
+        Ok(v) => v,
+        Err(p) => resume_unwind(p),
+    }
+}

@@ -1,0 +1,58 @@
+//! Panic messages of coroutines, in std's words.
+//!
+//! std's default hook names the OS thread (a `may` worker), not the
+//! coroutine. Ours prints what std prints for a thread, with the coroutine's
+//! name and id, and hands panics outside coroutines to the previous hook.
+
+use std::io::Write;
+use std::panic::PanicHookInfo;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::task;
+
+pub(crate) fn install() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| match task::current_coroutine_task() {
+        Some(t) => report(t.name().unwrap_or("<unnamed>"), t.id().get(), info),
+        None => previous(info),
+    }));
+}
+
+fn payload_text<'a>(info: &'a PanicHookInfo<'_>) -> &'a str {
+    if let Some(s) = info.payload().downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = info.payload().downcast_ref::<String>() {
+        s
+    } else {
+        "Box<dyn Any>"
+    }
+}
+
+fn report(name: &str, id: u64, info: &PanicHookInfo<'_>) {
+    static FIRST_NOTE: AtomicBool = AtomicBool::new(true);
+    let mut msg = String::new();
+    msg.push_str(&format!("thread '{name}' ({id}) panicked at "));
+    match info.location() {
+        Some(l) => msg.push_str(&format!("{}:{}:{}", l.file(), l.line(), l.column())),
+        None => msg.push_str("<unknown>"),
+    }
+    msg.push_str(":\n");
+    msg.push_str(payload_text(info));
+    msg.push('\n');
+    match std::env::var("RUST_BACKTRACE").as_deref() {
+        Ok("0") | Err(_) => {
+            if FIRST_NOTE.swap(false, Ordering::Relaxed) {
+                msg.push_str(
+                    "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+                );
+            }
+        }
+        Ok(_) => {
+            msg.push_str(&format!(
+                "stack backtrace:\n{}\n",
+                std::backtrace::Backtrace::force_capture()
+            ));
+        }
+    }
+    let _ = std::io::stderr().lock().write_all(msg.as_bytes());
+}

@@ -1,0 +1,1 @@
+//! greenstd: std::sync shim (in progress).

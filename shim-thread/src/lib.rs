@@ -1,0 +1,1 @@
+//! greenstd: std::thread shim (in progress).

@@ -1,0 +1,75 @@
+//! # greenstd — gevent for Rust
+//!
+//! `std`, with the blocking parts re-implemented on stackful coroutines
+//! (the `may` runtime). Existing blocking code — `std::net` sockets,
+//! `std::thread::spawn`, `std::thread::sleep`, `std::sync` locks and
+//! channels — runs unchanged, and blocking a coroutine yields to the others
+//! instead of blocking its worker thread.
+//!
+//! This crate is a `std`-shaped tree: every module of `std` is here, and the
+//! cooperative ones replace std's:
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`thread`] | `spawn` runs a coroutine; `sleep`, `park`, `join`, `scope`, `thread_local!` are cooperative |
+//! | [`net`], [`os::unix::net`] | sockets that switch instead of block; DNS off the workers |
+//! | [`sync`] | `Mutex`, `RwLock`, `Condvar`, `Barrier`, `Once*`, `LazyLock`, `mpsc` park the coroutine |
+//! | [`time`] | std's types (they never block) |
+//! | [`green`] | gevent's own API that std has no name for, and the runtime's configuration |
+//!
+//! Everything else is `std`'s own, re-exported.
+//!
+//! ## Patching
+//!
+//! * Cargo.toml only: `std = { package = "greenstd", version = "…" }` — every
+//!   `std::` path of the crate resolves here.
+//! * One line at the crate root: `extern crate greenstd as std;`
+//! * Around imports or items: `greenstd::patch_all! { use std::net::TcpListener; … }`
+
+#![warn(missing_docs)]
+
+#[doc(no_inline)]
+pub use std::*;
+
+pub use patch_macro::patch_all;
+
+/// Threads, cooperative: `std::thread` on coroutines.
+pub mod thread {
+    pub use shim_thread::*;
+}
+
+/// Temporal quantification: std's types, re-exported (they never block).
+pub mod time {
+    pub use shim_time::{Duration, Instant, SystemTime, SystemTimeError, TryFromFloatSecsError, UNIX_EPOCH};
+}
+
+/// Networking, cooperative: `std::net` whose blocking calls yield.
+pub mod net {
+    pub use shim_net::*;
+}
+
+/// Synchronization, cooperative: `std::sync` whose waits park the coroutine.
+pub mod sync {
+    pub use shim_sync::*;
+}
+
+/// OS-specific functionality: std's, with `os::unix::net` cooperative.
+pub mod os {
+    #[doc(no_inline)]
+    pub use std::os::*;
+
+    /// Unix-specific functionality: std's, with `net` cooperative.
+    pub mod unix {
+        #[doc(no_inline)]
+        pub use std::os::unix::*;
+
+        /// Unix domain sockets, cooperative.
+        pub mod net {
+            pub use shim_net::unix::*;
+        }
+    }
+}
+
+pub use shim_thread::thread_local;
+
+pub mod green;
