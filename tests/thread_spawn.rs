@@ -230,10 +230,17 @@ fn yield_now_interleaves_two_coroutines() {
             }
         }
     };
-    let a = thread::spawn(mk("a", log.clone()));
-    let b = thread::spawn(mk("b", log.clone()));
-    a.join().unwrap();
-    b.join().unwrap();
+    // Spawned from a coroutine on the single worker, both start only when
+    // the parent blocks in join: then they alternate at each yield.
+    let (la, lb) = (log.clone(), log.clone());
+    thread::spawn(move || {
+        let a = thread::spawn(mk("a", la));
+        let b = thread::spawn(mk("b", lb));
+        a.join().unwrap();
+        b.join().unwrap();
+    })
+    .join()
+    .unwrap();
     let log = log.lock().unwrap().clone();
     assert_eq!(log, ["a0", "b0", "a1", "b1", "a2", "b2"]);
 }

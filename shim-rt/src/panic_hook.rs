@@ -12,10 +12,23 @@ use crate::task;
 
 pub(crate) fn install() {
     let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| match task::current_coroutine_task() {
-        Some(t) => report(t.name().unwrap_or("<unnamed>"), t.id().get(), info),
-        None => previous(info),
+    std::panic::set_hook(Box::new(move |info| {
+        if is_stack_allocation_failure(info) {
+            // Caught by `task::spawn` and returned as an `OutOfMemory` error.
+            return;
+        }
+        match task::current_coroutine_task() {
+            Some(t) => report(t.name().unwrap_or("<unnamed>"), t.id().get(), info),
+            None => previous(info),
+        }
     }));
+}
+
+/// may's generator panics (instead of returning an error) when it cannot
+/// map a stack; greenstd turns that panic into an error, so it is not news.
+fn is_stack_allocation_failure(info: &PanicHookInfo<'_>) -> bool {
+    info.location().is_some_and(|l| l.file().contains("generator"))
+        && payload_text(info).starts_with("failed to alloc sys stack")
 }
 
 fn payload_text<'a>(info: &'a PanicHookInfo<'_>) -> &'a str {

@@ -101,11 +101,36 @@ pub fn park_deadline(deadline: Option<Instant>) -> bool {
 
 /// Lets other coroutines run (in a coroutine) or gives up the time slice (on
 /// an OS thread).
+///
+/// may's own yield puts the coroutine back on its worker's local queue, and
+/// a worker only looks at the coroutines other threads woke for it (its
+/// "global" queue) once the local queue is empty: a coroutine that computes
+/// and yields in a loop would starve them for ever. So every
+/// [`FAIR_YIELD_EVERY`]-th yield on a worker leaves the local queue and
+/// comes back through the hub, which lets the worker drain its global queue.
 #[inline]
 pub fn yield_now() {
-    if in_coroutine() {
-        may::coroutine::yield_now();
+    if !in_coroutine() {
+        return std::thread::yield_now();
+    }
+    thread_local! {
+        static YIELDS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    // This counter is per worker thread on purpose: it counts the yields
+    // that keep this worker's local queue busy.
+    let n = YIELDS.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        n
+    });
+    if n % FAIR_YIELD_EVERY == 0 {
+        let key = hub::add_timer(Instant::now(), Waker::current());
+        may::coroutine::park();
+        hub::cancel_timer(key);
     } else {
-        std::thread::yield_now();
+        may::coroutine::yield_now();
     }
 }
+
+/// How often a yield goes through the hub; see [`yield_now`].
+pub const FAIR_YIELD_EVERY: u32 = 16;

@@ -1,0 +1,264 @@
+//! The runtime under the thread shim: cooperation at scale, the OS thread
+//! budget, configuration, stack overflow and out-of-memory behaviour.
+
+use greenstd::thread;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn os_threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// Runs this test binary again, only `test`, with `GREENSTD_CHILD` set.
+fn run_child(test: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("GREENSTD_CHILD", "1")
+        .env("RUST_BACKTRACE", "0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn is_child() -> bool {
+    std::env::var_os("GREENSTD_CHILD").is_some()
+}
+
+#[test]
+fn ten_thousand_sleepers_finish_together_on_few_threads() {
+    let settings = greenstd::green::runtime().unwrap();
+    let before = os_threads();
+    let done = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..10_000)
+        .map(|_| {
+            let done = done.clone();
+            let peak = peak.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(200));
+                peak.fetch_max(os_threads_cheap(), Ordering::Relaxed);
+                done.fetch_add(1, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    let during = os_threads();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(done.load(Ordering::Relaxed), 10_000);
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    let limit = settings.workers + 8;
+    assert!(during <= limit, "{during} OS threads (before: {before}), limit {limit}");
+    assert!(os_threads() <= limit);
+}
+
+/// Thread count sampled from inside coroutines, without allocating a dir
+/// iterator per call on 10k coroutines: reads /proc/self/status.
+fn os_threads_cheap() -> usize {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn code_after_a_sleep_runs_on_a_worker_never_on_the_timer_thread() {
+    // may resumes timed-out coroutines on its timer thread itself, so CPU
+    // work after a sleep delayed every other sleeper. greenstd's hub only
+    // wakes coroutines; they resume on a worker.
+    greenstd::green::Config::new().workers(2).apply().unwrap();
+    let hs: Vec<_> = (0..200)
+        .map(|i| {
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(1 + i % 7));
+                std::thread::current().name().map(str::to_owned)
+            })
+        })
+        .collect();
+    for h in hs {
+        let name = h.join().unwrap();
+        assert_ne!(name.as_deref(), Some("greenstd-hub"));
+    }
+}
+
+#[test]
+fn cooperative_cpu_work_after_a_sleep_does_not_delay_other_sleepers() {
+    greenstd::green::Config::new().workers(2).apply().unwrap();
+    let busy = thread::spawn(|| {
+        thread::sleep(Duration::from_millis(20));
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(1500) {
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            // CPU-bound code must yield now and then, as under gevent.
+            thread::yield_now();
+        }
+        x
+    });
+    thread::sleep(Duration::from_millis(30));
+    let start = Instant::now();
+    let sleepers: Vec<_> = (0..100)
+        .map(|_| thread::spawn(|| thread::sleep(Duration::from_millis(100))))
+        .collect();
+    for s in sleepers {
+        s.join().unwrap();
+    }
+    let e = start.elapsed();
+    assert!(e < Duration::from_millis(1000), "sleepers took {e:?}");
+    busy.join().unwrap();
+}
+
+#[test]
+fn sleep_in_a_coroutine_does_not_block_the_worker() {
+    greenstd::green::Config::new().workers(1).apply().unwrap();
+    let start = Instant::now();
+    let hs: Vec<_> = (0..50)
+        .map(|_| thread::spawn(|| thread::sleep(Duration::from_millis(300))))
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let e = start.elapsed();
+    assert!(e >= Duration::from_millis(300));
+    assert!(e < Duration::from_secs(3), "50 sleeps of 300 ms on one worker took {e:?}");
+}
+
+#[test]
+fn configuration_after_start_must_agree() {
+    greenstd::green::Config::new().workers(3).apply().unwrap();
+    let s = greenstd::green::runtime().unwrap();
+    assert_eq!(s.workers, 3);
+    assert_eq!(s.stack_size, greenstd::green::DEFAULT_STACK_SIZE);
+    // The same configuration again is fine; a different one is an error.
+    greenstd::green::Config::new().workers(3).apply().unwrap();
+    let err = greenstd::green::Config::new().workers(4).apply().unwrap_err();
+    assert!(err.to_string().contains("already started"), "{err}");
+    let err = greenstd::green::Config::new().workers(0).apply().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    // The workers really are 3 OS threads more than before start.
+    thread::spawn(|| ()).join().unwrap();
+}
+
+#[test]
+fn configuration_from_the_environment() {
+    if !is_child() {
+        let out = run_child(
+            "configuration_from_the_environment",
+            &[("GREENSTD_WORKERS", "3"), ("GREENSTD_STACK_SIZE", "131072")],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = run_child("configuration_from_the_environment", &[("GREENSTD_WORKERS", "lots")]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    match std::env::var("GREENSTD_WORKERS").unwrap().as_str() {
+        "3" => {
+            let s = greenstd::green::runtime().unwrap();
+            assert_eq!((s.workers, s.stack_size), (3, 131072));
+        }
+        _ => {
+            // A bad value is a clear error from Builder::spawn, not a panic.
+            let err = thread::Builder::new().spawn(|| ()).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("GREENSTD_WORKERS"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn stack_overflow_aborts_with_std_message() {
+    if !is_child() {
+        let out = run_child("stack_overflow_aborts_with_std_message", &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+        assert!(
+            stderr.contains("thread 'deep' has overflowed its stack"),
+            "stderr: {stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("UNREACHABLE"));
+        return;
+    }
+    fn recurse(n: u64) -> u64 {
+        let buf = [n; 64];
+        std::hint::black_box(&buf);
+        recurse(n + 1) + buf[3]
+    }
+    let lock = Arc::new(std::sync::Mutex::new(()));
+    let l2 = lock.clone();
+    let h = thread::Builder::new()
+        .name("deep".into())
+        .spawn(move || {
+            let _held = l2.lock().unwrap();
+            recurse(0)
+        })
+        .unwrap();
+    let _ = h.join();
+    println!("UNREACHABLE: the process went on after a stack overflow");
+}
+
+#[test]
+fn out_of_memory_is_an_error_from_builder_spawn() {
+    if !is_child() {
+        let out = run_child("out_of_memory_is_an_error_from_builder_spawn", &[]);
+        assert!(
+            out.status.success(),
+            "stdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    greenstd::green::runtime().unwrap();
+    thread::spawn(|| ()).join().unwrap();
+    // Cap the address space a little above what is mapped now: stacks of
+    // 512 MiB soon cannot be mapped.
+    let vm_kib: u64 = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let cap = (vm_kib * 1024) + (2 << 30);
+    let lim = libc::rlimit {
+        rlim_cur: cap,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain setrlimit on this (child) process.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+    let gate = Arc::new(std::sync::Barrier::new(1));
+    let mut alive = Vec::new();
+    let mut error = None;
+    for _ in 0..16 {
+        let g = gate.clone();
+        match thread::Builder::new()
+            .stack_size(512 << 20)
+            .spawn(move || {
+                g.wait();
+                thread::sleep(Duration::from_millis(200));
+            }) {
+            Ok(h) => alive.push(h),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    let e = error.expect("address space cap never reached");
+    assert_eq!(e.kind(), std::io::ErrorKind::OutOfMemory, "{e}");
+    assert!(alive.len() < 16);
+    // The runtime goes on: the spawned ones finish, small spawns still work.
+    for h in alive {
+        h.join().unwrap();
+    }
+    assert_eq!(thread::spawn(|| 5).join().unwrap(), 5);
+}
