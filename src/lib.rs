@@ -40,7 +40,9 @@ pub mod thread {
 
 /// Temporal quantification: std's types, re-exported (they never block).
 pub mod time {
-    pub use shim_time::{Duration, Instant, SystemTime, SystemTimeError, TryFromFloatSecsError, UNIX_EPOCH};
+    pub use shim_time::{
+        Duration, Instant, SystemTime, SystemTimeError, TryFromFloatSecsError, UNIX_EPOCH,
+    };
 }
 
 /// Networking, cooperative: `std::net` whose blocking calls yield.

@@ -53,7 +53,10 @@ fn ten_thousand_sleepers_finish_together_on_few_threads() {
     assert_eq!(done.load(Ordering::Relaxed), 10_000);
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     let limit = settings.workers + 8;
-    assert!(during <= limit, "{during} OS threads (before: {before}), limit {limit}");
+    assert!(
+        during <= limit,
+        "{during} OS threads (before: {before}), limit {limit}"
+    );
     assert!(os_threads() <= limit);
 }
 
@@ -128,7 +131,10 @@ fn sleep_in_a_coroutine_does_not_block_the_worker() {
     }
     let e = start.elapsed();
     assert!(e >= Duration::from_millis(300));
-    assert!(e < Duration::from_secs(3), "50 sleeps of 300 ms on one worker took {e:?}");
+    assert!(
+        e < Duration::from_secs(3),
+        "50 sleeps of 300 ms on one worker took {e:?}"
+    );
 }
 
 #[test]
@@ -139,9 +145,15 @@ fn configuration_after_start_must_agree() {
     assert_eq!(s.stack_size, greenstd::green::DEFAULT_STACK_SIZE);
     // The same configuration again is fine; a different one is an error.
     greenstd::green::Config::new().workers(3).apply().unwrap();
-    let err = greenstd::green::Config::new().workers(4).apply().unwrap_err();
+    let err = greenstd::green::Config::new()
+        .workers(4)
+        .apply()
+        .unwrap_err();
     assert!(err.to_string().contains("already started"), "{err}");
-    let err = greenstd::green::Config::new().workers(0).apply().unwrap_err();
+    let err = greenstd::green::Config::new()
+        .workers(0)
+        .apply()
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     // The workers really are 3 OS threads more than before start.
     thread::spawn(|| ()).join().unwrap();
@@ -154,9 +166,20 @@ fn configuration_from_the_environment() {
             "configuration_from_the_environment",
             &[("GREENSTD_WORKERS", "3"), ("GREENSTD_STACK_SIZE", "131072")],
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let out = run_child("configuration_from_the_environment", &[("GREENSTD_WORKERS", "lots")]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run_child(
+            "configuration_from_the_environment",
+            &[("GREENSTD_WORKERS", "lots")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return;
     }
     match std::env::var("GREENSTD_WORKERS").unwrap().as_str() {
@@ -240,12 +263,10 @@ fn out_of_memory_is_an_error_from_builder_spawn() {
     let mut error = None;
     for _ in 0..16 {
         let g = gate.clone();
-        match thread::Builder::new()
-            .stack_size(512 << 20)
-            .spawn(move || {
-                g.wait();
-                thread::sleep(Duration::from_millis(200));
-            }) {
+        match thread::Builder::new().stack_size(512 << 20).spawn(move || {
+            g.wait();
+            thread::sleep(Duration::from_millis(200));
+        }) {
             Ok(h) => alive.push(h),
             Err(e) => {
                 error = Some(e);

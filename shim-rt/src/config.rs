@@ -154,7 +154,9 @@ fn invalid(msg: String) -> io::Error {
 
 fn check_workers(w: usize, what: &str) -> io::Result<usize> {
     if w == 0 || w > 4096 {
-        return Err(invalid(format!("{what}={w}: workers must be between 1 and 4096")));
+        return Err(invalid(format!(
+            "{what}={w}: workers must be between 1 and 4096"
+        )));
     }
     Ok(w)
 }
@@ -180,12 +182,14 @@ fn check_offload(n: usize, what: &str) -> io::Result<usize> {
 fn from_env(name: &str, check: fn(usize, &str) -> io::Result<usize>) -> io::Result<Option<usize>> {
     match std::env::var(name) {
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(invalid(format!("{name} is not valid unicode: expected a positive integer")))
-        }
+        Err(std::env::VarError::NotUnicode(_)) => Err(invalid(format!(
+            "{name} is not valid unicode: expected a positive integer"
+        ))),
         Ok(v) => match v.trim().parse::<usize>() {
             Ok(n) => check(n, name).map(Some),
-            Err(_) => Err(invalid(format!("{name}={v:?}: expected a positive integer"))),
+            Err(_) => Err(invalid(format!(
+                "{name}={v:?}: expected a positive integer"
+            ))),
         },
     }
 }
@@ -220,8 +224,9 @@ fn resolve() -> io::Result<Settings> {
     };
     let offload_threads = match req.offload_threads {
         Some(n) => n,
-        None => from_env("GREENSTD_OFFLOAD_THREADS", check_offload)?
-            .unwrap_or(DEFAULT_OFFLOAD_THREADS),
+        None => {
+            from_env("GREENSTD_OFFLOAD_THREADS", check_offload)?.unwrap_or(DEFAULT_OFFLOAD_THREADS)
+        }
     };
     Ok(Settings {
         workers,

@@ -130,8 +130,11 @@ impl Hub {
     /// Registers `reg` for edge-triggered readiness of both directions.
     pub(crate) fn register(&self, fd: RawFd, reg: &Arc<Registration>) -> io::Result<()> {
         let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET)
-                as u32,
+            events: (libc::EPOLLIN
+                | libc::EPOLLOUT
+                | libc::EPOLLRDHUP
+                | libc::EPOLLPRI
+                | libc::EPOLLET) as u32,
             u64: Arc::as_ptr(reg) as u64,
         };
         // SAFETY: `ev` lives across the call; the pointer it carries stays
@@ -145,7 +148,12 @@ impl Hub {
     pub(crate) fn deregister(&self, fd: RawFd, reg: Arc<Registration>) {
         // SAFETY: a plain syscall; failure (fd already closed) is harmless.
         unsafe {
-            libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut());
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            );
         }
         self.graveyard.lock().push(reg);
     }

@@ -143,7 +143,8 @@ impl Readiness {
                 Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
             }
         });
-        r.as_ref().map_err(|&code| io::Error::from_raw_os_error(code))
+        r.as_ref()
+            .map_err(|&code| io::Error::from_raw_os_error(code))
     }
 
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for
@@ -183,7 +184,12 @@ impl Readiness {
 
     /// Waits once until `fd` is ready for `interest` or `deadline` passes;
     /// `Ok(false)` on timeout. Readiness may be spurious: check with a syscall.
-    pub fn wait(&self, fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<bool> {
+    pub fn wait(
+        &self,
+        fd: RawFd,
+        interest: Interest,
+        deadline: Option<Instant>,
+    ) -> io::Result<bool> {
         if in_coroutine() {
             let reg = self.registration(fd)?;
             let dir = reg.dir(interest);
@@ -218,7 +224,9 @@ pub fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
             None => -1,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
-                left.as_nanos().div_ceil(1_000_000).min(libc::c_int::MAX as u128) as libc::c_int
+                left.as_nanos()
+                    .div_ceil(1_000_000)
+                    .min(libc::c_int::MAX as u128) as libc::c_int
             }
         };
         let mut pfd = libc::pollfd {

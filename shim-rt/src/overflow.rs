@@ -59,7 +59,10 @@ unsafe fn stack_pointer(ctx: *mut libc::c_void) -> Option<usize> {
     Some(uc.uc_mcontext.sp as usize)
 }
 
-#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
 unsafe fn stack_pointer(_ctx: *mut libc::c_void) -> Option<usize> {
     None
 }
@@ -81,7 +84,9 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         let co = may::coroutine::current();
         write_stderr(b"\nthread '");
         write_stderr(co.name().unwrap_or("<unnamed>").as_bytes());
-        write_stderr(b"' has overflowed its stack\nfatal runtime error: stack overflow, aborting\n");
+        write_stderr(
+            b"' has overflowed its stack\nfatal runtime error: stack overflow, aborting\n",
+        );
         // SAFETY: abort is async-signal-safe.
         unsafe { libc::abort() };
     }

@@ -27,7 +27,8 @@ pub(crate) fn install() {
 /// may's generator panics (instead of returning an error) when it cannot
 /// map a stack; greenstd turns that panic into an error, so it is not news.
 fn is_stack_allocation_failure(info: &PanicHookInfo<'_>) -> bool {
-    info.location().is_some_and(|l| l.file().contains("generator"))
+    info.location()
+        .is_some_and(|l| l.file().contains("generator"))
         && payload_text(info).starts_with("failed to alloc sys stack")
 }
 

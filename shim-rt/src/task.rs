@@ -285,7 +285,11 @@ impl Locals {
                 return Ok(v as *const T);
             }
             e.value = Some(value);
-            let v: &T = e.value.as_ref().and_then(|v| v.downcast_ref()).expect("just set");
+            let v: &T = e
+                .value
+                .as_ref()
+                .and_then(|v| v.downcast_ref())
+                .expect("just set");
             return Ok(v as *const T);
         }
         entries.push(LocalEntry {
@@ -306,13 +310,10 @@ impl Locals {
         loop {
             let victim = {
                 let mut entries = self.entries.borrow_mut();
-                entries
-                    .iter_mut()
-                    .find(|e| !e.destroyed)
-                    .map(|e| {
-                        e.destroyed = true;
-                        e.value.take()
-                    })
+                entries.iter_mut().find(|e| !e.destroyed).map(|e| {
+                    e.destroyed = true;
+                    e.value.take()
+                })
             };
             match victim {
                 None => break,

@@ -237,7 +237,9 @@ impl Builder {
             if size > MAX_STACK_SIZE {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("stack size {size} is above greenstd's maximum of {MAX_STACK_SIZE} bytes"),
+                    format!(
+                        "stack size {size} is above greenstd's maximum of {MAX_STACK_SIZE} bytes"
+                    ),
                 ));
             }
         }
@@ -252,7 +254,10 @@ impl Builder {
         let main = move || {
             let result = catch_unwind(AssertUnwindSafe(f));
             task::destroy_locals();
-            *their_packet.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+            *their_packet
+                .result
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(result);
             their_packet.done.set();
             // Dropping our share last: for a scoped thread this may end the scope.
             drop(their_packet);

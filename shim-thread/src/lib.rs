@@ -29,9 +29,9 @@ pub use builder::Builder;
 pub use join::JoinHandle;
 pub use local::{AccessError, LocalKey};
 pub use scoped::{scope, Scope, ScopedJoinHandle};
-pub use thread::{current, park, park_timeout, Thread, ThreadId};
 #[allow(deprecated)]
 pub use thread::park_timeout_ms;
+pub use thread::{current, park, park_timeout, Thread, ThreadId};
 
 #[allow(deprecated)]
 pub use shim_time::sleep_ms;
