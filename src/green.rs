@@ -20,3 +20,26 @@ pub fn runtime() -> std::io::Result<Settings> {
 pub fn in_coroutine() -> bool {
     shim_rt::in_coroutine()
 }
+
+/// Runs blocking work that cannot be made cooperative — `std::fs`, a C
+/// library call, a long computation — without blocking the coroutine's
+/// worker: `f` runs on greenstd's bounded offload pool
+/// (`GREENSTD_OFFLOAD_THREADS`, default 4) while the calling coroutine waits
+/// cooperatively. A panic in `f` is resumed in the caller. Called from a
+/// plain OS thread, `f` simply runs there. (gevent: `threadpool.apply`.)
+///
+/// # Examples
+///
+/// ```
+/// use greenstd::thread;
+///
+/// let h = thread::spawn(|| greenstd::green::offload(|| std::fs::read_to_string("Cargo.toml")));
+/// assert!(h.join().unwrap().is_ok());
+/// ```
+pub fn offload<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    shim_rt::offload::run(f)
+}

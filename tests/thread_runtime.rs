@@ -283,3 +283,70 @@ fn out_of_memory_is_an_error_from_builder_spawn() {
     }
     assert_eq!(thread::spawn(|| 5).join().unwrap(), 5);
 }
+
+#[test]
+fn offloaded_blocking_work_does_not_block_the_worker() {
+    greenstd::green::Config::new()
+        .workers(1)
+        .offload_threads(4)
+        .apply()
+        .unwrap();
+    let start = Instant::now();
+    let blockers: Vec<_> = (0..4)
+        .map(|i| {
+            thread::spawn(move || {
+                greenstd::green::offload(|| {
+                    // A real blocking call, as std::fs or FFI would make.
+                    std::thread::sleep(Duration::from_millis(300));
+                    i * 2
+                })
+            })
+        })
+        .collect();
+    // The single worker stays free for other coroutines meanwhile.
+    let quick = thread::spawn(|| {
+        thread::sleep(Duration::from_millis(10));
+        Instant::now()
+    });
+    let quick_done = quick.join().unwrap();
+    assert!(quick_done.duration_since(start) < Duration::from_millis(250));
+    let results: Vec<_> = blockers.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results, [0, 2, 4, 6]);
+    // Four jobs on four pool threads ran side by side.
+    assert!(
+        start.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        start.elapsed()
+    );
+    // A panic inside the job reaches the caller.
+    let r = thread::spawn(|| greenstd::green::offload(|| panic!("in the pool"))).join();
+    assert!(r.is_err());
+}
+
+#[test]
+fn main_thread_stack_overflow_still_gets_std_message() {
+    if !is_child() {
+        let out = run_child("main_thread_stack_overflow_still_gets_std_message", &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+        assert!(
+            stderr.contains("has overflowed its stack"),
+            "stderr: {stderr}"
+        );
+        return;
+    }
+    fn recurse(n: u64) -> u64 {
+        let buf = [n; 64];
+        std::hint::black_box(&buf);
+        recurse(n + 1) + buf[3]
+    }
+    // The runtime (and its signal handler) is up before the overflow.
+    thread::spawn(|| ()).join().unwrap();
+    std::thread::Builder::new()
+        .name("plain-deep".into())
+        .spawn(|| recurse(0))
+        .unwrap()
+        .join()
+        .ok();
+}
