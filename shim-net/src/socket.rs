@@ -1,0 +1,500 @@
+//! The machinery every socket type shares: a descriptor that is always
+//! `O_NONBLOCK` underneath, its [`Readiness`], the mode the user asked for
+//! (blocking or not) and the timeouts.
+//!
+//! * Every operation is a non-blocking attempt, retried after waiting for
+//!   readiness: cooperatively in a coroutine, with `poll(2)` on a plain
+//!   thread. Data transfers also pass `MSG_DONTWAIT`, so they never block a
+//!   worker even if someone cleared `O_NONBLOCK` on a shared description.
+//! * The user's non-blocking flag and the timeouts are shared by
+//!   `try_clone`d handles, as `O_NONBLOCK` (per file description) and
+//!   `SO_RCVTIMEO`/`SO_SNDTIMEO` (per socket) are shared in std.
+//! * Timeouts are also set on the socket itself (where they have no effect
+//!   while it is non-blocking), so `read_timeout()` reports what std reports
+//!   and a descriptor handed back by `into_raw_fd` keeps them.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::marker::PhantomData;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ops::Deref;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shim_rt::io::{Interest, Readiness};
+
+/// State shared by a socket and its `try_clone`s.
+#[derive(Debug, Default)]
+struct Shared {
+    /// The user called `set_nonblocking(true)`.
+    nonblocking: AtomicBool,
+    read_timeout: Mutex<Option<Duration>>,
+    write_timeout: Mutex<Option<Duration>>,
+}
+
+impl Shared {
+    fn timeout(&self, dir: Direction) -> &Mutex<Option<Duration>> {
+        match dir {
+            Direction::Read => &self.read_timeout,
+            Direction::Write => &self.write_timeout,
+        }
+    }
+}
+
+/// Which timeout an operation obeys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// `SO_RCVTIMEO`: reads, receives, accepts.
+    Read,
+    /// `SO_SNDTIMEO`: writes, sends.
+    Write,
+}
+
+/// Deregisters the descriptor from the hub when dropped. It is the first
+/// field of [`Socket`], so this happens before the descriptor is closed.
+#[derive(Debug)]
+struct Registered {
+    readiness: Readiness,
+    fd: RawFd,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.readiness.deregister(self.fd);
+    }
+}
+
+/// A non-blocking socket descriptor with cooperative blocking operations.
+#[derive(Debug)]
+pub(crate) struct Socket {
+    // Field order matters: `reg` is dropped (deregistered) before `fd` closes.
+    reg: Registered,
+    fd: OwnedFd,
+    shared: Arc<Shared>,
+}
+
+/// A std socket type viewing a [`Socket`]'s descriptor without owning it.
+pub(crate) struct View<'a, T> {
+    inner: ManuallyDrop<T>,
+    _borrow: PhantomData<&'a Socket>,
+}
+
+impl<T> Deref for View<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+fn file_flags(fd: RawFd) -> io::Result<libc::c_int> {
+    // SAFETY: F_GETFL only reads the flags of a descriptor we hold.
+    cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })
+}
+
+/// Sets or clears `O_NONBLOCK` on the file description of `fd`.
+fn set_o_nonblock(fd: RawFd, on: bool) -> io::Result<()> {
+    let flags = file_flags(fd)?;
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    if new != flags {
+        // SAFETY: F_SETFL on a descriptor we hold, with flags it reported.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
+    }
+    Ok(())
+}
+
+/// Reads `SO_RCVTIMEO`/`SO_SNDTIMEO` as std's `read_timeout` does.
+fn kernel_timeout(fd: RawFd, dir: Direction) -> io::Result<Option<Duration>> {
+    let opt = match dir {
+        Direction::Read => libc::SO_RCVTIMEO,
+        Direction::Write => libc::SO_SNDTIMEO,
+    };
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` and `len` are live and `len` is the size of `tv`.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+        )
+    })?;
+    if tv.tv_sec == 0 && tv.tv_usec == 0 {
+        Ok(None)
+    } else {
+        Ok(Some(Duration::new(
+            tv.tv_sec as u64,
+            tv.tv_usec as u32 * 1000,
+        )))
+    }
+}
+
+/// Reinterprets an initialised buffer as one the kernel may write to.
+fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and the callers only
+    // pass the slice to calls that write initialised bytes into it.
+    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}
+
+impl Socket {
+    fn with_shared(fd: OwnedFd, shared: Arc<Shared>) -> Socket {
+        Socket {
+            reg: Registered {
+                readiness: Readiness::new(),
+                fd: fd.as_raw_fd(),
+            },
+            fd,
+            shared,
+        }
+    }
+
+    /// Wraps a socket this crate just created (or accepted), which the user
+    /// sees in blocking mode without timeouts. Sets `O_NONBLOCK` unless
+    /// `already_nonblocking`.
+    pub(crate) fn new(fd: OwnedFd, already_nonblocking: bool) -> io::Result<Socket> {
+        if !already_nonblocking {
+            set_o_nonblock(fd.as_raw_fd(), true)?;
+        }
+        Ok(Socket::with_shared(fd, Arc::default()))
+    }
+
+    /// Takes over a descriptor from outside (`from_raw_fd`, `From<OwnedFd>`,
+    /// std's socket types): its current mode becomes the user's mode and its
+    /// timeouts are read from the kernel.
+    ///
+    /// This cannot fail (`FromRawFd` cannot): on a descriptor that rejects
+    /// `fcntl`, the operations report the OS error when used.
+    pub(crate) fn adopt(fd: OwnedFd) -> Socket {
+        let raw = fd.as_raw_fd();
+        let user_nonblocking = file_flags(raw).is_ok_and(|f| f & libc::O_NONBLOCK != 0);
+        if !user_nonblocking {
+            let _ = set_o_nonblock(raw, true);
+        }
+        let shared = Shared {
+            nonblocking: AtomicBool::new(user_nonblocking),
+            read_timeout: Mutex::new(kernel_timeout(raw, Direction::Read).ok().flatten()),
+            write_timeout: Mutex::new(kernel_timeout(raw, Direction::Write).ok().flatten()),
+        };
+        Socket::with_shared(fd, Arc::new(shared))
+    }
+
+    /// Gives the descriptor up, in the mode the user asked for: `O_NONBLOCK`
+    /// is cleared unless they called `set_nonblocking(true)`.
+    ///
+    /// `O_NONBLOCK` belongs to the file description, which `try_clone`d
+    /// handles share: clearing it here also clears it under them. Their
+    /// reads and writes stay cooperative (they pass `MSG_DONTWAIT`); an
+    /// `accept` or `connect` on them would then block its thread.
+    pub(crate) fn into_fd(self) -> OwnedFd {
+        let Socket { reg, fd, shared } = self;
+        drop(reg); // deregister first
+        if !shared.nonblocking.load(Ordering::Relaxed) {
+            // The descriptor is valid: on failure it stays non-blocking,
+            // which is the only other state it can be in.
+            let _ = set_o_nonblock(fd.as_raw_fd(), false);
+        }
+        fd
+    }
+
+    /// A new handle to the same socket (`F_DUPFD_CLOEXEC`, as std), sharing
+    /// the non-blocking flag and timeouts with this one.
+    pub(crate) fn try_clone(&self) -> io::Result<Socket> {
+        let fd = self.fd.try_clone()?;
+        Ok(Socket::with_shared(fd, self.shared.clone()))
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Views the descriptor as one of std's socket types, for the calls
+    /// that never block (options, addresses, `Debug`). Never use the view to
+    /// change the descriptor's blocking mode.
+    pub(crate) fn view<T: FromRawFd>(&self) -> View<'_, T> {
+        View {
+            // SAFETY: the descriptor is open and owned by `self`, which the
+            // view borrows; `ManuallyDrop` keeps `T` from ever closing it.
+            inner: ManuallyDrop::new(unsafe { T::from_raw_fd(self.raw()) }),
+            _borrow: PhantomData,
+        }
+    }
+
+    /// The user's non-blocking flag (`set_nonblocking`).
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        // Check the descriptor is usable, as std's ioctl would.
+        file_flags(self.raw())?;
+        self.shared
+            .nonblocking
+            .store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Records a timeout the caller has just set on the socket (with std's
+    /// validation, through a [`View`]); operations obey the recorded value.
+    pub(crate) fn record_timeout(&self, dir: Direction, dur: Option<Duration>) {
+        *self
+            .shared
+            .timeout(dir)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = dur;
+    }
+
+    fn deadline(&self, dir: Direction) -> Option<Instant> {
+        let t = *self
+            .shared
+            .timeout(dir)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // A timeout too far away to represent is no timeout.
+        t.and_then(|t| Instant::now().checked_add(t))
+    }
+
+    /// Runs the non-blocking attempt `op` as a blocking call: retried after
+    /// each readiness of `dir`, until the timeout of `dir`. In user
+    /// non-blocking mode, `op` runs once and `WouldBlock` is returned as is.
+    pub(crate) fn io<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        if self.shared.nonblocking.load(Ordering::Relaxed) {
+            loop {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => return r,
+                }
+            }
+        }
+        let interest = match dir {
+            Direction::Read => Interest::Read,
+            Direction::Write => Interest::Write,
+        };
+        self.reg
+            .readiness
+            .blocking(self.raw(), interest, self.deadline(dir), op)
+    }
+
+    /// Waits until a non-blocking `connect` finished, as std's
+    /// `connect_timeout` does: `TimedOut` when `deadline` passes first, the
+    /// socket's error when the connection failed.
+    pub(crate) fn wait_connected(&self, deadline: Option<Instant>) -> io::Result<()> {
+        loop {
+            if !self
+                .reg
+                .readiness
+                .wait(self.raw(), Interest::Write, deadline)?
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection timed out",
+                ));
+            }
+            // Readiness may be spurious: ask the kernel.
+            let mut pfd = libc::pollfd {
+                fd: self.raw(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd that lives across the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            // Linux reports refused connections as POLLOUT|POLLERR|POLLHUP.
+            if pfd.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+                let sock = socket2::SockRef::from(&self.fd);
+                return Err(sock
+                    .take_error()?
+                    .unwrap_or_else(|| io::Error::other("no error set after POLLHUP")));
+            }
+            if pfd.revents & libc::POLLOUT != 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    // One non-blocking attempt each; callers wrap them in `io`.
+
+    /// `recv(2)` with `flags | MSG_DONTWAIT`.
+    pub(crate) fn recv(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+        // SAFETY: `buf` is valid for writes of its length.
+        cvt_size(unsafe {
+            libc::recv(
+                self.raw(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                flags | libc::MSG_DONTWAIT,
+            )
+        })
+    }
+
+    /// `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT`.
+    pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is valid for reads of its length.
+        cvt_size(unsafe {
+            libc::send(
+                self.raw(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        })
+    }
+
+    /// `recvmsg(2)` into several buffers (std uses `readv`).
+    pub(crate) fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        // SAFETY: an all-zero msghdr is valid (no name, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // `IoSliceMut` is ABI-compatible with `iovec` on Unix.
+        msg.msg_iov = bufs.as_mut_ptr().cast();
+        msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+        // SAFETY: `msg` points at `bufs`, valid for writes for the call.
+        cvt_size(unsafe { libc::recvmsg(self.raw(), &mut msg, libc::MSG_DONTWAIT) })
+    }
+
+    /// `sendmsg(2)` from several buffers (std uses `writev`).
+    pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // SAFETY: an all-zero msghdr is valid (no name, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // `IoSlice` is ABI-compatible with `iovec` on Unix; sendmsg only reads.
+        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+        // SAFETY: `msg` points at `bufs`, valid for reads for the call.
+        cvt_size(unsafe {
+            libc::sendmsg(self.raw(), &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+        })
+    }
+
+    /// `recvfrom(2)` with `flags | MSG_DONTWAIT`, for IP sockets.
+    pub(crate) fn recv_from(
+        &self,
+        buf: &mut [u8],
+        flags: libc::c_int,
+    ) -> io::Result<(usize, std::net::SocketAddr)> {
+        let sock = socket2::SockRef::from(&self.fd);
+        let (n, addr) = sock.recv_from_with_flags(as_uninit(buf), flags | libc::MSG_DONTWAIT)?;
+        Ok((n, ip_addr(&addr)?))
+    }
+
+    /// `sendto(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT`.
+    pub(crate) fn send_to(&self, buf: &[u8], addr: &socket2::SockAddr) -> io::Result<usize> {
+        let sock = socket2::SockRef::from(&self.fd);
+        sock.send_to_with_flags(buf, addr, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+    }
+}
+
+/// An IP socket address from the kernel, as std converts it.
+pub(crate) fn ip_addr(addr: &socket2::SockAddr) -> io::Result<std::net::SocketAddr> {
+    addr.as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "invalid argument"))
+}
+
+/// Implements the descriptor traits and the std conversions of a socket
+/// type `$t` (a struct with one field `inner: Socket`) whose std
+/// counterpart is `$std`.
+macro_rules! fd_traits {
+    ($t:ident, $std:ty) => {
+        impl std::os::fd::AsFd for $t {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(self.inner.fd())
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.inner.raw()
+            }
+        }
+
+        impl std::os::fd::FromRawFd for $t {
+            /// Takes ownership of `fd`; its current blocking mode becomes the
+            /// mode of the new socket (it is non-blocking underneath).
+            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $t {
+                // SAFETY: the caller guarantees `fd` is an open socket it owns.
+                let owned =
+                    unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                $t::from(owned)
+            }
+        }
+
+        impl std::os::fd::IntoRawFd for $t {
+            /// Gives up the descriptor, in the blocking mode the user asked for.
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                std::os::fd::IntoRawFd::into_raw_fd(self.inner.into_fd())
+            }
+        }
+
+        impl From<std::os::fd::OwnedFd> for $t {
+            /// Takes over `fd`; its current blocking mode becomes the mode of
+            /// the new socket (it is non-blocking underneath).
+            fn from(fd: std::os::fd::OwnedFd) -> $t {
+                $t {
+                    inner: $crate::socket::Socket::adopt(fd),
+                }
+            }
+        }
+
+        impl From<$t> for std::os::fd::OwnedFd {
+            /// Gives up the descriptor, in the blocking mode the user asked for.
+            fn from(s: $t) -> std::os::fd::OwnedFd {
+                s.inner.into_fd()
+            }
+        }
+
+        impl From<$std> for $t {
+            /// Takes over a std socket, keeping its blocking mode and timeouts.
+            fn from(s: $std) -> $t {
+                $t::from(std::os::fd::OwnedFd::from(s))
+            }
+        }
+
+        impl From<$t> for $std {
+            /// Hands the socket to code that takes std's type, in the blocking
+            /// mode the user asked for. std's type really blocks its thread.
+            fn from(s: $t) -> $std {
+                <$std>::from(std::os::fd::OwnedFd::from(s))
+            }
+        }
+
+        impl std::fmt::Debug for $t {
+            /// Formats as std's type does.
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&*self.inner.view::<$std>(), f)
+            }
+        }
+    };
+}
+pub(crate) use fd_traits;
