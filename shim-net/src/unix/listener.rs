@@ -1,7 +1,6 @@
 //! [`UnixListener`] and its [`Incoming`], as in `std::os::unix::net`.
 
 use std::io;
-use std::iter::FusedIterator;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -247,5 +246,3 @@ impl Iterator for Incoming<'_> {
         (usize::MAX, None)
     }
 }
-
-impl FusedIterator for Incoming<'_> {}
