@@ -1,0 +1,863 @@
+//! The benchmark runner: builds every variant in release mode, runs each
+//! server in its own process against the `loadgen` client process, and
+//! writes a markdown report.
+//!
+//! ```text
+//! cargo run --release -p bench -- --out BENCHMARKS.md
+//! ```
+//!
+//! Options: `--passes N` (3), `--warmup-ms` (1000), `--duration-ms` (3000),
+//! `--prims-ms` (1000), `--only echo,http,idle,prims`, `--variants
+//! greenstd,may,tokio,std`, `--quick` (1 pass, short phases, small
+//! connection counts: for trying the harness), `--no-build`.
+//!
+//! Passes are interleaved: every pass runs every scenario for every variant,
+//! the variant order rotating from pass to pass; the report gives the median
+//! of the passes. Everything in the report comes from this run.
+//!
+//! A hand-written section after the line `<!-- analysis -->` in an existing
+//! report is kept when the report is rewritten.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+const VARIANTS: [&str; 4] = ["greenstd", "may", "tokio", "std"];
+const MARKER: &str = "<!-- analysis -->";
+
+struct Opts {
+    out: PathBuf,
+    passes: usize,
+    warmup_ms: u64,
+    duration_ms: u64,
+    prims_ms: u64,
+    only: Vec<String>,
+    variants: Vec<String>,
+    quick: bool,
+    build: bool,
+}
+
+fn parse_opts() -> Result<Opts, String> {
+    let mut o = Opts {
+        out: PathBuf::from("BENCHMARKS.md"),
+        passes: 3,
+        warmup_ms: 1000,
+        duration_ms: 3000,
+        prims_ms: 1000,
+        only: ["echo", "http", "idle", "prims"].map(String::from).to_vec(),
+        variants: VARIANTS.map(String::from).to_vec(),
+        quick: false,
+        build: true,
+    };
+    let mut it = std::env::args().skip(1);
+    let list = |v: String| v.split(',').map(str::to_string).collect::<Vec<_>>();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--out" => o.out = PathBuf::from(value()?),
+            "--passes" => o.passes = num(value()?)?.max(1) as usize,
+            "--warmup-ms" => o.warmup_ms = num(value()?)?,
+            "--duration-ms" => o.duration_ms = num(value()?)?,
+            "--prims-ms" => o.prims_ms = num(value()?)?,
+            "--only" => o.only = list(value()?),
+            "--variants" => o.variants = list(value()?),
+            "--no-build" => o.build = false,
+            "--quick" => {
+                o.quick = true;
+                o.passes = 1;
+                o.warmup_ms = 300;
+                o.duration_ms = 1000;
+                o.prims_ms = 200;
+            }
+            "-h" | "--help" => {
+                return Err("see the doc comment of bench/harness/src/main.rs".into())
+            }
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    if let Some(v) = o.variants.iter().find(|v| !VARIANTS.contains(&v.as_str())) {
+        return Err(format!("unknown variant {v}"));
+    }
+    Ok(o)
+}
+
+/// The workspace root (this crate is `bench/harness`).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn build(opts: &Opts) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root())
+        .args(["build", "--release", "-p", "bench"]);
+    for v in &opts.variants {
+        cmd.args(["-p", &format!("bench-{v}")]);
+    }
+    eprintln!("bench: {cmd:?}");
+    let status = cmd.status().map_err(|e| format!("cargo: {e}"))?;
+    status.success().then_some(()).ok_or("build failed".into())
+}
+
+fn bin_dir() -> PathBuf {
+    std::env::current_exe()
+        .expect("current_exe")
+        .parent()
+        .expect("exe dir")
+        .to_path_buf()
+}
+
+/// A free loopback port; each run gets a fresh one.
+fn free_port(next: &mut u16) -> u16 {
+    loop {
+        let p = *next;
+        *next = if *next >= 29_000 { 20_000 } else { *next + 1 };
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// A server process, killed on drop.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(bin: &str, addr: SocketAddr, tag: &str) -> Result<Server, String> {
+        let logs = root().join("target/bench-logs");
+        std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+        let log = logs.join(format!("{tag}.log"));
+        let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let child = Command::new(bin_dir().join(bin))
+            .arg(addr.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("{bin}: {e}"))?;
+        let mut server = Server { child, log };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = server.exited() {
+                return Err(format!("{bin} exited at start: {st}"));
+            }
+            if TcpStream::connect(addr).is_ok() {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{bin} not listening after 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(st)) => Some(st.to_string()),
+            _ => None,
+        }
+    }
+
+    /// `(VmRSS in KiB, thread count)` from /proc.
+    fn rss_threads(&self) -> Option<(u64, u64)> {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            let line = s.lines().find(|l| l.starts_with(name))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        };
+        Some((field("VmRSS:")?, field("Threads:")?))
+    }
+
+    fn log_tail(&self) -> String {
+        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(3)..].join(" / ")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `key=value` pairs of a loadgen result line.
+fn parse_kv(line: &str) -> BTreeMap<String, String> {
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn num(kv: &BTreeMap<String, String>, k: &str) -> Option<f64> {
+    kv.get(k)?.parse().ok()
+}
+
+fn loadgen(args: &[String]) -> Command {
+    let mut cmd = Command::new(bin_dir().join("loadgen"));
+    cmd.args(args);
+    cmd
+}
+
+/// One measurement: named numbers, or the reason there are none.
+type Sample = Result<BTreeMap<String, f64>, String>;
+
+/// Results: scenario -> variant -> one sample per pass.
+#[derive(Default)]
+struct Results {
+    map: BTreeMap<String, BTreeMap<String, Vec<Sample>>>,
+}
+
+impl Results {
+    fn push(&mut self, scenario: &str, variant: &str, s: Sample) {
+        match &s {
+            Ok(m) => eprintln!("  {scenario:<14} {variant:<9} {m:?}"),
+            Err(e) => eprintln!("  {scenario:<14} {variant:<9} FAILED: {e}"),
+        }
+        let v = self.map.entry(scenario.to_string()).or_default();
+        v.entry(variant.to_string()).or_default().push(s);
+    }
+
+    /// Median over the passes that produced `key`.
+    fn median(&self, scenario: &str, variant: &str, key: &str) -> Option<f64> {
+        let samples = self.map.get(scenario)?.get(variant)?;
+        let mut v: Vec<f64> = samples
+            .iter()
+            .filter_map(|s| s.as_ref().ok()?.get(key).copied())
+            .collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        Some(if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        })
+    }
+
+    fn all(&self, scenario: &str, variant: &str, key: &str) -> Vec<f64> {
+        let Some(samples) = self.map.get(scenario).and_then(|m| m.get(variant)) else {
+            return vec![];
+        };
+        samples
+            .iter()
+            .filter_map(|s| s.as_ref().ok()?.get(key).copied())
+            .collect()
+    }
+
+    fn failures(&self) -> Vec<String> {
+        let mut out = vec![];
+        for (sc, m) in &self.map {
+            for (var, samples) in m {
+                for (pass, s) in samples.iter().enumerate() {
+                    if let Err(e) = s {
+                        out.push(format!("{sc} / {var} / pass {}: {e}", pass + 1));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Echo or HTTP load against a fresh server.
+fn run_load(kind: &str, variant: &str, conns: usize, opts: &Opts, port: &mut u16) -> Sample {
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port(port)).into();
+    let tag = format!("{variant}-{kind}-{conns}");
+    let mut server = Server::start(&format!("{variant}-{kind}"), addr, &tag)?;
+    let args: Vec<String> = vec![
+        kind.into(),
+        addr.to_string(),
+        "--conns".into(),
+        conns.to_string(),
+        "--warmup-ms".into(),
+        opts.warmup_ms.to_string(),
+        "--duration-ms".into(),
+        opts.duration_ms.to_string(),
+    ];
+    let out = loadgen(&args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("loadgen: {e}"))?;
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let kv = parse_kv(&line);
+    let died = server.exited();
+    let errors = num(&kv, "errors").unwrap_or(f64::NAN);
+    let stuck = num(&kv, "stuck").unwrap_or(0.0);
+    if !out.status.success() || errors != 0.0 || stuck != 0.0 || died.is_some() {
+        return Err(format!(
+            "loadgen `{line}` ({}); server: {}; server stderr: `{}`",
+            out.status,
+            died.unwrap_or_else(|| "alive".into()),
+            server.log_tail()
+        ));
+    }
+    let mut m = BTreeMap::new();
+    for k in ["rps", "p50_us", "p99_us", "connect_ms"] {
+        if let Some(v) = num(&kv, k) {
+            m.insert(k.to_string(), v);
+        }
+    }
+    Ok(m)
+}
+
+/// Idle connections: RSS per connection and the time to accept them all.
+fn run_idle(variant: &str, conns: usize, port: &mut u16) -> Sample {
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port(port)).into();
+    let tag = format!("{variant}-idle-{conns}");
+    let mut server = Server::start(&format!("{variant}-echo"), addr, &tag)?;
+    // One served connection first, so lazily started runtimes count in
+    // the baseline.
+    {
+        let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        s.write_all(&[b'x'; 64]).map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 64];
+        std::io::Read::read_exact(&mut s, &mut buf).map_err(|e| e.to_string())?;
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (base, _) = server.rss_threads().ok_or("no /proc status")?;
+    let args: Vec<String> = vec![
+        "idle".into(),
+        addr.to_string(),
+        "--conns".into(),
+        conns.to_string(),
+    ];
+    let mut client = loadgen(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("loadgen: {e}"))?;
+    let mut line = String::new();
+    let stdout = client.stdout.take().expect("piped");
+    let _ = BufReader::new(stdout).read_line(&mut line);
+    let kv = parse_kv(line.trim());
+    std::thread::sleep(Duration::from_millis(1000));
+    let measured = server.rss_threads();
+    let died = server.exited();
+    drop(client.stdin.take());
+    let _ = client.wait();
+    let ok = num(&kv, "ok").unwrap_or(0.0);
+    let (rss, threads) = match (measured, &died) {
+        (Some(m), None) if ok as usize == conns => m,
+        _ => {
+            return Err(format!(
+                "loadgen `{}`; server: {}; server stderr: `{}`",
+                line.trim(),
+                died.unwrap_or_else(|| "alive".into()),
+                server.log_tail()
+            ))
+        }
+    };
+    let mut m = BTreeMap::new();
+    m.insert("rss_mib".into(), rss as f64 / 1024.0);
+    m.insert(
+        "kib_per_conn".into(),
+        (rss as f64 - base as f64) / conns as f64,
+    );
+    m.insert("threads".into(), threads as f64);
+    m.insert(
+        "accept_s".into(),
+        num(&kv, "connect_ms").unwrap_or(f64::NAN) / 1e3,
+    );
+    Ok(m)
+}
+
+fn run_prims(variant: &str, opts: &Opts) -> Sample {
+    let out = Command::new(bin_dir().join(format!("{variant}-prims")))
+        .arg(opts.prims_ms.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{variant}-prims: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{variant}-prims: {}", out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect())
+}
+
+/// Soft open-file limit of this process (inherited by the children).
+fn nofile_limit() -> Option<usize> {
+    let s = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let l = s.lines().find(|l| l.starts_with("Max open files"))?;
+    l.split_whitespace().nth(3)?.parse().ok()
+}
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+struct Plan {
+    echo_conns: Vec<usize>,
+    http_conns: Vec<usize>,
+    idle_conns: Vec<usize>,
+}
+
+fn plan(opts: &Opts) -> Plan {
+    let fd_limit = nofile_limit().unwrap_or(1024);
+    // The server holds every connection plus a few descriptors of its own.
+    let at_limit = fd_limit.saturating_sub(1000);
+    if opts.quick {
+        Plan {
+            echo_conns: vec![100, 1000],
+            http_conns: vec![100],
+            idle_conns: vec![1000],
+        }
+    } else {
+        let mut idle = vec![10_000];
+        if at_limit > 10_000 {
+            idle.push(at_limit);
+        }
+        Plan {
+            echo_conns: vec![100, 1_000, 10_000],
+            http_conns: vec![100, 1_000],
+            idle_conns: idle,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_opts() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if opts.build {
+        if let Err(e) = build(&opts) {
+            eprintln!("bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let plan = plan(&opts);
+    let started = Instant::now();
+    let mut results = Results::default();
+    let mut port = 20_000u16;
+    let on = |s: &str| opts.only.iter().any(|o| o == s);
+    for pass in 0..opts.passes {
+        eprintln!("bench: pass {}/{}", pass + 1, opts.passes);
+        // Rotate the order of the variants from pass to pass.
+        let mut order = opts.variants.clone();
+        let k = pass % order.len();
+        order.rotate_left(k);
+        for kind in ["echo", "http"] {
+            if !on(kind) {
+                continue;
+            }
+            let conns = if kind == "echo" {
+                &plan.echo_conns
+            } else {
+                &plan.http_conns
+            };
+            for &c in conns {
+                for v in &order {
+                    let s = run_load(kind, v, c, &opts, &mut port);
+                    results.push(&format!("{kind}-{c}"), v, s);
+                }
+            }
+        }
+        if on("idle") {
+            for &c in &plan.idle_conns {
+                for v in &order {
+                    let s = run_idle(v, c, &mut port);
+                    results.push(&format!("idle-{c}"), v, s);
+                }
+            }
+        }
+        if on("prims") {
+            for v in order.iter().filter(|v| *v != "tokio") {
+                let s = run_prims(v, &opts);
+                results.push("prims", v, s);
+            }
+        }
+    }
+    let report = render(&opts, &plan, &results, started.elapsed());
+    let kept = std::fs::read_to_string(&opts.out)
+        .ok()
+        .and_then(|old| old.find(MARKER).map(|i| old[i..].to_string()))
+        .unwrap_or_else(|| format!("{MARKER}\n"));
+    if let Err(e) = std::fs::write(&opts.out, format!("{report}\n{kept}")) {
+        eprintln!("bench: writing {}: {e}", opts.out.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "bench: wrote {} in {:.0} s",
+        opts.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
+}
+
+fn fmt_num(v: Option<f64>, digits: usize) -> String {
+    match v {
+        Some(v) if v.is_finite() => {
+            if digits == 0 {
+                // Thousands separators for counts.
+                let s = format!("{:.0}", v);
+                let mut out = String::new();
+                for (i, c) in s.chars().enumerate() {
+                    if i > 0 && (s.len() - i) % 3 == 0 && c != '-' {
+                        out.push(',');
+                    }
+                    out.push(c);
+                }
+                out
+            } else {
+                format!("{v:.digits$}")
+            }
+        }
+        _ => "—".into(),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "—".into())
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "no data",
+    }
+}
+
+fn label(v: &str) -> &'static str {
+    match v {
+        "greenstd" => "greenstd",
+        "may" => "raw may",
+        "tokio" => "tokio",
+        _ => "std threads",
+    }
+}
+
+fn render(opts: &Opts, plan: &Plan, r: &Results, took: Duration) -> String {
+    let mut s = String::new();
+    let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
+    let _ = writeln!(s, "# Benchmarks: greenstd side by side\n");
+    let _ = writeln!(
+        s,
+        "Generated by the benchmark harness in `bench/` (see `bench/README.md`); every number \
+         below comes from the run described here. Re-run to regenerate; the analysis after \
+         the marker at the end is hand-written and kept.\n"
+    );
+    let _ = writeln!(s, "## Machine and command\n");
+    let _ = writeln!(s, "* `nproc`: {}", sh("nproc"));
+    let _ = writeln!(s, "* CPU: {}", cpu.trim());
+    let _ = writeln!(s, "* kernel: {}", sh("uname -sr"));
+    let _ = writeln!(
+        s,
+        "* open-file limit: {} (soft), {} (hard); `somaxconn` {}",
+        sh("ulimit -Sn"),
+        sh("ulimit -Hn"),
+        sh("cat /proc/sys/net/core/somaxconn")
+    );
+    let _ = writeln!(s, "* rustc: {}", sh("rustc --version"));
+    let _ = writeln!(s, "* date: {}", sh("date -u '+%Y-%m-%d %H:%M UTC'"));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let _ = writeln!(
+        s,
+        "* command: `cargo run --release -p bench -- {}` (took {:.0} s after the build)",
+        args.join(" "),
+        took.as_secs_f64()
+    );
+    let _ = writeln!(
+        s,
+        "* {} passes, interleaved (each pass runs every variant of a scenario back to back, \
+         the order rotating per pass); medians of the passes. Load: warm-up {} ms, then {} ms \
+         measured. Primitives: {} ms each. Client: `loadgen` (tokio, 2 worker threads), its own \
+         process; server: one process per run. Nothing is pinned; client and server share the \
+         2 cores, so a round trip costs both sides' CPU.\n",
+        opts.passes, opts.warmup_ms, opts.duration_ms, opts.prims_ms
+    );
+    let _ = writeln!(
+        s,
+        "Variants: **greenstd** = `bench/plain/*.rs`, ordinary blocking std code, built with \
+         `std = {{ package = \"greenstd\" }}` in Cargo.toml; **std threads** = the same files \
+         unpatched; **raw may** = the same loops on `may::net` + `go!` (worker pinning off, as \
+         in greenstd); **tokio** = the same loops as tasks on tokio's default multi-threaded \
+         runtime.\n"
+    );
+    let vs: Vec<&str> = VARIANTS
+        .iter()
+        .copied()
+        .filter(|v| opts.variants.iter().any(|o| o == v))
+        .collect();
+
+    // Summary with the targets.
+    let _ = writeln!(s, "## Summary and targets\n");
+    let _ = writeln!(
+        s,
+        "Targets: greenstd ≥ 0.95× raw may on every row; ≥ tokio (1.00×) on echo and HTTP at \
+         1,000 and 10,000 connections; ≤ 8 KiB RSS per idle connection. For RSS and accept \
+         time lower is better, so their ratios are inverted (may / greenstd): above 1 means \
+         greenstd is better.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| row | greenstd | raw may | tokio | std threads | greenstd vs may | greenstd vs tokio | target |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let mut row =
+        |name: String, sc: &str, key: &str, unit: &str, higher: bool, tokio_target: bool| {
+            let g = r.median(sc, "greenstd", key);
+            let m = r.median(sc, "may", key);
+            let t = r.median(sc, "tokio", key);
+            let st = r.median(sc, "std", key);
+            let rel = |o: Option<f64>| if higher { ratio(g, o) } else { ratio(o, g) };
+            let (rm, rt) = (rel(m), rel(t));
+            let mut checks = vec![];
+            if let Some(x) = rm {
+                checks.push(x >= 0.95);
+            }
+            if tokio_target {
+                if let Some(x) = rt {
+                    checks.push(x >= 1.0);
+                }
+            }
+            if key == "kib_per_conn" {
+                if let Some(x) = g {
+                    checks.push(x <= 8.0);
+                }
+            }
+            let ok = if g.is_none() || checks.is_empty() {
+                None
+            } else {
+                Some(checks.iter().all(|&c| c))
+            };
+            let d = if unit == "rt/s" || unit == "req/s" || unit == "ops/s" {
+                0
+            } else {
+                2
+            };
+            let cell = |v: Option<f64>| {
+                if v.is_some() {
+                    format!("{} {unit}", fmt_num(v, d))
+                } else {
+                    "—".into()
+                }
+            };
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+                cell(g),
+                cell(m),
+                cell(t),
+                cell(st),
+                fmt_ratio(rm),
+                fmt_ratio(rt),
+                verdict(ok)
+            );
+        };
+    for &c in &plan.echo_conns {
+        row(
+            format!("echo 64 B, {c} conns"),
+            &format!("echo-{c}"),
+            "rps",
+            "rt/s",
+            true,
+            c >= 1000,
+        );
+    }
+    for &c in &plan.http_conns {
+        row(
+            format!("HTTP hello, {c} conns"),
+            &format!("http-{c}"),
+            "rps",
+            "req/s",
+            true,
+            c >= 1000,
+        );
+    }
+    for &c in &plan.idle_conns {
+        row(
+            format!("RSS per idle conn, {c} conns"),
+            &format!("idle-{c}"),
+            "kib_per_conn",
+            "KiB",
+            false,
+            false,
+        );
+    }
+    if let Some(&c) = plan.idle_conns.first() {
+        row(
+            format!("time to accept {c} conns"),
+            &format!("idle-{c}"),
+            "accept_s",
+            "s",
+            false,
+            false,
+        );
+    }
+    for p in PRIMS {
+        row(p.to_string(), "prims", p, "ops/s", true, false);
+    }
+    let _ = writeln!(s);
+
+    for (kind, title, unit) in [
+        ("echo", "TCP echo, 64-byte ping-pong", "round trips/s"),
+        ("http", "HTTP/1.1 hello, keep-alive", "requests/s"),
+    ] {
+        let conns = if kind == "echo" {
+            &plan.echo_conns
+        } else {
+            &plan.http_conns
+        };
+        let _ = writeln!(s, "## {title}\n");
+        let _ = writeln!(
+            s,
+            "Latency is per round trip, measured by the client (write to full reply). \
+             `passes` lists every pass's throughput.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| conns | variant | {unit} (median) | passes | p50 | p99 | vs raw may | vs tokio |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        for &c in conns {
+            let sc = format!("{kind}-{c}");
+            for v in &vs {
+                let rps = r.median(&sc, v, "rps");
+                let passes: Vec<String> = r
+                    .all(&sc, v, "rps")
+                    .iter()
+                    .map(|x| fmt_num(Some(*x), 0))
+                    .collect();
+                let us = |k: &str| match r.median(&sc, v, k) {
+                    Some(x) if x >= 1000.0 => format!("{:.2} ms", x / 1000.0),
+                    Some(x) => format!("{x:.0} µs"),
+                    None => "—".into(),
+                };
+                let _ = writeln!(
+                    s,
+                    "| {c} | {} | {} | {} | {} | {} | {} | {} |",
+                    label(v),
+                    fmt_num(rps, 0),
+                    passes.join(" / "),
+                    us("p50_us"),
+                    us("p99_us"),
+                    fmt_ratio(ratio(rps, r.median(&sc, "may", "rps"))),
+                    fmt_ratio(ratio(rps, r.median(&sc, "tokio", "rps"))),
+                );
+            }
+        }
+        let _ = writeln!(s);
+    }
+
+    let _ = writeln!(s, "## Idle connections\n");
+    let _ = writeln!(
+        s,
+        "The echo server of each variant; the client opens the connections (at most 100 \
+         connecting at once) and makes one 64-byte round trip on each, so every connection has \
+         been accepted and is being served (its thread/coroutine/task is blocked in `read`). \
+         *Accept time* runs from the first connect to the last reply. RSS per connection = \
+         (server VmRSS 1 s after that − VmRSS after serving one connection) / connections. \
+         The largest count is the open-file limit minus 1,000 (the server holds one descriptor \
+         per connection; the client is a separate process).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| conns | variant | KiB per conn | server RSS | server threads | accept time |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for &c in &plan.idle_conns {
+        let sc = format!("idle-{c}");
+        for v in &vs {
+            let _ = writeln!(
+                s,
+                "| {c} | {} | {} | {} MiB | {} | {} s |",
+                label(v),
+                fmt_num(r.median(&sc, v, "kib_per_conn"), 2),
+                fmt_num(r.median(&sc, v, "rss_mib"), 1),
+                fmt_num(r.median(&sc, v, "threads"), 0),
+                fmt_num(r.median(&sc, v, "accept_s"), 3),
+            );
+        }
+    }
+    let _ = writeln!(s);
+
+    let _ = writeln!(s, "## Primitives\n");
+    let _ = writeln!(
+        s,
+        "`bench/plain/prims.rs` (std threads, and greenstd by patching) against \
+         `bench/may/src/bin/prims.rs` (raw may), operations per second, each inside a spawned \
+         thread/coroutine: `spawn_join` = spawn an empty thread and join it; `yield_now` = 4 \
+         threads calling `yield_now` (total calls); `park_round_trip` = two threads handing a \
+         turn back and forth with `park`/`unpark`; `mutex_contended` = 4 threads incrementing \
+         one `Mutex<u64>` (total increments); `channel_ping_pong` = round trips over two \
+         `mpsc` channels.\n"
+    );
+    let pv: Vec<&str> = vs.iter().copied().filter(|v| *v != "tokio").collect();
+    let _ = write!(s, "| primitive |");
+    for v in &pv {
+        let _ = write!(s, " {} |", label(v));
+    }
+    let _ = writeln!(s, " greenstd vs may | greenstd vs std |");
+    let _ = writeln!(s, "|---|{}---|---|", "---|".repeat(pv.len()));
+    for p in PRIMS {
+        let _ = write!(s, "| {p} |");
+        for v in &pv {
+            let _ = write!(s, " {} |", fmt_num(r.median("prims", v, p), 0));
+        }
+        let g = r.median("prims", "greenstd", p);
+        let _ = writeln!(
+            s,
+            " {} | {} |",
+            fmt_ratio(ratio(g, r.median("prims", "may", p))),
+            fmt_ratio(ratio(g, r.median("prims", "std", p)))
+        );
+    }
+    let _ = writeln!(s);
+
+    let failures = r.failures();
+    let _ = writeln!(s, "## Failed runs\n");
+    if failures.is_empty() {
+        let _ = writeln!(s, "None.\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "A failed run counts in no median. Server stderr is in `target/bench-logs/`.\n"
+        );
+        for f in failures {
+            let _ = writeln!(s, "* {}", f.replace('|', "\\|"));
+        }
+        let _ = writeln!(s);
+    }
+    s
+}
+
+const PRIMS: [&str; 5] = [
+    "spawn_join",
+    "yield_now",
+    "park_round_trip",
+    "mutex_contended",
+    "channel_ping_pong",
+];
