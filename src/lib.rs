@@ -55,6 +55,23 @@ pub mod sync {
     pub use shim_sync::*;
 }
 
+/// OS-specific functionality: std's, with `os::unix::net` cooperative.
+pub mod os {
+    #[doc(no_inline)]
+    pub use std::os::*;
+
+    /// Unix-specific functionality: std's, with `net` cooperative.
+    pub mod unix {
+        #[doc(no_inline)]
+        pub use std::os::unix::*;
+
+        /// Unix domain sockets, cooperative.
+        pub mod net {
+            pub use shim_net::unix::*;
+        }
+    }
+}
+
 pub use shim_thread::thread_local;
 
 pub mod green;
