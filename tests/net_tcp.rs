@@ -260,7 +260,8 @@ fn read_timeout_in_coroutine_and_on_thread() {
         let work = move || {
             let mut c = c;
             assert_eq!(c.read_timeout().unwrap(), None);
-            c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            c.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
             assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_millis(200)));
             let t = Instant::now();
             let e = c.read(&mut [0; 4]).unwrap_err();
@@ -308,13 +309,17 @@ fn write_timeout() {
     let _w = Watchdog::new(60);
     in_co(|| {
         let (mut c, _s) = pair();
-        c.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+        c.set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         assert_eq!(c.write_timeout().unwrap(), Some(Duration::from_millis(200)));
         let buf = vec![0; 64 * 1024];
         let t = Instant::now();
         let e = loop {
             match c.write(&buf) {
-                Ok(_) => assert!(t.elapsed() < Duration::from_secs(20), "never filled"),
+                Ok(n) => assert!(
+                    n > 0 && t.elapsed() < Duration::from_secs(20),
+                    "never filled"
+                ),
                 Err(e) => break e,
             }
         };
@@ -523,7 +528,11 @@ fn ttl_nodelay_take_error_debug() {
     let dbg = format!("{l:?}");
     assert_eq!(
         dbg,
-        format!("TcpListener {{ addr: {:?}, fd: {} }}", l.local_addr().unwrap(), l.as_raw_fd())
+        format!(
+            "TcpListener {{ addr: {:?}, fd: {} }}",
+            l.local_addr().unwrap(),
+            l.as_raw_fd()
+        )
     );
 }
 
@@ -548,8 +557,14 @@ fn set_nonblocking_gives_would_block_at_once() {
             let clone = s.try_clone().unwrap();
             c.set_nonblocking(true).unwrap();
             let t = Instant::now();
-            assert_eq!(c.read(&mut [0; 4]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
-            assert_eq!(c.peek(&mut [0; 4]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+            assert_eq!(
+                c.read(&mut [0; 4]).unwrap_err().kind(),
+                io::ErrorKind::WouldBlock
+            );
+            assert_eq!(
+                c.peek(&mut [0; 4]).unwrap_err().kind(),
+                io::ErrorKind::WouldBlock
+            );
             assert!(t.elapsed() < Duration::from_secs(1));
             // The mode is shared with clones, as O_NONBLOCK is in std.
             let cc = c.try_clone().unwrap();
@@ -580,7 +595,10 @@ fn into_raw_fd_gives_the_users_mode() {
     assert!(is_nonblocking(owned.as_raw_fd()));
     // A non-blocking descriptor comes back in non-blocking mode.
     let c = TcpStream::from(owned);
-    assert_eq!((&c).read(&mut [0; 1]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(
+        (&c).read(&mut [0; 1]).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
     let std_stream: std::net::TcpStream = c.into();
     assert!(is_nonblocking(std_stream.as_raw_fd()));
 
@@ -597,7 +615,9 @@ fn std_conversions_both_ways() {
     let addr = std_l.local_addr().unwrap();
     let l = TcpListener::from(std_l);
     let mut std_c = std::net::TcpStream::connect(addr).unwrap();
-    std_c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    std_c
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
     let (s, _) = in_co(move || l.accept().unwrap());
     // A std stream taken over keeps its timeout.
     let c = TcpStream::from(std_c.try_clone().unwrap());

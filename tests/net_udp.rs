@@ -51,7 +51,10 @@ fn peek_connect_send_recv() {
     in_co(|| {
         let a = local();
         let b = local();
-        assert_eq!(a.peer_addr().unwrap_err().kind(), io::ErrorKind::NotConnected);
+        assert_eq!(
+            a.peer_addr().unwrap_err().kind(),
+            io::ErrorKind::NotConnected
+        );
         a.connect(b.local_addr().unwrap()).unwrap();
         b.connect(a.local_addr().unwrap()).unwrap();
         assert_eq!(a.peer_addr().unwrap(), b.local_addr().unwrap());
@@ -75,18 +78,25 @@ fn recv_timeout_is_would_block() {
     for plain in [false, true] {
         let work = || {
             let s = local();
-            s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
             assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(200)));
             let t = Instant::now();
             let e = s.recv_from(&mut [0; 8]).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
             assert_eq!(e.raw_os_error(), Some(libc::EAGAIN));
             let took = t.elapsed();
-            assert!(took >= Duration::from_millis(190) && took < Duration::from_secs(10), "{took:?}");
+            assert!(
+                took >= Duration::from_millis(190) && took < Duration::from_secs(10),
+                "{took:?}"
+            );
             // Shared with clones, like SO_RCVTIMEO.
             let c = s.try_clone().unwrap();
             assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_millis(200)));
-            assert_eq!(c.recv(&mut [0; 8]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+            assert_eq!(
+                c.recv(&mut [0; 8]).unwrap_err().kind(),
+                io::ErrorKind::WouldBlock
+            );
             let e = s.set_read_timeout(Some(Duration::ZERO)).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
             let e = s.set_write_timeout(Some(Duration::ZERO)).unwrap_err();
@@ -150,8 +160,14 @@ fn set_nonblocking() {
         let s = local();
         s.set_nonblocking(true).unwrap();
         let t = Instant::now();
-        assert_eq!(s.recv_from(&mut [0; 8]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
-        assert_eq!(s.peek_from(&mut [0; 8]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(
+            s.recv_from(&mut [0; 8]).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        assert_eq!(
+            s.peek_from(&mut [0; 8]).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
         assert!(t.elapsed() < Duration::from_secs(1));
         s.set_nonblocking(false).unwrap();
         s.send_to(b"x", s.local_addr().unwrap()).unwrap();
@@ -175,11 +191,16 @@ fn options() {
     // sandbox has one, join and leave must both work.
     let group = Ipv4Addr::new(239, 255, 0, 77);
     if s.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED).is_ok() {
-        s.leave_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED).unwrap();
+        s.leave_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED)
+            .unwrap();
     }
     assert_eq!(
         format!("{s:?}"),
-        format!("UdpSocket {{ addr: {:?}, fd: {} }}", s.local_addr().unwrap(), s.as_raw_fd())
+        format!(
+            "UdpSocket {{ addr: {:?}, fd: {} }}",
+            s.local_addr().unwrap(),
+            s.as_raw_fd()
+        )
     );
 }
 
@@ -213,10 +234,19 @@ fn ipv6_loopback_and_v6_options() {
 fn empty_addresses_and_addr_in_use() {
     rt();
     let none: &[SocketAddr] = &[];
-    assert_eq!(UdpSocket::bind(none).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(
+        UdpSocket::bind(none).unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
     let s = local();
-    assert_eq!(s.send_to(b"x", none).unwrap_err().kind(), io::ErrorKind::InvalidInput);
-    assert_eq!(s.connect(none).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(
+        s.send_to(b"x", none).unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        s.connect(none).unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
     let e = UdpSocket::bind(s.local_addr().unwrap()).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
     let e = in_co(|| UdpSocket::bind(&[][..] as &[SocketAddr]).unwrap_err());
@@ -255,13 +285,21 @@ fn raw_fd_and_std_conversions_keep_the_mode() {
     let std_s: std::net::UdpSocket = s.into();
     assert!(is_nonblocking(std_s.as_raw_fd()));
     let s = UdpSocket::from(std_s);
-    assert_eq!(s.recv(&mut [0; 1]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(
+        s.recv(&mut [0; 1]).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
 
     let std_s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    std_s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    std_s
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let s = UdpSocket::from(std_s);
     assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(100)));
     let t = Instant::now();
-    assert_eq!(s.recv(&mut [0; 1]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(
+        s.recv(&mut [0; 1]).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
     assert!(t.elapsed() >= Duration::from_millis(90));
 }

@@ -81,10 +81,16 @@ fn abstract_names_and_connect_addr() {
         let name = format!("greenstd-test-{}", std::process::id());
         let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let l = UnixListener::bind_addr(&addr).unwrap();
-        assert_eq!(l.local_addr().unwrap().as_abstract_name(), Some(name.as_bytes()));
+        assert_eq!(
+            l.local_addr().unwrap().as_abstract_name(),
+            Some(name.as_bytes())
+        );
         let mut c = UnixStream::connect_addr(&addr).unwrap();
         let (mut s, _) = l.accept().unwrap();
-        assert_eq!(c.peer_addr().unwrap().as_abstract_name(), Some(name.as_bytes()));
+        assert_eq!(
+            c.peer_addr().unwrap().as_abstract_name(),
+            Some(name.as_bytes())
+        );
         c.write_all(b"abs").unwrap();
         let mut b = [0; 3];
         s.read_exact(&mut b).unwrap();
@@ -105,7 +111,10 @@ fn connect_errors_like_std() {
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     let path = sock_path("inuse");
     let _l = UnixListener::bind(&path).unwrap();
-    assert_eq!(UnixListener::bind(&path).unwrap_err().kind(), io::ErrorKind::AddrInUse);
+    assert_eq!(
+        UnixListener::bind(&path).unwrap_err().kind(),
+        io::ErrorKind::AddrInUse
+    );
 }
 
 #[test]
@@ -115,7 +124,8 @@ fn timeouts_are_would_block() {
     for plain in [false, true] {
         let work = || {
             let (mut a, _b) = UnixStream::pair().unwrap();
-            a.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            a.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
             assert_eq!(a.read_timeout().unwrap(), Some(Duration::from_millis(200)));
             let t = Instant::now();
             let e = a.read(&mut [0; 4]).unwrap_err();
@@ -125,7 +135,8 @@ fn timeouts_are_would_block() {
                 a.set_read_timeout(Some(Duration::ZERO)).unwrap_err().kind(),
                 io::ErrorKind::InvalidInput
             );
-            a.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+            a.set_write_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
             let t = Instant::now();
             let e = loop {
                 if let Err(e) = a.write(&[0; 65536]) {
@@ -136,9 +147,16 @@ fn timeouts_are_would_block() {
             assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
 
             let (d, _e) = UnixDatagram::pair().unwrap();
-            d.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-            assert_eq!(d.recv(&mut [0; 4]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
-            assert_eq!(d.recv_from(&mut [0; 4]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+            d.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            assert_eq!(
+                d.recv(&mut [0; 4]).unwrap_err().kind(),
+                io::ErrorKind::WouldBlock
+            );
+            assert_eq!(
+                d.recv_from(&mut [0; 4]).unwrap_err().kind(),
+                io::ErrorKind::WouldBlock
+            );
         };
         if plain {
             work()
@@ -227,7 +245,10 @@ fn datagrams_by_path_and_pair() {
         assert_eq!(s.send_to(b"to path", &rp).unwrap(), 7);
         let mut b = [0; 16];
         let (n, from) = r.recv_from(&mut b).unwrap();
-        assert_eq!((&b[..n], from.as_pathname()), (&b"to path"[..], Some(sp.as_path())));
+        assert_eq!(
+            (&b[..n], from.as_pathname()),
+            (&b"to path"[..], Some(sp.as_path()))
+        );
         s.send_to_addr(b"addr", &r.local_addr().unwrap()).unwrap();
         assert_eq!(r.recv(&mut b).unwrap(), 4);
 
@@ -278,7 +299,10 @@ fn nonblocking_mode_and_conversions() {
     let _w = Watchdog::new(30);
     let (a, b) = UnixStream::pair().unwrap();
     a.set_nonblocking(true).unwrap();
-    assert_eq!((&a).read(&mut [0; 1]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(
+        (&a).read(&mut [0; 1]).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
     let std_a: std::os::unix::net::UnixStream = a.into();
     assert!(is_nonblocking(std_a.as_raw_fd()));
     let fd = b.into_raw_fd();
@@ -286,7 +310,10 @@ fn nonblocking_mode_and_conversions() {
     // SAFETY: we own `fd`.
     let b = unsafe { UnixStream::from_raw_fd(fd) };
     let a = UnixStream::from(std_a);
-    assert_eq!((&a).read(&mut [0; 1]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(
+        (&a).read(&mut [0; 1]).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
     // `b` came in blocking: reads wait (cooperatively) for data.
     let r = thread::spawn(move || {
         let mut b = b;
@@ -306,7 +333,10 @@ fn nonblocking_mode_and_conversions() {
     assert!(format!("{l:?}").starts_with("UnixListener { fd: "));
     let d = UnixDatagram::unbound().unwrap();
     d.set_nonblocking(true).unwrap();
-    assert_eq!(d.recv_from(&mut [0; 1]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(
+        d.recv_from(&mut [0; 1]).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
     let std_d: std::os::unix::net::UnixDatagram = d.into();
     assert!(is_nonblocking(std_d.as_raw_fd()));
 }

@@ -18,7 +18,8 @@ impl Watchdog {
     pub fn new(secs: u64) -> Watchdog {
         let (tx, rx) = mpsc::channel::<()>();
         std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs))
+            {
                 eprintln!("watchdog: test still running after {secs} s, aborting");
                 std::process::abort();
             }
@@ -35,12 +36,16 @@ impl Drop for Watchdog {
 
 /// Runs `f` in a coroutine and returns its result.
 pub fn in_co<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    greenstd::thread::spawn(f).join().expect("coroutine panicked")
+    greenstd::thread::spawn(f)
+        .join()
+        .expect("coroutine panicked")
 }
 
 /// Number of OS threads of this process.
 pub fn os_threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// `O_NONBLOCK` of a descriptor.
