@@ -5,8 +5,8 @@
 //! greenstd (coroutines). Every benchmark runs inside a spawned thread, so
 //! under greenstd the measuring code itself is a coroutine.
 //!
-//! Usage: `prims MILLIS` (time per benchmark, default 1000). Prints one
-//! line per benchmark: `NAME OPS_PER_SECOND`.
+//! Usage: `prims [MILLIS [NAME]]` (time per benchmark, default 1000; only
+//! the benchmark NAME). Prints one line per benchmark: `NAME OPS_PER_SECOND`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -158,7 +158,11 @@ fn main() {
         ("mutex_contended", mutex_contended),
         ("channel_ping_pong", channel_ping_pong),
     ];
+    let only = std::env::args().nth(2);
     for (name, f) in benches {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let rate = thread::spawn(move || f(d)).join().unwrap();
         println!("{name} {rate:.0}");
     }

@@ -285,19 +285,19 @@ fn run_load(kind: &str, variant: &str, conns: usize, opts: &Opts, port: &mut u16
         "--duration-ms".into(),
         opts.duration_ms.to_string(),
     ];
-    let out = loadgen(&args)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("loadgen: {e}"))?;
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // loadgen gives up by itself (connect 120 s, tasks 10 s after the end).
+    let limit = Duration::from_millis(opts.warmup_ms + opts.duration_ms) + Duration::from_secs(150);
+    let (status, out) = output_within(loadgen(&args), limit)?;
+    let line = out.trim().to_string();
     let kv = parse_kv(&line);
     let died = server.exited();
     let errors = num(&kv, "errors").unwrap_or(f64::NAN);
     let stuck = num(&kv, "stuck").unwrap_or(0.0);
-    if !out.status.success() || errors != 0.0 || stuck != 0.0 || died.is_some() {
+    if status.is_err() || errors != 0.0 || stuck != 0.0 || died.is_some() {
         return Err(format!(
-            "loadgen `{line}` ({}); server: {}; server stderr: `{}`",
-            out.status,
+            "`loadgen {}`: `{line}` ({}); server: {}; server stderr: `{}`",
+            args.join(" "),
+            status.err().unwrap_or_else(|| "exit 0".into()),
             died.unwrap_or_else(|| "alive".into()),
             server.log_tail()
         ));
@@ -373,23 +373,58 @@ fn run_idle(variant: &str, conns: usize, port: &mut u16) -> Sample {
     Ok(m)
 }
 
-fn run_prims(variant: &str, opts: &Opts) -> Sample {
-    let out = Command::new(bin_dir().join(format!("{variant}-prims")))
-        .arg(opts.prims_ms.to_string())
+/// Runs `cmd` to completion with stdout captured, killing it after
+/// `limit`: `(exit status or "killed after …", stdout)`.
+fn output_within(
+    mut cmd: Command,
+    limit: Duration,
+) -> Result<(Result<(), String>, String), String> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("{variant}-prims: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("{variant}-prims: {}", out.status));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text
+        .spawn()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) if st.success() => break Ok(()),
+            Ok(Some(st)) => break Err(st.to_string()),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!("hung: killed after {} s", limit.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    Ok((status, reader.join().unwrap_or_default()))
+}
+
+fn run_prims(variant: &str, prim: &str, opts: &Opts) -> Sample {
+    let mut cmd = Command::new(bin_dir().join(format!("{variant}-prims")));
+    cmd.args([opts.prims_ms.to_string(), prim.to_string()]);
+    let limit = Duration::from_millis(opts.prims_ms * 4 + 10_000);
+    let (status, text) = output_within(cmd, limit)?;
+    status.map_err(|e| format!("`{variant}-prims {} {prim}`: {e}", opts.prims_ms))?;
+    let m: BTreeMap<String, f64> = text
         .lines()
         .filter_map(|l| {
             let (k, v) = l.split_once(' ')?;
             Some((k.to_string(), v.trim().parse().ok()?))
         })
-        .collect())
+        .collect();
+    if m.contains_key(prim) {
+        Ok(m)
+    } else {
+        Err(format!("`{variant}-prims`: no result for {prim}"))
+    }
 }
 
 /// Soft open-file limit of this process (inherited by the children).
@@ -486,9 +521,11 @@ fn main() -> ExitCode {
             }
         }
         if on("prims") {
-            for v in order.iter().filter(|v| *v != "tokio") {
-                let s = run_prims(v, &opts);
-                results.push("prims", v, s);
+            for p in PRIMS {
+                for v in order.iter().filter(|v| *v != "tokio") {
+                    let s = run_prims(v, p, &opts);
+                    results.push(&format!("prims-{p}"), v, s);
+                }
             }
         }
     }
@@ -718,7 +755,14 @@ fn render(opts: &Opts, plan: &Plan, r: &Results, took: Duration) -> String {
         );
     }
     for p in PRIMS {
-        row(p.to_string(), "prims", p, "ops/s", true, false);
+        row(
+            p.to_string(),
+            &format!("prims-{p}"),
+            p,
+            "ops/s",
+            true,
+            false,
+        );
     }
     let _ = writeln!(s);
 
@@ -776,7 +820,8 @@ fn render(opts: &Opts, plan: &Plan, r: &Results, took: Duration) -> String {
     let _ = writeln!(
         s,
         "The echo server of each variant; the client opens the connections (at most 100 \
-         connecting at once) and makes one 64-byte round trip on each, so every connection has \
+         at once between connect and first reply, so no listen backlog overflows) and makes one \
+         64-byte round trip on each, so every connection has \
          been accepted and is being served (its thread/coroutine/task is blocked in `read`). \
          *Accept time* runs from the first connect to the last reply. RSS per connection = \
          (server VmRSS 1 s after that − VmRSS after serving one connection) / connections. \
@@ -825,14 +870,19 @@ fn render(opts: &Opts, plan: &Plan, r: &Results, took: Duration) -> String {
     for p in PRIMS {
         let _ = write!(s, "| {p} |");
         for v in &pv {
-            let _ = write!(s, " {} |", fmt_num(r.median("prims", v, p), 0));
+            let _ = write!(
+                s,
+                " {} |",
+                fmt_num(r.median(&format!("prims-{p}"), v, p), 0)
+            );
         }
-        let g = r.median("prims", "greenstd", p);
+        let sc = format!("prims-{p}");
+        let g = r.median(&sc, "greenstd", p);
         let _ = writeln!(
             s,
             " {} | {} |",
-            fmt_ratio(ratio(g, r.median("prims", "may", p))),
-            fmt_ratio(ratio(g, r.median("prims", "std", p)))
+            fmt_ratio(ratio(g, r.median(&sc, "may", p))),
+            fmt_ratio(ratio(g, r.median(&sc, "std", p)))
         );
     }
     let _ = writeln!(s);

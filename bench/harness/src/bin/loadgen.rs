@@ -16,7 +16,8 @@
 //! `ok=… errors=… stuck=… rps=… p50_us=… p99_us=… connect_ms=…`
 //!
 //! `idle` opens N connections, does one 64-byte echo round trip on each
-//! (so the server has accepted and started serving every one of them),
+//! (so the server has accepted and started serving every one of them; at
+//! most C connections are between connect and that reply at any time),
 //! prints `ok=… errors=… connect_ms=…` and holds the connections until its
 //! stdin is closed.
 
@@ -94,9 +95,10 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Connects, retrying refused or reset attempts for up to 30 s.
+/// Connects, retrying refused or reset attempts for up to 5 s (the runner
+/// has seen the server listening: a refusal means it is gone or overrun).
 async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match TcpStream::connect(addr).await {
             Ok(s) => return Ok(s),
@@ -271,10 +273,12 @@ async fn run_idle(args: &Args) -> ExitCode {
         tasks.push(tokio::spawn(async move {
             let permit = permits.acquire_owned().await.expect("semaphore");
             let mut s = connect(addr).await?;
-            drop(permit);
             let msg = [b'x'; 64];
             let mut buf = [0u8; 64];
             echo_round_trip(&mut s, &msg, &mut buf).await?;
+            // Held until served: at most C connections wait in the
+            // server's accept queue, whatever its listen backlog.
+            drop(permit);
             std::io::Result::Ok(s)
         }));
     }

@@ -3,7 +3,7 @@
 //! `may::sync::Mutex`, `may::sync::mpsc`. Every benchmark runs inside a
 //! coroutine.
 //!
-//! Usage: `may-prims MILLIS`. Prints `NAME OPS_PER_SECOND` lines.
+//! Usage: `may-prims [MILLIS [NAME]]`. Prints `NAME OPS_PER_SECOND` lines.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -157,7 +157,11 @@ fn main() {
         ("mutex_contended", mutex_contended),
         ("channel_ping_pong", channel_ping_pong),
     ];
+    let only = std::env::args().nth(2);
     for (name, f) in benches {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let rate = go!(move || f(d)).join().unwrap();
         println!("{name} {rate:.0}");
     }
