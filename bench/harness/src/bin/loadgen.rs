@@ -6,8 +6,9 @@
 //! loadgen idle ADDR --conns N [--connect-concurrency C]
 //! ```
 //!
-//! `echo` and `http` open N connections (at most C connecting at once),
-//! then every connection runs request/response ping-pong (echo: a `size`-byte
+//! `echo` and `http` open N connections (at most C at once between connect
+//! and a first round trip, so no listen backlog overflows), then every
+//! connection runs request/response ping-pong (echo: a `size`-byte
 //! message echoed back; http: a keep-alive `GET /` answered with a body of
 //! Content-Length bytes). After the warm-up, round trips and their latency
 //! (one timestamp before the write, one after the full reply) are recorded
@@ -163,6 +164,22 @@ async fn http_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<
     Ok(())
 }
 
+/// One echo or HTTP round trip; `buf` holds at least `msg.len()` bytes.
+async fn round_trip(
+    mode: Mode,
+    s: &mut TcpStream,
+    msg: &[u8],
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    match mode {
+        Mode::Echo | Mode::Idle => echo_round_trip(s, msg, &mut buf[..msg.len()]).await,
+        Mode::Http => {
+            s.write_all(HTTP_REQUEST).await?;
+            http_response(s, buf).await
+        }
+    }
+}
+
 async fn ping_pong(mode: Mode, mut s: TcpStream, size: usize, phase: Arc<AtomicU8>) -> Outcome {
     let mut out = Outcome::default();
     let msg = vec![b'x'; size];
@@ -173,13 +190,7 @@ async fn ping_pong(mode: Mode, mut s: TcpStream, size: usize, phase: Arc<AtomicU
             return out;
         }
         let t0 = Instant::now();
-        let r = match mode {
-            Mode::Echo => echo_round_trip(&mut s, &msg, &mut buf[..size]).await,
-            _ => match s.write_all(HTTP_REQUEST).await {
-                Ok(()) => http_response(&mut s, &mut buf).await,
-                Err(e) => Err(e),
-            },
-        };
+        let r = round_trip(mode, &mut s, &msg, &mut buf).await;
         if r.is_err() {
             out.error = true;
             return out;
@@ -202,7 +213,17 @@ async fn run_load(args: &Args) -> ExitCode {
         let (mode, addr, size) = (args.mode, args.addr, args.size);
         tasks.push(tokio::spawn(async move {
             let permit = permits.acquire_owned().await.expect("semaphore");
-            let conn = connect(addr).await;
+            // Connected and served once before the permit goes back: at most
+            // C connections wait in the server's accept queue.
+            let conn = match connect(addr).await {
+                Ok(mut s) => {
+                    let mut buf = vec![0u8; size.max(256)];
+                    round_trip(mode, &mut s, &vec![b'x'; size], &mut buf)
+                        .await
+                        .map(|()| s)
+                }
+                Err(e) => Err(e),
+            };
             drop(permit);
             barrier.wait().await;
             match conn {
