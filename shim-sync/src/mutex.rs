@@ -48,26 +48,21 @@ impl RawMutex {
 
     #[cold]
     fn lock_contended(&self) {
-        let mut spins = 0;
+        // First attempt: if it frees up while we spin, take it as LOCKED
+        // (no waiter known).
+        let s = self.spin();
+        if s == UNLOCKED
+            && self
+                .state
+                .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            return;
+        }
         loop {
-            let mut s = self.state.load(Ordering::Relaxed);
-            // A short spin while the holder may be about to release and
-            // nobody is queued (it runs on another worker or thread).
-            while s == LOCKED && spins < 64 {
-                std::hint::spin_loop();
-                spins += 1;
-                s = self.state.load(Ordering::Relaxed);
-            }
-            if s == UNLOCKED
-                && self
-                    .state
-                    .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return;
-            }
-            // Announce a waiter; if that took the lock, we own it (and will
-            // wake another waiter on unlock, which is harmless).
+            // Announce a waiter; if that took the lock, we own it. Once we
+            // have waited, we always take it as CONTENDED: other waiters
+            // may still be queued and the next unlock must wake one.
             if self.state.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
                 return;
             }
@@ -77,7 +72,22 @@ impl RawMutex {
                 || self.state.load(Ordering::Relaxed) == CONTENDED,
                 || {},
             );
+            self.spin();
         }
+    }
+
+    /// A short spin while the lock is held and nobody is queued (the holder
+    /// runs on another worker or thread and may be about to release it).
+    #[inline]
+    fn spin(&self) -> u32 {
+        let mut s = self.state.load(Ordering::Relaxed);
+        let mut spins = 0;
+        while s == LOCKED && spins < 64 {
+            std::hint::spin_loop();
+            spins += 1;
+            s = self.state.load(Ordering::Relaxed);
+        }
+        s
     }
 
     /// # Safety
