@@ -2,6 +2,7 @@
 //! mutex, so a notify issued after the release cannot be missed.
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::{LockResult, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,9 @@ impl WaitTimeoutResult {
 pub struct Condvar {
     queue: WaitQueue,
 }
+
+impl UnwindSafe for Condvar {}
+impl RefUnwindSafe for Condvar {}
 
 impl Condvar {
     /// Creates a new condition variable which is ready to be waited on and

@@ -2,6 +2,7 @@
 //! initialiser running park (cooperatively in coroutines) until it ends.
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::waitq::WaitQueue;
@@ -33,6 +34,9 @@ pub struct Once {
     state: AtomicU8,
     queue: WaitQueue,
 }
+
+impl UnwindSafe for Once {}
+impl RefUnwindSafe for Once {}
 
 /// State yielded to [`Once::call_once_force()`]'s closure parameter. The
 /// state can be used to query the poison status of the [`Once`].
