@@ -96,14 +96,15 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Connects, retrying refused or reset attempts for up to 5 s (the runner
-/// has seen the server listening: a refusal means it is gone or overrun).
+/// Connects, retrying failed attempts for up to 5 s, except refusals: the
+/// runner has seen the server listening, so a refusal means it is gone.
 async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match TcpStream::connect(addr).await {
             Ok(s) => return Ok(s),
             Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
