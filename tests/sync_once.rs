@@ -73,13 +73,18 @@ fn waiters_of_a_panicking_initialiser_see_the_poison() {
     let o3 = o.clone();
     let waiter = thread::spawn(move || o3.call_once(|| {}));
     let o4 = o.clone();
-    let forcer = thread::spawn(move || {
-        let mut saw = false;
-        o4.call_once_force(|s| saw = s.is_poisoned());
-        saw
-    });
+    let thread_waiter = std::thread::spawn(move || o4.call_once(|| {}));
     assert!(init.join().is_err());
     assert!(waiter.join().is_err(), "call_once waiting on a panicking init must panic");
+    assert!(thread_waiter.join().is_err(), "same for a thread");
+    // Only now (a racing forcer could complete the Once before the waiters
+    // look, as with std) does a call_once_force retry.
+    let o5 = o.clone();
+    let forcer = thread::spawn(move || {
+        let mut saw = false;
+        o5.call_once_force(|s| saw = s.is_poisoned());
+        saw
+    });
     assert!(forcer.join().unwrap(), "call_once_force retried on the poisoned Once");
     assert!(o.is_completed());
 }
