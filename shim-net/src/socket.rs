@@ -300,7 +300,9 @@ impl Socket {
         };
         self.reg
             .readiness
-            .blocking(self.raw(), interest, self.deadline(dir), op)
+            .blocking(self.raw(), interest, self.deadline(dir), || {
+                attempt(&mut op)
+            })
     }
 
     /// Waits until a non-blocking `connect` finished, as std's
@@ -319,29 +321,8 @@ impl Socket {
                 ));
             }
             // Readiness may be spurious: ask the kernel.
-            let mut pfd = libc::pollfd {
-                fd: self.raw(),
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd that lives across the call.
-            let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            // Linux reports refused connections as POLLOUT|POLLERR|POLLHUP.
-            if pfd.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
-                let sock = socket2::SockRef::from(&self.fd);
-                return Err(sock
-                    .take_error()?
-                    .unwrap_or_else(|| io::Error::other("no error set after POLLHUP")));
-            }
-            if pfd.revents & libc::POLLOUT != 0 {
-                return Ok(());
+            if let Some(result) = connect_result(&self.fd) {
+                return result;
             }
         }
     }
@@ -414,6 +395,47 @@ impl Socket {
         let sock = socket2::SockRef::from(&self.fd);
         sock.send_to_with_flags(buf, addr, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
     }
+}
+
+/// Runs one non-blocking attempt in a frame of its own.
+///
+/// An attempt reads `errno`, through glibc's `__errno_location`, which the
+/// optimiser may treat as a `const` function of the thread. Inlined into a
+/// retry loop that also suspends the coroutine — which may resume on
+/// another OS thread — the address could be computed once, before the
+/// switch, and the error read from the wrong thread's `errno` (seen as a
+/// stray `EINPROGRESS` from `recv` under load). A call that is never
+/// inlined computes it afresh on every attempt.
+#[inline(never)]
+pub(crate) fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    op()
+}
+
+/// Whether a non-blocking `connect` on `fd` has finished, as std's
+/// `connect_timeout` checks it: `None` while it is in progress. Never
+/// inlined, for the reason given at [`attempt`].
+#[inline(never)]
+fn connect_result(fd: &OwnedFd) -> Option<io::Result<()>> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd that lives across the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return (e.kind() != io::ErrorKind::Interrupted).then_some(Err(e));
+    }
+    // Linux reports refused connections as POLLOUT|POLLERR|POLLHUP.
+    if pfd.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+        let err = match socket2::SockRef::from(fd).take_error() {
+            Ok(Some(e)) | Err(e) => e,
+            Ok(None) => io::Error::other("no error set after POLLHUP"),
+        };
+        return Some(Err(err));
+    }
+    (pfd.revents & libc::POLLOUT != 0).then_some(Ok(()))
 }
 
 /// An IP socket address from the kernel, as std converts it.

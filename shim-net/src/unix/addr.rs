@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Type};
 
-use crate::socket::Socket;
+use crate::socket::{attempt, Socket};
 
 /// The `sockaddr_un` of std's `addr`, as std passes it to the kernel: a
 /// pathname with its terminating NUL, an abstract name after a leading NUL,
@@ -51,14 +51,22 @@ pub(super) fn connect(addr: &SocketAddr) -> io::Result<Socket> {
     let sock = socket2::Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
     let inner = Socket::new(OwnedFd::from(sock), true)?;
     let mut pause = Duration::from_micros(100);
-    loop {
+    let fd = inner.raw();
+    let mut try_connect = || {
         // SAFETY: `raw` is a valid `sockaddr_un` of which `len` bytes are used.
-        let r =
-            unsafe { libc::connect(inner.raw(), (&raw as *const libc::sockaddr_un).cast(), len) };
+        let r = unsafe { libc::connect(fd, (&raw as *const libc::sockaddr_un).cast(), len) };
         if r == 0 {
-            return Ok(inner);
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
         }
-        let e = io::Error::last_os_error();
+    };
+    loop {
+        // In a frame of its own: see `attempt`.
+        let e = match attempt(&mut try_connect) {
+            Ok(()) => return Ok(inner),
+            Err(e) => e,
+        };
         match e.raw_os_error() {
             Some(libc::EINTR) => {}
             Some(libc::EINPROGRESS) => {
