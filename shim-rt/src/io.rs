@@ -167,7 +167,7 @@ impl Readiness {
         };
         loop {
             let seq = reg.map(|r| r.dir(interest).seq.load(Ordering::Acquire));
-            match op() {
+            match attempt(&mut op) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return r,
@@ -210,6 +210,17 @@ impl Readiness {
             hub::hub().deregister(fd, reg);
         }
     }
+}
+
+/// One try of [`Readiness::blocking`], in a frame of its own. `op` reads
+/// `errno` through `__errno_location`, which the optimiser may treat as a
+/// `const` function of the thread: inlined into the retry loop — which
+/// suspends the coroutine, and may resume it on another OS thread — the
+/// address could be computed once and a later error read from the previous
+/// thread's `errno`. Never inlined, it is computed afresh on every try.
+#[inline(never)]
+fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    op()
 }
 
 /// Blocks the calling OS thread in `poll(2)` until `fd` is ready for
