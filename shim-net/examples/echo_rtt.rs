@@ -43,8 +43,11 @@ fn client<S: Read + Write>(mut s: S, stats: &Stats) {
         s.write_all(&msg).unwrap();
         s.read_exact(&mut back).unwrap();
         n += 1;
+        if n % 64 == 0 {
+            stats.trips.fetch_add(64, Ordering::Relaxed);
+        }
     }
-    stats.trips.fetch_add(n, Ordering::Relaxed);
+    stats.trips.fetch_add(n % 64, Ordering::Relaxed);
     stats.done.fetch_add(1, Ordering::SeqCst);
 }
 
@@ -143,7 +146,15 @@ fn main() {
     wait_for(&stats.connected, conns, "connected");
     let start_trips = stats.trips.load(Ordering::Relaxed);
     let t = Instant::now();
-    std::thread::sleep(Duration::from_secs(secs));
+    let mut last = start_trips;
+    for _ in 0..secs * 10 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = stats.trips.load(Ordering::Relaxed);
+        if std::env::var_os("ECHO_RTT_VERBOSE").is_some() {
+            eprintln!("  {} round trips/s", (now - last) * 10);
+        }
+        last = now;
+    }
     stats.stop.store(true, Ordering::SeqCst);
     wait_for(&stats.done, conns, "finished");
     let elapsed = t.elapsed().as_secs_f64();
