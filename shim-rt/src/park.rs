@@ -9,7 +9,12 @@ use std::time::Instant;
 use crate::hub;
 
 /// `true` when the caller runs inside a coroutine, `false` on a plain OS thread.
-#[inline]
+///
+/// Never inlined, like every function here that reads thread-local state:
+/// the optimiser treats a thread-local's address as fixed for the life of a
+/// function, but a coroutine that blocks may resume on another OS thread.
+/// Read in a frame of its own, the address is computed afresh each call.
+#[inline(never)]
 pub fn in_coroutine() -> bool {
     may::coroutine::is_coroutine()
 }
@@ -25,7 +30,7 @@ pub enum Waker {
 
 impl Waker {
     /// The waker of the calling coroutine or thread.
-    #[inline]
+    #[inline(never)]
     pub fn current() -> Waker {
         if in_coroutine() {
             Waker::Coroutine(may::coroutine::current())
@@ -56,7 +61,7 @@ impl std::fmt::Debug for Waker {
 /// Blocks the current context until it is woken (or spuriously).
 ///
 /// In a coroutine the worker thread goes on running other coroutines.
-#[inline]
+#[inline(never)]
 pub fn park() {
     if in_coroutine() {
         may::coroutine::park();
@@ -71,6 +76,7 @@ pub fn park() {
 /// In a coroutine the deadline is kept by the hub thread, which wakes the
 /// coroutine onto a worker when it expires (may's own timer would run the
 /// coroutine on the timer thread itself).
+#[inline(never)]
 pub fn park_until(deadline: Instant) -> bool {
     let now = Instant::now();
     if now >= deadline {
@@ -108,7 +114,7 @@ pub fn park_deadline(deadline: Option<Instant>) -> bool {
 /// and yields in a loop would starve them for ever. So every
 /// [`FAIR_YIELD_EVERY`]-th yield on a worker leaves the local queue and
 /// comes back through the hub, which lets the worker drain its global queue.
-#[inline]
+#[inline(never)]
 pub fn yield_now() {
     if !in_coroutine() {
         return std::thread::yield_now();

@@ -116,11 +116,15 @@ thread_local! {
     static THREAD_TASK: OnceLock<Arc<Task>> = const { OnceLock::new() };
 }
 
+#[inline(never)]
 fn with_slot<R>(f: impl FnOnce(&GreenSlot) -> R) -> R {
     SLOT.with(f)
 }
 
 /// The task of the caller: its coroutine, or its OS thread.
+///
+/// Never inlined: it reads thread-local state (see [`park::in_coroutine`]).
+#[inline(never)]
 pub fn current() -> Arc<Task> {
     if in_coroutine() {
         with_slot(|s| {
@@ -331,6 +335,7 @@ impl Locals {
 /// destroying its locals and this one is gone.
 ///
 /// Must only be called inside a coroutine.
+#[inline(never)]
 pub fn with_coroutine_local<T: 'static, R>(
     key: usize,
     init: impl FnOnce() -> T,
