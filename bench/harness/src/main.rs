@@ -486,6 +486,7 @@ fn main() -> ExitCode {
         }
     }
     let plan = plan(&opts);
+    let load_before = loadavg();
     let started = Instant::now();
     let mut results = Results::default();
     let mut port = 20_000u16;
@@ -529,7 +530,8 @@ fn main() -> ExitCode {
             }
         }
     }
-    let report = render(&opts, &plan, &results, started.elapsed());
+    let load = (load_before, loadavg());
+    let report = render(&opts, &plan, &results, started.elapsed(), load);
     let kept = std::fs::read_to_string(&opts.out)
         .ok()
         .and_then(|old| old.find(MARKER).map(|i| old[i..].to_string()))
@@ -596,7 +598,14 @@ fn label(v: &str) -> &'static str {
     }
 }
 
-fn render(opts: &Opts, plan: &Plan, r: &Results, took: Duration) -> String {
+/// The first three fields of /proc/loadavg.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn render(opts: &Opts, plan: &Plan, r: &Results, took: Duration, load: (String, String)) -> String {
     let mut s = String::new();
     let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
     let _ = writeln!(s, "# Benchmarks: greenstd side by side\n");
@@ -619,6 +628,12 @@ fn render(opts: &Opts, plan: &Plan, r: &Results, took: Duration) -> String {
     );
     let _ = writeln!(s, "* rustc: {}", sh("rustc --version"));
     let _ = writeln!(s, "* date: {}", sh("date -u '+%Y-%m-%d %H:%M UTC'"));
+    let _ = writeln!(
+        s,
+        "* load average (1, 5, 15 min) before the run: {}; after: {} (other work on the \
+         machine shows up here and in the spread of the passes)",
+        load.0, load.1
+    );
     let args: Vec<String> = std::env::args().skip(1).collect();
     let _ = writeln!(
         s,
