@@ -786,9 +786,12 @@ fn five_thousand_clients_on_two_workers() {
                 assert_eq!(&back[..], &msg[..]);
             }
         }));
-        // Connect in waves so the listen backlog never overflows.
-        if i % 500 == 499 {
-            while connected.load(Ordering::SeqCst) < i + 1 - 250 {
+        // At most 64 connects in flight, so std's listen backlog (128)
+        // never overflows: an overflow leaves connections half-open at the
+        // server until TCP retransmits (seconds), which is not what this
+        // test measures.
+        if i >= 64 {
+            while connected.load(Ordering::SeqCst) < i - 64 {
                 thread::sleep(Duration::from_millis(1));
             }
         }
