@@ -45,8 +45,12 @@
 //!   its thread.
 //! * After `into_raw_fd` on one of several `try_clone`d handles (in blocking
 //!   mode), the shared file description is blocking again: the remaining
-//!   handles still read and write cooperatively, but an `accept` on them
-//!   blocks its thread.
+//!   handles still read, write, send and receive cooperatively (those
+//!   calls pass `MSG_DONTWAIT`), but `accept`, and a Unix datagram's
+//!   `recv_from`/`send_to`/`send_to_addr`, on them block their thread.
+//! * Strings given as addresses (`"127.0.0.1:80"`, `("localhost", 80)`)
+//!   are resolved on the offload pool even when they hold an IP literal:
+//!   correct, but a thread hop slower than std's inline parse.
 //!
 //! # Examples
 //!

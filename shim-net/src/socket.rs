@@ -208,8 +208,10 @@ impl Socket {
     ///
     /// `O_NONBLOCK` belongs to the file description, which `try_clone`d
     /// handles share: clearing it here also clears it under them. Their
-    /// reads and writes stay cooperative (they pass `MSG_DONTWAIT`); an
-    /// `accept` or `connect` on them would then block its thread.
+    /// reads and writes stay cooperative (they pass `MSG_DONTWAIT`); the
+    /// calls that rely on `O_NONBLOCK` (`accept`, and std's Unix datagram
+    /// `recv_from`/`send_to_addr` used through a [`View`]) would then block
+    /// their thread.
     pub(crate) fn into_fd(self) -> OwnedFd {
         let Socket { reg, fd, shared } = self;
         drop(reg); // deregister first
