@@ -1,9 +1,8 @@
 //! Runs the examples (examples/*.rs) as their users would, on loopback
 //! ports, each bounded in time; children are killed if a check fails.
 //!
-//! `cargo test` and `cargo nextest run` build the examples before the tests
-//! run; if one is missing (e.g. `cargo test --test examples`), it is built
-//! here with `cargo build --example NAME --offline`.
+//! Each example is built (offline) before it runs; after `cargo test` or
+//! `cargo nextest run --workspace` that is a quick no-op.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -13,27 +12,33 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// The path of the built example `name`, building it if needed.
+/// The path of the built example `name`, (re)built first: a no-op when
+/// `cargo test`/`cargo nextest run` already built it, but a filtered run
+/// (`--test examples`) does not build examples and would run stale ones.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/examples-<hash> → target/<profile>/examples/<name>
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let status = Command::new(cargo)
-            .args(["build", "--offline", "--quiet", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build --example {name}");
-    }
-    path
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
+        "debug" => "dev",
+        other => other,
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--offline",
+            "--quiet",
+            "--profile",
+            profile,
+            "--example",
+            name,
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build --example {name}");
+    profile_dir.join("examples").join(name)
 }
 
 /// A child process killed on drop, unless it was waited for.
