@@ -153,3 +153,75 @@ fn wrapped_thread_local_is_per_coroutine() {
         assert_eq!(h.join().unwrap(), 10);
     }
 }
+
+/// Grouped, nested, aliased and `::std` imports, split by the macro.
+mod grouped {
+    greenstd::patch_all! {
+        pub use std::{collections::BTreeMap, io::Read, net::{self as network, TcpStream}, thread as threads};
+        pub use ::std::sync::{Arc, Mutex as Lock};
+        pub use std::os::unix::{io::AsRawFd, net::UnixStream};
+        pub use std::os::unix as unix_module;
+    }
+}
+
+greenstd::patch_all! {
+    /// Paths in expressions and types of wrapped items, `::std` included.
+    fn qualified_paths() -> (bool, TypeId, TypeId) {
+        let in_coroutine = ::std::thread::spawn(greenstd::green::in_coroutine).join().unwrap();
+        (in_coroutine, TypeId::of::<::std::net::UdpSocket>(), TypeId::of::<std::sync::mpsc::Sender<u8>>())
+    }
+}
+
+#[test]
+fn grouped_and_leading_colon_imports_are_split() {
+    use grouped::*;
+    assert_eq!(
+        TypeId::of::<TcpStream>(),
+        TypeId::of::<greenstd::net::TcpStream>()
+    );
+    assert_eq!(
+        TypeId::of::<network::TcpListener>(),
+        TypeId::of::<greenstd::net::TcpListener>()
+    );
+    assert_eq!(
+        TypeId::of::<Lock<u8>>(),
+        TypeId::of::<greenstd::sync::Mutex<u8>>()
+    );
+    assert_eq!(
+        TypeId::of::<Arc<u8>>(),
+        TypeId::of::<::std::sync::Arc<u8>>()
+    );
+    assert_eq!(
+        TypeId::of::<UnixStream>(),
+        TypeId::of::<greenstd::os::unix::net::UnixStream>()
+    );
+    assert_eq!(
+        TypeId::of::<unix_module::net::UnixStream>(),
+        TypeId::of::<greenstd::os::unix::net::UnixStream>()
+    );
+    assert_ne!(
+        TypeId::of::<UnixStream>(),
+        TypeId::of::<::std::os::unix::net::UnixStream>()
+    );
+    // The parts that stay std's.
+    assert_eq!(
+        TypeId::of::<BTreeMap<u8, u8>>(),
+        TypeId::of::<::std::collections::BTreeMap<u8, u8>>()
+    );
+    fn _is_std_read<R: ::std::io::Read>() {}
+    _is_std_read::<&[u8]>();
+    let mut text = String::new();
+    (&b"abc"[..]).read_to_string(&mut text).unwrap();
+    assert_eq!(text, "abc");
+    let (a, b) = UnixStream::pair().unwrap();
+    assert!(a.as_raw_fd() != b.as_raw_fd());
+    assert!(threads::spawn(greenstd::green::in_coroutine)
+        .join()
+        .unwrap());
+
+    let (in_coroutine, udp, sender) = qualified_paths();
+    assert!(in_coroutine);
+    assert_eq!(udp, TypeId::of::<greenstd::net::UdpSocket>());
+    assert_eq!(sender, TypeId::of::<greenstd::sync::mpsc::Sender<u8>>());
+    assert_ne!(sender, TypeId::of::<::std::sync::mpsc::Sender<u8>>());
+}
