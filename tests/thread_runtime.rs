@@ -23,6 +23,16 @@ fn run_child(test: &str, env: &[(&str, &str)]) -> std::process::Output {
     cmd.output().unwrap()
 }
 
+/// Recurses until the stack overflows (the bound is never reached).
+fn recurse(n: u64) -> u64 {
+    let buf = [n; 64];
+    std::hint::black_box(&buf);
+    if n == u64::MAX {
+        return 0;
+    }
+    recurse(n + 1) + buf[3]
+}
+
 fn is_child() -> bool {
     std::env::var_os("GREENSTD_CHILD").is_some()
 }
@@ -211,11 +221,6 @@ fn stack_overflow_aborts_with_std_message() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("UNREACHABLE"));
         return;
     }
-    fn recurse(n: u64) -> u64 {
-        let buf = [n; 64];
-        std::hint::black_box(&buf);
-        recurse(n + 1) + buf[3]
-    }
     let lock = Arc::new(std::sync::Mutex::new(()));
     let l2 = lock.clone();
     let h = thread::Builder::new()
@@ -335,11 +340,6 @@ fn main_thread_stack_overflow_still_gets_std_message() {
             "stderr: {stderr}"
         );
         return;
-    }
-    fn recurse(n: u64) -> u64 {
-        let buf = [n; 64];
-        std::hint::black_box(&buf);
-        recurse(n + 1) + buf[3]
     }
     // The runtime (and its signal handler) is up before the overflow.
     thread::spawn(|| ()).join().unwrap();
