@@ -103,6 +103,31 @@ impl Task {
     }
 }
 
+/// The handle of the last coroutine task dropped, kept until the next one
+/// dies.
+///
+/// may 0.3.51 spins forever when the last handle of a coroutine is dropped
+/// while that coroutine is torn down from inside its own `Park::subscribe`
+/// (a wakeup that raced with its final park makes `subscribe` resume it in
+/// place; it then finishes, its locals are dropped, and `Park`'s drop waits
+/// for the very `subscribe` it is nested in). For a detached coroutine the
+/// handle in its [`Task`] is the last one, so it is never dropped in place:
+/// it waits here and is dropped by the next task to die, outside that frame
+/// (on another thread it waits at most for that `subscribe` to return).
+static LAST_DEAD: parking_lot::Mutex<Option<may::coroutine::Coroutine>> =
+    parking_lot::Mutex::new(None);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Kind::Coroutine(co) = &mut self.kind {
+            if let Some(co) = co.take() {
+                let previous = LAST_DEAD.lock().replace(co);
+                drop(previous);
+            }
+        }
+    }
+}
+
 /// Per-coroutine slot kept in `may`'s coroutine-local storage.
 #[derive(Default)]
 struct GreenSlot {
