@@ -21,7 +21,10 @@ fn error_types_are_std_s() {
     drop(tx);
     let e: std::sync::mpsc::RecvError = rx.recv().unwrap_err();
     assert_eq!(e, RecvError);
-    assert_eq!(rx.try_recv(), Err(std::sync::mpsc::TryRecvError::Disconnected));
+    assert_eq!(
+        rx.try_recv(),
+        Err(std::sync::mpsc::TryRecvError::Disconnected)
+    );
     assert_eq!(
         rx.recv_timeout(Duration::from_millis(1)),
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
@@ -45,8 +48,14 @@ fn disconnect_semantics() {
     // Send after the receiver is gone returns the value.
     let (tx, rx) = sync_channel(1);
     drop(rx);
-    assert_eq!(tx.send(String::from("x")), Err(SendError(String::from("x"))));
-    assert_eq!(tx.try_send(5.to_string()), Err(TrySendError::Disconnected("5".into())));
+    assert_eq!(
+        tx.send(String::from("x")),
+        Err(SendError(String::from("x")))
+    );
+    assert_eq!(
+        tx.try_send(5.to_string()),
+        Err(TrySendError::Disconnected("5".into()))
+    );
 
     // Dropping the receiver drops buffered messages.
     static DROPS: AtomicUsize = AtomicUsize::new(0);
@@ -102,7 +111,10 @@ fn bounded_channel_blocks_when_full() {
         s2.store(true, Ordering::SeqCst);
     });
     thread::sleep(Duration::from_millis(30));
-    assert!(!sent.load(Ordering::SeqCst), "send did not block on a full channel");
+    assert!(
+        !sent.load(Ordering::SeqCst),
+        "send did not block on a full channel"
+    );
     assert_eq!(rx.recv(), Ok(1));
     h.join().unwrap();
     assert!(sent.load(Ordering::SeqCst));
@@ -119,7 +131,10 @@ fn rendezvous_send_returns_only_after_the_receive() {
         tx
     });
     thread::sleep(Duration::from_millis(30));
-    assert!(!h.is_finished(), "rendezvous send returned with no receiver");
+    assert!(
+        !h.is_finished(),
+        "rendezvous send returned with no receiver"
+    );
     assert_eq!(rx.recv(), Ok(7));
     let tx = h.join().unwrap();
 
@@ -190,7 +205,10 @@ fn recv_timeout_bounds() {
         assert_eq!(rx.recv_timeout(d), Err(RecvTimeoutError::Timeout));
         let took = start.elapsed();
         assert!(took >= d, "returned early: {took:?} < {d:?}");
-        assert!(took < d + Duration::from_millis(500), "overshot: {took:?} for {d:?}");
+        assert!(
+            took < d + Duration::from_millis(500),
+            "overshot: {took:?} for {d:?}"
+        );
     }
     // Same in a coroutine, where the hub keeps the deadline.
     let h = thread::spawn(move || {
@@ -349,4 +367,26 @@ fn send_sync_clone_debug_as_std() {
     let _: mpsc::Iter<'_, u8> = rx.iter();
     let _: mpsc::TryIter<'_, u8> = rx.try_iter();
     let _: mpsc::IntoIter<u8> = rx.into_iter();
+}
+
+#[test]
+fn detached_coroutines_finishing_right_after_a_wakeup() {
+    // Each coroutine is detached (its JoinHandle dropped) and ends right
+    // after `recv` returns; the wakeup often arrives while it is parking.
+    // A worker must never get stuck tearing such a coroutine down.
+    let (done_tx, done_rx) = channel::<usize>();
+    for i in 0..3000 {
+        let (tx, rx) = channel::<usize>();
+        let done_tx = done_tx.clone();
+        drop(thread::spawn(move || {
+            let v = rx.recv().unwrap();
+            done_tx.send(v).unwrap();
+        }));
+        tx.send(i).unwrap();
+        assert_eq!(
+            done_rx.recv_timeout(Duration::from_secs(20)),
+            Ok(i),
+            "coroutine {i} never finished"
+        );
+    }
 }
