@@ -139,7 +139,9 @@ fn notify_one_reaches_a_waiter_that_is_still_waiting() {
         let (pair, _w) = (pair.clone(), woken.clone());
         thread::spawn(move || {
             let (m, c) = &*pair;
-            let (_g, r) = c.wait_timeout(m.lock().unwrap(), Duration::from_millis(10)).unwrap();
+            let (_g, r) = c
+                .wait_timeout(m.lock().unwrap(), Duration::from_millis(10))
+                .unwrap();
             r.timed_out()
         })
     };
@@ -187,7 +189,9 @@ fn one_condvar_with_two_mutexes() {
     h2.join().unwrap();
     // And then with a third, sequentially.
     let m3 = Mutex::new(());
-    let (_g, r) = c.wait_timeout(m3.lock().unwrap(), Duration::from_millis(1)).unwrap();
+    let (_g, r) = c
+        .wait_timeout(m3.lock().unwrap(), Duration::from_millis(1))
+        .unwrap();
     assert!(r.timed_out());
 }
 

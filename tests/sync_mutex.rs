@@ -16,14 +16,20 @@ fn smoke_and_std_api() {
         assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
         assert_eq!(format!("{g}"), "2");
         assert_eq!(format!("{g:?}"), "2");
-        assert_eq!(format!("{m:?}"), "Mutex { data: <locked>, poisoned: false, .. }");
+        assert_eq!(
+            format!("{m:?}"),
+            "Mutex { data: <locked>, poisoned: false, .. }"
+        );
     }
     assert_eq!(format!("{m:?}"), "Mutex { data: 2, poisoned: false, .. }");
     assert_eq!(*m.try_lock().unwrap(), 2);
     let mut m = m;
     *m.get_mut().unwrap() = 5;
     assert_eq!(m.into_inner().unwrap(), 5);
-    assert_eq!(*Mutex::<Vec<u8>>::default().lock().unwrap(), Vec::<u8>::new());
+    assert_eq!(
+        *Mutex::<Vec<u8>>::default().lock().unwrap(),
+        Vec::<u8>::new()
+    );
     assert_eq!(Mutex::from(3).into_inner().unwrap(), 3);
 }
 
@@ -206,7 +212,11 @@ fn thread_waits_for_a_coroutine_holding_the_lock_across_a_sleep() {
         let m = m.clone();
         move || *m.lock().unwrap()
     });
-    assert_eq!(t.join().unwrap(), 1, "the thread got the lock before the holder released it");
+    assert_eq!(
+        t.join().unwrap(),
+        1,
+        "the thread got the lock before the holder released it"
+    );
     assert!(start.elapsed() >= Duration::from_millis(50));
     co.join().unwrap();
 }

@@ -75,7 +75,10 @@ fn waiters_of_a_panicking_initialiser_see_the_poison() {
     let o4 = o.clone();
     let thread_waiter = std::thread::spawn(move || o4.call_once(|| {}));
     assert!(init.join().is_err());
-    assert!(waiter.join().is_err(), "call_once waiting on a panicking init must panic");
+    assert!(
+        waiter.join().is_err(),
+        "call_once waiting on a panicking init must panic"
+    );
     assert!(thread_waiter.join().is_err(), "same for a thread");
     // Only now (a racing forcer could complete the Once before the waiters
     // look, as with std) does a call_once_force retry.
@@ -85,7 +88,10 @@ fn waiters_of_a_panicking_initialiser_see_the_poison() {
         o5.call_once_force(|s| saw = s.is_poisoned());
         saw
     });
-    assert!(forcer.join().unwrap(), "call_once_force retried on the poisoned Once");
+    assert!(
+        forcer.join().unwrap(),
+        "call_once_force retried on the poisoned Once"
+    );
     assert!(o.is_completed());
 }
 
@@ -299,7 +305,10 @@ fn once_lock_sleeping_initialiser_on_one_worker_parks_the_others() {
         .collect();
     ticker.join().unwrap();
     // The ticker finished (10 × 10 ms) while the initialiser still slept.
-    assert!(CELL.get().is_none(), "the bystander could not run during the init");
+    assert!(
+        CELL.get().is_none(),
+        "the bystander could not run during the init"
+    );
     for h in hs {
         assert_eq!(h.join().unwrap(), 7);
     }

@@ -21,7 +21,10 @@ fn smoke_and_std_api() {
         let mut w = l.write().unwrap();
         *w = 2;
         assert!(matches!(l.try_read(), Err(TryLockError::WouldBlock)));
-        assert_eq!(format!("{l:?}"), "RwLock { data: <locked>, poisoned: false, .. }");
+        assert_eq!(
+            format!("{l:?}"),
+            "RwLock { data: <locked>, poisoned: false, .. }"
+        );
         assert_eq!(format!("{w} {w:?}"), "2 2");
     }
     let mut l = l;
@@ -102,7 +105,10 @@ fn readers_share_writers_exclude() {
         h.join().unwrap();
     }
     assert_eq!(*l.read().unwrap(), N / 10 * 20);
-    assert!(max_readers.load(Ordering::SeqCst) > 1, "readers never overlapped");
+    assert!(
+        max_readers.load(Ordering::SeqCst) > 1,
+        "readers never overlapped"
+    );
 }
 
 #[test]
@@ -143,7 +149,11 @@ fn downgrade_keeps_writers_out_and_lets_readers_in() {
     thread::sleep(Duration::from_millis(20));
     let r = RwLockWriteGuard::downgrade(w);
     assert_eq!(*r, 2);
-    assert_eq!(reader.join().unwrap(), 2, "a queued reader got in after downgrade");
+    assert_eq!(
+        reader.join().unwrap(),
+        2,
+        "a queued reader got in after downgrade"
+    );
     assert!(l.try_write().is_err());
     drop(r);
     assert!(l.try_write().is_ok());
