@@ -3,9 +3,9 @@
 //! Sockets are non-blocking underneath. An operation is tried; when it would
 //! block, the caller waits for readiness and tries again:
 //!
-//! * in a coroutine, on the hub's epoll instance (edge-triggered), with any
-//!   number of waiters per direction — every waiter of a direction is woken
-//!   by each readiness edge and retries, so none is lost;
+//! * in a coroutine, through the pollers (edge-triggered epoll, see
+//!   `poller`), with any number of waiters per direction — every waiter of a
+//!   direction is woken by each readiness edge and retries, so none is lost;
 //! * on a plain OS thread, with `poll(2)`: a real blocking call, as std's.
 
 use std::io;
@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::hub;
 use crate::park::{self, in_coroutine, Waker};
+use crate::poller;
 
 /// The direction an operation waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,16 +37,23 @@ struct Direction {
 
 impl Direction {
     fn wake_all(&self) {
-        let waiters = {
-            let mut w = self.waiters.lock();
-            self.seq.fetch_add(1, Ordering::Release);
-            if w.is_empty() {
-                return;
+        let mut w = self.waiters.lock();
+        self.seq.fetch_add(1, Ordering::Release);
+        match w.len() {
+            0 => {}
+            // The common case: one waiter. Keep the list's allocation.
+            1 => {
+                let (_, waker) = w.pop().expect("one waiter");
+                drop(w);
+                waker.wake();
             }
-            std::mem::take(&mut *w)
-        };
-        for (_, w) in waiters {
-            w.wake();
+            _ => {
+                let all = std::mem::take(&mut *w);
+                drop(w);
+                for (_, waker) in all {
+                    waker.wake();
+                }
+            }
         }
     }
 
@@ -138,7 +145,7 @@ impl Readiness {
                 read: Direction::default(),
                 write: Direction::default(),
             });
-            match hub::hub().register(fd, &reg) {
+            match poller::shard_for(fd).and_then(|shard| shard.register(fd, &reg)) {
                 Ok(()) => Ok(reg),
                 Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
             }
@@ -204,10 +211,12 @@ impl Readiness {
         }
     }
 
-    /// Removes the descriptor from the hub. Call it before closing `fd`.
+    /// Removes the descriptor from its poller. Call it before closing `fd`.
     pub fn deregister(&mut self, fd: RawFd) {
         if let Some(Ok(reg)) = self.reg.take() {
-            hub::hub().deregister(fd, reg);
+            if let Ok(shard) = poller::shard_for(fd) {
+                shard.deregister(fd, reg);
+            }
         }
     }
 }

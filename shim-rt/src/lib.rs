@@ -14,10 +14,11 @@
 //! * [`offload`]: the bounded pool for work that cannot be made cooperative
 //!   (DNS, file I/O, FFI).
 //!
-//! Timers and readiness events are driven by one background thread, the hub,
-//! which only ever *wakes* coroutines (they then run on a worker); no
-//! coroutine ever runs on it, so no coroutine's progress depends on it being
-//! free.
+//! Timers are kept by one background thread, the hub, which only ever
+//! *wakes* coroutines (they then run on a worker); no coroutine ever runs on
+//! it, so no coroutine's progress depends on it being free. Readiness events
+//! are collected on the workers themselves, by one poller coroutine per
+//! worker.
 
 #![warn(missing_docs)]
 
@@ -29,6 +30,7 @@ pub mod offload;
 mod overflow;
 mod panic_hook;
 pub mod park;
+mod poller;
 pub mod task;
 
 pub use config::Config;

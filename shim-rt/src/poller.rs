@@ -1,0 +1,163 @@
+//! Readiness events, collected on the worker threads themselves.
+//!
+//! Descriptors are spread over a few epoll instances, the shards (one per
+//! worker). Each shard's epoll descriptor is itself registered with `may`'s
+//! own per-worker event loop, and one coroutine per shard, its poller, waits
+//! on it. When any descriptor of the shard becomes ready, `may` wakes the
+//! poller on a worker; the poller takes the shard's events without blocking
+//! and wakes every waiter of each ready direction — from the worker, so the
+//! woken coroutines go straight to that worker's run queue. No extra thread
+//! sits between the kernel and the coroutines.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, OnceLock};
+
+use may::io::{CoIo, WaitIo};
+use parking_lot::Mutex;
+
+use crate::config;
+use crate::io::Registration;
+use crate::task::{self, Task};
+
+const BATCH: usize = 256;
+
+pub(crate) struct Shard {
+    epoll: CoIo<OwnedFd>,
+    /// Held by the poller while a batch of events, which may name any
+    /// registration of the shard, is being handled.
+    batch: Mutex<()>,
+    /// Registrations removed while a batch was being handled; freed when it
+    /// is done.
+    graveyard: Mutex<Vec<Arc<Registration>>>,
+}
+
+static SHARDS: OnceLock<Vec<&'static Shard>> = OnceLock::new();
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn shards() -> io::Result<&'static [&'static Shard]> {
+    if let Some(s) = SHARDS.get() {
+        return Ok(s);
+    }
+    let settings = config::start()?;
+    let mut made = Vec::with_capacity(settings.workers);
+    for _ in 0..settings.workers {
+        made.push(Shard::new()?);
+    }
+    let mut fresh = false;
+    let shards = SHARDS.get_or_init(|| {
+        fresh = true;
+        made.into_iter().map(|s| &*Box::leak(Box::new(s))).collect()
+    });
+    if fresh {
+        for (i, shard) in shards.iter().enumerate() {
+            let shard: &'static Shard = shard;
+            let task = Task::new_coroutine(Some(format!("greenstd-poller-{i}")));
+            task::spawn(task, None, Box::new(move || shard.run()))?;
+        }
+    }
+    Ok(shards)
+}
+
+/// The shard that keeps `fd`'s events.
+pub(crate) fn shard_for(fd: RawFd) -> io::Result<&'static Shard> {
+    let shards = shards()?;
+    Ok(shards[fd as usize % shards.len()])
+}
+
+impl Shard {
+    fn new() -> io::Result<Shard> {
+        // SAFETY: a plain syscall; the descriptor is checked and owned at once.
+        let fd = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
+        let epoll = CoIo::new(fd).map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(Shard {
+            epoll,
+            batch: Mutex::new(()),
+            graveyard: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Adds `fd` for edge-triggered readiness of both directions.
+    pub(crate) fn register(&self, fd: RawFd, reg: &Arc<Registration>) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN
+                | libc::EPOLLOUT
+                | libc::EPOLLRDHUP
+                | libc::EPOLLPRI
+                | libc::EPOLLET) as u32,
+            u64: Arc::as_ptr(reg) as u64,
+        };
+        // SAFETY: `ev` lives across the call; the pointer it carries stays
+        // valid until `deregister` has removed `fd` and no batch in flight
+        // can name it any more.
+        cvt(unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+        Ok(())
+    }
+
+    /// Removes `fd`; `reg` is freed as soon as no batch can name it.
+    pub(crate) fn deregister(&self, fd: RawFd, reg: Arc<Registration>) {
+        // SAFETY: a plain syscall; failure (fd already closed) is harmless.
+        unsafe {
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            );
+        }
+        let mut graveyard = self.graveyard.lock();
+        match self.batch.try_lock() {
+            // No batch in flight, and later ones cannot see `fd`.
+            Some(_idle) => drop(reg),
+            None => graveyard.push(reg),
+        }
+    }
+
+    fn run(&'static self) {
+        let mut events: Vec<libc::epoll_event> = Vec::with_capacity(BATCH);
+        loop {
+            while self.poll_batch(&mut events) == BATCH {}
+            self.epoll.wait_io();
+        }
+    }
+
+    /// Takes up to one batch of ready events and wakes their waiters.
+    /// Returns how many events there were.
+    #[inline(never)]
+    fn poll_batch(&self, events: &mut Vec<libc::epoll_event>) -> usize {
+        let batch = self.batch.lock();
+        // SAFETY: `events` has room for BATCH entries; the kernel fills at
+        // most that many and we set the length to what it reports.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                BATCH as libc::c_int,
+                0,
+            )
+        };
+        let n = n.max(0) as usize;
+        // SAFETY: the kernel initialised the first `n` entries.
+        unsafe { events.set_len(n) };
+        for ev in events.drain(..) {
+            let (flags, token) = (ev.events, ev.u64);
+            // SAFETY: the token is the address of a Registration kept alive
+            // by its owner, or by the graveyard until this batch is over.
+            let reg = unsafe { &*(token as *const Registration) };
+            reg.ready(flags);
+        }
+        let mut graveyard = self.graveyard.lock();
+        let dead = std::mem::take(&mut *graveyard);
+        drop(batch);
+        drop(graveyard);
+        drop(dead);
+        n
+    }
+}
