@@ -18,23 +18,44 @@ use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ops::Deref;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shim_rt::io::{Interest, Readiness};
 
 /// State shared by a socket and its `try_clone`s.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     /// The user called `set_nonblocking(true)`.
     nonblocking: AtomicBool,
-    read_timeout: Mutex<Option<Duration>>,
-    write_timeout: Mutex<Option<Duration>>,
+    /// Timeouts in nanoseconds, [`NO_TIMEOUT`] for none: read on every
+    /// operation, so kept lock-free.
+    read_timeout: AtomicU64,
+    write_timeout: AtomicU64,
+}
+
+/// The encoding of "no timeout" (also of one too long to represent).
+const NO_TIMEOUT: u64 = u64::MAX;
+
+fn encode_timeout(t: Option<Duration>) -> u64 {
+    t.and_then(|t| u64::try_from(t.as_nanos()).ok())
+        .map_or(NO_TIMEOUT, |n| n.min(NO_TIMEOUT - 1))
+}
+
+impl Default for Shared {
+    /// A fresh socket: blocking, no timeouts.
+    fn default() -> Shared {
+        Shared {
+            nonblocking: AtomicBool::new(false),
+            read_timeout: AtomicU64::new(NO_TIMEOUT),
+            write_timeout: AtomicU64::new(NO_TIMEOUT),
+        }
+    }
 }
 
 impl Shared {
-    fn timeout(&self, dir: Direction) -> &Mutex<Option<Duration>> {
+    fn timeout(&self, dir: Direction) -> &AtomicU64 {
         match dir {
             Direction::Read => &self.read_timeout,
             Direction::Write => &self.write_timeout,
@@ -197,8 +218,12 @@ impl Socket {
         }
         let shared = Shared {
             nonblocking: AtomicBool::new(user_nonblocking),
-            read_timeout: Mutex::new(kernel_timeout(raw, Direction::Read).ok().flatten()),
-            write_timeout: Mutex::new(kernel_timeout(raw, Direction::Write).ok().flatten()),
+            read_timeout: AtomicU64::new(encode_timeout(
+                kernel_timeout(raw, Direction::Read).ok().flatten(),
+            )),
+            write_timeout: AtomicU64::new(encode_timeout(
+                kernel_timeout(raw, Direction::Write).ok().flatten(),
+            )),
         };
         Socket::with_shared(fd, Arc::new(shared))
     }
@@ -263,21 +288,17 @@ impl Socket {
     /// Records a timeout the caller has just set on the socket (with std's
     /// validation, through a [`View`]); operations obey the recorded value.
     pub(crate) fn record_timeout(&self, dir: Direction, dur: Option<Duration>) {
-        *self
-            .shared
+        self.shared
             .timeout(dir)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = dur;
+            .store(encode_timeout(dur), Ordering::Relaxed);
     }
 
     fn deadline(&self, dir: Direction) -> Option<Instant> {
-        let t = *self
-            .shared
-            .timeout(dir)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        // A timeout too far away to represent is no timeout.
-        t.and_then(|t| Instant::now().checked_add(t))
+        match self.shared.timeout(dir).load(Ordering::Relaxed) {
+            NO_TIMEOUT => None,
+            // A timeout too far away to represent is no timeout.
+            nanos => Instant::now().checked_add(Duration::from_nanos(nanos)),
+        }
     }
 
     /// Runs the non-blocking attempt `op` as a blocking call: retried after
