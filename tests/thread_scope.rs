@@ -48,7 +48,10 @@ fn unjoined_panic_makes_scope_panic_after_all_threads_finish() {
         })
     }));
     let payload = r.unwrap_err();
-    assert_eq!(payload.downcast_ref::<&str>(), Some(&"a scoped thread panicked"));
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"a scoped thread panicked")
+    );
     assert!(finished.load(Ordering::SeqCst));
 }
 

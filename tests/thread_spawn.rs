@@ -84,10 +84,15 @@ fn panic_gives_err_with_payload_and_others_go_on() {
         5
     });
     let err = bad.join().unwrap_err();
-    assert_eq!(err.downcast_ref::<String>().map(String::as_str), Some("expected panic 7"));
+    assert_eq!(
+        err.downcast_ref::<String>().map(String::as_str),
+        Some("expected panic 7")
+    );
     assert_eq!(good.join().unwrap(), 5);
 
-    let err = thread::spawn(|| std::panic::panic_any(17u8)).join().unwrap_err();
+    let err = thread::spawn(|| std::panic::panic_any(17u8))
+        .join()
+        .unwrap_err();
     assert_eq!(err.downcast_ref::<u8>(), Some(&17));
 }
 
@@ -214,7 +219,8 @@ fn spawn_unchecked_may_borrow() {
     let data = vec![1, 2, 3];
     let r = &data;
     // SAFETY: joined before `data` goes out of scope.
-    let h = unsafe { thread::Builder::new().spawn_unchecked(move || r.iter().sum::<i32>()) }.unwrap();
+    let h =
+        unsafe { thread::Builder::new().spawn_unchecked(move || r.iter().sum::<i32>()) }.unwrap();
     assert_eq!(h.join().unwrap(), 6);
 }
 
