@@ -75,3 +75,4 @@ pub mod os {
 pub use shim_thread::thread_local;
 
 pub mod green;
+pub mod prelude;

@@ -61,3 +61,33 @@ fn store_serves_many_clients_on_few_os_threads() {
     server.join().unwrap().unwrap();
     assert!(threads < 40, "{threads} OS threads for {CLIENTS} clients");
 }
+
+// A bare `thread_local!`, as existing code writes it: under the Cargo form
+// the implicit prelude is greenstd's, so it is per coroutine.
+thread_local!(static BARE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+
+#[test]
+fn bare_thread_local_is_per_coroutine() {
+    fn key_type<T: 'static>(_: &'static T) -> TypeId {
+        TypeId::of::<T>()
+    }
+    // `std::thread::LocalKey` is greenstd's here, and BARE is one of them.
+    assert_eq!(key_type(&BARE), TypeId::of::<greenstd_local_key::Key>());
+    let hs: Vec<_> = (1..=50u32)
+        .map(|i| {
+            thread::spawn(move || {
+                BARE.set(i);
+                thread::sleep(Duration::from_millis(2));
+                BARE.get()
+            })
+        })
+        .collect();
+    for (i, h) in (1..=50u32).zip(hs) {
+        assert_eq!(h.join().unwrap(), i);
+    }
+}
+
+mod greenstd_local_key {
+    /// The type a bare `thread_local!` declares here.
+    pub type Key = std::thread::LocalKey<std::cell::Cell<u32>>;
+}
