@@ -627,6 +627,15 @@ fn render(opts: &Opts, plan: &Plan, r: &Results, took: Duration, load: (String, 
         sh("cat /proc/sys/net/core/somaxconn")
     );
     let _ = writeln!(s, "* rustc: {}", sh("rustc --version"));
+    let _ = writeln!(
+        s,
+        "* source: commit {} (files with uncommitted changes: {})",
+        sh("git rev-parse --short HEAD"),
+        match sh("git status --porcelain --untracked-files=no | wc -l").as_str() {
+            "" | "0" => "none".to_string(),
+            n => n.to_string(),
+        }
+    );
     let _ = writeln!(s, "* date: {}", sh("date -u '+%Y-%m-%d %H:%M UTC'"));
     let _ = writeln!(
         s,
