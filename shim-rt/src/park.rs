@@ -111,26 +111,30 @@ pub fn park_deadline(deadline: Option<Instant>) -> bool {
 /// may's own yield puts the coroutine back on its worker's local queue, and
 /// a worker only looks at the coroutines other threads woke for it (its
 /// "global" queue) once the local queue is empty: a coroutine that computes
-/// and yields in a loop would starve them for ever. So every
-/// [`FAIR_YIELD_EVERY`]-th yield on a worker leaves the local queue and
-/// comes back through the hub, which lets the worker drain its global queue.
+/// and yields in a loop would starve them for ever. So once per
+/// [`FAIR_YIELD_INTERVAL`] on each worker, a yield leaves the local queue
+/// and comes back through the hub, which lets the worker drain its global
+/// queue. Every other yield is may's, which costs a context switch.
 #[inline(never)]
 pub fn yield_now() {
     if !in_coroutine() {
         return std::thread::yield_now();
     }
     thread_local! {
-        static YIELDS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        static LAST_DETOUR: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
     }
-    // This counter is per worker thread on purpose: it counts the yields
-    // that keep this worker's local queue busy.
-    let n = YIELDS.with(|c| {
-        let n = c.get().wrapping_add(1);
-        c.set(n);
-        n
+    // Per worker thread on purpose: it paces the yields that keep this
+    // worker's local queue busy.
+    let now = Instant::now();
+    let detour = LAST_DETOUR.with(|last| match last.get() {
+        Some(t) if now.duration_since(t) < FAIR_YIELD_INTERVAL => false,
+        _ => {
+            last.set(Some(now));
+            true
+        }
     });
-    if n % FAIR_YIELD_EVERY == 0 {
-        let key = hub::add_timer(Instant::now(), Waker::current());
+    if detour {
+        let key = hub::add_timer(now, Waker::current());
         may::coroutine::park();
         hub::cancel_timer(key);
     } else {
@@ -138,5 +142,5 @@ pub fn yield_now() {
     }
 }
 
-/// How often a yield goes through the hub; see [`yield_now`].
-pub const FAIR_YIELD_EVERY: u32 = 16;
+/// How often, at most, a worker's yields go through the hub; see [`yield_now`].
+pub const FAIR_YIELD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);

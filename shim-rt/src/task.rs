@@ -147,28 +147,32 @@ fn with_slot<R>(f: impl FnOnce(&GreenSlot) -> R) -> R {
 }
 
 /// The task of the caller: its coroutine, or its OS thread.
+pub fn current() -> Arc<Task> {
+    with_current(Arc::clone)
+}
+
+/// Runs `f` with the task of the caller, without taking a reference count.
 ///
 /// Never inlined: it reads thread-local state (see [`park::in_coroutine`]).
 #[inline(never)]
-pub fn current() -> Arc<Task> {
+fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
     if in_coroutine() {
         with_slot(|s| {
-            s.task
-                .get_or_init(|| {
-                    // A coroutine spawned by raw `may`, not by greenstd.
-                    let t = Task::new_coroutine(None);
-                    if let Kind::Coroutine(co) = &t.kind {
-                        let _ = co.set(may::coroutine::current());
-                    }
-                    t
-                })
-                .clone()
+            f(s.task.get_or_init(|| {
+                // A coroutine spawned by raw `may`, not by greenstd.
+                let t = Task::new_coroutine(None);
+                if let Kind::Coroutine(co) = &t.kind {
+                    let _ = co.set(may::coroutine::current());
+                }
+                t
+            }))
         })
     } else {
-        THREAD_TASK
-            .try_with(|t| t.get_or_init(Task::new_thread).clone())
+        match THREAD_TASK.try_with(|t| t.get_or_init(Task::new_thread).clone()) {
+            Ok(t) => f(&t),
             // During thread teardown: a fresh, unnamed identity.
-            .unwrap_or_else(|_| Task::new_thread())
+            Err(_) => f(&Task::new_thread()),
+        }
     }
 }
 
@@ -185,8 +189,7 @@ pub(crate) fn current_coroutine_task() -> Option<Arc<Task>> {
 ///
 /// Never returns spuriously.
 pub fn park_current() {
-    let me = current();
-    while !me.take_token() {
+    while !with_current(|me| me.take_token()) {
         park::park();
     }
 }
