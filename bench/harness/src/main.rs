@@ -479,6 +479,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // What is being measured: the tree as it is now, before the build.
+    let source = source_state();
     if opts.build {
         if let Err(e) = build(&opts) {
             eprintln!("bench: {e}");
@@ -531,7 +533,7 @@ fn main() -> ExitCode {
         }
     }
     let load = (load_before, loadavg());
-    let report = render(&opts, &plan, &results, started.elapsed(), load);
+    let report = render(&opts, &plan, &results, started.elapsed(), load, &source);
     let kept = std::fs::read_to_string(&opts.out)
         .ok()
         .and_then(|old| old.find(MARKER).map(|i| old[i..].to_string()))
@@ -605,7 +607,26 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-fn render(opts: &Opts, plan: &Plan, r: &Results, took: Duration, load: (String, String)) -> String {
+/// The commit of the checkout and how many tracked files differ from it.
+fn source_state() -> String {
+    format!(
+        "commit {} (files with uncommitted changes: {})",
+        sh("git rev-parse --short HEAD"),
+        match sh("git status --porcelain --untracked-files=no | wc -l").as_str() {
+            "" | "0" => "none".to_string(),
+            n => n.to_string(),
+        }
+    )
+}
+
+fn render(
+    opts: &Opts,
+    plan: &Plan,
+    r: &Results,
+    took: Duration,
+    load: (String, String),
+    source: &str,
+) -> String {
     let mut s = String::new();
     let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
     let _ = writeln!(s, "# Benchmarks: greenstd side by side\n");
@@ -627,15 +648,7 @@ fn render(opts: &Opts, plan: &Plan, r: &Results, took: Duration, load: (String, 
         sh("cat /proc/sys/net/core/somaxconn")
     );
     let _ = writeln!(s, "* rustc: {}", sh("rustc --version"));
-    let _ = writeln!(
-        s,
-        "* source: commit {} (files with uncommitted changes: {})",
-        sh("git rev-parse --short HEAD"),
-        match sh("git status --porcelain --untracked-files=no | wc -l").as_str() {
-            "" | "0" => "none".to_string(),
-            n => n.to_string(),
-        }
-    );
+    let _ = writeln!(s, "* source, before the build: {source}");
     let _ = writeln!(s, "* date: {}", sh("date -u '+%Y-%m-%d %H:%M UTC'"));
     let _ = writeln!(
         s,
