@@ -101,11 +101,13 @@ impl Registration {
     }
 
     pub(crate) fn ready(&self, flags: u32) {
-        let err = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
-        if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 | err != 0 {
+        const ERR: u32 = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
+        const READ: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 | ERR;
+        const WRITE: u32 = libc::EPOLLOUT as u32 | ERR;
+        if flags & READ != 0 {
             self.read.wake_all();
         }
-        if flags & libc::EPOLLOUT as u32 | err != 0 {
+        if flags & WRITE != 0 {
             self.write.wake_all();
         }
     }
