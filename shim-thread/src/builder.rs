@@ -151,6 +151,7 @@ impl Builder {
     ///
     /// let x = 1;
     /// let thread_x = &x;
+    /// // SAFETY: the handle is joined before `x` goes out of scope.
     /// let handler = unsafe {
     ///     thread::Builder::new()
     ///         .spawn_unchecked(move || println!("x = {}", *thread_x))
