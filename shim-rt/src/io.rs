@@ -28,32 +28,64 @@ pub enum Interest {
     Write,
 }
 
+/// The waiters of one direction. The first is kept inline: one reader and
+/// one writer per socket is the common case, and then a wait or a wake
+/// touches no allocation of its own.
+#[derive(Default)]
+struct WaitList {
+    first: Option<(usize, Waker)>,
+    more: Vec<(usize, Waker)>,
+}
+
+impl WaitList {
+    fn push(&mut self, waiter: (usize, Waker)) {
+        if self.first.is_none() {
+            self.first = Some(waiter);
+        } else {
+            self.more.push(waiter);
+        }
+    }
+
+    /// Removes the waiter `id`; `false` if it is not there.
+    fn remove(&mut self, id: usize) -> bool {
+        if self.first.as_ref().is_some_and(|(i, _)| *i == id) {
+            self.first = self.more.pop();
+            return true;
+        }
+        match self.more.iter().position(|(i, _)| *i == id) {
+            Some(pos) => {
+                self.more.swap_remove(pos);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Direction {
-    /// Bumped (under `waiters`' lock) by every readiness edge.
+    /// Bumped (under `waiters`' lock) by every readiness edge, which also
+    /// takes every waiter off the list.
     seq: AtomicU64,
-    waiters: Mutex<Vec<(usize, Waker)>>,
+    waiters: Mutex<WaitList>,
 }
 
 impl Direction {
     fn wake_all(&self) {
         let mut w = self.waiters.lock();
         self.seq.fetch_add(1, Ordering::Release);
-        match w.len() {
-            0 => {}
-            // The common case: one waiter. Keep the list's allocation.
-            1 => {
-                let (_, waker) = w.pop().expect("one waiter");
-                drop(w);
-                waker.wake();
-            }
-            _ => {
-                let all = std::mem::take(&mut *w);
-                drop(w);
-                for (_, waker) in all {
-                    waker.wake();
-                }
-            }
+        let first = w.first.take();
+        let more = if w.more.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut w.more)
+        };
+        drop(w);
+        if let Some((_, waker)) = first {
+            waker.wake();
+        }
+        for (_, waker) in more {
+            waker.wake();
         }
     }
 
@@ -73,14 +105,15 @@ impl Direction {
         }
         loop {
             let expired = park::park_deadline(deadline);
-            let mut w = self.waiters.lock();
-            match w.iter().position(|(i, _)| *i == id) {
-                None => return true,
-                Some(pos) if expired => {
-                    w.swap_remove(pos);
-                    return false;
-                }
-                Some(_) => {}
+            // Every edge bumps `seq` and takes all waiters off the list in
+            // the same critical section: a new `seq` means we were woken.
+            if self.seq.load(Ordering::Acquire) != seq {
+                return true;
+            }
+            if expired {
+                // Not on the list any more: woken between the check above
+                // and the lock.
+                return !self.waiters.lock().remove(id);
             }
         }
     }

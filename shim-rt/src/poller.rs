@@ -48,8 +48,8 @@ fn shards() -> io::Result<&'static [&'static Shard]> {
     }
     let settings = config::start()?;
     let mut made = Vec::with_capacity(settings.workers);
-    for _ in 0..settings.workers {
-        made.push(Shard::new()?);
+    for i in 0..settings.workers {
+        made.push(Shard::new(i, settings.workers)?);
     }
     let mut fresh = false;
     let shards = SHARDS.get_or_init(|| {
@@ -72,10 +72,51 @@ pub(crate) fn shard_for(fd: RawFd) -> io::Result<&'static Shard> {
     Ok(shards[fd as usize % shards.len()])
 }
 
+/// Moves `fd` to a descriptor number `n` with `n % workers == worker`.
+///
+/// may hands a registered descriptor's events to worker `fd % workers`.
+/// Placing shard `i`'s epoll descriptor on worker `i` spreads the shards
+/// (and the sockets, which go to shard `fd % shards`) evenly over the
+/// workers, as may spreads its own sockets; left to chance, two shards
+/// could share a worker and leave the other one only stealing.
+fn place_on_worker(fd: OwnedFd, worker: usize, workers: usize) -> io::Result<OwnedFd> {
+    let raw = fd.as_raw_fd() as usize;
+    if raw % workers == worker {
+        return Ok(fd);
+    }
+    let mut want = raw - raw % workers + worker;
+    loop {
+        if want < raw {
+            want += workers;
+        }
+        let want_fd =
+            libc::c_int::try_from(want).map_err(|_| io::Error::other("fd space exhausted"))?;
+        // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own; the new
+        // descriptor is checked and owned at once.
+        let dup = unsafe {
+            OwnedFd::from_raw_fd(cvt(libc::fcntl(
+                fd.as_raw_fd(),
+                libc::F_DUPFD_CLOEXEC,
+                want_fd,
+            ))?)
+        };
+        let got = dup.as_raw_fd() as usize;
+        if got % workers == worker {
+            return Ok(dup);
+        }
+        // `want` was taken; try the next number in the right class after `got`.
+        want = got - got % workers + worker;
+        if want <= got {
+            want += workers;
+        }
+    }
+}
+
 impl Shard {
-    fn new() -> io::Result<Shard> {
+    fn new(worker: usize, workers: usize) -> io::Result<Shard> {
         // SAFETY: a plain syscall; the descriptor is checked and owned at once.
         let fd = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
+        let fd = place_on_worker(fd, worker, workers)?;
         let epoll = CoIo::new(fd).map_err(|e| io::Error::other(e.to_string()))?;
         Ok(Shard {
             epoll,
