@@ -543,3 +543,72 @@ macro_rules! fd_traits {
     };
 }
 pub(crate) use fd_traits;
+
+/// Implements `Read` and `Write` for a stream socket type `$t` (a struct
+/// with one field `inner: Socket`) and for `&$t`, as std has them for its
+/// stream types: blocking calls, cooperative in coroutines; `flush` is a
+/// no-op.
+macro_rules! stream_io {
+    ($t:ident) => {
+        impl std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &*self, buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                std::io::Read::read_vectored(&mut &*self, bufs)
+            }
+        }
+
+        impl std::io::Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.inner
+                    .io($crate::socket::Direction::Read, || self.inner.recv(buf, 0))
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.inner.io($crate::socket::Direction::Read, || {
+                    self.inner.recv_vectored(bufs)
+                })
+            }
+        }
+
+        impl std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                std::io::Write::write_vectored(&mut &*self, bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.inner
+                    .io($crate::socket::Direction::Write, || self.inner.send(buf))
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.inner.io($crate::socket::Direction::Write, || {
+                    self.inner.send_vectored(bufs)
+                })
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use stream_io;

@@ -1,6 +1,6 @@
 //! TCP: [`TcpStream`], [`TcpListener`] and [`Incoming`], as in `std::net`.
 
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::iter::FusedIterator;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, SockAddr, SockRef, Type};
 
 use crate::addr;
-use crate::socket::{fd_traits, ip_addr, Direction, Socket};
+use crate::socket::{fd_traits, ip_addr, stream_io, Direction, Socket};
 
 /// A TCP stream between a local and a remote socket.
 ///
@@ -461,55 +461,7 @@ impl TcpStream {
     }
 }
 
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.io(Direction::Read, || self.inner.recv(buf, 0))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.inner
-            .io(Direction::Read, || self.inner.recv_vectored(bufs))
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.io(Direction::Write, || self.inner.send(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.inner
-            .io(Direction::Write, || self.inner.send_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+stream_io!(TcpStream);
 
 impl TcpListener {
     /// Creates a new `TcpListener` bound to the specified address.
