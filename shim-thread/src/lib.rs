@@ -15,7 +15,14 @@
 //! * `Builder::spawn` reports a name with an interior NUL byte as an
 //!   `InvalidInput` error where std panics;
 //! * a coroutine's stack does not grow: its size is fixed at spawn
-//!   (default 256 KiB); overflowing it aborts the process with std's message.
+//!   (default 256 KiB); overflowing it aborts the process with std's message;
+//! * [`panicking`] is std's, counted per OS thread: it is exact while a
+//!   coroutine unwinds, unless a destructor blocks (and the coroutine moves
+//!   to another OS thread) during the unwinding;
+//! * a coroutine's panic message names the coroutine and its [`ThreadId`]
+//!   number where std prints the OS thread's name and id;
+//! * a coroutine that computes without blocking is not preempted: it holds
+//!   its worker until it blocks or calls [`yield_now`].
 
 #![warn(missing_docs)]
 
