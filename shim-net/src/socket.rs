@@ -321,11 +321,10 @@ impl Socket {
             Direction::Read => Interest::Read,
             Direction::Write => Interest::Write,
         };
+        // `blocking` runs each try of `op` in a frame of its own (errno).
         self.reg
             .readiness
-            .blocking(self.raw(), interest, self.deadline(dir), || {
-                attempt(&mut op)
-            })
+            .blocking(self.raw(), interest, self.deadline(dir), op)
     }
 
     /// Waits until a non-blocking `connect` finished, as std's
@@ -420,23 +419,9 @@ impl Socket {
     }
 }
 
-/// Runs one non-blocking attempt in a frame of its own.
-///
-/// An attempt reads `errno`, through glibc's `__errno_location`, which the
-/// optimiser may treat as a `const` function of the thread. Inlined into a
-/// retry loop that also suspends the coroutine — which may resume on
-/// another OS thread — the address could be computed once, before the
-/// switch, and the error read from the wrong thread's `errno` (seen as a
-/// stray `EINPROGRESS` from `recv` under load). A call that is never
-/// inlined computes it afresh on every attempt.
-#[inline(never)]
-pub(crate) fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
-    op()
-}
-
 /// Whether a non-blocking `connect` on `fd` has finished, as std's
 /// `connect_timeout` checks it: `None` while it is in progress. Never
-/// inlined, for the reason given at [`attempt`].
+/// inlined, for the reason given at [`shim_rt::io::attempt`].
 #[inline(never)]
 fn connect_result(fd: &OwnedFd) -> Option<io::Result<()>> {
     let mut pfd = libc::pollfd {

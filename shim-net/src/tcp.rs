@@ -16,7 +16,7 @@ use crate::socket::{fd_traits, ip_addr, stream_io, Direction, Socket};
 /// As [`std::net::TcpStream`], except that a call that blocks suspends the
 /// calling coroutine instead of its worker thread (on a plain OS thread it
 /// blocks the thread, as std). The connection is closed when the value is
-/// dropped. Reading and writing go through [`Read`] and [`Write`], which
+/// dropped. Reading and writing go through [`Read`](std::io::Read) and [`Write`](std::io::Write), which
 /// are also implemented for `&TcpStream`, so one coroutine may read while
 /// another writes.
 ///
@@ -241,7 +241,7 @@ impl TcpStream {
     /// fails with [`io::ErrorKind::WouldBlock`] (`EAGAIN`), as std on Unix.
     /// A zero [`Duration`] is an [`io::ErrorKind::InvalidInput`] error.
     ///
-    /// [`read`]: Read::read
+    /// [`read`]: std::io::Read::read
     ///
     /// # Examples
     ///
@@ -270,7 +270,7 @@ impl TcpStream {
     /// out fails with [`io::ErrorKind::WouldBlock`] (`EAGAIN`), as std on
     /// Unix. A zero [`Duration`] is an [`io::ErrorKind::InvalidInput`] error.
     ///
-    /// [`write`]: Write::write
+    /// [`write`]: std::io::Write::write
     ///
     /// # Examples
     ///

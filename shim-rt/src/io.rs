@@ -259,14 +259,18 @@ impl Readiness {
     }
 }
 
-/// One try of [`Readiness::blocking`], in a frame of its own. `op` reads
-/// `errno` through `__errno_location`, which the optimiser may treat as a
-/// `const` function of the thread: inlined into the retry loop — which
-/// suspends the coroutine, and may resume it on another OS thread — the
-/// address could be computed once and a later error read from the previous
-/// thread's `errno`. Never inlined, it is computed afresh on every try.
+/// Runs one non-blocking attempt in a frame of its own, as
+/// [`Readiness::blocking`] runs each try.
+///
+/// `op` reads `errno` through `__errno_location`, which the optimiser may
+/// treat as a `const` function of the thread: inlined into a retry loop
+/// that also suspends the coroutine — which may resume on another OS thread
+/// — the address could be computed once and a later error read from the
+/// previous thread's `errno` (seen as a stray `EINPROGRESS` from `recv`
+/// under load). Never inlined, it is computed afresh on every try. Use it
+/// for any retry loop of one's own that blocks between tries.
 #[inline(never)]
-fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
+pub fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
     op()
 }
 

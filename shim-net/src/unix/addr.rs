@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Type};
 
-use crate::socket::{attempt, Socket};
+use crate::socket::Socket;
+use shim_rt::io::attempt;
 
 /// The `sockaddr_un` of std's `addr`, as std passes it to the kernel: a
 /// pathname with its terminating NUL, an abstract name after a leading NUL,
@@ -62,7 +63,7 @@ pub(super) fn connect(addr: &SocketAddr) -> io::Result<Socket> {
         }
     };
     loop {
-        // In a frame of its own: see `attempt`.
+        // In a frame of its own: see `shim_rt::io::attempt`.
         let e = match attempt(&mut try_connect) {
             Ok(()) => return Ok(inner),
             Err(e) => e,

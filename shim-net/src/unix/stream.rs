@@ -12,8 +12,8 @@ use crate::socket::{fd_traits, stream_io, Direction, Socket};
 /// A Unix stream socket.
 ///
 /// As [`std::os::unix::net::UnixStream`], except that a call that blocks
-/// suspends the calling coroutine instead of its worker thread. [`Read`]
-/// and [`Write`] are also implemented for `&UnixStream`.
+/// suspends the calling coroutine instead of its worker thread. [`Read`](std::io::Read)
+/// and [`Write`](std::io::Write) are also implemented for `&UnixStream`.
 ///
 /// # Examples
 ///
