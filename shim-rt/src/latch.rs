@@ -1,7 +1,6 @@
 //! A one-shot event: set once, waited on by any number of coroutines and threads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -48,31 +47,17 @@ impl Latch {
 
     /// Waits until the latch is set.
     pub fn wait(&self) {
-        self.wait_deadline(None);
-    }
-
-    /// Waits until the latch is set or `deadline` passes; `true` if it is set.
-    pub fn wait_until(&self, deadline: Instant) -> bool {
-        self.wait_deadline(Some(deadline))
-    }
-
-    fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
         let mut registered = false;
-        loop {
-            if self.is_set() {
-                return true;
-            }
+        while !self.is_set() {
             if !registered {
                 let mut w = self.waiters.lock();
                 if self.done.load(Ordering::Acquire) {
-                    return true;
+                    return;
                 }
                 w.push(Waker::current());
                 registered = true;
             }
-            if park::park_deadline(deadline) {
-                return self.is_set();
-            }
+            park::park();
         }
     }
 }

@@ -78,11 +78,6 @@ impl Task {
         self.name.as_deref()
     }
 
-    /// `true` for a greenstd coroutine, `false` for a plain OS thread.
-    pub fn is_coroutine(&self) -> bool {
-        matches!(self.kind, Kind::Coroutine(_))
-    }
-
     /// Makes the park token available and wakes the task if it is parked in
     /// [`park_current`].
     pub fn unpark(&self) {
