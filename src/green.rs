@@ -1,7 +1,24 @@
 //! greenstd's own API: what std has no name for.
 //!
-//! The runtime's configuration lives here; gevent's extras (joinall,
-//! timeouts, events, pools) will join it.
+//! The runtime's configuration, and gevent's own API shaped as std would
+//! shape it. Everything here works the same from coroutines and from plain
+//! OS threads.
+//!
+//! | gevent | greenstd |
+//! |---|---|
+//! | `gevent.spawn`, `Greenlet` | [`thread::spawn`](crate::thread::spawn), [`thread::JoinHandle`](crate::thread::JoinHandle) (std's names) |
+//! | `Greenlet.join(timeout)` | [`JoinHandleExt::join_timeout`] |
+//! | `gevent.spawn_later` | [`spawn_after`] |
+//! | `gevent.wait(objs, count=1)`, `iwait` | [`wait_any`], [`wait_any_timeout`] |
+//! | `gevent.event.Event` | [`Event`] |
+//! | `gevent.event.AsyncResult` | [`AsyncResult`] |
+//! | `gevent.lock.Semaphore`, `BoundedSemaphore` | [`Semaphore`] |
+//! | `gevent.queue.Queue`, `LifoQueue`, `PriorityQueue`, `JoinableQueue` | [`queue`] |
+//! | `gevent.pool.Group` | [`Group`] |
+//! | `gevent.pool.Pool` (`map`, `imap`, `imap_unordered`) | [`Pool`] |
+//! | `gevent.get_hub().threadpool.apply` | [`offload`] |
+
+pub use shim_green::*;
 
 pub use shim_rt::config::{Settings, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use shim_rt::Config;

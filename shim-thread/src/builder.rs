@@ -249,6 +249,7 @@ impl Builder {
             scope,
             result: Mutex::new(None),
             done: Latch::new(),
+            watchers: Default::default(),
             _marker: PhantomData,
         });
         let their_packet = packet.clone();
@@ -260,6 +261,7 @@ impl Builder {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(result);
             their_packet.done.set();
+            their_packet.watchers.fire();
             // Dropping our share last: for a scoped thread this may end the scope.
             drop(their_packet);
         };

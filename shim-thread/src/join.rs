@@ -14,6 +14,8 @@ pub(crate) struct Packet<'scope, T> {
     pub(crate) scope: Option<Arc<ScopeData>>,
     pub(crate) result: Mutex<Option<std::thread::Result<T>>>,
     pub(crate) done: Latch,
+    /// Callbacks run once `done` is set (for `greenstd::green`'s waits).
+    pub(crate) watchers: Watchers,
     pub(crate) _marker: std::marker::PhantomData<Option<&'scope ScopeData>>,
 }
 
@@ -30,6 +32,55 @@ impl<T> Drop for Packet<'_, T> {
         }
         if let Some(scope) = &self.scope {
             scope.decrement_num_running_threads(unhandled_panic);
+        }
+    }
+}
+
+/// A callback run once when a thread finishes; see [`crate::__green`].
+pub type Watcher = Arc<dyn Fn() + Send + Sync>;
+
+/// The callbacks to run when a thread finishes: `greenstd::green` waits for
+/// the first of several threads (and with a timeout) through them.
+#[derive(Default)]
+pub(crate) struct Watchers {
+    inner: Mutex<WatchList>,
+}
+
+#[derive(Default)]
+struct WatchList {
+    fired: bool,
+    next_key: u64,
+    entries: Vec<(u64, Watcher)>,
+}
+
+impl Watchers {
+    /// Registers `w`; `None` (and `w` is not kept) when the thread has
+    /// already finished.
+    pub(crate) fn add(&self, w: Watcher) -> Option<u64> {
+        let mut l = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if l.fired {
+            return None;
+        }
+        l.next_key += 1;
+        let key = l.next_key;
+        l.entries.push((key, w));
+        Some(key)
+    }
+
+    pub(crate) fn remove(&self, key: u64) {
+        let mut l = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        l.entries.retain(|(k, _)| *k != key);
+    }
+
+    /// Runs every registered callback (outside the lock), once.
+    pub(crate) fn fire(&self) {
+        let entries = {
+            let mut l = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            l.fired = true;
+            std::mem::take(&mut l.entries)
+        };
+        for (_, w) in entries {
+            w();
         }
     }
 }

@@ -48,6 +48,65 @@ pub use std::thread::{available_parallelism, panicking, Result};
 #[doc(hidden)]
 pub use std::thread_local as __std_thread_local;
 
+/// What `greenstd::green` needs from join handles: not part of std's API.
+#[doc(hidden)]
+pub mod __green {
+    use std::sync::Arc;
+
+    use shim_rt::task::Task;
+
+    pub use crate::join::Watcher;
+    use crate::{JoinHandle, ScopedJoinHandle, Thread};
+
+    /// A handle to a thread that can be waited for without consuming it.
+    pub trait Finish {
+        /// `true` once the thread's result is stored (`join` will not block).
+        fn is_done(&self) -> bool;
+        /// Runs `w` once when the thread finishes; `None` (and `w` is
+        /// dropped) when it already has.
+        fn watch(&self, w: Watcher) -> Option<u64>;
+        /// Forgets a callback registered by [`Finish::watch`].
+        fn unwatch(&self, key: u64);
+        /// The thread.
+        fn thread_of(&self) -> &Thread;
+    }
+
+    impl<T> Finish for JoinHandle<T> {
+        fn is_done(&self) -> bool {
+            self.0.packet.done.is_set()
+        }
+        fn watch(&self, w: Watcher) -> Option<u64> {
+            self.0.packet.watchers.add(w)
+        }
+        fn unwatch(&self, key: u64) {
+            self.0.packet.watchers.remove(key)
+        }
+        fn thread_of(&self) -> &Thread {
+            &self.0.thread
+        }
+    }
+
+    impl<T> Finish for ScopedJoinHandle<'_, T> {
+        fn is_done(&self) -> bool {
+            self.0.packet.done.is_set()
+        }
+        fn watch(&self, w: Watcher) -> Option<u64> {
+            self.0.packet.watchers.add(w)
+        }
+        fn unwatch(&self, key: u64) {
+            self.0.packet.watchers.remove(key)
+        }
+        fn thread_of(&self) -> &Thread {
+            &self.0.thread
+        }
+    }
+
+    /// The runtime's task behind a [`Thread`].
+    pub fn task(t: &Thread) -> &Arc<Task> {
+        &t.inner
+    }
+}
+
 /// Spawns a new thread — a coroutine — returning a [`JoinHandle`] for it.
 ///
 /// The join handle provides a [`join`](JoinHandle::join) method that can be

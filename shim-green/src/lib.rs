@@ -1,0 +1,36 @@
+//! gevent's own API, for greenstd: what std has no name for.
+//!
+//! The facade re-exports this crate as `greenstd::green`. Everything here
+//! works the same from greenstd coroutines and from plain OS threads, and
+//! every blocking call in it parks a coroutine (its worker runs others)
+//! through the runtime's wait mechanism, as greenstd's `std::sync` does.
+//!
+//! | gevent | here |
+//! |---|---|
+//! | `gevent.spawn`, `Greenlet` | `thread::spawn`, `thread::JoinHandle` (std's names) |
+//! | `Greenlet.join(timeout)` | [`JoinHandleExt::join_timeout`] |
+//! | `gevent.spawn_later` | [`spawn_after`] |
+//! | `gevent.wait(objs, count=1)`, `iwait` | [`wait_any`], [`wait_any_timeout`] |
+//! | `gevent.event.Event` | [`Event`] |
+//! | `gevent.event.AsyncResult` | [`AsyncResult`] |
+//! | `gevent.lock.Semaphore`, `BoundedSemaphore` | [`Semaphore`] |
+//! | `gevent.queue.Queue`, `LifoQueue`, `PriorityQueue`, `JoinableQueue` | [`queue`] |
+//! | `gevent.pool.Group` | [`Group`] |
+//! | `gevent.pool.Pool` (`map`, `imap`, `imap_unordered`) | [`Pool`] |
+
+#![warn(missing_docs)]
+
+mod event;
+mod group;
+mod join;
+mod pool;
+pub mod queue;
+mod semaphore;
+mod wait;
+
+pub use event::{AsyncResult, Event, Panicked};
+pub use group::Group;
+pub use join::{spawn_after, JoinHandleExt};
+pub use pool::{Map, MapUnordered, Pool};
+pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
+pub use wait::{wait_any, wait_any_timeout, Waitable};
