@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -75,7 +76,7 @@ pub struct Event {
     state: Mutex<u64>,
     cv: Condvar,
     flag: AtomicBool,
-    watchers: Watchers,
+    pub(crate) watchers: Watchers,
 }
 
 impl Event {
@@ -220,6 +221,11 @@ impl Event {
     }
 }
 
+// A set or clear is one step under the lock: a panic cannot leave an event
+// half-changed (as std's sync types, it is unwind-safe).
+impl UnwindSafe for Event {}
+impl RefUnwindSafe for Event {}
+
 impl Default for Event {
     fn default() -> Event {
         Event::new()
@@ -345,7 +351,7 @@ pub struct AsyncResult<T, E = Panicked> {
     /// Held while a value is stored; the `Condvar`'s mutex.
     lock: Mutex<()>,
     cv: Condvar,
-    watchers: Watchers,
+    pub(crate) watchers: Watchers,
 }
 
 impl<T, E> AsyncResult<T, E> {
@@ -611,6 +617,13 @@ impl<T> AsyncResult<T, Panicked> {
         self.set_error(Panicked::new(payload))
             .map_err(Panicked::into_payload)
     }
+}
+
+// Filled in one step under the lock, as std's `OnceLock`.
+impl<T: UnwindSafe, E: UnwindSafe> UnwindSafe for AsyncResult<T, E> {}
+impl<T: RefUnwindSafe + UnwindSafe, E: RefUnwindSafe + UnwindSafe> RefUnwindSafe
+    for AsyncResult<T, E>
+{
 }
 
 impl<T, E> Default for AsyncResult<T, E> {

@@ -10,6 +10,7 @@ use shim_sync::{Condvar, Mutex};
 use shim_thread::{Builder, JoinHandle, Thread};
 
 use crate::event::{deadline_after, lock, wait_until};
+use crate::semaphore::OwnedSemaphorePermit;
 
 /// A set of threads spawned together, to wait for as one: gevent's
 /// `gevent.pool.Group`.
@@ -60,15 +61,21 @@ struct State {
 
 /// A member's registration, dropped when its function ends (or unwinds),
 /// or with the function if the spawn fails.
-struct Membership {
+pub(crate) struct Membership {
     inner: Arc<Inner>,
     key: u64,
+    /// A pool's slot: given back only after the member has left, so a
+    /// pool never counts more members than slots.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Membership {
     fn drop(&mut self) {
         let mut s = lock(&self.inner.state);
         s.members.remove(&self.key);
+        // Under the group's lock: whoever sees the group without this
+        // member (len, join_all) also sees the slot free.
+        drop(self.slot.take());
         if s.members.is_empty() {
             self.inner.emptied.notify_all();
         }
@@ -150,6 +157,24 @@ impl Group {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.spawn_member(builder, None, move |membership| {
+            let _membership = membership;
+            f()
+        })
+    }
+
+    /// Spawns `f` as a member holding `slot`; `f` gets its membership and
+    /// leaves the group (and gives the slot back) by dropping it.
+    pub(crate) fn spawn_member<F, T>(
+        &self,
+        builder: Builder,
+        slot: Option<OwnedSemaphorePermit>,
+        f: F,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce(Membership) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let key = {
             let mut s = lock(&self.inner.state);
             s.next_key += 1;
@@ -160,11 +185,9 @@ impl Group {
         let membership = Membership {
             inner: self.inner.clone(),
             key,
+            slot,
         };
-        let handle = builder.spawn(move || {
-            let _membership = membership;
-            f()
-        })?;
+        let handle = builder.spawn(move || f(membership))?;
         let mut s = lock(&self.inner.state);
         if let Some(slot) = s.members.get_mut(&key) {
             *slot = Some(handle.thread().clone());

@@ -13,7 +13,7 @@ use shim_thread::{Builder, JoinHandle};
 
 use crate::event::deadline_after;
 use crate::group::Group;
-use crate::semaphore::{OwnedSemaphorePermit, Semaphore};
+use crate::semaphore::Semaphore;
 
 /// A [`Group`] that runs at most a fixed number of members at once:
 /// gevent's `gevent.pool.Pool`.
@@ -142,7 +142,11 @@ impl Pool {
         T: Send + 'static,
     {
         let permit = self.slots.clone().acquire_owned();
-        self.spawn_permitted(builder, permit, move |_permit| f())
+        self.group
+            .spawn_member(builder, Some(permit), move |membership| {
+                let _membership = membership;
+                f()
+            })
     }
 
     /// Spawns `f` if a slot is free now, without blocking; gives `f` back
@@ -175,24 +179,14 @@ impl Pool {
     {
         match self.slots.clone().try_acquire_owned() {
             Some(permit) => Ok(self
-                .spawn_permitted(Builder::new(), permit, move |_permit| f())
+                .group
+                .spawn_member(Builder::new(), Some(permit), move |membership| {
+                    let _membership = membership;
+                    f()
+                })
                 .expect("failed to spawn thread")),
             None => Err(f),
         }
-    }
-
-    /// Spawns `job`, which holds `permit` (it may drop it before it ends).
-    fn spawn_permitted<J, T>(
-        &self,
-        builder: Builder,
-        permit: OwnedSemaphorePermit,
-        job: J,
-    ) -> io::Result<JoinHandle<T>>
-    where
-        J: FnOnce(OwnedSemaphorePermit) -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.group.spawn_with(builder, move || job(permit))
     }
 
     /// The number of free slots now (gevent: `Pool.free_count`).
@@ -470,11 +464,12 @@ where
             };
             let (f, tx, index) = (self.f.clone(), self.tx.clone(), self.next_in);
             self.pool
-                .spawn_permitted(Builder::new(), permit, move |permit| {
+                .group
+                .spawn_member(Builder::new(), Some(permit), move |membership| {
                     let r = catch_unwind(AssertUnwindSafe(|| f(item)));
-                    // Free the slot before reporting, so the consumer can
-                    // start the next item at once.
-                    drop(permit);
+                    // Leave (and free the slot) before reporting, so the
+                    // consumer can start the next item at once.
+                    drop(membership);
                     let _ = tx.send((index, r));
                 })
                 .expect("failed to spawn thread");

@@ -333,6 +333,7 @@ impl Drop for OwnedSemaphorePermit {
 
 impl fmt::Debug for OwnedSemaphorePermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedSemaphorePermit").finish_non_exhaustive()
+        f.debug_struct("OwnedSemaphorePermit")
+            .finish_non_exhaustive()
     }
 }

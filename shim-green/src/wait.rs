@@ -310,3 +310,47 @@ pub(crate) fn wait_any_deadline<W: Waitable>(
 pub(crate) fn wait_one<W: Waitable>(item: &W, deadline: Option<Instant>) -> bool {
     wait_any_deadline(std::slice::from_ref(item), deadline).is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Event;
+
+    fn watchers_of(e: &Event) -> usize {
+        e.watchers.list.lock().1.len()
+    }
+
+    #[test]
+    fn a_wait_leaves_no_watcher_behind_however_it_ends() {
+        let (a, b) = (Event::new(), Event::new());
+        // Timed out.
+        assert_eq!(wait_any_timeout(&[&a, &b], Duration::from_millis(1)), None);
+        assert_eq!((watchers_of(&a), watchers_of(&b)), (0, 0));
+        // Ready at once: nothing is registered at all.
+        b.set();
+        assert_eq!(wait_any(&[&a, &b]), Some(1));
+        assert_eq!((watchers_of(&a), watchers_of(&b)), (0, 0));
+        // Woken by a set from another thread.
+        b.clear();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(10));
+                a.set();
+            });
+            assert_eq!(wait_any(&[&a, &b]), Some(0));
+        });
+        assert_eq!((watchers_of(&a), watchers_of(&b)), (0, 0));
+        // Unwound (as a cancelled wait would).
+        let r = std::panic::catch_unwind(|| {
+            let regs = Registrations {
+                items: &[&b][..],
+                keys: vec![b.__watch(Arc::new(|| {}))],
+            };
+            assert_eq!(watchers_of(&b), 1);
+            let _keep = regs;
+            panic!("unwind");
+        });
+        assert!(r.is_err());
+        assert_eq!(watchers_of(&b), 0);
+    }
+}
