@@ -238,3 +238,36 @@ fn http_hello_keeps_connections_alive() {
     assert!(success);
     assert!(rest.contains("served 5 requests"), "{rest}");
 }
+
+#[test]
+fn crawler_fetches_200_pages_with_a_pool_of_20_as_they_finish() {
+    let (success, out) = run("crawler", &[], &[]);
+    assert!(success, "{out}");
+    let pages: Vec<u64> = out
+        .lines()
+        .filter(|l| l.contains(": HTTP/1.1 200 OK, "))
+        .filter_map(|l| l.split("/page/").nth(1)?.split(':').next()?.parse().ok())
+        .collect();
+    assert_eq!(pages.len(), 200, "{out}");
+    let mut sorted = pages.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..200).collect::<Vec<_>>(), "each page once");
+    // Pages take 0-49 ms each, by number: they arrive as they finish, not
+    // in the order asked.
+    assert_ne!(pages, sorted, "results came in input order");
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("fetched 200 pages, 0 failed"),
+        "{summary}"
+    );
+    let most: usize = summary
+        .split("at most ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(
+        (2..=20).contains(&most),
+        "{most} requests at once: {summary}"
+    );
+}
