@@ -21,6 +21,8 @@
 //! * Both x86_64 GNU/Linux, x86_64 Windows, x86_64 Mac OS are supported.
 
 // #![deny(missing_docs)]
+// greenstd: vendored upstream code, linted upstream, not by our -D warnings.
+#![allow(warnings, clippy::all, rustdoc::all)]
 
 #[macro_use]
 extern crate log;
@@ -36,6 +38,9 @@ mod sleep;
 #[macro_use]
 mod macros;
 mod coroutine_impl;
+/// greenstd patch: what a monitor thread needs (see the module).
+#[cfg(unix)]
+pub mod monitor;
 mod scheduler;
 mod scoped;
 mod timeout_list;

@@ -27,6 +27,10 @@ struct SingleSelector {
     #[cfg(feature = "io_timeout")]
     timer_list: TimerList,
     free_ev: Queue<Arc<EventData>>,
+    /// greenstd patch: held while this selector's events are taken and
+    /// dispatched, and while its dead event data is freed, by its worker —
+    /// or by the monitor rescuing the events of a stuck worker.
+    poll_lock: parking_lot::Mutex<()>,
 }
 
 impl SingleSelector {
@@ -44,6 +48,7 @@ impl SingleSelector {
             epoll,
             evfd,
             free_ev: Queue::new(),
+            poll_lock: parking_lot::Mutex::new(()),
             #[cfg(feature = "io_timeout")]
             timer_list: TimerList::new(),
         })
@@ -89,19 +94,68 @@ impl Selector {
         let single_selector = &self.vec[id];
         let epoll = &single_selector.epoll;
 
+        let guard = single_selector.poll_lock.lock();
+        // greenstd patch: a worker about to block says so first (and stays
+        // awake if work arrived meanwhile), so that wake-ups go to sleepers.
+        let mut timeout_ms = timeout_ms;
+        let sleeps = timeout_ms != EpollTimeout::ZERO && scheduler.prepare_sleep(id);
+        if !sleeps {
+            timeout_ms = EpollTimeout::ZERO;
+        }
         // Wait for epoll events for at most timeout_ms milliseconds
-        let n = epoll.wait(events, timeout_ms)?;
+        let n = epoll.wait(events, timeout_ms);
+        if sleeps {
+            scheduler.wake_from_sleep(id);
+        }
+        let n = n?;
         // println!("epoll_wait = {}", n);
 
-        // collect coroutines
-        for event in &events[..n] {
+        self.dispatch(scheduler, id, &events[..n], |co| {
+            #[cfg(feature = "work_steal")]
+            scheduler.schedule_with_id(co, id);
+            #[cfg(not(feature = "work_steal"))]
+            crate::coroutine_impl::run_coroutine(co);
+        });
+        drop(guard);
+
+        // run all the local tasks
+        scheduler.run_queued_tasks(id);
+
+        // free the unused event_data
+        {
+            let _guard = single_selector.poll_lock.lock();
+            self.free_unused_event_data(id);
+        }
+
+        // deal with the timer list
+        #[cfg(feature = "io_timeout")]
+        let next_expire = single_selector
+            .timer_list
+            .schedule_timer(now(), &timeout_handler);
+        #[cfg(not(feature = "io_timeout"))]
+        let next_expire = None;
+        Ok(next_expire)
+    }
+
+    /// Hands the coroutines of `events`, taken from selector `id`, to `run`.
+    fn dispatch(
+        &self,
+        scheduler: &Scheduler,
+        id: usize,
+        events: &[SysEvent],
+        mut run: impl FnMut(crate::coroutine_impl::CoroutineImpl),
+    ) {
+        let single_selector = &self.vec[id];
+        for event in events {
             if event.data() == 0 {
                 // this is just a wakeup event, ignore it
                 let mut buf = [0u8; 8];
                 // clear the eventfd, ignore the result
                 read(single_selector.evfd.as_fd(), &mut buf).ok();
                 // info!("got wakeup event in select, id={}", id);
-                scheduler.collect_global(id);
+                if crate::scheduler::WORKER_ID.get() == id {
+                    scheduler.collect_global(id);
+                }
                 continue;
             }
             let data = unsafe { &mut *(event.data() as *mut EventData) };
@@ -126,26 +180,37 @@ impl Selector {
                 h.remove()
             });
 
-            #[cfg(feature = "work_steal")]
-            scheduler.schedule_with_id(co, id);
-            #[cfg(not(feature = "work_steal"))]
-            crate::coroutine_impl::run_coroutine(co);
+            run(co);
         }
+    }
 
-        // run all the local tasks
-        scheduler.run_queued_tasks(id);
-
-        // free the unused event_data
+    /// greenstd patch: takes the ready events of worker `id`'s selector
+    /// from another thread (the monitor, while that worker is stuck in a
+    /// coroutine) and puts their coroutines on the shared injector. Does
+    /// nothing if the worker itself is handling them. Returns how many
+    /// coroutines were moved. (The selector's io-timeout timer list stays
+    /// with its worker.)
+    pub(crate) fn rescue(
+        &self,
+        scheduler: &Scheduler,
+        id: usize,
+        events: &mut [SysEvent],
+    ) -> usize {
+        let single_selector = &self.vec[id];
+        let Some(_guard) = single_selector.poll_lock.try_lock() else {
+            return 0;
+        };
+        let n = match single_selector.epoll.wait(events, EpollTimeout::ZERO) {
+            Ok(n) => n,
+            Err(_) => return 0,
+        };
+        let mut moved = 0;
+        self.dispatch(scheduler, id, &events[..n], |co| {
+            moved += 1;
+            scheduler.schedule_global(co);
+        });
         self.free_unused_event_data(id);
-
-        // deal with the timer list
-        #[cfg(feature = "io_timeout")]
-        let next_expire = single_selector
-            .timer_list
-            .schedule_timer(now(), &timeout_handler);
-        #[cfg(not(feature = "io_timeout"))]
-        let next_expire = None;
-        Ok(next_expire)
+        moved
     }
 
     // this will post an os event so that we can wake up the event loop
