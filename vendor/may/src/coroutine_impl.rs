@@ -104,6 +104,9 @@ struct Inner {
     stack_size: usize,
     park: Park,
     cancel: Cancel,
+    /// greenstd patch: a number the embedder gives the coroutine (its task
+    /// id), readable from a signal handler (see `monitor::peek_current`).
+    tag: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Clone)]
@@ -121,8 +124,21 @@ impl Coroutine {
                 stack_size,
                 park: Park::new(),
                 cancel: Cancel::new(),
+                tag: std::sync::atomic::AtomicU64::new(0),
             }),
         }
+    }
+
+    /// greenstd patch: the embedder's number for this coroutine (0: none).
+    pub fn tag(&self) -> u64 {
+        self.inner.tag.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// greenstd patch: gives this coroutine the embedder's number.
+    pub fn set_tag(&self, tag: u64) {
+        self.inner
+            .tag
+            .store(tag, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Gets the coroutine stack size.

@@ -44,6 +44,14 @@ impl CoroutineLocal {
 }
 
 #[inline]
+/// greenstd patch: the handle of the coroutine running on this thread,
+/// without touching its local map (safe to call from a signal handler).
+pub(crate) fn peek_co() -> Option<&'static Coroutine> {
+    // SAFETY: the local data lives as long as the running coroutine, which
+    // cannot end while the caller runs on its stack.
+    get_co_local_data().map(|p| unsafe { &(*p.as_ptr()).co })
+}
+
 pub fn get_co_local_data() -> Option<NonNull<CoroutineLocal>> {
     let ptr = get_local_data();
     NonNull::new(ptr.cast())

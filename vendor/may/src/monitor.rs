@@ -66,6 +66,13 @@ pub fn current_worker() -> Option<usize> {
     }
 }
 
+/// Calls `f` with the tag and name of the coroutine running on this thread,
+/// if any. Reads only; allocates nothing and takes no lock, so it may be
+/// called from a signal handler that interrupted the coroutine.
+pub fn peek_current<R>(f: impl FnOnce(u64, Option<&str>) -> R) -> Option<R> {
+    crate::local::peek_co().map(|co| f(co.tag(), co.name()))
+}
+
 /// Blocks the calling (monitor) thread while every worker sleeps, until one
 /// wakes or `timeout` passes. Returns at once if some worker is awake.
 pub fn wait_for_activity(timeout: Option<Duration>) {
