@@ -17,6 +17,12 @@ const TICKERS: usize = 1000;
 const PERIOD: Duration = Duration::from_millis(10);
 const STUCK: Duration = Duration::from_secs(2);
 
+/// The bound on the worst tick delay. Measured on an otherwise idle 2-core
+/// machine it stays in the tens of milliseconds; the bound is loose because
+/// CI shares its 2 cores with other tests, and still far below what a
+/// stalled worker gives (the whole 2 s).
+const WORST_BOUND: Duration = Duration::from_secs(1);
+
 /// What one probe measured.
 #[derive(Debug)]
 struct Probe {
@@ -143,7 +149,7 @@ fn cpu_loop_on_one_of_two_workers_delays_only_itself() {
         p.share() * 100.0
     );
     assert!(
-        p.worst < Duration::from_millis(250),
+        p.worst < WORST_BOUND,
         "a tick was delayed {:?} while one of 2 workers was stuck",
         p.worst
     );
@@ -158,7 +164,7 @@ fn blocking_call_on_one_of_two_workers_delays_only_itself() {
         p.share() * 100.0
     );
     assert!(
-        p.worst < Duration::from_millis(250),
+        p.worst < WORST_BOUND,
         "a tick was delayed {:?} while one of 2 workers was blocked",
         p.worst
     );
