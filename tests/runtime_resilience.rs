@@ -169,3 +169,69 @@ fn blocking_call_on_one_of_two_workers_delays_only_itself() {
         p.worst
     );
 }
+
+/// The child for the monitor test: a named coroutine in a 500 ms CPU loop.
+#[test]
+fn monitor_child() {
+    if std::env::var("MONITOR_CHILD").is_err() {
+        return;
+    }
+    let h = thread::Builder::new()
+        .name("number-cruncher".into())
+        .spawn(crunch_numbers)
+        .unwrap();
+    let t0 = Instant::now();
+    h.join().unwrap();
+    // Stay alive until the report is out (the parent reads it from stderr).
+    std::thread::sleep(Duration::from_secs(2));
+    eprintln!("monitor_child: started {:?} ago", t0.elapsed());
+}
+
+#[inline(never)]
+fn crunch_numbers() {
+    let end = Instant::now() + Duration::from_millis(500);
+    let mut x = 0u64;
+    while Instant::now() < end {
+        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+    }
+    std::hint::black_box(x);
+}
+
+#[test]
+fn monitor_reports_a_coroutine_that_holds_its_worker() {
+    let t0 = Instant::now();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "monitor_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GREENSTD_WORKERS", "2")
+        .env("GREENSTD_MAX_BLOCKING_TIME", "100")
+        .env("MONITOR_CHILD", "1")
+        .output()
+        .expect("run the monitor child");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    let report = stderr
+        .lines()
+        .position(|l| l.contains("has held worker"))
+        .unwrap_or_else(|| panic!("no monitor report in:\n{stderr}"));
+    let lines: Vec<&str> = stderr.lines().skip(report).collect();
+    assert!(
+        lines[0].contains("coroutine 'number-cruncher' (id "),
+        "the report does not name the coroutine: {}",
+        lines[0]
+    );
+    assert!(lines[0].contains("GREENSTD_MAX_BLOCKING_TIME=100 ms"));
+    assert!(
+        lines.iter().take(40).any(|l| l.contains("crunch_numbers")),
+        "the backtrace does not show the looping function:\n{}",
+        lines.join("\n")
+    );
+    // Reported once per incident.
+    assert_eq!(stderr.matches("has held worker").count(), 1, "{stderr}");
+    assert!(t0.elapsed() < Duration::from_secs(30));
+}

@@ -264,6 +264,9 @@ fn report(worker: usize, held: Duration, limit: Duration) {
                 held.as_millis(),
                 limit.as_millis()
             );
+            // Who, at once; where, once symbolised (that can take a while).
+            eprint!("{out}");
+            out.clear();
             write_frames(&mut out, &taken.frames);
         }
         None => {
@@ -311,7 +314,12 @@ fn write_frames(out: &mut String, frames: &[usize]) {
     }) {
         start += 1;
     }
-    for (i, (name, place)) in lines[start..].iter().enumerate() {
+    // Below the coroutine's entry point there is only the runtime.
+    let end = lines[start..]
+        .iter()
+        .position(|(n, _)| n.starts_with("shim_thread::builder::") || n.starts_with("generator::"))
+        .map_or(lines.len(), |i| start + i);
+    for (i, (name, place)) in lines[start..end].iter().enumerate() {
         let _ = writeln!(out, "  {i:>3}: {name}");
         if !place.is_empty() {
             let _ = writeln!(out, "             at {place}");
