@@ -308,6 +308,8 @@ unsafe impl Send for SysStack {}
 /// instead StackBox<> would track it's usage and dealloc it
 pub struct Stack {
     buf: SysStack,
+    /// greenstd patch: the stack was filled with the usage marker.
+    track: bool,
 }
 
 impl Stack {
@@ -320,19 +322,20 @@ impl Stack {
 
         let buf = SysStack::allocate(bytes, true).expect("failed to alloc sys stack");
 
-        let stk = Stack { buf };
+        let stk = Stack { buf, track };
 
         // if size is not even we do the full foot print test
-        let count = if track {
-            stk.size()
-        } else {
-            // we only check the last few words
-            8
-        };
-
-        unsafe {
-            let buf = stk.buf.bottom as *mut usize;
-            ptr::write_bytes(buf, 0xEE, count);
+        // greenstd patch: otherwise no marker at all. Upstream wrote 8
+        // marker words at the bottom to detect an overflow when the
+        // generator is dropped; that made the bottom page of every stack
+        // resident (4 KiB per coroutine, half of an idle one's stack), and
+        // the guard page below the stack already catches an overflow
+        // (SIGSEGV) before it could reach the marker's detection.
+        if track {
+            unsafe {
+                let buf = stk.buf.bottom as *mut usize;
+                ptr::write_bytes(buf, 0xEE, stk.size());
+            }
         }
 
         // init the stack box usage
@@ -343,7 +346,12 @@ impl Stack {
     }
 
     /// get used stack size
+    ///
+    /// greenstd patch: 0 (unknown) for a stack without the usage marker.
     pub fn get_used_size(&self) -> usize {
+        if !self.track {
+            return 0;
+        }
         let mut offset: usize = 0;
         unsafe {
             let mut magic: usize = 0xEE;
@@ -405,6 +413,7 @@ impl Stack {
                 top: self.buf.top,
                 bottom: self.buf.bottom,
             },
+            track: self.track,
         }
     }
 }
