@@ -491,6 +491,30 @@ impl GreenFd {
     }
 }
 
+impl io::Read for &GreenFd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        GreenFd::read(self, buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        GreenFd::read_vectored(self, bufs)
+    }
+}
+
+impl io::Write for &GreenFd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        GreenFd::write(self, buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        GreenFd::write_vectored(self, bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl AsRawFd for GreenFd {
     fn as_raw_fd(&self) -> RawFd {
         self.raw()
