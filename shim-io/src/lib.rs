@@ -62,7 +62,10 @@ pub mod prelude {
     pub use std::io::prelude::*;
 }
 
-pub use fd::GreenFd;
+/// greenstd's own building blocks, for its other crates.
+pub mod sys {
+    pub use crate::fd::GreenFd;
+}
 pub use pipe::{pipe, PipeReader, PipeWriter};
 #[doc(hidden)]
 pub use stdio::{_eprint, _eprint_line, _print, _print_line};

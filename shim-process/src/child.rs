@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::process::{ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use shim_io::GreenFd;
+use shim_io::sys::GreenFd;
 use shim_rt::in_coroutine;
 use shim_rt::io::{Interest, Readiness};
 

@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::os::fd::RawFd;
 use std::panic::resume_unwind;
 
-use shim_io::GreenFd;
+use shim_io::sys::GreenFd;
 use shim_rt::in_coroutine;
 
 /// Reads `out` and `err` to their ends, into `out_buf` and `err_buf`.
