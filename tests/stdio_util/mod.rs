@@ -90,3 +90,44 @@ pub fn child_command(test: &str) -> std::process::Command {
 pub fn is_child() -> bool {
     std::env::var_os("GREENSTD_CHILD").is_some()
 }
+
+/// A pseudo-terminal: (master, slave), both blocking, close-on-exec.
+pub fn pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain libc calls on descriptors checked right away; the name
+    // buffer is large enough for a pts path and NUL-terminated by ptsname_r.
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(master >= 0, "posix_openpt");
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+        let slave = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        assert!(slave >= 0, "open pts");
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    }
+}
+
+/// Parses `key=value` pairs from the `REPORT` line a child printed.
+pub fn report(text: &str) -> std::collections::HashMap<String, String> {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("REPORT "))
+        .unwrap_or_else(|| panic!("no REPORT line in {text:?}"));
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `O_NONBLOCK` of descriptor `fd` as 0 or 1, for reports.
+pub fn nonblock_flag(fd: std::os::fd::RawFd) -> u8 {
+    u8::from(is_nonblocking(fd))
+}
