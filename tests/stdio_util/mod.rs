@@ -115,11 +115,12 @@ pub fn pty() -> (std::fs::File, std::fs::File) {
     }
 }
 
-/// Parses `key=value` pairs from the `REPORT` line a child printed.
+/// Parses `key=value` pairs from the `REPORT` line a child printed (the
+/// test harness may have printed `test name ... ` before it).
 pub fn report(text: &str) -> std::collections::HashMap<String, String> {
     let line = text
         .lines()
-        .find_map(|l| l.strip_prefix("REPORT "))
+        .find_map(|l| l.find("REPORT ").map(|at| &l[at + 7..]))
         .unwrap_or_else(|| panic!("no REPORT line in {text:?}"));
     line.split_whitespace()
         .filter_map(|kv| kv.split_once('='))
