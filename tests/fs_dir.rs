@@ -68,7 +68,10 @@ fn create_and_remove_directories() {
     both(|| {
         let dir = fresh("dirs");
         let deep = dir.join("a/b/c");
-        assert_eq!(fs::create_dir(&deep).unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            fs::create_dir(&deep).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         fs::create_dir_all(&deep).unwrap();
         fs::create_dir_all(&deep).unwrap();
         assert!(fs::metadata(&deep).unwrap().is_dir());

@@ -114,7 +114,10 @@ fn errors_for_missing_files_and_bad_paths() {
     both(|| {
         let dir = fresh("errors");
         let missing = dir.join("missing");
-        assert_eq!(File::open(&missing).unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            File::open(&missing).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         assert_eq!(fs::read(&missing).unwrap_err().kind(), ErrorKind::NotFound);
         assert_eq!(
             fs::metadata(&missing).unwrap_err().kind(),
