@@ -169,7 +169,8 @@ fn sync() {
     let _ = greenstd::sync::mpsc::channel::<()>;
     let _ = greenstd::sync::mpsc::sync_channel::<()>;
     #[allow(deprecated)]
-    let _ = &greenstd::sync::ONCE_INIT;
+    let once = greenstd::sync::ONCE_INIT;
+    assert!(!once.is_completed());
 }
 
 #[test]
@@ -198,9 +199,8 @@ fn process() {
     same_fn!((process::abort) fn() -> !);
     same_fn!((process::exit) fn(i32) -> !);
     same_fn!((process::id) fn() -> u32);
-    fn is_termination<T: std::process::Termination>() {}
-    is_termination::<greenstd::process::ExitCode>();
-    use greenstd::process::Termination as _;
+    fn is_termination<T: greenstd::process::Termination>() {}
+    is_termination::<std::process::ExitCode>();
 }
 
 #[test]
