@@ -11,7 +11,7 @@
 //! std's, made right there.
 //!
 //! * [`File`], [`OpenOptions`], [`DirBuilder`], [`ReadDir`], [`DirEntry`]
-//!   and every free function ([`read`], [`write`], [`read_to_string`],
+//!   and every free function ([`read`], [`write()`], [`read_to_string`],
 //!   [`metadata`], [`read_dir`], [`copy`], [`create_dir_all`], …) are
 //!   greenstd's own, with std's names, signatures and errors.
 //! * The values that never block — [`Metadata`], [`Permissions`],
@@ -21,7 +21,7 @@
 //!
 //! Each call from a coroutine is one hand-over to a pool thread and back
 //! (microseconds): read and write in large blocks (`BufReader`,
-//! `BufWriter`, [`read`], [`write`]) rather than byte by byte. [`ReadDir`]
+//! `BufWriter`, [`read`], [`write()`]) rather than byte by byte. [`ReadDir`]
 //! fetches its entries 64 at a time, with their file types, in one
 //! hand-over. io_uring was not measured against the pool.
 //!
