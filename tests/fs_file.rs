@@ -220,3 +220,35 @@ fn conversions_like_std_s() {
         assert_eq!(s, "FROM child\n");
     });
 }
+
+#[test]
+fn reads_of_data_not_in_the_page_cache_are_correct() {
+    // Coroutines read cached data inline (RWF_NOWAIT) and the rest on the
+    // offload pool: evicting the file from the page cache takes the second
+    // path for at least some of it.
+    both(|| {
+        let dir = fresh("uncached");
+        let path = dir.join("big");
+        let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+        fs::write(&path, &data).unwrap();
+        let f = File::open(&path).unwrap();
+        f.sync_all().unwrap();
+        // SAFETY: a plain advisory call on a descriptor we hold.
+        let r = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(r, 0);
+        let mut back = Vec::with_capacity(data.len());
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut reader = &f;
+        loop {
+            let n = reader.read(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            back.extend_from_slice(&chunk[..n]);
+        }
+        assert!(back == data, "data read back differs");
+        let mut at = [0u8; 3];
+        f.read_exact_at(&mut at, 1000).unwrap();
+        assert_eq!(at, [data[1000], data[1001], data[1002]]);
+    });
+}

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::SystemTime;
 
-use shim_rt::offload;
+use shim_rt::{in_coroutine, offload};
 
 /// An object providing access to an open file on the filesystem.
 ///
@@ -241,11 +241,55 @@ impl File {
     }
 }
 
+/// The read fast path of a coroutine: one `preadv2(RWF_NOWAIT)` made right
+/// here, which the kernel completes only from the page cache (`offset`
+/// `None`: at the file position, as `read`). `None` when it would have to
+/// wait for the disk, or the file or kernel does not support it: then the
+/// read goes to the offload pool. Other errors are the read's own.
+fn read_cached(
+    file: &std::fs::File,
+    bufs: &mut [IoSliceMut<'_>],
+    offset: Option<u64>,
+) -> Option<io::Result<usize>> {
+    if !in_coroutine() {
+        return None;
+    }
+    let offset = match offset {
+        None => -1,
+        Some(o) => libc::off_t::try_from(o).ok()?,
+    };
+    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec`, and the buffers
+    // are valid for writes for the call.
+    let r = unsafe {
+        libc::preadv2(
+            file.as_raw_fd(),
+            bufs.as_mut_ptr().cast(),
+            bufs.len().min(libc::UIO_MAXIOV as usize) as libc::c_int,
+            offset,
+            libc::RWF_NOWAIT,
+        )
+    };
+    if r >= 0 {
+        return Some(Ok(r as usize));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::EINVAL | libc::EINTR | libc::ENOSYS) => None,
+        _ => Some(Err(e)),
+    }
+}
+
 impl Read for &File {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(r) = read_cached(&self.inner, &mut [IoSliceMut::new(buf)], None) {
+            return r;
+        }
         offload::run(|| (&self.inner).read(buf))
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        if let Some(r) = read_cached(&self.inner, bufs, None) {
+            return r;
+        }
         offload::run(|| (&self.inner).read_vectored(bufs))
     }
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
@@ -253,9 +297,6 @@ impl Read for &File {
     }
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
         offload::run(|| (&self.inner).read_to_string(buf))
-    }
-    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        offload::run(|| (&self.inner).read_exact(buf))
     }
 }
 
@@ -271,9 +312,6 @@ impl Read for File {
     }
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
         (&*self).read_to_string(buf)
-    }
-    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        (&*self).read_exact(buf)
     }
 }
 
@@ -310,8 +348,13 @@ impl Write for File {
 
 impl Seek for &File {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        // On a network filesystem even lseek may wait (SEEK_END, SEEK_DATA).
-        offload::run(|| (&self.inner).seek(pos))
+        match pos {
+            // Only moves the file position: made right here.
+            SeekFrom::Start(_) | SeekFrom::Current(_) => (&self.inner).seek(pos),
+            // Needs the file's size, which a network filesystem may have
+            // to fetch.
+            SeekFrom::End(_) => offload::run(|| (&self.inner).seek(pos)),
+        }
     }
 }
 
@@ -323,13 +366,13 @@ impl Seek for File {
 
 impl FileExt for File {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if let Some(r) = read_cached(&self.inner, &mut [IoSliceMut::new(buf)], Some(offset)) {
+            return r;
+        }
         offload::run(|| self.inner.read_at(buf, offset))
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         offload::run(|| self.inner.write_at(buf, offset))
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        offload::run(|| self.inner.read_exact_at(buf, offset))
     }
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         offload::run(|| self.inner.write_all_at(buf, offset))
