@@ -4,6 +4,7 @@
 use std::fmt;
 use std::fs::{FileTimes, Metadata, Permissions, TryLockError};
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
@@ -42,7 +43,37 @@ use shim_rt::{in_coroutine, offload};
 /// # std::io::Result::Ok(())
 /// ```
 pub struct File {
-    inner: std::fs::File,
+    /// Always present; taken only when the file is dropped or given away.
+    inner: ManuallyDrop<std::fs::File>,
+}
+
+impl File {
+    fn wrap(inner: std::fs::File) -> File {
+        File {
+            inner: ManuallyDrop::new(inner),
+        }
+    }
+
+    /// Gives up std's `File` without closing it.
+    fn into_std(self) -> std::fs::File {
+        let mut me = ManuallyDrop::new(self);
+        // SAFETY: `me` is never used again and its `Drop` never runs, so
+        // the file is taken exactly once.
+        unsafe { ManuallyDrop::take(&mut me.inner) }
+    }
+}
+
+impl Drop for File {
+    /// Closes the file — on the offload pool in a coroutine: closing can
+    /// wait for the disk (ext4 starts writing back a file rewritten after a
+    /// truncation when it is closed; NFS flushes on close).
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once and `inner` is not used after it.
+        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        if in_coroutine() {
+            offload::run(move || drop(inner));
+        }
+    }
 }
 
 impl File {
@@ -147,9 +178,7 @@ impl File {
     ///
     /// The OS error of `fcntl(F_DUPFD_CLOEXEC)`.
     pub fn try_clone(&self) -> io::Result<File> {
-        Ok(File {
-            inner: self.inner.try_clone()?,
-        })
+        Ok(File::wrap(self.inner.try_clone()?))
     }
 
     /// Changes the permissions on the underlying file.
@@ -284,19 +313,19 @@ impl Read for &File {
         if let Some(r) = read_cached(&self.inner, &mut [IoSliceMut::new(buf)], None) {
             return r;
         }
-        offload::run(|| (&self.inner).read(buf))
+        offload::run(|| (&*self.inner).read(buf))
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         if let Some(r) = read_cached(&self.inner, bufs, None) {
             return r;
         }
-        offload::run(|| (&self.inner).read_vectored(bufs))
+        offload::run(|| (&*self.inner).read_vectored(bufs))
     }
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        offload::run(|| (&self.inner).read_to_end(buf))
+        offload::run(|| (&*self.inner).read_to_end(buf))
     }
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        offload::run(|| (&self.inner).read_to_string(buf))
+        offload::run(|| (&*self.inner).read_to_string(buf))
     }
 }
 
@@ -317,13 +346,13 @@ impl Read for File {
 
 impl Write for &File {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        offload::run(|| (&self.inner).write(buf))
+        offload::run(|| (&*self.inner).write(buf))
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        offload::run(|| (&self.inner).write_vectored(bufs))
+        offload::run(|| (&*self.inner).write_vectored(bufs))
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        offload::run(|| (&self.inner).write_all(buf))
+        offload::run(|| (&*self.inner).write_all(buf))
     }
     fn flush(&mut self) -> io::Result<()> {
         // std's File::flush does nothing (no user-space buffer).
@@ -350,10 +379,10 @@ impl Seek for &File {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         match pos {
             // Only moves the file position: made right here.
-            SeekFrom::Start(_) | SeekFrom::Current(_) => (&self.inner).seek(pos),
+            SeekFrom::Start(_) | SeekFrom::Current(_) => (&*self.inner).seek(pos),
             // Needs the file's size, which a network filesystem may have
             // to fetch.
-            SeekFrom::End(_) => offload::run(|| (&self.inner).seek(pos)),
+            SeekFrom::End(_) => offload::run(|| (&*self.inner).seek(pos)),
         }
     }
 }
@@ -400,46 +429,42 @@ impl AsRawFd for File {
 
 impl FromRawFd for File {
     unsafe fn from_raw_fd(fd: RawFd) -> File {
-        File {
-            // SAFETY: the caller guarantees `fd` is open and theirs to give.
-            inner: unsafe { std::fs::File::from_raw_fd(fd) },
-        }
+        // SAFETY: the caller guarantees `fd` is open and theirs to give.
+        File::wrap(unsafe { std::fs::File::from_raw_fd(fd) })
     }
 }
 
 impl IntoRawFd for File {
     fn into_raw_fd(self) -> RawFd {
-        self.inner.into_raw_fd()
+        self.into_std().into_raw_fd()
     }
 }
 
 impl From<OwnedFd> for File {
     /// Takes ownership of a file descriptor.
     fn from(fd: OwnedFd) -> File {
-        File {
-            inner: std::fs::File::from(fd),
-        }
+        File::wrap(std::fs::File::from(fd))
     }
 }
 
 impl From<File> for OwnedFd {
     /// Takes ownership of the file's descriptor.
     fn from(f: File) -> OwnedFd {
-        OwnedFd::from(f.inner)
+        OwnedFd::from(f.into_std())
     }
 }
 
 impl From<File> for Stdio {
     /// A child's stdio that is this file.
     fn from(f: File) -> Stdio {
-        Stdio::from(f.inner)
+        Stdio::from(f.into_std())
     }
 }
 
 impl From<std::fs::File> for File {
     /// Takes over std's `File` (greenstd's own conversion).
     fn from(inner: std::fs::File) -> File {
-        File { inner }
+        File::wrap(inner)
     }
 }
 
@@ -447,7 +472,7 @@ impl From<File> for std::fs::File {
     /// Hands the file to code that takes std's type, whose calls then block
     /// their thread (greenstd's own conversion).
     fn from(f: File) -> std::fs::File {
-        f.inner
+        f.into_std()
     }
 }
 
@@ -528,7 +553,7 @@ impl OpenOptions {
     /// other OS errors.
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<File> {
         let (options, path) = (&self.inner, path.as_ref());
-        offload::run(|| options.open(path)).map(File::from)
+        offload::run(|| options.open(path)).map(File::wrap)
     }
 }
 
