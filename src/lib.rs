@@ -58,12 +58,13 @@ pub mod sync {
     pub use shim_sync::*;
 }
 
-/// OS-specific functionality: std's, with `os::unix::net` cooperative.
+/// OS-specific functionality: std's, with `os::unix::net` and
+/// `os::unix::fs` cooperative.
 pub mod os {
     #[doc(no_inline)]
     pub use std::os::*;
 
-    /// Unix-specific functionality: std's, with `net` cooperative.
+    /// Unix-specific functionality: std's, with `net` and `fs` cooperative.
     pub mod unix {
         #[doc(no_inline)]
         pub use std::os::unix::*;
@@ -71,6 +72,12 @@ pub mod os {
         /// Unix domain sockets, cooperative.
         pub mod net {
             pub use shim_net::unix::*;
+        }
+
+        /// Unix-specific filesystem functions and extensions: the
+        /// functions on the offload pool from a coroutine, the traits std's.
+        pub mod fs {
+            pub use shim_fs::unix::*;
         }
     }
 }
@@ -98,7 +105,14 @@ pub mod io {
 /// Filesystem manipulation operations, cooperative: `std::fs` on the
 /// offload pool from a coroutine.
 pub mod fs {
-    pub use shim_fs::*;
+    #[allow(deprecated)]
+    pub use shim_fs::soft_link;
+    pub use shim_fs::{
+        canonicalize, copy, create_dir, create_dir_all, exists, hard_link, metadata, read,
+        read_dir, read_link, read_to_string, remove_dir, remove_dir_all, remove_file, rename,
+        set_permissions, symlink_metadata, write, DirBuilder, DirEntry, File, FileTimes, FileType,
+        Metadata, OpenOptions, Permissions, ReadDir, TryLockError,
+    };
 }
 
 pub use shim_io::{eprint, eprintln, print, println};

@@ -289,4 +289,12 @@ fn fs() {
     {
         own_fn!((fs::soft_link::<&str, &str>) fn(&'static str, &'static str) -> IoResult<()>);
     }
+    own_fn!((os::unix::fs::symlink::<&str, &str>) fn(&'static str, &'static str) -> IoResult<()>);
+    own_fn!((os::unix::fs::chown::<&str>) fn(&'static str, Option<u32>, Option<u32>) -> IoResult<()>);
+    own_fn!((os::unix::fs::lchown::<&str>) fn(&'static str, Option<u32>, Option<u32>) -> IoResult<()>);
+    own_fn!((os::unix::fs::fchown::<std::os::fd::BorrowedFd<'static>>) fn(std::os::fd::BorrowedFd<'static>, Option<u32>, Option<u32>) -> IoResult<()>);
+    own_fn!((os::unix::fs::chroot::<&str>) fn(&'static str) -> IoResult<()>);
+    same_trait!(os::unix::fs::FileExt);
+    same_trait!(os::unix::fs::DirEntryExt);
+    same_trait!(os::unix::fs::FileTypeExt);
 }

@@ -118,7 +118,7 @@ fn copy_rename_links_and_permissions() {
         assert_eq!(fs::read(dir.join("c")).unwrap(), b"contents");
         fs::hard_link(&a, dir.join("hard")).unwrap();
         assert_eq!(fs::metadata(&a).unwrap().nlink(), 2);
-        std::os::unix::fs::symlink(&a, dir.join("soft")).unwrap();
+        greenstd::os::unix::fs::symlink(&a, dir.join("soft")).unwrap();
         #[allow(deprecated)]
         fs::soft_link(&a, dir.join("soft2")).unwrap();
         assert_eq!(fs::read_link(dir.join("soft2")).unwrap(), a);

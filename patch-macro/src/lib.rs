@@ -21,6 +21,7 @@ const COOPERATIVE: &[&[&str]] = &[
     &["time"],
     &["thread_local"],
     &["os", "unix", "net"],
+    &["os", "unix", "fs"],
     &["process"],
     &["io"],
     &["fs"],
@@ -62,7 +63,7 @@ or wrap the code to patch, e.g.
 /// | `std::time` | std's types (re-exported by greenstd) |
 /// | `std::process` | `Command`, `Child` and its pipes: spawning, waiting and pipe I/O suspend the coroutine |
 /// | `std::io` | `stdin`, `stdout`, `stderr`, `pipe` cooperative; the traits and the rest std's |
-/// | `std::fs` | `File` and every free function on greenstd's offload pool |
+/// | `std::fs`, `std::os::unix::fs` | `File` and every free function on greenstd's offload pool |
 /// | `print!`, `println!`, `eprint!`, `eprintln!` | a full stdout/stderr pipe suspends the coroutine |
 ///
 /// `::std::…` paths are rewritten too, and grouped imports are split so that

@@ -14,6 +14,9 @@
 //!   and every free function ([`read`], [`write()`], [`read_to_string`],
 //!   [`metadata`], [`read_dir`], [`copy`], [`create_dir_all`], …) are
 //!   greenstd's own, with std's names, signatures and errors.
+//! * [`unix`] is `std::os::unix::fs` (greenstd exposes it as
+//!   `greenstd::os::unix::fs`): `symlink`, `chown`, `fchown`, `lchown`,
+//!   `chroot` on the pool, the extension traits std's.
 //! * The values that never block — [`Metadata`], [`Permissions`],
 //!   [`FileType`], [`FileTimes`], [`TryLockError`] — are std's, re-exported.
 //!
@@ -64,6 +67,7 @@
 
 mod dir;
 mod file;
+pub mod unix;
 
 use std::io;
 use std::path::{Path, PathBuf};
