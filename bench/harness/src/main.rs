@@ -45,7 +45,7 @@ const DEFAULT_VARIANTS: [&str; 4] = ["greenstd", "may", "tokio", "std"];
 /// set up by the harness, echo server only.
 const OUTSIDE: [&str; 2] = ["gevent", "go"];
 /// The gevent release the gevent variant installs.
-const GEVENT: &str = "25.9.1";
+const GEVENT: &str = "26.9.0";
 const MARKER: &str = "<!-- analysis -->";
 
 struct Opts {
@@ -249,7 +249,8 @@ fn setup_gevent(opts: &Opts) -> Result<(PathBuf, String), String> {
         let mut cmd = Command::new(&python);
         cmd.args([
             "-c",
-            "import gevent, platform; print(gevent.__version__, platform.python_version())",
+            "import gevent, greenlet, platform; \
+             print(gevent.__version__, greenlet.__version__, platform.python_version())",
         ]);
         run(cmd)
     };
@@ -279,11 +280,18 @@ fn setup_gevent(opts: &Opts) -> Result<(PathBuf, String), String> {
             installed()?
         }
     };
-    let (gevent, py) = versions.split_once(' ').unwrap_or((&versions, "?"));
+    let v: Vec<&str> = versions.split_whitespace().collect();
+    let [gevent, greenlet, py] = v[..] else {
+        return Err(format!(
+            "unexpected versions from {}: `{versions}`",
+            python.display()
+        ));
+    };
     Ok((
         python.clone(),
         format!(
-            "gevent {gevent} on CPython {py} (`{}`, a venv made with `{} -m venv`)",
+            "gevent {gevent} (greenlet {greenlet}) on CPython {py} (`{}`, a venv made with \
+             `{} -m venv`)",
             python.display(),
             opts.python
         ),
@@ -928,7 +936,7 @@ fn render(
          2 cores, so a round trip costs both sides' CPU.\n",
         opts.passes, opts.warmup_ms, opts.duration_ms, opts.prims_ms
     );
-    let _ = writeln!(
+    let _ = write!(
         s,
         "Variants: **greenstd** = `bench/plain/*.rs`, ordinary blocking std code, built with \
          `std = {{ package = \"greenstd\" }}` in Cargo.toml; **std threads** = the same files \
@@ -942,8 +950,8 @@ fn render(
             " {}",
             match v.as_str() {
                 "gevent" => {
-                    "**gevent** = `bench/gevent/echo.py`, the system greenstd ports, as its \
-                     docs write a server: `monkey.patch_all()`, then blocking socket code with \
+                    "**gevent** = `bench/gevent/echo.py`, the system greenstd ports, \
+                     written as gevent's docs write a server: `monkey.patch_all()`, then blocking socket code with \
                      a greenlet per connection (`gevent.spawn`); one OS thread (CPython's \
                      GIL), echo and idle rows only."
                 }
@@ -1226,16 +1234,23 @@ fn render_outside(s: &mut String, plan: &Plan, r: &Results, outside: &Outside, o
     let others: Vec<&str> = outside.notes.iter().map(|(v, _)| v.as_str()).collect();
     let names: Vec<&str> = others.iter().map(|v| label(v)).collect();
     let _ = writeln!(s, "## greenstd against {}\n", names.join(" and "));
+    let whom: Vec<&str> = others
+        .iter()
+        .map(|v| match *v {
+            "gevent" => "gevent, the system it ports,",
+            _ => "Go,",
+        })
+        .collect();
     let _ = writeln!(
         s,
-        "The echo and idle rows of the tables below, greenstd against the system it ports \
-         (gevent) and Go, measured in the same passes. Ratios are greenstd / other for \
-         throughput and other / greenstd for RSS and accept time: above 1 means greenstd is \
-         better.\n"
+        "The echo and idle rows of the tables below: greenstd against {} measured in the same \
+         passes. Ratios are greenstd / other for throughput and other / greenstd for RSS and \
+         accept time: above 1 means greenstd is better.\n",
+        whom.join(" and ")
     );
     for (v, note) in &outside.notes {
         if let Some(why) = note.strip_prefix("**skipped**: ") {
-            let _ = writeln!(s, "{} did not run: {why}\n", label(v));
+            let _ = writeln!(s, "{} did not run: {why}.\n", label(v));
         }
     }
     let _ = write!(s, "| row | greenstd |");
