@@ -36,6 +36,7 @@ pub fn in_coroutine() -> bool {
 /// let h = thread::spawn(|| greenstd::green::offload(|| std::fs::read_to_string("Cargo.toml")));
 /// assert!(h.join().unwrap().is_ok());
 /// ```
+#[track_caller]
 pub fn offload<F, R>(f: F) -> R
 where
     F: FnOnce() -> R + Send,

@@ -2,9 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::Mutex;
-
-use crate::park::{self, Waker};
+use crate::wait::{WaitKind, WaitOn, WaitQueue};
 
 /// A one-shot event. Waiters block (cooperatively in coroutines) until
 /// [`Latch::set`] is called; afterwards every wait returns at once.
@@ -15,7 +13,7 @@ use crate::park::{self, Waker};
 #[derive(Debug, Default)]
 pub struct Latch {
     done: AtomicBool,
-    waiters: Mutex<Vec<Waker>>,
+    queue: WaitQueue,
 }
 
 impl Latch {
@@ -23,7 +21,7 @@ impl Latch {
     pub const fn new() -> Latch {
         Latch {
             done: AtomicBool::new(false),
-            waiters: Mutex::new(Vec::new()),
+            queue: WaitQueue::new(),
         }
     }
 
@@ -35,29 +33,28 @@ impl Latch {
 
     /// Sets the latch and wakes every waiter.
     pub fn set(&self) {
-        let waiters = {
-            let mut w = self.waiters.lock();
-            self.done.store(true, Ordering::Release);
-            std::mem::take(&mut *w)
-        };
-        for w in waiters {
-            w.wake();
+        // SeqCst store, then the queue's SeqCst count: see `WaitQueue::has_waiters`.
+        self.done.store(true, Ordering::SeqCst);
+        if self.queue.has_waiters() {
+            self.queue.notify_all();
         }
     }
 
-    /// Waits until the latch is set.
+    /// Waits until the latch is set, recorded as a [`WaitKind::Event`] wait
+    /// at the caller's call site.
+    #[track_caller]
     pub fn wait(&self) {
-        let mut registered = false;
+        self.wait_on(WaitOn::new(WaitKind::Event, self as *const Latch as usize));
+    }
+
+    /// Waits until the latch is set, recorded as `on` (`join` records the
+    /// joined thread). An interrupt ends nothing here: the wait goes on
+    /// (the interrupt is consumed, unless `on` is uninterruptible).
+    pub fn wait_on(&self, on: WaitOn) {
         while !self.is_set() {
-            if !registered {
-                let mut w = self.waiters.lock();
-                if self.done.load(Ordering::Acquire) {
-                    return;
-                }
-                w.push(Waker::current());
-                registered = true;
-            }
-            park::park();
+            let _ = self
+                .queue
+                .wait(on, 0, None, || !self.done.load(Ordering::SeqCst), || {});
         }
     }
 }

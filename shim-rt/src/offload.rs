@@ -8,13 +8,15 @@
 //! what std does.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::config;
 use crate::latch::Latch;
 use crate::park::in_coroutine;
+use crate::wait::{WaitKind, WaitOn};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -40,8 +42,23 @@ static POOL: Pool = Pool {
 
 const IDLE_EXIT: Duration = Duration::from_secs(10);
 
+/// Jobs submitted and not finished yet.
+static BUSY: AtomicUsize = AtomicUsize::new(0);
+
+/// Jobs queued or running (the deadlock detector: a job may still wake
+/// somebody).
+pub(crate) fn busy() -> usize {
+    BUSY.load(Ordering::SeqCst)
+}
+
 fn submit(job: Job) {
     let max = config::running().map_or(1, |s| s.offload_threads);
+    BUSY.fetch_add(1, Ordering::SeqCst);
+    let job: Job = Box::new(move || {
+        job();
+        BUSY.fetch_sub(1, Ordering::SeqCst);
+        crate::deadlock::kick_if_stuck();
+    });
     let mut st = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
     st.queue.push_back(job);
     if st.idle > 0 {
@@ -72,6 +89,7 @@ fn submit(job: Job) {
 }
 
 fn worker() {
+    crate::task::mark_internal_thread();
     let mut st = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         if let Some(job) = st.queue.pop_front() {
@@ -89,6 +107,8 @@ fn worker() {
         st.idle -= 1;
         if timeout.timed_out() && st.queue.is_empty() {
             st.threads -= 1;
+            drop(st);
+            crate::deadlock::internal_thread_exiting();
             return;
         }
     }
@@ -99,6 +119,10 @@ fn worker() {
 /// In a coroutine, `f` runs on the offload pool and the coroutine waits
 /// cooperatively; a panic in `f` is resumed in the caller. On a plain thread
 /// `f` runs right here.
+///
+/// The wait is recorded as [`WaitKind::Offload`] at the caller's call site
+/// and cannot be interrupted (the job borrows the caller's frame).
+#[track_caller]
 pub fn run<F, R>(f: F) -> R
 where
     F: FnOnce() -> R + Send,
@@ -129,7 +153,8 @@ where
     // itself alive past that point.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
     submit(job);
-    shared.done.wait();
+    let on = WaitOn::at(WaitKind::Offload, 0, Location::caller()).uninterruptible();
+    shared.done.wait_on(on);
     let r = shared
         .result
         .lock()
