@@ -52,6 +52,8 @@ static MODE: AtomicU8 = AtomicU8::new(OFF);
 const GRACE: Duration = Duration::from_millis(100);
 /// Time between the two snapshots that must agree.
 const CONFIRM: Duration = Duration::from_millis(100);
+/// Pause after a look that found no deadlock.
+const BACKOFF: Duration = Duration::from_millis(400);
 
 struct Detector {
     kicked: Mutex<bool>,
@@ -168,9 +170,18 @@ fn run() {
             *k = false;
         }
         std::thread::sleep(GRACE);
-        let Some(first) = check() else { continue };
+        let Some(first) = check() else {
+            // Not (or not yet) a deadlock. Kicks that come meanwhile (a
+            // program whose tasks all wait on a thread greenstd cannot see
+            // kicks at every message) are looked at after a pause.
+            std::thread::sleep(BACKOFF);
+            continue;
+        };
         std::thread::sleep(CONFIRM);
-        let Some(second) = check() else { continue };
+        let Some(second) = check() else {
+            std::thread::sleep(BACKOFF);
+            continue;
+        };
         let key =
             |d: &Dump| -> Vec<(u64, u32)> { d.tasks().iter().map(|t| (t.id(), t.seq())).collect() };
         if key(&first) != key(&second) {

@@ -262,8 +262,12 @@ impl Dump {
     /// The "waiting on" text of `t`, with the holder named.
     fn waiting_on(&self, w: &WaitInfo) -> String {
         let mut s = String::new();
+        if let (WaitKind::Join, Some(h)) = (w.kind, w.holder_task) {
+            s.push_str(&format!("join {}", self.who(h)));
+            return s;
+        }
         w.describe(&mut s);
-        if w.kind != WaitKind::Join {
+        {
             if let Some(h) = w.holder_task {
                 s.push_str(&format!(", held by {}", self.who(h)));
             } else if w.held_by_unknown() {

@@ -19,8 +19,9 @@
 //! * a waiter whose deadline passes, or which is interrupted, takes the
 //!   lock and unlinks itself — unless a notifier got there first: then a
 //!   timed-out wait reports the notification ([`WaitResult::Notified`]),
-//!   never losing it, and an interrupted wait passes it on to the next
-//!   waiter before reporting [`WaitResult::Interrupted`];
+//!   never losing it, and an interrupted wait (an interrupt wins over a
+//!   notification that came with it) passes it on to the next waiter
+//!   before reporting [`WaitResult::Interrupted`];
 //! * every wait writes what it waits on — the [`WaitKind`], the object, the
 //!   lock holder, the user's call site, since when — into the waiting
 //!   task's record, which [`crate::inspect`] reads for `green::dump()`, the
@@ -603,12 +604,15 @@ fn sleep_on(
     mut withdraw: impl FnMut() -> bool,
 ) -> Outcome {
     loop {
-        if node.is_notified() {
-            return Outcome::Notified;
-        }
+        // An interrupt wins over a notification that came with it: the
+        // notification goes on to the next waiter (cancellation must not
+        // take a lock it was about to be handed, say).
         if interruptible && me.take_interrupt() {
             let consumed = !withdraw();
             return Outcome::Interrupted { consumed };
+        }
+        if node.is_notified() {
+            return Outcome::Notified;
         }
         if park::park_deadline(deadline) {
             if node.is_notified() {
