@@ -44,23 +44,23 @@ fn mutexes() {
     let left = named("left", move || {
         let _a = a1.lock().unwrap();
         g1.wait();
-        let _b = b1.lock().unwrap(); // waits for "right"
+        let _b = b1.lock().unwrap(); // [left waits]
     });
     let right = named("right", move || {
         let _b = b.lock().unwrap();
         both_hold_one.wait();
-        let _a = a.lock().unwrap(); // waits for "left"
+        let _a = a.lock().unwrap(); // [right waits]
     });
-    left.join().unwrap();
+    left.join().unwrap(); // [main joins left]
     right.join().unwrap();
 }
 
 /// Every thread waits on a channel that nobody will ever send to.
 fn channel_nobody_sends_to() {
     let (tx, rx) = channel::<u32>();
-    let consumer = named("consumer", move || rx.recv().unwrap());
+    let consumer = named("consumer", move || rx.recv().unwrap()); // [consumer waits]
     let keep_sender_alive = tx;
-    println!("{}", consumer.join().unwrap());
+    println!("{}", consumer.join().unwrap()); // [main joins consumer]
     drop(keep_sender_alive);
 }
 
@@ -69,8 +69,8 @@ fn join_waits_for_joiner() {
     let lock = Arc::new(Mutex::new(0));
     let held = lock.lock().unwrap();
     let l2 = lock.clone();
-    let child = named("child", move || *l2.lock().unwrap() += 1);
-    child.join().unwrap();
+    let child = named("child", move || *l2.lock().unwrap() += 1); // [child waits]
+    child.join().unwrap(); // [main joins child]
     drop(held);
 }
 
@@ -82,10 +82,10 @@ fn condvar_nobody_notifies() {
         let (lock, cvar) = &*p2;
         let mut ready = lock.lock().unwrap();
         while !*ready {
-            ready = cvar.wait(ready).unwrap();
+            ready = cvar.wait(ready).unwrap(); // [waiter waits]
         }
     });
-    waiter.join().unwrap();
+    waiter.join().unwrap(); // [main joins waiter]
     drop(pair);
 }
 
