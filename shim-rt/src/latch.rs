@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::task;
 use crate::wait::{WaitKind, WaitOn, WaitQueue};
 
 /// A one-shot event. Waiters block (cooperatively in coroutines) until
@@ -51,10 +52,20 @@ impl Latch {
     /// joined thread). An interrupt ends nothing here: the wait goes on
     /// (the interrupt is consumed, unless `on` is uninterruptible).
     pub fn wait_on(&self, on: WaitOn) {
-        while !self.is_set() {
-            let _ = self
-                .queue
-                .wait(on, 0, None, || !self.done.load(Ordering::SeqCst), || {});
+        if self.is_set() {
+            return;
         }
+        task::with_current(|me| {
+            while !self.is_set() {
+                let _ = self.queue.wait_as(
+                    me,
+                    on,
+                    0,
+                    None,
+                    || !self.done.load(Ordering::SeqCst),
+                    || {},
+                );
+            }
+        })
     }
 }

@@ -34,8 +34,13 @@ static TABLE: [Mutex<Slab>; SHARDS] = [const {
     })
 }; SHARDS];
 
+/// A cache line of its own: every wait of a registered task that only
+/// another task can end touches it twice.
+#[repr(align(128))]
+struct Counts(AtomicU64);
+
 /// Live tasks in the high half, tasks blocked on each other in the low half.
-static COUNTS: AtomicU64 = AtomicU64::new(0);
+static COUNTS: Counts = Counts(AtomicU64::new(0));
 const LIVE: u64 = 1 << 32;
 
 fn split(c: u64) -> (u32, u32) {
@@ -61,7 +66,7 @@ pub(crate) fn register(task: &Arc<Task>) {
     };
     task.set_registered(Some(i));
     drop(s);
-    COUNTS.fetch_add(LIVE, Ordering::SeqCst);
+    COUNTS.0.fetch_add(LIVE, Ordering::SeqCst);
 }
 
 /// Removes `task` from the live tasks (a no-op if it is not registered).
@@ -77,7 +82,7 @@ pub(crate) fn deregister(task: &Task) {
     };
     // Dropped outside the lock: it may be the last reference.
     drop(gone);
-    let (live, blocked) = split(COUNTS.fetch_sub(LIVE, Ordering::SeqCst) - LIVE);
+    let (live, blocked) = split(COUNTS.0.fetch_sub(LIVE, Ordering::SeqCst) - LIVE);
     if live != 0 && live == blocked {
         deadlock::kick();
     }
@@ -86,7 +91,7 @@ pub(crate) fn deregister(task: &Task) {
 /// A registered task starts a wait only another task can end.
 #[inline]
 pub(crate) fn block() {
-    let (live, blocked) = split(COUNTS.fetch_add(1, Ordering::SeqCst) + 1);
+    let (live, blocked) = split(COUNTS.0.fetch_add(1, Ordering::SeqCst) + 1);
     if live == blocked {
         deadlock::kick();
     }
@@ -95,12 +100,12 @@ pub(crate) fn block() {
 /// `n` such waits ended.
 #[inline]
 pub(crate) fn unblock(n: u64) {
-    COUNTS.fetch_sub(n, Ordering::SeqCst);
+    COUNTS.0.fetch_sub(n, Ordering::SeqCst);
 }
 
 /// (live, blocked on each other).
 pub(crate) fn counts() -> (u32, u32) {
-    split(COUNTS.load(Ordering::SeqCst))
+    split(COUNTS.0.load(Ordering::SeqCst))
 }
 
 /// Every registered task, each shard's lock held in turn.

@@ -18,7 +18,7 @@ use std::time::Instant;
 use crate::config;
 use crate::park::in_coroutine;
 use crate::registry;
-use crate::wait::{Holder, WaitKind, WaitOn, WaitQueue, WaitResult};
+use crate::wait::{Holder, Parker, WaitKind, WaitOn, WaitResult};
 
 enum Kind {
     /// Set by the coroutine itself when it starts (and by the spawner).
@@ -32,9 +32,8 @@ pub struct Task {
     id: NonZeroU64,
     name: Option<String>,
     kind: Kind,
-    /// `thread::park`'s token, and the queue its owner parks on.
-    token: AtomicBool,
-    parked: WaitQueue,
+    /// `thread::park`'s token.
+    parker: Parker,
     /// Set by [`Task::interrupt`], cleared by the wait it ends.
     interrupt: AtomicBool,
     record: Record,
@@ -126,6 +125,14 @@ impl Record {
     /// The task starts waiting on `on`. Only the task itself calls it.
     #[inline]
     pub(crate) fn begin(&self, on: &WaitOn, timed: bool) {
+        self.describe(on, timed);
+        self.state.store(PARKED, Ordering::Relaxed);
+    }
+
+    /// Writes what the task is about to wait on, leaving its state alone
+    /// (done before taking a queue's lock; the state is set under it).
+    #[inline]
+    pub(crate) fn describe(&self, on: &WaitOn, timed: bool) {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
@@ -140,7 +147,6 @@ impl Record {
             on.location() as *const Location<'static> as *mut Location<'static>,
             Ordering::Relaxed,
         );
-        self.state.store(PARKED, Ordering::Relaxed);
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
@@ -221,8 +227,7 @@ impl Task {
             id: next_id(),
             name,
             kind,
-            token: AtomicBool::new(false),
-            parked: WaitQueue::new(),
+            parker: Parker::new(),
             interrupt: AtomicBool::new(false),
             record: Record::new(),
             parent,
@@ -294,15 +299,7 @@ impl Task {
     /// Makes the park token available and wakes the task if it is parked in
     /// [`park_current`].
     pub fn unpark(&self) {
-        self.token.store(true, Ordering::SeqCst);
-        // See `WaitQueue::has_waiters`: the token is stored and read SeqCst.
-        if self.parked.has_waiters() {
-            self.parked.notify_all();
-        }
-    }
-
-    fn take_token(&self) -> bool {
-        self.token.swap(false, Ordering::SeqCst)
+        self.parker.unpark(self);
     }
 
     /// Interrupts the task's current wait, or its next one if it is not
@@ -549,11 +546,8 @@ pub fn park_current() {
     let on = WaitOn::new(WaitKind::Park, 0);
     with_current(|me| {
         let on = on_self(on, me);
-        while !me.take_token() {
-            let _ = me
-                .parked
-                .wait(on, 0, None, || !me.token.load(Ordering::SeqCst), || {});
-        }
+        // Interrupted: not a cancellation on its own; park again.
+        while me.parker.park(me, on, None) != WaitResult::Notified {}
     })
 }
 
@@ -564,19 +558,7 @@ pub fn park_current_until(deadline: Instant) {
     let on = WaitOn::new(WaitKind::Park, 0);
     with_current(|me| {
         let on = on_self(on, me);
-        while !me.take_token() {
-            let r = me.parked.wait(
-                on,
-                0,
-                Some(deadline),
-                || !me.token.load(Ordering::SeqCst),
-                || {},
-            );
-            if r == WaitResult::TimedOut {
-                me.take_token();
-                return;
-            }
-        }
+        while me.parker.park(me, on, Some(deadline)) == WaitResult::Interrupted {}
     })
 }
 

@@ -652,7 +652,9 @@ where
     let counted = me.is_tracked() && deadline.is_none() && !on.kind.is_external();
     {
         let list = project(&mut guard);
-        me.record().begin(on, deadline.is_some());
+        // The record was described by the caller; parked from here (the
+        // notifier's RUNNABLE comes after, under the same lock).
+        me.record().set_state(task::PARKED);
         node.counted.store(counted, Ordering::Relaxed);
         // SAFETY: the node is pinned in this frame, fresh, and this
         // function returns only once it is unlinked: `sleep_on` returns
@@ -724,6 +726,7 @@ where
     L: Fn() -> G,
 {
     task::with_current(|me| {
+        me.record().describe(&on, deadline.is_some());
         wait_in(
             me,
             guard,
@@ -791,27 +794,42 @@ impl WaitQueue {
         validate: impl FnOnce() -> bool,
         before_sleep: impl FnOnce(),
     ) -> WaitResult {
-        task::with_current(|me| {
-            let guard = self.list.lock();
-            // Announce the waiter before `validate` reads the condition
-            // (see `has_waiters`).
-            self.len.store(guard.len + 1, Ordering::SeqCst);
-            if !validate() {
-                self.len.store(guard.len, Ordering::SeqCst);
-                return WaitResult::Invalid;
-            }
-            wait_in(
-                me,
-                guard,
-                |l| l,
-                || self.list.lock(),
-                &on,
-                tag,
-                deadline,
-                before_sleep,
-                |l| self.len.store(l.len, Ordering::SeqCst),
-            )
-        })
+        task::with_current(|me| self.wait_as(me, on, tag, deadline, validate, before_sleep))
+    }
+
+    /// [`WaitQueue::wait`] for the task `me`, the caller's own (looked up
+    /// once by callers that wait in a loop).
+    pub(crate) fn wait_as(
+        &self,
+        me: &Arc<Task>,
+        on: WaitOn,
+        tag: u64,
+        deadline: Option<Instant>,
+        validate: impl FnOnce() -> bool,
+        before_sleep: impl FnOnce(),
+    ) -> WaitResult {
+        // Outside the lock: a record nobody reads unless the state says
+        // parked, which is set under the lock.
+        me.record().describe(&on, deadline.is_some());
+        let guard = self.list.lock();
+        // Announce the waiter before `validate` reads the condition
+        // (see `has_waiters`).
+        self.len.store(guard.len + 1, Ordering::SeqCst);
+        if !validate() {
+            self.len.store(guard.len, Ordering::SeqCst);
+            return WaitResult::Invalid;
+        }
+        wait_in(
+            me,
+            guard,
+            |l| l,
+            || self.list.lock(),
+            &on,
+            tag,
+            deadline,
+            before_sleep,
+            |l| self.len.store(l.len, Ordering::SeqCst),
+        )
     }
 
     /// Wakes the first waiter; `false` if there was none.
@@ -899,6 +917,119 @@ impl fmt::Debug for Notifier<'_> {
         f.debug_struct("Notifier")
             .field("waiting", &self.list.len)
             .finish()
+    }
+}
+
+/// The one-waiter form of a wait, behind `thread::park`: a token that its
+/// owner waits for and anyone makes available ([`Parker::unpark`]).
+///
+/// The same rules as a queue wait — the record, the deadlock count,
+/// interruption, the deadline — without a list or a lock: the only waiter
+/// is known (the task that owns the parker), so one state word is enough,
+/// as in std's futex parker. A token that arrives with an interrupt is
+/// kept for the next park (passed on, not lost).
+#[derive(Debug, Default)]
+pub(crate) struct Parker {
+    state: AtomicU8,
+    /// The current park counts as a wait only another task can end.
+    counted: AtomicBool,
+}
+
+const P_EMPTY: u8 = 0;
+const P_NOTIFIED: u8 = 1;
+const P_PARKED: u8 = 2;
+
+impl Parker {
+    pub(crate) const fn new() -> Parker {
+        Parker {
+            state: AtomicU8::new(P_EMPTY),
+            counted: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes the token available, waking `owner` if it is parked.
+    #[inline]
+    pub(crate) fn unpark(&self, owner: &Task) {
+        if self.state.swap(P_NOTIFIED, Ordering::AcqRel) == P_PARKED {
+            if self.counted.load(Ordering::Relaxed) {
+                registry::unblock(1);
+            }
+            owner.record().set_state(task::RUNNABLE);
+            owner.wake();
+        }
+    }
+
+    /// Waits for the token and consumes it ([`WaitResult::Notified`]),
+    /// until `deadline` or an interrupt. `me` owns the parker.
+    pub(crate) fn park(&self, me: &Task, on: WaitOn, deadline: Option<Instant>) -> WaitResult {
+        if self
+            .state
+            .compare_exchange(P_NOTIFIED, P_EMPTY, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return WaitResult::Notified;
+        }
+        let counted = me.is_tracked() && deadline.is_none() && !on.kind.is_external();
+        me.record().begin(&on, deadline.is_some());
+        self.counted.store(counted, Ordering::Relaxed);
+        if counted {
+            registry::block();
+        }
+        let r = if self
+            .state
+            .compare_exchange(P_EMPTY, P_PARKED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // The token came meanwhile (nobody saw us parked).
+            self.state.store(P_EMPTY, Ordering::Relaxed);
+            if counted {
+                registry::unblock(1);
+            }
+            WaitResult::Notified
+        } else {
+            self.sleep(me, &on, deadline, counted)
+        };
+        me.record().end();
+        r
+    }
+
+    fn sleep(
+        &self,
+        me: &Task,
+        on: &WaitOn,
+        deadline: Option<Instant>,
+        counted: bool,
+    ) -> WaitResult {
+        // Leaves the parked state; `false` if an unparker got there first
+        // (it then did the accounting, and the token is there).
+        let leave = || {
+            let left = self
+                .state
+                .compare_exchange(P_PARKED, P_EMPTY, Ordering::Acquire, Ordering::Acquire)
+                .is_ok();
+            if left && counted {
+                registry::unblock(1);
+            }
+            left
+        };
+        loop {
+            if on.interruptible && me.take_interrupt() {
+                // A token that came with the interrupt stays for the next park.
+                leave();
+                return WaitResult::Interrupted;
+            }
+            if self.state.load(Ordering::Acquire) == P_NOTIFIED {
+                self.state.store(P_EMPTY, Ordering::Relaxed);
+                return WaitResult::Notified;
+            }
+            if park::park_deadline(deadline) {
+                if leave() {
+                    return WaitResult::TimedOut;
+                }
+                self.state.store(P_EMPTY, Ordering::Relaxed);
+                return WaitResult::Notified;
+            }
+        }
     }
 }
 
