@@ -479,3 +479,62 @@ fn the_record_names_the_wait_while_it_lasts() {
     assert_eq!(h.join().unwrap(), WaitResult::Notified);
     assert_eq!(t.record().read().state, task::RUNNING);
 }
+
+#[test]
+fn parker_token_interrupt_and_deadline() {
+    let me = task::current();
+    let p = Parker::new();
+    let on = || WaitOn::new(WaitKind::Park, 0);
+    // A token made available before the park is consumed at once.
+    p.unpark(&me);
+    assert_eq!(p.park(&me, on(), None), WaitResult::Notified);
+    // Tokens do not accumulate; the deadline ends a park without one.
+    p.unpark(&me);
+    p.unpark(&me);
+    assert_eq!(p.park(&me, on(), None), WaitResult::Notified);
+    let t = Instant::now();
+    let r = p.park(&me, on(), Some(Instant::now() + Duration::from_millis(20)));
+    assert_eq!(r, WaitResult::TimedOut);
+    assert!(t.elapsed() >= Duration::from_millis(20));
+    // An interrupt ends a park and is consumed; a token that came with it
+    // stays for the next park.
+    me.interrupt();
+    assert_eq!(p.park(&me, on(), None), WaitResult::Interrupted);
+    assert!(!me.is_interrupted());
+    assert_eq!(me.record().read().state, task::RUNNING);
+}
+
+#[test]
+fn parker_wakes_a_parked_coroutine_and_a_token_outlives_an_interrupt() {
+    let (tx, rx) = mpsc::channel::<Arc<Task>>();
+    let p = Arc::new(Parker::new());
+    let p2 = p.clone();
+    let done = coroutine(move || {
+        let me = task::current();
+        tx.send(me.clone()).unwrap();
+        let first = p2.park(&me, WaitOn::new(WaitKind::Park, 0), None);
+        // Parked again: interrupted, then the token arrives with it.
+        let second = p2.park(&me, WaitOn::new(WaitKind::Park, 0), None);
+        let third = p2.park(&me, WaitOn::new(WaitKind::Park, 0), None);
+        (first, second, third)
+    });
+    let t = rx.recv().unwrap();
+    until("parked", || t.record().read().state == task::PARKED);
+    let first_seq = t.record().read().seq;
+    p.unpark(&t);
+    until("in the second park", || {
+        let r = t.record().read();
+        r.state == task::PARKED && r.seq != first_seq
+    });
+    t.interrupt();
+    p.unpark(&t);
+    let (first, second, third) = done.recv_timeout(SLACK).unwrap();
+    assert_eq!(first, WaitResult::Notified);
+    // Either the interrupt came first (and the token was kept for the
+    // third park) or the token did (and the interrupt ended the third).
+    assert!(
+        (second, third) == (WaitResult::Interrupted, WaitResult::Notified)
+            || (second, third) == (WaitResult::Notified, WaitResult::Interrupted),
+        "{second:?} {third:?}"
+    );
+}
