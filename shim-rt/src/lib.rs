@@ -33,6 +33,7 @@ mod hub;
 pub mod inspect;
 pub mod io;
 pub mod latch;
+pub mod monitor;
 pub mod offload;
 mod overflow;
 mod panic_hook;
