@@ -753,6 +753,16 @@ pub fn with_coroutine_local<T: 'static, R>(
     Ok(f(unsafe { &*ptr }))
 }
 
+/// Takes the calling coroutine off the registry of live tasks (dumps, the
+/// deadlock detector) before its result is published: once `join` has
+/// returned, the thread is finished, as std's, and no dump shows it. Later
+/// calls, and the runtime's own at the coroutine's end, do nothing.
+pub fn finish_current() {
+    if in_coroutine() {
+        with_current(|me| registry::deregister(me));
+    }
+}
+
 /// Runs the destructors of the current coroutine's locals. greenstd calls
 /// it when a coroutine's main function has returned, before its result is
 /// published to `join`. Locals touched by a destructor after their own
