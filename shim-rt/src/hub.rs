@@ -18,8 +18,25 @@ use crate::park::Waker;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct TimerKey(Instant, u64);
 
+/// What an expired timer does: wake a waiter, or run a short action (a
+/// deadline marking its task and interrupting it). Actions run on the hub
+/// thread and must not block.
+enum Action {
+    Wake(Waker),
+    Run(Box<dyn FnOnce() + Send>),
+}
+
+impl Action {
+    fn fire(self) {
+        match self {
+            Action::Wake(w) => w.wake(),
+            Action::Run(f) => f(),
+        }
+    }
+}
+
 struct Timers {
-    pending: BTreeMap<TimerKey, Waker>,
+    pending: BTreeMap<TimerKey, Action>,
     next_id: u64,
     /// While the hub sleeps: `Some(deadline it sleeps until)` (`Some(None)`
     /// = until notified). `None` while it is awake.
@@ -57,11 +74,11 @@ fn hub() -> &'static Hub {
 }
 
 impl Hub {
-    fn add_timer(&self, deadline: Instant, waker: Waker) -> TimerKey {
+    fn add_timer(&self, deadline: Instant, action: Action) -> TimerKey {
         let mut t = self.timers.lock();
         t.next_id += 1;
         let key = TimerKey(deadline, t.next_id);
-        t.pending.insert(key, waker);
+        t.pending.insert(key, action);
         if let Some(sleep) = t.sleeping_until {
             if sleep.is_none_or(|until| deadline < until) {
                 t.sleeping_until = Some(Some(deadline));
@@ -72,11 +89,13 @@ impl Hub {
     }
 
     fn cancel_timer(&self, key: TimerKey) {
-        self.timers.lock().pending.remove(&key);
+        // The action (and what it holds) is dropped outside the lock.
+        let action = self.timers.lock().pending.remove(&key);
+        drop(action);
     }
 
     fn run(&self) -> ! {
-        let mut expired: Vec<Waker> = Vec::new();
+        let mut expired: Vec<Action> = Vec::new();
         let mut t = self.timers.lock();
         loop {
             let now = Instant::now();
@@ -88,8 +107,8 @@ impl Hub {
             }
             if !expired.is_empty() {
                 drop(t);
-                for w in expired.drain(..) {
-                    w.wake();
+                for a in expired.drain(..) {
+                    a.fire();
                 }
                 t = self.timers.lock();
                 continue;
@@ -108,7 +127,13 @@ impl Hub {
 }
 
 pub(crate) fn add_timer(deadline: Instant, waker: Waker) -> TimerKey {
-    hub().add_timer(deadline, waker)
+    hub().add_timer(deadline, Action::Wake(waker))
+}
+
+/// Runs `f` on the hub thread at `deadline`, unless cancelled first.
+/// `f` must be short and must not block: every timer waits for it.
+pub(crate) fn add_action(deadline: Instant, f: Box<dyn FnOnce() + Send>) -> TimerKey {
+    hub().add_timer(deadline, Action::Run(f))
 }
 
 pub(crate) fn cancel_timer(key: TimerKey) {

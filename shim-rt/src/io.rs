@@ -66,7 +66,11 @@ impl Direction {
             || self.seq.load(Ordering::SeqCst) == seq,
             || {},
         );
-        // Interrupted: like an edge (the caller tries again and waits again).
+        if r == WaitResult::Interrupted {
+            // Off the queue: a due cancellation or deadline unwinds from
+            // here; otherwise like an edge (the caller tries again).
+            crate::cancel::interrupted();
+        }
         r != WaitResult::TimedOut
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::task;
-use crate::wait::{WaitKind, WaitOn, WaitQueue};
+use crate::wait::{WaitKind, WaitOn, WaitQueue, WaitResult};
 
 /// A one-shot event. Waiters block (cooperatively in coroutines) until
 /// [`Latch::set`] is called; afterwards every wait returns at once.
@@ -49,15 +49,15 @@ impl Latch {
     }
 
     /// Waits until the latch is set, recorded as `on` (`join` records the
-    /// joined thread). An interrupt ends nothing here: the wait goes on
-    /// (the interrupt is consumed, unless `on` is uninterruptible).
+    /// joined thread). A due cancellation or deadline unwinds from here
+    /// (unless `on` is uninterruptible); any other interrupt is ignored.
     pub fn wait_on(&self, on: WaitOn) {
         if self.is_set() {
             return;
         }
         task::with_current(|me| {
             while !self.is_set() {
-                let _ = self.queue.wait_as(
+                let r = self.queue.wait_as(
                     me,
                     on,
                     0,
@@ -65,6 +65,9 @@ impl Latch {
                     || !self.done.load(Ordering::SeqCst),
                     || {},
                 );
+                if r == WaitResult::Interrupted {
+                    crate::cancel::interrupted();
+                }
             }
         })
     }

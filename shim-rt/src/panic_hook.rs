@@ -17,6 +17,12 @@ pub(crate) fn install() {
             // Caught by `task::spawn` and returned as an `OutOfMemory` error.
             return;
         }
+        if info.payload().is::<crate::cancel::Cancelled>() {
+            // A cancellation is not a failure: greenstd delivers it with
+            // `resume_unwind` (no hook at all); one raised by hand with
+            // `panic_any(Cancelled)` is as quiet.
+            return;
+        }
         match task::current_coroutine_task() {
             Some(t) => report(t.name().unwrap_or("<unnamed>"), t.id().get(), info),
             None => previous(info),

@@ -52,6 +52,8 @@ pub struct Task {
     pthread: usize,
     /// The stack's address range `[lo, hi)`, 0 while unknown.
     stack: [AtomicUsize; 2],
+    /// Cancellation and deadlines (see [`crate::cancel`]).
+    cancel: crate::cancel::State,
 }
 
 /// The task runs (or is about to): it is not in a wait.
@@ -237,6 +239,7 @@ impl Task {
             tid,
             pthread,
             stack: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            cancel: crate::cancel::State::default(),
         }
     }
 
@@ -288,6 +291,12 @@ impl Task {
     #[inline]
     pub fn parent(&self) -> Option<NonZeroU64> {
         self.parent
+    }
+
+    /// The task's cancellation state.
+    #[inline]
+    pub(crate) fn cancel_state(&self) -> &crate::cancel::State {
+        &self.cancel
     }
 
     /// `true` for a coroutine, `false` for an OS thread.
@@ -546,8 +555,14 @@ pub fn park_current() {
     let on = WaitOn::new(WaitKind::Park, 0);
     with_current(|me| {
         let on = on_self(on, me);
-        // Interrupted: not a cancellation on its own; park again.
-        while me.parker.park(me, on, None) != WaitResult::Notified {}
+        loop {
+            match me.parker.park(me, on, None) {
+                WaitResult::Notified => return,
+                // A due cancellation or deadline unwinds; else park again.
+                WaitResult::Interrupted => crate::cancel::interrupted(),
+                _ => {}
+            }
+        }
     })
 }
 
@@ -558,7 +573,9 @@ pub fn park_current_until(deadline: Instant) {
     let on = WaitOn::new(WaitKind::Park, 0);
     with_current(|me| {
         let on = on_self(on, me);
-        while me.parker.park(me, on, Some(deadline)) == WaitResult::Interrupted {}
+        while me.parker.park(me, on, Some(deadline)) == WaitResult::Interrupted {
+            crate::cancel::interrupted();
+        }
     })
 }
 
