@@ -119,12 +119,20 @@ impl Barrier {
         let local_gen = lock.generation_id;
         lock.count += 1;
         if lock.count < self.num_threads {
+            // A waiter cancelled (or timed out by a deadline) before the
+            // barrier opened withdraws its arrival on the way out, so the
+            // others still wait for `num_threads` real arrivals.
+            let withdraw = Withdraw {
+                barrier: self,
+                generation: local_gen,
+            };
             while local_gen == lock.generation_id {
                 lock = self
                     .cvar
                     .wait_as(lock, shim_rt::wait::WaitKind::Barrier)
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
+            std::mem::forget(withdraw);
             BarrierWaitResult(false)
         } else {
             lock.count = 0;
@@ -132,6 +140,28 @@ impl Barrier {
             self.cvar.notify_all();
             BarrierWaitResult(true)
         }
+    }
+}
+
+/// Undoes a waiter's arrival when its wait unwinds before the barrier
+/// opened.
+struct Withdraw<'a> {
+    barrier: &'a Barrier,
+    generation: usize,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        shim_rt::cancel::defer(|| {
+            let mut lock = self
+                .barrier
+                .lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if lock.generation_id == self.generation && lock.count > 0 {
+                lock.count -= 1;
+            }
+        });
     }
 }
 

@@ -120,7 +120,14 @@ impl Condvar {
                 unsafe { mutex.raw().unlock() }
             },
         );
-        mutex.raw().lock();
+        // The guard is the caller's: the lock must be held again before
+        // anything unwinds, so re-locking cannot be cut short.
+        shim_rt::cancel::defer(|| mutex.raw().lock());
+        if r == WaitResult::Interrupted {
+            // A due cancellation or deadline unwinds with the lock held: the
+            // caller's guard poisons the mutex, as a panic would.
+            shim_rt::cancel::interrupted();
+        }
         r == WaitResult::TimedOut
     }
 

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
-use shim_rt::wait::{wait_locked, WaitKind, WaitList, WaitOn, Wake, Wakeups};
+use shim_rt::wait::{wait_locked, WaitKind, WaitList, WaitOn, WaitResult, Wake, Wakeups};
 
 /// The shared state of a channel, under one lock.
 struct State<T> {
@@ -130,7 +130,12 @@ impl<T> Chan<T> {
                 Some(cap) if st.queue.len() >= cap => {
                     let on = self.wait_on(WaitKind::Send);
                     let relock = || self.state.lock();
-                    let _ = wait_locked(st, send_list, relock, on, 0, None, || {});
+                    let r = wait_locked(st, send_list, relock, on, 0, None, || {});
+                    if r == WaitResult::Interrupted {
+                        // Nothing queued yet: a due cancellation or deadline
+                        // unwinds (the message is dropped).
+                        shim_rt::cancel::interrupted();
+                    }
                     st = self.state.lock();
                 }
                 _ => {
@@ -158,10 +163,26 @@ impl<T> Chan<T> {
         loop {
             let relock = || self.state.lock();
             let wake = r.take();
-            let _ = wait_locked(st, send_list, relock, on, seq, None, move || drop(wake));
+            let r = wait_locked(st, send_list, relock, on, seq, None, move || drop(wake));
             st = self.state.lock();
             if st.head > seq {
+                if r == WaitResult::Interrupted {
+                    // Taken anyway: the send succeeded; the cancellation
+                    // or deadline reaches the next wait.
+                    shim_rt::cancel::rearm();
+                }
                 return Ok(());
+            }
+            if r == WaitResult::Interrupted {
+                if let Some(payload) = shim_rt::cancel::take_due() {
+                    // Not taken: take the message back before unwinding,
+                    // so no receiver gets a message whose send failed.
+                    let i = usize::try_from(seq - st.head).unwrap_or(usize::MAX);
+                    let message = st.queue.get_mut(i).and_then(Option::take);
+                    drop(st);
+                    drop(message);
+                    std::panic::resume_unwind(payload);
+                }
             }
             if !st.receiver {
                 // Never taken: take the message back.
@@ -232,7 +253,12 @@ impl<T> Chan<T> {
             // more: a message that raced with the timeout is delivered.
             let on = self.wait_on(WaitKind::Recv);
             let relock = || self.state.lock();
-            let _ = wait_locked(st, recv_list, relock, on, 0, deadline, || {});
+            let r = wait_locked(st, recv_list, relock, on, 0, deadline, || {});
+            if r == WaitResult::Interrupted {
+                // Off the queue, nothing taken: a due cancellation or
+                // deadline unwinds.
+                shim_rt::cancel::interrupted();
+            }
             st = self.state.lock();
         }
     }

@@ -8,7 +8,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
-use shim_rt::wait::{stack_address, Holder, WaitKind, WaitOn, WaitQueue};
+use shim_rt::wait::{stack_address, Holder, WaitKind, WaitOn, WaitQueue, WaitResult};
 
 use crate::poison;
 
@@ -81,13 +81,19 @@ impl RawMutex {
             }
             let on = WaitOn::new(WaitKind::Mutex, self as *const RawMutex as usize)
                 .held_by(Holder::Stack(self.owner.load(Ordering::Relaxed)));
-            let _ = self.queue.wait(
+            let r = self.queue.wait(
                 on,
                 0,
                 None,
                 || self.state.load(Ordering::Relaxed) == CONTENDED,
                 || {},
             );
+            if r == WaitResult::Interrupted {
+                // Not holding the lock: a due cancellation or deadline
+                // unwinds from here (the state stays CONTENDED, which only
+                // costs the next unlock a look at the queue).
+                shim_rt::cancel::interrupted();
+            }
             self.spin();
         }
     }

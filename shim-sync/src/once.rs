@@ -5,7 +5,7 @@ use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use shim_rt::wait::{WaitKind, WaitOn, WaitQueue};
+use shim_rt::wait::{WaitKind, WaitOn, WaitQueue, WaitResult};
 
 const INCOMPLETE: u8 = 0;
 const POISONED: u8 = 1;
@@ -276,13 +276,17 @@ impl Once {
     /// Parks until the state is no longer `s` (or spuriously).
     #[track_caller]
     fn park_while(&self, s: u8) {
-        let _ = self.queue.wait(
+        let r = self.queue.wait(
             WaitOn::new(WaitKind::Once, self as *const Once as usize),
             0,
             None,
             || self.state.load(Ordering::Acquire) == s,
             || {},
         );
+        if r == WaitResult::Interrupted {
+            // A waiter (not the initializer) leaves: nothing to undo.
+            shim_rt::cancel::interrupted();
+        }
     }
 
     #[cold]

@@ -119,6 +119,12 @@ impl RawRwLock {
                 },
                 || {},
             );
+            if r == WaitResult::Interrupted {
+                // Off the queue, holding nothing: a due cancellation or
+                // deadline unwinds (a stale PARKED is cleared by the next
+                // unlock).
+                shim_rt::cancel::interrupted();
+            }
             woken = r == WaitResult::Notified;
         }
     }
@@ -167,7 +173,7 @@ impl RawRwLock {
             {
                 continue;
             }
-            let _ = self.queue.wait(
+            let r = self.queue.wait(
                 self.wait_on(WaitKind::RwLockWrite, s),
                 TAG_WRITER,
                 None,
@@ -177,6 +183,9 @@ impl RawRwLock {
                 },
                 || {},
             );
+            if r == WaitResult::Interrupted {
+                shim_rt::cancel::interrupted();
+            }
         }
     }
 

@@ -255,6 +255,9 @@ impl Builder {
         let their_packet = packet.clone();
         let main = move || {
             let result = catch_unwind(AssertUnwindSafe(f));
+            // From here on nothing unwinds: thread-local destructors and the
+            // publication of the result are not cut short by a cancellation.
+            shim_rt::cancel::close_current();
             task::destroy_locals();
             *their_packet
                 .result

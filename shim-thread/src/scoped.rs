@@ -113,7 +113,10 @@ where
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
 
     let data = &*scope.data;
-    let on = WaitOn::new(WaitKind::Scope, data as *const ScopeData as usize);
+    // Uninterruptible: the scoped threads borrow from this frame, so the
+    // owner never leaves before they end, cancelled or not (a cancellation
+    // or deadline stays pending and reaches it at its next wait).
+    let on = WaitOn::new(WaitKind::Scope, data as *const ScopeData as usize).uninterruptible();
     while data.num_running_threads.load(Ordering::Acquire) != 0 {
         let _ = data.done.wait(
             on,

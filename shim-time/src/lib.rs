@@ -2,7 +2,9 @@
 //!
 //! `std::time`'s types never block, so they are std's own, re-exported. The
 //! functions that do block — [`sleep`], [`sleep_ms`], [`sleep_until`] —
-//! suspend only the calling coroutine; on a plain OS thread they are std's.
+//! suspend only the calling coroutine; on a plain OS thread they block the
+//! thread as std's do (a `park_timeout` loop, so that a
+//! `green::with_timeout` deadline can end them).
 
 #![warn(missing_docs)]
 
@@ -15,9 +17,10 @@ use shim_rt::wait::{self, WaitKind, WaitOn};
 ///
 /// In a coroutine only the coroutine sleeps: its worker runs other
 /// coroutines meanwhile. A zero duration yields to the other coroutines
-/// (like `gevent.sleep(0)`). On a plain OS thread this is
-/// `std::thread::sleep`. Either way the sleep is recorded (kind `sleep`, the
-/// caller's line) for `green::dump()`.
+/// (like `gevent.sleep(0)`). On a plain OS thread the thread sleeps, as
+/// with `std::thread::sleep` (in a `park_timeout` loop, so that a
+/// `green::with_timeout` deadline can end the sleep). Either way the sleep
+/// is recorded (kind `sleep`, the caller's line) for `green::dump()`.
 ///
 /// # Examples
 ///
@@ -33,12 +36,11 @@ use shim_rt::wait::{self, WaitKind, WaitOn};
 /// ```
 #[track_caller]
 pub fn sleep(dur: Duration) {
-    if !park::in_coroutine() {
-        let on = WaitOn::new(WaitKind::Sleep, 0);
-        return wait::recorded(on, || std::thread::sleep(dur));
-    }
     if dur.is_zero() {
-        return park::yield_now();
+        if park::in_coroutine() {
+            return park::yield_now();
+        }
+        return std::thread::sleep(dur);
     }
     match Instant::now().checked_add(dur) {
         Some(deadline) => sleep_until(deadline),
@@ -67,15 +69,13 @@ pub fn sleep(dur: Duration) {
 #[track_caller]
 pub fn sleep_until(deadline: Instant) {
     let on = WaitOn::new(WaitKind::Sleep, 0);
-    if !park::in_coroutine() {
-        let now = Instant::now();
-        if let Some(left) = deadline.checked_duration_since(now) {
-            wait::recorded(on, || std::thread::sleep(left));
-        }
-        return;
+    // On a plain OS thread too, through the wait mechanism (a park_timeout
+    // loop, as std's sleep in effect): a `green::with_timeout` deadline can
+    // then end it. Interrupted: a due cancellation or deadline unwinds;
+    // else sleep on.
+    while wait::sleep_until(deadline, on) != wait::WaitResult::TimedOut {
+        shim_rt::cancel::interrupted();
     }
-    // Interrupted: not a cancellation on its own; sleep on.
-    while wait::sleep_until(deadline, on) != wait::WaitResult::TimedOut {}
 }
 
 /// Uses [`sleep`].
