@@ -8,14 +8,17 @@
 //! |---|---|
 //! | `gevent.spawn`, `Greenlet` | [`thread::spawn`](crate::thread::spawn), [`thread::JoinHandle`](crate::thread::JoinHandle) (std's names) |
 //! | `Greenlet.join(timeout)` | [`JoinHandleExt::join_timeout`] |
+//! | `Greenlet.kill`, `GreenletExit` | [`JoinHandleExt::cancel`], [`Cancelled`] |
+//! | `gevent.Timeout`, `gevent.with_timeout` | [`with_timeout`], [`with_deadline`], [`Elapsed`] |
+//! | (holding off `GreenletExit` by hand) | [`shield`], [`checkpoint`] |
 //! | `gevent.spawn_later` | [`spawn_after`] |
 //! | `gevent.wait(objs, count=1)`, `iwait` | [`wait_any`], [`wait_any_timeout`] |
 //! | `gevent.event.Event` | [`Event`] |
 //! | `gevent.event.AsyncResult` | [`AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore` | [`Semaphore`] |
 //! | `gevent.queue.Queue`, `LifoQueue`, `PriorityQueue`, `JoinableQueue` | [`queue`] |
-//! | `gevent.pool.Group` | [`Group`] |
-//! | `gevent.pool.Pool` (`map`, `imap`, `imap_unordered`) | [`Pool`] |
+//! | `gevent.pool.Group` (`spawn`, `join`, `kill`) | [`Group`] (`spawn`, `join_all`, `cancel_all`) |
+//! | `gevent.pool.Pool` (`map`, `imap`, `imap_unordered`, `kill`) | [`Pool`] (`map`, `map_unordered`, `cancel_all`) |
 //! | `gevent.get_hub().threadpool.apply` | [`offload`] |
 
 pub use shim_green::*;

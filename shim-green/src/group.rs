@@ -6,8 +6,13 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
 use shim_sync::{Condvar, Mutex};
+use shim_thread::__green::task;
 use shim_thread::{Builder, JoinHandle, Thread};
+
+use crate::cancel::Cancelled;
 
 use crate::event::{deadline_after, lock, wait_until};
 use crate::semaphore::OwnedSemaphorePermit;
@@ -57,6 +62,11 @@ struct State {
     next_key: u64,
     /// The running members; `None` while being spawned.
     members: HashMap<u64, Option<Thread>>,
+    /// Bumped by every `cancel_all`: a member still being spawned when it
+    /// ran is cancelled as soon as its thread is known.
+    cancel_epoch: u64,
+    /// Cancel the others when a member panics.
+    cancel_on_panic: bool,
 }
 
 /// A member's registration, dropped when its function ends (or unwinds),
@@ -71,14 +81,38 @@ pub(crate) struct Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        let mut s = lock(&self.inner.state);
-        s.members.remove(&self.key);
-        // Under the group's lock: whoever sees the group without this
-        // member (len, join_all) also sees the slot free.
-        drop(self.slot.take());
-        if s.members.is_empty() {
-            self.inner.emptied.notify_all();
+        // Bookkeeping that must complete, also for a cancelled member.
+        shim_rt::cancel::defer(|| {
+            let mut s = lock(&self.inner.state);
+            s.members.remove(&self.key);
+            // Under the group's lock: whoever sees the group without this
+            // member (len, join_all) also sees the slot free.
+            drop(self.slot.take());
+            if s.members.is_empty() {
+                self.inner.emptied.notify_all();
+            }
+        })
+    }
+}
+
+impl Inner {
+    /// Cancels every member but the caller; returns how many.
+    fn cancel_all(&self) -> usize {
+        let me = shim_thread::current().id();
+        let targets: Vec<Thread> = {
+            let mut s = lock(&self.state);
+            s.cancel_epoch += 1;
+            s.members
+                .values()
+                .flatten()
+                .filter(|t| t.id() != me)
+                .cloned()
+                .collect()
+        };
+        for t in &targets {
+            shim_rt::cancel::cancel(task(t));
         }
+        targets.len()
     }
 }
 
@@ -99,6 +133,8 @@ impl Group {
                 state: Mutex::new(State {
                     next_key: 0,
                     members: HashMap::new(),
+                    cancel_epoch: 0,
+                    cancel_on_panic: false,
                 }),
                 emptied: Condvar::new(),
             }),
@@ -175,23 +211,44 @@ impl Group {
         F: FnOnce(Membership) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let key = {
+        let (key, epoch) = shim_rt::cancel::defer(|| {
             let mut s = lock(&self.inner.state);
             s.next_key += 1;
             let key = s.next_key;
             s.members.insert(key, None);
-            key
-        };
+            (key, s.cancel_epoch)
+        });
         let membership = Membership {
             inner: self.inner.clone(),
             key,
             slot,
         };
-        let handle = builder.spawn(move || f(membership))?;
-        let mut s = lock(&self.inner.state);
-        if let Some(slot) = s.members.get_mut(&key) {
-            *slot = Some(handle.thread().clone());
-        }
+        let inner = self.inner.clone();
+        let handle = builder.spawn(move || {
+            let cancel_on_panic = lock(&inner.state).cancel_on_panic;
+            if !cancel_on_panic {
+                return f(membership);
+            }
+            match catch_unwind(AssertUnwindSafe(|| f(membership))) {
+                Ok(v) => v,
+                Err(payload) => {
+                    if !payload.is::<Cancelled>() {
+                        inner.cancel_all();
+                    }
+                    resume_unwind(payload)
+                }
+            }
+        })?;
+        shim_rt::cancel::defer(|| {
+            let mut s = lock(&self.inner.state);
+            let cancelled_meanwhile = s.cancel_epoch != epoch;
+            if let Some(slot) = s.members.get_mut(&key) {
+                *slot = Some(handle.thread().clone());
+                if cancelled_meanwhile {
+                    shim_rt::cancel::cancel(task(handle.thread()));
+                }
+            }
+        });
         Ok(handle)
     }
 
@@ -263,6 +320,60 @@ impl Group {
     /// ```
     pub fn join_all_timeout(&self, dur: Duration) -> bool {
         self.join_deadline(deadline_after(dur))
+    }
+
+    /// Cancels every member (gevent: `Group.kill(block=False)`): each
+    /// unwinds from its current or next blocking call, as
+    /// [`JoinHandleExt::cancel`](crate::JoinHandleExt::cancel) describes,
+    /// and leaves the group. Returns how many members were cancelled (a
+    /// member calling it does not cancel itself). Members spawned after it
+    /// returns are not affected. [`join_all`](Group::join_all) then waits
+    /// for them to be gone (gevent's default `kill(block=True)` is both).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::{Cancelled, Group};
+    /// use shim_thread as thread;
+    /// use std::time::Duration;
+    ///
+    /// let group = Group::new();
+    /// let handles: Vec<_> = (0..10)
+    ///     .map(|_| group.spawn(|| thread::sleep(Duration::from_secs(3600))))
+    ///     .collect();
+    /// assert_eq!(group.cancel_all(), 10);
+    /// group.join_all();
+    /// for h in handles {
+    ///     assert!(h.join().unwrap_err().is::<Cancelled>());
+    /// }
+    /// ```
+    pub fn cancel_all(&self) -> usize {
+        self.inner.cancel_all()
+    }
+
+    /// When `on`, a member that panics (not one that is cancelled) cancels
+    /// every other member of the group, as [`cancel_all`](Group::cancel_all)
+    /// does — so that one failure stops the rest of a job (structured
+    /// concurrency's rule; gevent leaves this to the caller). Applies to
+    /// members spawned after the call. Off by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::{Cancelled, Group};
+    /// use shim_thread as thread;
+    /// use std::time::Duration;
+    ///
+    /// let group = Group::new();
+    /// group.set_cancel_on_panic(true);
+    /// let slow = group.spawn(|| thread::sleep(Duration::from_secs(3600)));
+    /// let bad = group.spawn(|| panic!("one part failed"));
+    /// group.join_all();
+    /// assert!(bad.join().is_err());
+    /// assert!(slow.join().unwrap_err().is::<Cancelled>());
+    /// ```
+    pub fn set_cancel_on_panic(&self, on: bool) {
+        lock(&self.inner.state).cancel_on_panic = on;
     }
 
     fn join_deadline(&self, deadline: Option<Instant>) -> bool {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use shim_thread::__green::{task, Finish};
 use shim_thread::{JoinHandle, ScopedJoinHandle};
 
 use crate::event::deadline_after;
@@ -38,9 +39,58 @@ pub trait JoinHandleExt<T>: sealed::Sealed + Sized {
     /// assert_eq!(h.join_timeout(Duration::from_secs(10)).unwrap().unwrap(), 7);
     /// ```
     fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self>;
+
+    /// Cancels the thread (gevent: `Greenlet.kill(block=False)`): it unwinds
+    /// from the blocking call it is in, or from its next one — socket I/O,
+    /// `accept`, `connect`, `Mutex::lock`, `RwLock`, `Condvar::wait`,
+    /// `recv`, `join`, `sleep`, `park`, `Barrier::wait`, `Once`, and the
+    /// waits of this module — running its destructors on the way; a
+    /// `MutexGuard` it holds poisons its mutex, as a panic would. Its
+    /// `join` then returns `Err(payload)`, and the payload downcasts to
+    /// [`Cancelled`](crate::Cancelled). The panic hook prints nothing for it.
+    ///
+    /// Returns at once; `join` the handle to wait for the thread to end
+    /// (gevent's default, `kill(block=True)`, is both).
+    ///
+    /// * Cancelling a thread that has finished (or is finishing: its
+    ///   function has returned) does nothing: `join` returns its result.
+    /// * Cancelling twice is cancelling once. The cancellation is delivered
+    ///   once: a thread that catches the unwinding (`catch_unwind`) and
+    ///   goes on is not cancelled again.
+    /// * Code that computes without blocking is not interrupted; it is
+    ///   cancelled at its next wait, or at a [`checkpoint`](crate::checkpoint).
+    ///   Inside [`shield`](crate::shield) the cancellation waits for the
+    ///   shield's end; in the offload pool and at the end of `thread::scope`,
+    ///   for the wait to end.
+    /// * Every `JoinHandle` of greenstd's is a coroutine. Plain OS threads
+    ///   (the main thread, threads of `std::thread` itself) have no such
+    ///   handle and cannot be cancelled: a thread that must stop on request
+    ///   waits on something it can be woken from (an
+    ///   [`Event`](crate::Event), a closed [`Queue`](crate::queue::Queue)),
+    ///   or runs its blocking calls under [`with_timeout`](crate::with_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::{Cancelled, JoinHandleExt};
+    /// use shim_sync::mpsc;
+    /// use shim_thread as thread;
+    ///
+    /// let (tx, rx) = mpsc::channel::<u32>();
+    /// let h = thread::spawn(move || rx.recv()); // nobody sends
+    /// h.cancel();
+    /// let payload = h.join().unwrap_err();
+    /// assert!(payload.downcast_ref::<Cancelled>().is_some());
+    /// drop(tx);
+    /// ```
+    fn cancel(&self);
 }
 
 impl<T> JoinHandleExt<T> for JoinHandle<T> {
+    fn cancel(&self) {
+        shim_rt::cancel::cancel(task(self.thread_of()));
+    }
+
     fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self> {
         if wait_one(&self, deadline_after(dur)) {
             Ok(self.join())
@@ -51,6 +101,10 @@ impl<T> JoinHandleExt<T> for JoinHandle<T> {
 }
 
 impl<T> JoinHandleExt<T> for ScopedJoinHandle<'_, T> {
+    fn cancel(&self) {
+        shim_rt::cancel::cancel(task(self.thread_of()));
+    }
+
     fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self> {
         if wait_one(&self, deadline_after(dur)) {
             Ok(self.join())

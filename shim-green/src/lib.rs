@@ -9,17 +9,21 @@
 //! |---|---|
 //! | `gevent.spawn`, `Greenlet` | `thread::spawn`, `thread::JoinHandle` (std's names) |
 //! | `Greenlet.join(timeout)` | [`JoinHandleExt::join_timeout`] |
+//! | `Greenlet.kill`, `GreenletExit` | [`JoinHandleExt::cancel`], [`Cancelled`] |
+//! | `gevent.Timeout`, `with_timeout` | [`with_timeout`], [`with_deadline`], [`Elapsed`] |
+//! | (blocking `GreenletExit` by hand) | [`shield`], [`checkpoint`] |
 //! | `gevent.spawn_later` | [`spawn_after`] |
 //! | `gevent.wait(objs, count=1)`, `iwait` | [`wait_any`], [`wait_any_timeout`] |
 //! | `gevent.event.Event` | [`Event`] |
 //! | `gevent.event.AsyncResult` | [`AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore` | [`Semaphore`] |
 //! | `gevent.queue.Queue`, `LifoQueue`, `PriorityQueue`, `JoinableQueue` | [`queue`] |
-//! | `gevent.pool.Group` | [`Group`] |
-//! | `gevent.pool.Pool` (`map`, `imap`, `imap_unordered`) | [`Pool`] |
+//! | `gevent.pool.Group` (`spawn`, `join`, `kill`) | [`Group`] (`spawn`, `join_all`, `cancel_all`) |
+//! | `gevent.pool.Pool` (`map`, `imap`, `imap_unordered`, `kill`) | [`Pool`] (`map`, `map_unordered`, `cancel_all`) |
 
 #![warn(missing_docs)]
 
+mod cancel;
 mod event;
 mod group;
 mod join;
@@ -28,6 +32,7 @@ pub mod queue;
 mod semaphore;
 mod wait;
 
+pub use cancel::{checkpoint, shield, with_deadline, with_timeout, Cancelled, Elapsed};
 pub use event::{AsyncResult, Event, Panicked};
 pub use group::Group;
 pub use join::{spawn_after, JoinHandleExt};

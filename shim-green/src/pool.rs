@@ -189,6 +189,29 @@ impl Pool {
         }
     }
 
+    /// Cancels every running member (gevent: `Pool.kill(block=False)`);
+    /// see [`Group::cancel_all`]. Their slots come free as they unwind.
+    /// Returns how many were cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::Pool;
+    /// use shim_thread as thread;
+    /// use std::time::Duration;
+    ///
+    /// let pool = Pool::new(4);
+    /// for _ in 0..4 {
+    ///     pool.spawn(|| thread::sleep(Duration::from_secs(3600)));
+    /// }
+    /// assert_eq!(pool.cancel_all(), 4);
+    /// pool.join_all();
+    /// assert_eq!(pool.free_count(), 4);
+    /// ```
+    pub fn cancel_all(&self) -> usize {
+        self.group.cancel_all()
+    }
+
     /// The number of free slots now (gevent: `Pool.free_count`).
     ///
     /// # Examples
@@ -468,9 +491,13 @@ where
                 .spawn_member(Builder::new(), Some(permit), move |membership| {
                     let r = catch_unwind(AssertUnwindSafe(|| f(item)));
                     // Leave (and free the slot) before reporting, so the
-                    // consumer can start the next item at once.
-                    drop(membership);
-                    let _ = tx.send((index, r));
+                    // consumer can start the next item at once. Not cut
+                    // short by a cancellation: the consumer counts on
+                    // hearing of every item (a cancelled one reports `Err`).
+                    shim_rt::cancel::defer(move || {
+                        drop(membership);
+                        let _ = tx.send((index, r));
+                    });
                 })
                 .expect("failed to spawn thread");
             self.next_in += 1;

@@ -178,10 +178,12 @@ impl<T, S: Store<T>> Chan<T, S> {
             }
             // If this wait unwinds, pass on a wakeup it may have consumed.
             let undo = OnUnwind(Some(|| {
-                let s = lock(&self.state);
-                if s.has_room() || s.closed {
-                    self.not_full.notify_one();
-                }
+                shim_rt::cancel::defer(|| {
+                    let s = lock(&self.state);
+                    if s.has_room() || s.closed {
+                        self.not_full.notify_one();
+                    }
+                })
             }));
             (s, timed_out) = wait_until(&self.not_full, s, deadline);
             undo.defuse();
@@ -216,11 +218,13 @@ impl<T, S: Store<T>> Chan<T, S> {
                 self.not_full.notify_one();
             }
             let undo = OnUnwind(Some(|| {
-                let mut s = lock(&self.state);
-                s.waiting_getters -= 1;
-                if s.items.len() > 0 || s.closed {
-                    self.not_empty.notify_one();
-                }
+                shim_rt::cancel::defer(|| {
+                    let mut s = lock(&self.state);
+                    s.waiting_getters -= 1;
+                    if s.items.len() > 0 || s.closed {
+                        self.not_empty.notify_one();
+                    }
+                })
             }));
             (s, timed_out) = wait_until(&self.not_empty, s, deadline);
             undo.defuse();

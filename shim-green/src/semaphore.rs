@@ -256,7 +256,9 @@ impl Semaphore {
     }
 
     fn release(&self) {
-        self.add_permits(1);
+        // Giving a permit back must not be cut short by a cancellation
+        // (the permit would be lost): deferred to the next wait.
+        shim_rt::cancel::defer(|| self.add_permits(1));
     }
 }
 

@@ -107,9 +107,13 @@ impl Watchers {
             }
             l.1.iter().map(|(_, w)| w.clone()).collect()
         };
-        for w in ws {
-            w();
-        }
+        // Every watcher must hear of it (a waiter would sleep on):
+        // cancellation is deferred to the next wait.
+        shim_rt::cancel::defer(|| {
+            for w in ws {
+                w();
+            }
+        });
     }
 }
 
