@@ -64,7 +64,7 @@ fn bounded_producers_block_cooperatively_and_nothing_is_lost() {
                 while let Some(v) = q.get() {
                     most.fetch_max(q.len(), Ordering::SeqCst);
                     got.push(v);
-                    if got.len() % 7 == 0 {
+                    if got.len().is_multiple_of(7) {
                         thread::sleep(Duration::from_millis(1));
                     }
                 }
@@ -250,10 +250,10 @@ fn blocked_queue_users_leave_the_workers_free() {
     let q: Arc<Queue<u8>> = Arc::new(Queue::bounded(1));
     q.put(0).unwrap();
     let empty: Arc<Queue<u8>> = Arc::new(Queue::new());
-    let blocked: Vec<_> = (0..500)
+    let blocked: Vec<_> = (0..500u32)
         .map(|i| {
             let (q, empty) = (q.clone(), empty.clone());
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 thread::spawn(move || q.put(1).is_ok())
             } else {
                 thread::spawn(move || empty.get_timeout(Duration::from_secs(30)).is_ok())

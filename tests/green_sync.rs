@@ -201,14 +201,14 @@ fn semaphore_admits_at_most_n() {
     let sem = Arc::new(Semaphore::new(3));
     let inside = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
-    let hs: Vec<_> = (0..300)
+    let hs: Vec<_> = (0..300u32)
         .map(|i| {
             let (sem, inside, most) = (sem.clone(), inside.clone(), most.clone());
             thread::spawn(move || {
                 let _p = sem.acquire();
                 let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     thread::sleep(Duration::from_millis(1));
                 } else {
                     thread::yield_now();
@@ -272,22 +272,28 @@ fn semaphore_timeouts_try_and_add_permits() {
 #[test]
 fn wait_any_returns_the_first_thread_to_finish() {
     two_workers();
-    let mut hs: Vec<_> = [300u64, 200, 20, 100]
-        .into_iter()
-        .map(|ms| {
+    // Each thread finishes when its event is set; they are released in an
+    // order of the test's choosing, and wait_any must follow it.
+    let events: Vec<Arc<Event>> = (0..4).map(|_| Arc::new(Event::new())).collect();
+    let mut hs: Vec<_> = (0..4usize)
+        .map(|i| {
+            let ev = events[i].clone();
             thread::spawn(move || {
-                thread::sleep(Duration::from_millis(ms));
-                ms
+                ev.wait();
+                i
             })
         })
         .collect();
     let mut order = Vec::new();
-    while !hs.is_empty() {
+    for k in [2, 0, 3, 1] {
+        thread::sleep(Duration::from_millis(20));
+        assert_eq!(wait_any_timeout(&hs, Duration::from_millis(5)), None);
+        events[k].set();
         let i = wait_any(&hs).unwrap();
         assert!(hs[i].is_ready());
-        order.push(hs.swap_remove(i).join().unwrap());
+        order.push(hs.remove(i).join().unwrap());
     }
-    assert_eq!(order, [20, 100, 200, 300]);
+    assert_eq!(order, [2, 0, 3, 1]);
     let none: [thread::JoinHandle<()>; 0] = [];
     assert_eq!(wait_any(&none), None);
 }

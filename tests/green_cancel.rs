@@ -1,0 +1,619 @@
+//! Cancellation (`green::JoinHandleExt::cancel`): a coroutine unwinds from
+//! the blocking call it is in — socket I/O, accept, connect, locks,
+//! condition variables, channels, join, sleep, park, Barrier, Once — with
+//! its destructors run, and `join` reports `Cancelled`. Group and Pool
+//! cancel_all, shield, checkpoint, and the quiet panic hook.
+
+use greenstd::green::{self, Cancelled, Event, Group, JoinHandleExt, Pool};
+use greenstd::io::{Read, Write};
+use greenstd::net::{TcpListener, TcpStream};
+use greenstd::sync::{mpsc, Arc, Barrier, Condvar, Mutex, Once, RwLock};
+use greenstd::thread;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn two_workers() {
+    green::Config::new().workers(2).apply().unwrap();
+}
+
+/// Open socket descriptors (the runtime's own epoll and event descriptors,
+/// created on first use, are not counted).
+fn open_sockets() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// Counts its drops: proof that destructors ran on the way out.
+struct Dropper(Arc<AtomicUsize>);
+
+impl Drop for Dropper {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits (bounded) until `n` coroutines announced they are about to block,
+/// then a little more so that they really are parked.
+fn wait_for(counter: &AtomicUsize, n: usize) {
+    let t = Instant::now();
+    while counter.load(Ordering::SeqCst) < n {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "only {} of {n} blocked",
+            counter.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+fn assert_cancelled<T: std::fmt::Debug>(r: std::thread::Result<T>) {
+    match r {
+        Ok(v) => panic!("not cancelled: returned {v:?}"),
+        Err(p) => assert!(p.is::<Cancelled>(), "unwound with another payload"),
+    }
+}
+
+#[test]
+fn a_thousand_coroutines_blocked_in_mixed_calls_are_cancelled_and_joined_within_a_second() {
+    two_workers();
+    // The runtime and its pollers are up before the count is taken.
+    thread::spawn(|| ()).join().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sockets_before = open_sockets();
+
+    let drops = Arc::new(AtomicUsize::new(0));
+    let blocked = Arc::new(AtomicUsize::new(0));
+    let lock = Arc::new(Mutex::new(0u32));
+    let held = lock.lock().unwrap();
+    let stop_children = Arc::new(Event::new());
+    let mut senders = Vec::new();
+    let mut children_done = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..1000 {
+        let d = Dropper(drops.clone());
+        let blocked = blocked.clone();
+        let h = match i % 5 {
+            0 => thread::spawn(move || {
+                let _d = d;
+                let mut s = TcpStream::connect(addr).unwrap();
+                let mut buf = [0u8; 16];
+                blocked.fetch_add(1, Ordering::SeqCst);
+                s.read(&mut buf).map(|_| ())
+            }),
+            1 => {
+                let lock = lock.clone();
+                thread::spawn(move || {
+                    let _d = d;
+                    blocked.fetch_add(1, Ordering::SeqCst);
+                    drop(lock.lock());
+                    Ok(())
+                })
+            }
+            2 => {
+                let (tx, rx) = mpsc::channel::<u8>();
+                senders.push(tx);
+                thread::spawn(move || {
+                    let _d = d;
+                    blocked.fetch_add(1, Ordering::SeqCst);
+                    let _ = rx.recv();
+                    Ok(())
+                })
+            }
+            3 => thread::spawn(move || {
+                let _d = d;
+                blocked.fetch_add(1, Ordering::SeqCst);
+                thread::sleep(Duration::from_secs(3600));
+                Ok(())
+            }),
+            _ => {
+                let stop = stop_children.clone();
+                let child = thread::spawn(move || stop.wait());
+                let done = Arc::new(Event::new());
+                children_done.push(done.clone());
+                thread::spawn(move || {
+                    let _d = d;
+                    // The child outlives a cancelled joiner: it reports its
+                    // own end here.
+                    let _report = SetOnDrop(done);
+                    blocked.fetch_add(1, Ordering::SeqCst);
+                    drop(child.join());
+                    Ok(())
+                })
+            }
+        };
+        handles.push(h);
+    }
+    // The server side of the 200 readers: accepted, never written to.
+    let accepted: Vec<TcpStream> = (0..200).map(|_| listener.accept().unwrap().0).collect();
+    wait_for(&blocked, 1000);
+    assert!(handles.iter().all(|h| !h.is_finished()));
+
+    let start = Instant::now();
+    for h in &handles {
+        h.cancel();
+    }
+    for h in handles {
+        assert_cancelled(h.join());
+    }
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "cancelling and joining 1,000 took {took:?}"
+    );
+    assert_eq!(drops.load(Ordering::SeqCst), 1000, "every destructor ran");
+    drop(held);
+    assert!(!lock.is_poisoned(), "the waiters never held the lock");
+
+    // Clean up the rest; then every descriptor the test opened is closed:
+    // the 200 client sockets were closed as their coroutines unwound.
+    stop_children.set();
+    drop((accepted, senders, listener));
+    for done in children_done {
+        assert!(done.wait_timeout(Duration::from_secs(10)));
+    }
+    let t = Instant::now();
+    while open_sockets() > sockets_before - 1 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        open_sockets(),
+        sockets_before - 1,
+        "sockets leaked (the listener is closed too)"
+    );
+}
+
+/// Sets an event when dropped.
+struct SetOnDrop(Arc<Event>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.set();
+    }
+}
+
+/// Spawns `f` as a coroutine, waits until it is blocked, cancels it and
+/// checks that it unwound with `Cancelled` and ran its destructors.
+fn cancel_while_blocked<F, T>(what: &str, f: F)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + std::fmt::Debug + 'static,
+{
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = Dropper(drops.clone());
+    let h = thread::spawn(move || {
+        let _d = d;
+        f()
+    });
+    thread::sleep(Duration::from_millis(100));
+    assert!(!h.is_finished(), "{what}: not blocked");
+    let t = Instant::now();
+    h.cancel();
+    let r = h
+        .join_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what}: still blocked after cancel"));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "{what}: took {:?}",
+        t.elapsed()
+    );
+    assert_cancelled(r);
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "{what}: destructor");
+}
+
+#[test]
+fn each_blocking_call_can_be_cancelled() {
+    two_workers();
+    // Socket I/O: read, write into a full buffer, accept.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).unwrap();
+    let (_server, _) = listener.accept().unwrap();
+    let c2 = client.try_clone().unwrap();
+    cancel_while_blocked("read", move || {
+        (&c2).read(&mut [0u8; 8]).map_err(|e| e.kind())
+    });
+    let c2 = client.try_clone().unwrap();
+    cancel_while_blocked("write", move || {
+        let chunk = vec![0u8; 1 << 16];
+        loop {
+            if let Err(e) = (&c2).write(&chunk) {
+                return e.kind();
+            }
+        }
+    });
+    let l2 = listener.try_clone().unwrap();
+    cancel_while_blocked("accept", move || {
+        l2.accept().map(|_| ()).map_err(|e| e.kind())
+    });
+
+    // Locks, condition variables, channels.
+    let m = Arc::new(Mutex::new(()));
+    let g = m.lock().unwrap();
+    let m2 = m.clone();
+    cancel_while_blocked("Mutex::lock", move || m2.lock().is_ok());
+    drop(g);
+    let rw = Arc::new(RwLock::new(0));
+    let w = rw.write().unwrap();
+    let rw2 = rw.clone();
+    cancel_while_blocked("RwLock::read", move || rw2.read().map(|g| *g).ok());
+    let rw2 = rw.clone();
+    cancel_while_blocked("RwLock::write", move || rw2.write().map(|g| *g).ok());
+    drop(w);
+    *rw.write().unwrap() += 1; // still usable
+    assert_eq!(*rw.read().unwrap(), 1);
+    let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    let p2 = pair.clone();
+    cancel_while_blocked("Condvar::wait", move || {
+        let (m, c) = &*p2;
+        let g = m.lock().unwrap();
+        c.wait(g).is_ok()
+    });
+    // The guard held across the wait poisoned the mutex, as a panic would.
+    assert!(pair.0.is_poisoned());
+    let (tx, rx) = mpsc::channel::<u8>();
+    cancel_while_blocked("recv", move || rx.recv().ok());
+    drop(tx);
+    let (tx, rx) = mpsc::sync_channel::<u8>(1);
+    tx.send(1).unwrap();
+    cancel_while_blocked("send on a full sync_channel", move || tx.send(2).is_ok());
+    assert_eq!(rx.recv().ok(), Some(1));
+    assert!(
+        rx.try_recv().is_err(),
+        "the cancelled send delivered nothing"
+    );
+    let (tx, rx) = mpsc::sync_channel::<u8>(0);
+    cancel_while_blocked("rendezvous send", move || tx.send(3).is_ok());
+    assert!(
+        rx.try_recv().is_err(),
+        "a cancelled rendezvous send takes its message back"
+    );
+
+    // join, sleep, park.
+    let stop = Arc::new(Event::new());
+    let s2 = stop.clone();
+    let child = thread::spawn(move || s2.wait());
+    cancel_while_blocked("join", move || child.join().is_ok());
+    stop.set();
+    cancel_while_blocked("sleep", || thread::sleep(Duration::from_secs(3600)));
+    cancel_while_blocked("park", || loop {
+        thread::park();
+    });
+}
+
+#[test]
+fn a_cancelled_barrier_waiter_withdraws_its_arrival() {
+    two_workers();
+    let b = Arc::new(Barrier::new(2));
+    let b2 = b.clone();
+    cancel_while_blocked("Barrier::wait", move || b2.wait().is_leader());
+    // Had the cancelled waiter stayed counted, this one would pass alone.
+    let b2 = b.clone();
+    let first = thread::spawn(move || b2.wait().is_leader());
+    thread::sleep(Duration::from_millis(50));
+    assert!(
+        !first.is_finished(),
+        "the barrier opened with one real arrival"
+    );
+    let second = b.wait().is_leader();
+    assert!(first.join().unwrap() ^ second);
+}
+
+#[test]
+fn once_waiters_and_initializers_can_be_cancelled() {
+    two_workers();
+    static ONCE: Once = Once::new();
+    let release = Arc::new(Event::new());
+    let r2 = release.clone();
+    let init = thread::spawn(move || ONCE.call_once(|| r2.wait()));
+    thread::sleep(Duration::from_millis(50));
+    // A waiter for the running initializer.
+    cancel_while_blocked("Once (waiting)", || ONCE.call_once(|| ()));
+    // The initializer itself: the Once is poisoned, as by a panic.
+    init.cancel();
+    assert_cancelled(init.join());
+    assert!(!ONCE.is_completed());
+    let poisoned = std::panic::catch_unwind(|| ONCE.call_once(|| ()));
+    assert!(
+        poisoned.is_err(),
+        "a cancelled initializer poisons the Once"
+    );
+    let mut ran = false;
+    ONCE.call_once_force(|state| {
+        assert!(state.is_poisoned());
+        ran = true;
+    });
+    assert!(ran);
+    release.set();
+}
+
+#[test]
+fn connect_can_be_cancelled() {
+    two_workers();
+    // A listener whose backlog is full and that never accepts: further
+    // connection attempts get no answer (the SYN is dropped), so connect
+    // blocks.
+    let raw = socket_with_backlog_zero();
+    let addr = raw.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    let blocked_connect = loop {
+        let h = thread::spawn(move || TcpStream::connect(addr).map(|_| ()).map_err(|e| e.kind()));
+        thread::sleep(Duration::from_millis(100));
+        if !h.is_finished() {
+            break h;
+        }
+        fillers.push(h.join().unwrap());
+        assert!(fillers.len() < 64, "connect never blocked");
+    };
+    let t = Instant::now();
+    blocked_connect.cancel();
+    assert_cancelled(blocked_connect.join());
+    assert!(t.elapsed() < Duration::from_secs(5));
+    drop(raw);
+}
+
+/// A listening socket on 127.0.0.1 with a backlog of 0 (std's is 128).
+fn socket_with_backlog_zero() -> std::net::TcpListener {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor this function owns; on
+    // success it is handed to a TcpListener that closes it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let mut sin: libc::sockaddr_in = std::mem::zeroed();
+        sin.sin_family = libc::AF_INET as libc::sa_family_t;
+        sin.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(
+            libc::bind(fd, &sin as *const _ as *const libc::sockaddr, len),
+            0
+        );
+        assert_eq!(libc::listen(fd, 0), 0);
+        std::net::TcpListener::from_raw_fd(fd)
+    }
+}
+
+#[test]
+fn cancelling_a_finished_thread_does_nothing() {
+    let h = thread::spawn(|| 7);
+    while !h.is_finished() {
+        thread::sleep(Duration::from_millis(1));
+    }
+    h.cancel();
+    h.cancel();
+    assert_eq!(h.join().unwrap(), 7);
+    // A thread that is cancelled only after it stopped blocking finishes
+    // its work if it never blocks again.
+    let go = Arc::new(AtomicBool::new(false));
+    let g2 = go.clone();
+    let h = thread::spawn(move || {
+        while !g2.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+        "computed"
+    });
+    h.cancel();
+    go.store(true, Ordering::SeqCst);
+    assert_eq!(h.join().unwrap(), "computed");
+}
+
+#[test]
+fn a_cancellation_is_delivered_once() {
+    let h = thread::spawn(|| {
+        let first = std::panic::catch_unwind(|| thread::sleep(Duration::from_secs(3600)));
+        assert!(first.unwrap_err().is::<Cancelled>());
+        // Caught: the thread goes on, and is not cancelled again.
+        thread::sleep(Duration::from_millis(20));
+        "went on"
+    });
+    thread::sleep(Duration::from_millis(50));
+    h.cancel();
+    assert_eq!(h.join().unwrap(), "went on");
+}
+
+#[test]
+fn shield_defers_the_cancellation_to_its_end() {
+    let steps = Arc::new(Mutex::new(Vec::new()));
+    let s2 = steps.clone();
+    let started = Arc::new(Event::new());
+    let st2 = started.clone();
+    let h = thread::spawn(move || {
+        let v = green::shield(|| {
+            let t = Instant::now();
+            st2.set();
+            thread::sleep(Duration::from_millis(100));
+            s2.lock().unwrap().push(t.elapsed());
+            5
+        });
+        // Not reached: the cancellation is delivered as the shield ends.
+        s2.lock().unwrap().push(Duration::ZERO);
+        v
+    });
+    started.wait();
+    h.cancel();
+    assert_cancelled(h.join());
+    let steps = steps.lock().unwrap();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert!(
+        steps[0] >= Duration::from_millis(100),
+        "the shielded sleep was cut: {steps:?}"
+    );
+    // Without a pending cancellation, shield is transparent.
+    assert_eq!(green::shield(|| 3), 3);
+}
+
+#[test]
+fn checkpoint_makes_a_computation_cancellable() {
+    let h = thread::spawn(|| {
+        let mut n = 0u64;
+        loop {
+            n = std::hint::black_box(n + 1);
+            if n.is_multiple_of(4096) {
+                green::checkpoint();
+            }
+        }
+    });
+    thread::sleep(Duration::from_millis(30));
+    h.cancel();
+    assert_cancelled(h.join());
+}
+
+#[test]
+fn group_cancel_all_stops_every_member() {
+    two_workers();
+    let group = Group::new();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<()>();
+    let rx = Arc::new(Mutex::new(rx));
+    let handles: Vec<_> = (0..200u32)
+        .map(|i| {
+            let (d, rx) = (Dropper(drops.clone()), rx.clone());
+            group.spawn(move || {
+                let _d = d;
+                if i.is_multiple_of(2) {
+                    thread::sleep(Duration::from_secs(3600));
+                } else {
+                    // Waits on the mutex or, holding it, on the channel.
+                    // (a lock poisoned by a cancelled holder is taken all
+                    // the same: every member blocks until cancelled).
+                    let r = rx.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = r.recv();
+                }
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(group.len(), 200);
+    let t = Instant::now();
+    assert_eq!(group.cancel_all(), 200);
+    assert!(group.join_all_timeout(Duration::from_secs(10)));
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert!(group.is_empty());
+    for h in handles {
+        assert_cancelled(h.join());
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 200);
+    drop(tx);
+    // The group goes on being usable.
+    assert_eq!(group.spawn(|| 1).join().unwrap(), 1);
+}
+
+#[test]
+fn group_cancel_on_panic_stops_the_others() {
+    let group = Group::new();
+    group.set_cancel_on_panic(true);
+    let sleepers: Vec<_> = (0..20)
+        .map(|_| group.spawn(|| thread::sleep(Duration::from_secs(3600))))
+        .collect();
+    let failing = group.spawn(|| {
+        thread::sleep(Duration::from_millis(30));
+        panic!("one member failed");
+    });
+    assert!(group.join_all_timeout(Duration::from_secs(10)));
+    assert_eq!(
+        failing.join().unwrap_err().downcast_ref::<&str>(),
+        Some(&"one member failed")
+    );
+    for s in sleepers {
+        assert_cancelled(s.join());
+    }
+    // A cancelled member does not cancel the others.
+    let a = group.spawn(|| thread::sleep(Duration::from_millis(200)));
+    let b = group.spawn(|| thread::sleep(Duration::from_secs(3600)));
+    b.cancel();
+    assert_cancelled(b.join());
+    assert!(a.join().is_ok());
+}
+
+#[test]
+fn pool_cancel_all_frees_every_slot_and_map_reports_cancelled_items() {
+    two_workers();
+    let pool = Pool::new(5);
+    for _ in 0..5 {
+        pool.spawn(|| thread::sleep(Duration::from_secs(3600)));
+    }
+    assert!(pool.is_full());
+    assert_eq!(pool.cancel_all(), 5);
+    pool.join_all();
+    assert_eq!(pool.free_count(), 5);
+
+    // map: the items running when the pool is cancelled come out as Err.
+    let pool = Arc::new(Pool::new(3));
+    let p2 = pool.clone();
+    let canceller = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        p2.cancel_all()
+    });
+    let results: Vec<_> = pool
+        .map(0..6u64, |i| {
+            if i >= 3 {
+                return i;
+            }
+            thread::sleep(Duration::from_secs(3600));
+            i
+        })
+        .collect();
+    assert_eq!(canceller.join().unwrap(), 3);
+    assert_eq!(results.len(), 6);
+    for r in &results[..3] {
+        assert!(r.as_ref().unwrap_err().is::<Cancelled>());
+    }
+    assert_eq!(
+        results[3..]
+            .iter()
+            .map(|r| *r.as_ref().unwrap())
+            .collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+}
+
+#[test]
+fn spawn_after_cancelled_before_it_starts_never_runs() {
+    let ran = Arc::new(AtomicBool::new(false));
+    let r2 = ran.clone();
+    let h = green::spawn_after(Duration::from_secs(3600), move || {
+        r2.store(true, Ordering::SeqCst)
+    });
+    thread::sleep(Duration::from_millis(20));
+    h.cancel();
+    assert_cancelled(h.join());
+    assert!(!ran.load(Ordering::SeqCst));
+}
+
+#[test]
+fn the_panic_hook_prints_nothing_for_a_cancellation() {
+    const CHILD: &str = "GREEN_CANCEL_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let handles: Vec<_> = (0..10)
+            .map(|_| thread::spawn(|| thread::sleep(Duration::from_secs(3600))))
+            .collect();
+        thread::sleep(Duration::from_millis(50));
+        for h in &handles {
+            h.cancel();
+        }
+        for h in handles {
+            assert!(h.join().unwrap_err().is::<Cancelled>());
+        }
+        // A real panic still reports, as a control.
+        let _ = thread::spawn(|| panic!("a real panic, for contrast")).join();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_panic_hook_prints_nothing_for_a_cancellation",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("a real panic, for contrast"), "{stderr}");
+    assert_eq!(stderr.matches("panicked").count(), 1, "{stderr}");
+}
