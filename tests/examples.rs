@@ -296,3 +296,34 @@ fn processes_runs_a_hundred_commands_at_once() {
     // Waits that blocked the two workers would take 100 x 0.2 s / 2 = 10 s.
     assert!(seconds < 5.0, "{summary}");
 }
+
+#[test]
+fn jobs_time_out_the_stuck_ones_and_cancel_the_idle_workers() {
+    // 100 jobs, 8 workers, 1 s per job: every tenth job talks to a server
+    // that never answers and is cut by its deadline.
+    let (success, out) = run("jobs", &["100", "8", "1000"], &[]);
+    assert!(success, "{out}");
+    let mut timed_out: Vec<u32> = out
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("job ")?
+                .strip_suffix(" timed out after 1s")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    timed_out.sort_unstable();
+    assert_eq!(
+        timed_out,
+        (0..10).map(|i| i * 10 + 9).collect::<Vec<_>>(),
+        "{out}"
+    );
+    assert!(
+        out.contains("100 jobs: 90 done, 10 timed out, 0 failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("8 idle workers cancelled, 8 stopped with Cancelled"),
+        "{out}"
+    );
+}
