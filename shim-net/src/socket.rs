@@ -342,6 +342,28 @@ impl Socket {
             .blocking_as(self.raw(), interest, kind, self.deadline(dir), op)
     }
 
+    /// [`Socket::io`] for one stream transfer of `len` bytes (see
+    /// `Readiness::blocking_stream`: a short transfer lets the next one
+    /// skip a syscall certain to fail).
+    #[track_caller]
+    pub(crate) fn stream_io(
+        &self,
+        dir: Direction,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.shared.nonblocking.load(Ordering::Relaxed) {
+            return self.io(dir, op);
+        }
+        let interest = match dir {
+            Direction::Read => Interest::Read,
+            Direction::Write => Interest::Write,
+        };
+        self.reg
+            .readiness
+            .blocking_stream(self.raw(), interest, self.deadline(dir), len, op)
+    }
+
     /// Waits until a non-blocking `connect` finished, as std's
     /// `connect_timeout` does: `TimedOut` when `deadline` passes first, the
     /// socket's error when the connection failed.
@@ -575,8 +597,11 @@ macro_rules! stream_io {
         impl std::io::Read for &$t {
             #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let len = buf.len();
                 self.inner
-                    .io($crate::socket::Direction::Read, || self.inner.recv(buf, 0))
+                    .stream_io($crate::socket::Direction::Read, len, || {
+                        self.inner.recv(buf, 0)
+                    })
             }
 
             #[track_caller]
@@ -612,7 +637,9 @@ macro_rules! stream_io {
             #[track_caller]
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.inner
-                    .io($crate::socket::Direction::Write, || self.inner.send(buf))
+                    .stream_io($crate::socket::Direction::Write, buf.len(), || {
+                        self.inner.send(buf)
+                    })
             }
 
             #[track_caller]
