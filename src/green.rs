@@ -2,9 +2,19 @@
 //!
 //! The runtime's configuration lives here; gevent's extras (joinall,
 //! timeouts, events, pools) will join it.
+//!
+//! OS-level waits (gevent's `wait_read`/`wait_write`, `select.poll`,
+//! `signal_handler`) and listeners with an explicit backlog come from the
+//! `green-os` crate: [`wait_readable`], [`wait_writable`], [`poll()`],
+//! [`signal`], [`bind_with_backlog`], [`listen_backlog`].
 
 pub use shim_rt::config::{Settings, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use shim_rt::Config;
+
+pub use green_os::{
+    bind_unix_with_backlog, bind_with_backlog, listen_backlog, poll, signal, wait_readable,
+    wait_writable, PollFd, PollFlags,
+};
 
 /// The settings of the running runtime, starting it if it is not running.
 ///
