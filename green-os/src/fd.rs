@@ -57,10 +57,10 @@ fn timed_out() -> io::Error {
 /// use std::io::{Read, Write};
 /// use std::os::unix::net::UnixStream;
 /// use std::time::Duration;
-/// use greenstd::green::wait_readable;
+/// use green_os::wait_readable;
 ///
 /// let (mut a, mut b) = UnixStream::pair().unwrap();
-/// let reader = greenstd::thread::spawn(move || {
+/// let reader = shim_thread::spawn(move || {
 ///     // Suspends this coroutine only, though `b` is std's blocking socket.
 ///     wait_readable(&b, Some(Duration::from_secs(10))).unwrap();
 ///     let mut buf = [0; 5];
@@ -94,7 +94,7 @@ pub fn wait_readable<F: AsFd>(fd: F, timeout: Option<Duration>) -> io::Result<()
 /// ```
 /// use std::os::unix::net::UnixStream;
 /// use std::time::Duration;
-/// use greenstd::green::wait_writable;
+/// use green_os::wait_writable;
 ///
 /// let (a, _b) = UnixStream::pair().unwrap();
 /// // An empty socket buffer has room.
@@ -252,7 +252,7 @@ impl Drop for Shared {
 /// # Examples
 ///
 /// ```
-/// use greenstd::green::PollFlags;
+/// use green_os::PollFlags;
 ///
 /// let f = PollFlags::POLLIN | PollFlags::POLLPRI;
 /// assert!(f.contains(PollFlags::POLLIN));
@@ -399,7 +399,7 @@ impl fmt::Debug for PollFlags {
 /// ```
 /// use std::os::fd::AsFd;
 /// use std::os::unix::net::UnixStream;
-/// use greenstd::green::{PollFd, PollFlags};
+/// use green_os::{PollFd, PollFlags};
 ///
 /// let (a, _b) = UnixStream::pair().unwrap();
 /// let pfd = PollFd::new(a.as_fd(), PollFlags::POLLIN);
@@ -496,7 +496,7 @@ impl fmt::Debug for PollFd<'_> {
 /// use std::os::fd::AsFd;
 /// use std::os::unix::net::UnixStream;
 /// use std::time::Duration;
-/// use greenstd::green::{poll, PollFd, PollFlags};
+/// use green_os::{poll, PollFd, PollFlags};
 ///
 /// let (mut a, b) = UnixStream::pair().unwrap();
 /// let (_c, d) = UnixStream::pair().unwrap();
@@ -505,7 +505,7 @@ impl fmt::Debug for PollFd<'_> {
 ///     PollFd::new(b.as_fd(), PollFlags::POLLIN),
 ///     PollFd::new(d.as_fd(), PollFlags::POLLIN),
 /// ];
-/// let n = greenstd::thread::scope(|s| {
+/// let n = shim_thread::scope(|s| {
 ///     s.spawn(|| poll(&mut fds, Some(Duration::from_secs(10)))).join().unwrap()
 /// })
 /// .unwrap();

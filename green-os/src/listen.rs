@@ -27,7 +27,7 @@ use crate::cvt;
 /// # Examples
 ///
 /// ```
-/// let backlog = greenstd::green::listen_backlog().unwrap();
+/// let backlog = green_os::listen_backlog().unwrap();
 /// assert!(backlog >= 128);
 /// ```
 pub fn listen_backlog() -> io::Result<u32> {
@@ -58,7 +58,7 @@ fn set_backlog(fd: impl AsFd, backlog: u32) -> io::Result<()> {
 /// # Examples
 ///
 /// ```
-/// use greenstd::green::bind_with_backlog;
+/// use green_os::bind_with_backlog;
 ///
 /// let listener = bind_with_backlog("127.0.0.1:0", 16).unwrap();
 /// assert_ne!(listener.local_addr().unwrap().port(), 0);
@@ -80,7 +80,7 @@ pub fn bind_with_backlog<A: ToSocketAddrs>(addr: A, backlog: u32) -> io::Result<
 /// # Examples
 ///
 /// ```
-/// use greenstd::green::bind_unix_with_backlog;
+/// use green_os::bind_unix_with_backlog;
 ///
 /// let dir = std::env::temp_dir().join(format!("greenstd-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();

@@ -48,10 +48,10 @@
 //! A server that stops gracefully on `SIGTERM` or `SIGINT`:
 //!
 //! ```no_run
-//! use greenstd::green::signal::{Signals, SIGINT, SIGTERM};
+//! use green_os::signal::{Signals, SIGINT, SIGTERM};
 //!
 //! let mut signals = Signals::new([SIGTERM, SIGINT]).unwrap();
-//! greenstd::thread::spawn(|| {
+//! shim_thread::spawn(|| {
 //!     // ... serve ...
 //! });
 //! let sig = signals.recv().unwrap();
@@ -325,11 +325,10 @@ fn unsubscribe(slot: usize, mask: u64) {
 /// # Examples
 ///
 /// ```
-/// use greenstd::green::signal::{Signals, SIGUSR1};
+/// use green_os::signal::{Signals, SIGUSR1};
 ///
 /// let mut signals = Signals::new([SIGUSR1]).unwrap();
-/// let waiter = greenstd::thread::spawn(move || signals.recv().unwrap());
-/// # std::thread::sleep(std::time::Duration::from_millis(50));
+/// let waiter = shim_thread::spawn(move || signals.recv().unwrap());
 /// // SAFETY: raising a signal the process handles.
 /// unsafe { libc::raise(SIGUSR1) };
 /// assert_eq!(waiter.join().unwrap(), SIGUSR1);
@@ -350,11 +349,11 @@ pub struct Signals {
 /// # Examples
 ///
 /// ```
-/// use greenstd::green::signal::{Signals, SIGUSR2};
+/// use green_os::signal::{Signals, SIGUSR2};
 ///
 /// let mut signals = Signals::new([SIGUSR2]).unwrap();
 /// let handle = signals.handle();
-/// let t = greenstd::thread::spawn(move || signals.iter().count());
+/// let t = shim_thread::spawn(move || signals.iter().count());
 /// handle.close();
 /// assert_eq!(t.join().unwrap(), 0);
 /// ```
@@ -380,7 +379,7 @@ impl Signals {
     /// # Examples
     ///
     /// ```
-    /// use greenstd::green::signal::{Signals, SIGHUP, SIGTERM};
+    /// use green_os::signal::{Signals, SIGHUP, SIGTERM};
     ///
     /// let signals = Signals::new([SIGTERM, SIGHUP]).unwrap();
     /// assert!(Signals::new([libc::SIGKILL]).is_err());
@@ -483,7 +482,7 @@ impl Signals {
     /// ```
     /// use std::sync::mpsc::RecvTimeoutError;
     /// use std::time::Duration;
-    /// use greenstd::green::signal::{Signals, SIGHUP};
+    /// use green_os::signal::{Signals, SIGHUP};
     ///
     /// let mut signals = Signals::new([SIGHUP]).unwrap();
     /// assert_eq!(
@@ -516,7 +515,7 @@ impl Signals {
     /// # Examples
     ///
     /// ```no_run
-    /// use greenstd::green::signal::{Signals, SIGHUP, SIGTERM};
+    /// use green_os::signal::{Signals, SIGHUP, SIGTERM};
     ///
     /// let mut signals = Signals::new([SIGHUP, SIGTERM]).unwrap();
     /// for sig in signals.iter() {
@@ -636,7 +635,7 @@ impl<'a> IntoIterator for &'a mut Signals {
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
-/// use greenstd::green::signal::{signal_handler, SIGWINCH};
+/// use green_os::signal::{signal_handler, SIGWINCH};
 ///
 /// let calls = Arc::new(AtomicUsize::new(0));
 /// let c = calls.clone();
@@ -647,7 +646,7 @@ impl<'a> IntoIterator for &'a mut Signals {
 /// // SAFETY: raising a signal the process handles.
 /// unsafe { libc::raise(SIGWINCH) };
 /// while calls.load(Ordering::SeqCst) == 0 {
-///     greenstd::thread::sleep(std::time::Duration::from_millis(1));
+///     shim_thread::sleep(std::time::Duration::from_millis(1));
 /// }
 /// h.cancel();
 /// ```
