@@ -1,12 +1,12 @@
 //! Listeners with an explicit listen backlog.
 
 use std::io;
-use std::net::ToSocketAddrs;
+
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 use shim_net::unix::UnixListener;
-use shim_net::TcpListener;
+use shim_net::{TcpListener, ToSocketAddrs};
 
 use crate::cvt;
 
