@@ -11,6 +11,13 @@
 pub use shim_rt::config::{Settings, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use shim_rt::Config;
 
+/// gevent's servers: [`StreamServer`](server::StreamServer) (TCP and Unix
+/// sockets) and [`DatagramServer`](server::DatagramServer) (UDP), a
+/// coroutine per connection or datagram.
+pub mod server {
+    pub use green_server::*;
+}
+
 pub use green_os::{
     bind_unix_with_backlog, bind_with_backlog, listen_backlog, poll, signal, wait_readable,
     wait_writable, PollFd, PollFlags,
