@@ -299,6 +299,10 @@ impl<L: Listener> StreamServer<L> {
     /// A handler that calls `stop` is not waited for. `serve_forever`
     /// returns once `stop` has returned.
     ///
+    /// To end a connection in step 3 the server keeps a duplicate of each
+    /// (one more descriptor per connection, closed when its handler
+    /// returns).
+    ///
     /// # Difference from gevent
     ///
     /// gevent kills the handlers left after the timeout (an exception at
