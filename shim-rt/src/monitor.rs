@@ -247,6 +247,16 @@ fn sample(worker: usize) -> Option<Taken> {
     Some(taken)
 }
 
+/// Reports printed so far, in full.
+static REPORTS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many blocked-worker reports have been printed in full so far (for
+/// tests that must wait for one).
+#[doc(hidden)]
+pub fn reports_printed() -> usize {
+    REPORTS.load(Ordering::Acquire)
+}
+
 fn report(worker: usize, held: Duration, limit: Duration) {
     let mut out = String::new();
     match sample(worker) {
@@ -280,6 +290,7 @@ fn report(worker: usize, held: Duration, limit: Duration) {
         }
     }
     eprint!("{out}");
+    REPORTS.fetch_add(1, Ordering::Release);
 }
 
 /// Symbolises `frames`, leaving out the sampler's own frames at the top.
