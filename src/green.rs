@@ -6,7 +6,8 @@
 //! OS-level waits (gevent's `wait_read`/`wait_write`, `select.poll`,
 //! `signal_handler`) and listeners with an explicit backlog come from the
 //! `green-os` crate: [`wait_readable`], [`wait_writable`], [`poll()`],
-//! [`signal`], [`bind_with_backlog`], [`listen_backlog`].
+//! [`signal`], [`bind_with_backlog`], [`listen_backlog`]; gevent's servers
+//! from `green-server`: [`server`].
 
 pub use shim_rt::config::{Settings, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use shim_rt::Config;

@@ -13,7 +13,8 @@
 //! runnable while the connections arrive.
 //!
 //! A client is *lost* when its connect or a later read or write fails, or
-//! it has no reply after 20 s; it is *dropped* when the server dropped a
+//! it has no reply after 20 s (and a server handler is lost when it never
+//! sees its connection end after every client closed); it is *dropped* when the server dropped a
 //! segment of its handshake or first message — the listen queue was full
 //! — so that it had to retransmit (`tcpi_total_retrans`; on loopback
 //! nothing else drops segments): it then waits a second or more, and may be
@@ -283,15 +284,15 @@ fn one_run(clients: usize, rate: u64) -> Report {
     let (o1, d1) = netstat();
 
     // Every client is closed: the handlers see end of stream and finish.
-    let until = Instant::now() + Duration::from_secs(30);
+    // Those that do not are stuck on a connection whose client is gone
+    // without the server knowing (a handshake the full queue dropped,
+    // completed later from a retransmission after the client closed): they
+    // count as lost too, and are left behind.
+    let until = Instant::now() + Duration::from_secs(10);
     while server.live.load(Ordering::Relaxed) > 0 && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(
-        server.live.load(Ordering::Relaxed),
-        0,
-        "handlers still running"
-    );
+    let stuck = server.live.load(Ordering::Relaxed);
     server.stop.store(true, Ordering::Relaxed);
     drop(std::net::TcpStream::connect(server.addr));
     (server.join_acceptor)();
@@ -312,7 +313,7 @@ fn one_run(clients: usize, rate: u64) -> Report {
             .unwrap_or(0)
     };
     Report {
-        lost: outcome.lost,
+        lost: outcome.lost + stuck,
         errors: outcome.errors,
         rate: outcome.rate,
         late: outcome.late,

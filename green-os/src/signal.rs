@@ -466,6 +466,21 @@ impl Signals {
     ///
     /// [`RecvError`] once the subscription was closed with a [`Handle`] and
     /// no signal is pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use green_os::signal::{Signals, SIGUSR1};
+    ///
+    /// let mut signals = Signals::new([SIGUSR1]).unwrap();
+    /// let raiser = std::thread::spawn(|| {
+    ///     std::thread::sleep(std::time::Duration::from_millis(20));
+    ///     // SAFETY: raising a signal the process handles.
+    ///     unsafe { libc::kill(libc::getpid(), SIGUSR1) };
+    /// });
+    /// assert_eq!(signals.recv(), Ok(SIGUSR1));
+    /// raiser.join().unwrap();
+    /// ```
     pub fn recv(&mut self) -> Result<i32, RecvError> {
         self.next(None).map_err(|_| RecvError)
     }
@@ -501,6 +516,21 @@ impl Signals {
     ///
     /// [`TryRecvError::Empty`] when none is pending,
     /// [`TryRecvError::Disconnected`] when the subscription was closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc::TryRecvError;
+    /// use green_os::signal::{Signals, SIGUSR2};
+    ///
+    /// let mut signals = Signals::new([SIGUSR2]).unwrap();
+    /// assert_eq!(signals.try_recv(), Err(TryRecvError::Empty));
+    /// // SAFETY: raising a signal the process handles.
+    /// unsafe { libc::raise(SIGUSR2) };
+    /// assert_eq!(signals.try_recv(), Ok(SIGUSR2));
+    /// signals.handle().close();
+    /// assert_eq!(signals.try_recv(), Err(TryRecvError::Disconnected));
+    /// ```
     pub fn try_recv(&mut self) -> Result<i32, TryRecvError> {
         match self.take() {
             Some(sig) => Ok(sig),
@@ -689,6 +719,16 @@ impl SignalHandler {
     /// the signal's former action if nothing else subscribes to it.
     ///
     /// Do not call it from the handler itself: it would wait for itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use green_os::signal::{signal_handler, SIGHUP};
+    ///
+    /// let reload = signal_handler(SIGHUP, || eprintln!("reloading")).unwrap();
+    /// assert_eq!(reload.signal(), SIGHUP);
+    /// reload.cancel(); // SIGHUP has its former action again
+    /// ```
     pub fn cancel(self) {
         self.handle.close();
         let _ = self.join.join();

@@ -177,6 +177,31 @@ impl StreamServer<UnixListener> {
     /// # Errors
     ///
     /// The error of `UnixListener::bind`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// use green_server::StreamServer;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("green-server-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("hello.sock");
+    /// let server = StreamServer::bind_unix(&path, |mut conn: shim_net::unix::UnixStream, _| {
+    ///     let _ = conn.write_all(b"hello\n");
+    /// })
+    /// .unwrap();
+    /// server.start().unwrap();
+    /// let mut reply = String::new();
+    /// std::os::unix::net::UnixStream::connect(&path)
+    ///     .unwrap()
+    ///     .read_to_string(&mut reply)
+    ///     .unwrap();
+    /// assert_eq!(reply, "hello\n");
+    /// server.stop(Duration::from_secs(1));
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
     pub fn bind_unix<P, F>(path: P, handler: F) -> io::Result<StreamServer<UnixListener>>
     where
         P: AsRef<Path>,
@@ -193,6 +218,22 @@ impl<L: Listener> StreamServer<L> {
     ///
     /// When the listener's address cannot be read, or an eventfd (the stop
     /// signal) cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// A listener with a backlog of its own, at most 100 connections at once:
+    ///
+    /// ```
+    /// use green_server::StreamServer;
+    ///
+    /// let listener = green_os::bind_with_backlog("127.0.0.1:0", 64).unwrap();
+    /// let server = StreamServer::new(listener, |conn: shim_net::TcpStream, peer| {
+    ///     let _ = (conn, peer);
+    /// })
+    /// .unwrap()
+    /// .max_connections(100);
+    /// assert!(!server.is_started());
+    /// ```
     pub fn new<F>(listener: L, handler: F) -> io::Result<StreamServer<L>>
     where
         F: Fn(L::Stream, L::Addr) + Send + Sync + 'static,

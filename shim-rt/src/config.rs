@@ -155,6 +155,13 @@ impl Config {
     ///
     /// Unlike the other settings this one may be changed while the runtime
     /// runs; it never conflicts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// shim_rt::Config::new().listen_backlog(1024).apply().unwrap();
+    /// assert_eq!(shim_rt::config::listen_backlog().unwrap(), 1024);
+    /// ```
     pub fn listen_backlog(mut self, backlog: u32) -> Config {
         self.listen_backlog = Some(backlog);
         self
