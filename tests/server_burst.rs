@@ -35,7 +35,8 @@
 //! ```
 //!
 //! With `BURST_STD=1` the same server text runs on std's threads and
-//! sockets instead, for comparison; `GREENSTD_LISTEN_BACKLOG=128` gives
+//! sockets instead, for comparison; with `BURST_SERVER=stream` the server
+//! is a `green::server::StreamServer` (also tested, on 2 workers); `GREENSTD_LISTEN_BACKLOG=128` gives
 //! greenstd std's backlog.
 
 mod net_util;
@@ -72,12 +73,13 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 /// Runs the child for `workers` and checks that it lost no client.
-fn burst_on(workers: usize) {
+fn burst_on(workers: usize, server: &str) {
     let exe = std::env::current_exe().unwrap();
     let start = Instant::now();
     let out = Command::new(exe)
         .args(["--exact", "child", "--ignored", "--nocapture"])
         .env("BURST_CHILD", "1")
+        .env("BURST_SERVER", server)
         .env("GREENSTD_WORKERS", workers.to_string())
         .output()
         .unwrap();
@@ -102,17 +104,23 @@ fn burst_on(workers: usize) {
 
 #[test]
 fn burst_one_worker_loses_no_client() {
-    burst_on(1);
+    burst_on(1, "thread-per-connection");
 }
 
 #[test]
 fn burst_two_workers_loses_no_client() {
-    burst_on(2);
+    burst_on(2, "thread-per-connection");
 }
 
 #[test]
 fn burst_four_workers_loses_no_client() {
-    burst_on(4);
+    burst_on(4, "thread-per-connection");
+}
+
+/// The same burst against `green::server::StreamServer`, on 2 workers.
+#[test]
+fn burst_stream_server_loses_no_client() {
+    burst_on(2, "stream");
 }
 
 /// The child process: `BURST_RUNS` bursts against a fresh server each.
@@ -250,6 +258,38 @@ macro_rules! serve {
 serve!(on_greenstd, greenstd::net, greenstd::thread);
 serve!(on_std, std::net, std::thread);
 
+/// The same server as a `green::server::StreamServer` (`BURST_SERVER=stream`);
+/// its "accept" time is when the handler starts.
+mod on_stream_server {
+    use super::*;
+    use greenstd::green::server::StreamServer;
+    use greenstd::net::TcpStream;
+
+    pub(super) fn start(base: Instant, accepted_at: Arc<Vec<AtomicU64>>) -> Server {
+        let live = Arc::new(AtomicUsize::new(0));
+        let l = live.clone();
+        let server = StreamServer::bind("127.0.0.1:0", move |mut s: TcpStream, peer| {
+            accepted_at[peer.port() as usize].store(stamp(base), Ordering::Relaxed);
+            l.fetch_add(1, Ordering::Relaxed);
+            let mut buf = [0u8; MSG];
+            while s.read_exact(&mut buf).is_ok() && s.write_all(&buf).is_ok() {}
+            l.fetch_sub(1, Ordering::Relaxed);
+        })
+        .unwrap();
+        server.start().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = server.local_addr();
+        Server {
+            addr,
+            stop,
+            live,
+            join_acceptor: Box::new(move || {
+                server.stop(Duration::from_secs(10));
+            }),
+        }
+    }
+}
+
 fn netstat() -> (u64, u64) {
     let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
     let mut lines = text.lines();
@@ -276,6 +316,8 @@ fn one_run(clients: usize, rate: u64) -> Report {
         Arc::new((0..65536).map(|_| AtomicU64::new(0)).collect());
     let server = if std::env::var_os("BURST_STD").is_some() {
         on_std::start(base, accepted_at.clone())
+    } else if std::env::var("BURST_SERVER").is_ok_and(|v| v == "stream") {
+        on_stream_server::start(base, accepted_at.clone())
     } else {
         on_greenstd::start(base, accepted_at.clone())
     };
