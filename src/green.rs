@@ -54,10 +54,55 @@ pub fn in_coroutine() -> bool {
 /// let h = thread::spawn(|| greenstd::green::offload(|| std::fs::read_to_string("Cargo.toml")));
 /// assert!(h.join().unwrap().is_ok());
 /// ```
+#[track_caller]
 pub fn offload<F, R>(f: F) -> R
 where
     F: FnOnce() -> R + Send,
     R: Send,
 {
     shim_rt::offload::run(f)
+}
+
+pub use shim_rt::inspect::{Dump, TaskInfo, TaskState, WaitInfo};
+pub use shim_rt::wait::WaitKind;
+
+/// A snapshot of every live coroutine, and of every OS thread that has used
+/// greenstd: id, name, state (running / runnable / parked), what it waits
+/// on — the operation, the object, a lock's holder — since when, from which
+/// line of the user's code, and which task spawned it. `Display` prints it
+/// as a table, like a Go or Java thread dump.
+///
+/// Nothing is stopped while the snapshot is taken; each task's line is
+/// consistent in itself. With `GREENSTD_DUMP_SIGNAL=SIGQUIT` (or
+/// `SIGUSR1`) in the environment, the process prints one to stderr each
+/// time it receives that signal, and runs on.
+///
+/// # Examples
+///
+/// ```
+/// use greenstd::sync::mpsc::channel;
+/// use greenstd::thread;
+/// use greenstd::green::{self, TaskState, WaitKind};
+///
+/// let (tx, rx) = channel::<()>();
+/// let h = thread::Builder::new()
+///     .name("waiter".into())
+///     .spawn(move || rx.recv())
+///     .unwrap();
+/// // Wait until it blocks in recv.
+/// let dump = loop {
+///     let d = green::dump();
+///     if d.tasks().iter().any(|t| t.name() == Some("waiter") && t.state() == TaskState::Parked) {
+///         break d;
+///     }
+///     thread::sleep(std::time::Duration::from_millis(1));
+/// };
+/// let waiter = dump.tasks().iter().find(|t| t.name() == Some("waiter")).unwrap();
+/// assert_eq!(waiter.wait().unwrap().kind(), WaitKind::Recv);
+/// println!("{dump}");
+/// drop(tx);
+/// assert!(h.join().unwrap().is_err());
+/// ```
+pub fn dump() -> Dump {
+    shim_rt::inspect::dump()
 }

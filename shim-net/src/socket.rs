@@ -18,11 +18,13 @@ use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ops::Deref;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shim_rt::io::{Interest, Readiness};
+use shim_rt::wait::{WaitKind, WaitOn};
 
 /// State shared by a socket and its `try_clone`s.
 #[derive(Debug)]
@@ -315,9 +317,22 @@ impl Socket {
     /// Runs the non-blocking attempt `op` as a blocking call: retried after
     /// each readiness of `dir`, until the timeout of `dir`. In user
     /// non-blocking mode, `op` runs once and `WouldBlock` is returned as is.
-    pub(crate) fn io<R>(
+    /// Waits are recorded as `read` or `write` at the caller's call site.
+    #[track_caller]
+    pub(crate) fn io<R>(&self, dir: Direction, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        let kind = match dir {
+            Direction::Read => WaitKind::Read,
+            Direction::Write => WaitKind::Write,
+        };
+        self.io_as(dir, kind, op)
+    }
+
+    /// [`Socket::io`], with the waits recorded as `kind` (`accept`).
+    #[track_caller]
+    pub(crate) fn io_as<R>(
         &self,
         dir: Direction,
+        kind: WaitKind,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         if self.shared.nonblocking.load(Ordering::Relaxed) {
@@ -335,18 +350,24 @@ impl Socket {
         // `blocking` runs each try of `op` in a frame of its own (errno).
         self.reg
             .readiness
-            .blocking(self.raw(), interest, self.deadline(dir), op)
+            .blocking_as(self.raw(), interest, kind, self.deadline(dir), op)
     }
 
     /// Waits until a non-blocking `connect` finished, as std's
     /// `connect_timeout` does: `TimedOut` when `deadline` passes first, the
     /// socket's error when the connection failed.
-    pub(crate) fn wait_connected(&self, deadline: Option<Instant>) -> io::Result<()> {
+    /// The wait is recorded as `connect` at `location` (the user's line).
+    pub(crate) fn wait_connected(
+        &self,
+        deadline: Option<Instant>,
+        location: &'static Location<'static>,
+    ) -> io::Result<()> {
+        let on = WaitOn::at(WaitKind::Connect, self.raw() as usize, location);
         loop {
             if !self
                 .reg
                 .readiness
-                .wait(self.raw(), Interest::Write, deadline)?
+                .wait_on(self.raw(), Interest::Write, on, deadline)?
             {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -547,9 +568,12 @@ pub(crate) use fd_traits;
 macro_rules! stream_io {
     ($t:ident) => {
         impl std::io::Read for $t {
+            #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 std::io::Read::read(&mut &*self, buf)
             }
+
+            #[track_caller]
 
             fn read_vectored(
                 &mut self,
@@ -560,10 +584,13 @@ macro_rules! stream_io {
         }
 
         impl std::io::Read for &$t {
+            #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.inner
                     .io($crate::socket::Direction::Read, || self.inner.recv(buf, 0))
             }
+
+            #[track_caller]
 
             fn read_vectored(
                 &mut self,
@@ -576,9 +603,12 @@ macro_rules! stream_io {
         }
 
         impl std::io::Write for $t {
+            #[track_caller]
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 std::io::Write::write(&mut &*self, buf)
             }
+
+            #[track_caller]
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
                 std::io::Write::write_vectored(&mut &*self, bufs)
@@ -590,10 +620,13 @@ macro_rules! stream_io {
         }
 
         impl std::io::Write for &$t {
+            #[track_caller]
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.inner
                     .io($crate::socket::Direction::Write, || self.inner.send(buf))
             }
+
+            #[track_caller]
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
                 self.inner.io($crate::socket::Direction::Write, || {

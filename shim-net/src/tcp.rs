@@ -6,8 +6,10 @@ use std::net::{Shutdown, SocketAddr};
 
 use crate::ToSocketAddrs;
 use std::os::fd::OwnedFd;
+use std::panic::Location;
 use std::time::{Duration, Instant};
 
+use shim_rt::wait::WaitKind;
 use socket2::{Domain, SockAddr, SockRef, Type};
 
 use crate::addr;
@@ -94,7 +96,11 @@ fn zero_timeout() -> io::Error {
 
 /// Connects a new socket to `addr`, waiting at most `timeout` (with std's
 /// `connect_timeout` checks when it is given).
-fn connect_one(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+fn connect_one(
+    addr: &SocketAddr,
+    timeout: Option<Duration>,
+    location: &'static Location<'static>,
+) -> io::Result<TcpStream> {
     let sock = socket2::Socket::new(Domain::for_address(*addr), Type::STREAM.nonblocking(), None)?;
     let inner = Socket::new(OwnedFd::from(sock), true)?;
     match SockRef::from(inner.fd()).connect(&SockAddr::from(*addr)) {
@@ -108,7 +114,7 @@ fn connect_one(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpSt
         // A timeout too far away to represent is no timeout.
         Some(t) => Instant::now().checked_add(t),
     };
-    inner.wait_connected(deadline)?;
+    inner.wait_connected(deadline, location)?;
     Ok(TcpStream { inner })
 }
 
@@ -141,8 +147,10 @@ impl TcpStream {
     ///     println!("Connected to the server!");
     /// }
     /// ```
+    #[track_caller]
     pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
-        addr::each_addr(addr, |a| connect_one(a, None))
+        let location = Location::caller();
+        addr::each_addr(addr, |a| connect_one(a, None, location))
     }
 
     /// Opens a TCP connection to a remote host with a timeout.
@@ -163,8 +171,9 @@ impl TcpStream {
     /// let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     /// assert_eq!(stream.peer_addr().unwrap(), addr);
     /// ```
+    #[track_caller]
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-        connect_one(addr, Some(timeout))
+        connect_one(addr, Some(timeout), Location::caller())
     }
 
     /// Returns the socket address of the remote peer of this TCP connection.
@@ -348,6 +357,7 @@ impl TcpStream {
     /// let len = server.peek(&mut buf).expect("peek failed");
     /// assert_eq!(&buf[..len], &b"hello"[..len]);
     /// ```
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
             .io(Direction::Read, || self.inner.recv(buf, libc::MSG_PEEK))
@@ -559,8 +569,9 @@ impl TcpListener {
     ///     Err(e) => println!("couldn't get client: {e:?}"),
     /// }
     /// ```
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (sock, addr) = self.inner.io(Direction::Read, || {
+        let (sock, addr) = self.inner.io_as(Direction::Read, WaitKind::Accept, || {
             SockRef::from(self.inner.fd()).accept4(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
         })?;
         let stream = TcpStream {
@@ -684,6 +695,7 @@ impl TcpListener {
 
 impl<'a> Iterator for Incoming<'a> {
     type Item = io::Result<TcpStream>;
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
         Some(self.listener.accept().map(|p| p.0))
     }

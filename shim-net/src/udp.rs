@@ -89,6 +89,7 @@ impl UdpSocket {
     /// let (number_of_bytes, src_addr) = socket.recv_from(&mut buf).expect("Didn't receive data");
     /// let filled_buf = &mut buf[..number_of_bytes];
     /// ```
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner
             .io(Direction::Read, || self.inner.recv_from(buf, 0))
@@ -109,6 +110,7 @@ impl UdpSocket {
     /// let (number_of_bytes, src_addr) = socket.peek_from(&mut buf).expect("Didn't receive data");
     /// let filled_buf = &mut buf[..number_of_bytes];
     /// ```
+    #[track_caller]
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner.io(Direction::Read, || {
             self.inner.recv_from(buf, libc::MSG_PEEK)
@@ -130,6 +132,7 @@ impl UdpSocket {
     /// let socket = UdpSocket::bind("127.0.0.1:0").expect("couldn't bind to address");
     /// socket.send_to(&[0; 10], "127.0.0.1:4242").expect("couldn't send data");
     /// ```
+    #[track_caller]
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let target = match addr::resolve(addr)?.into_iter().next() {
             Some(a) => SockAddr::from(a),
@@ -489,6 +492,7 @@ impl UdpSocket {
     /// socket.connect(socket.local_addr().unwrap()).expect("connect function failed");
     /// socket.send(&[0, 1, 2]).expect("couldn't send message");
     /// ```
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner.io(Direction::Write, || self.inner.send(buf))
     }
@@ -510,6 +514,7 @@ impl UdpSocket {
     ///     Err(e) => println!("recv function failed: {e:?}"),
     /// }
     /// ```
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.io(Direction::Read, || self.inner.recv(buf, 0))
     }
@@ -530,6 +535,7 @@ impl UdpSocket {
     /// assert_eq!(socket.peek(&mut buf).unwrap(), 3);
     /// assert_eq!(socket.recv(&mut buf).unwrap(), 3);
     /// ```
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
             .io(Direction::Read, || self.inner.recv(buf, libc::MSG_PEEK))

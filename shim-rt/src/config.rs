@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use crate::{monitor, overflow, panic_hook};
+use crate::{deadlock, inspect, monitor, overflow, panic_hook};
 
 /// Default stack size of a coroutine, in bytes: 256 KiB.
 ///
@@ -410,10 +410,24 @@ pub fn start() -> io::Result<Settings> {
             .set_stack_size(stack_words(settings.stack_size));
         cfg.set_worker_pin(false);
         overflow::capture_std_handlers();
+        // The threads that appear while may starts are its own (workers and
+        // timer): the deadlock detector must know them from the program's.
+        let before = deadlock::thread_ids();
         warm_up();
+        let after = deadlock::thread_ids();
+        let may_threads = match (before, after) {
+            (Ok(b), Ok(a)) => {
+                let new: Vec<i32> = a.into_iter().filter(|t| !b.contains(t)).collect();
+                (new.len() == settings.workers + 1).then_some(new)
+            }
+            _ => None,
+        };
         overflow::install();
         panic_hook::install();
         monitor::start(&settings);
+        let err = |e: io::Error| (e.kind(), e.to_string());
+        deadlock::init(may_threads).map_err(err)?;
+        inspect::init_dump_signal().map_err(err)?;
         Ok(settings)
     });
     match r {

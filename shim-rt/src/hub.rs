@@ -45,7 +45,10 @@ fn hub() -> &'static Hub {
         }));
         std::thread::Builder::new()
             .name("greenstd-hub".into())
-            .spawn(move || hub.run())
+            .spawn(move || {
+                crate::task::mark_internal_thread();
+                hub.run()
+            })
             // Without the hub no timed wait could ever end: an environment
             // failure (no thread can be created at all), not bad input.
             .unwrap_or_else(|e| panic!("greenstd: cannot start the hub thread: {e}"));
@@ -110,4 +113,9 @@ pub(crate) fn add_timer(deadline: Instant, waker: Waker) -> TimerKey {
 
 pub(crate) fn cancel_timer(key: TimerKey) {
     hub().cancel_timer(key)
+}
+
+/// Number of pending timers (0 if the hub never started).
+pub(crate) fn pending() -> usize {
+    HUB.get().map_or(0, |h| h.timers.lock().pending.len())
 }

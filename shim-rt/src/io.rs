@@ -14,10 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use std::panic::Location;
 
-use crate::park::{self, in_coroutine, Waker};
+use crate::park::in_coroutine;
 use crate::poller;
+use crate::wait::{WaitKind, WaitOn, WaitQueue, WaitResult};
 
 /// The direction an operation waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,94 +29,45 @@ pub enum Interest {
     Write,
 }
 
-/// The waiters of one direction. The first is kept inline: one reader and
-/// one writer per socket is the common case, and then a wait or a wake
-/// touches no allocation of its own.
-#[derive(Default)]
-struct WaitList {
-    first: Option<(usize, Waker)>,
-    more: Vec<(usize, Waker)>,
-}
-
-impl WaitList {
-    fn push(&mut self, waiter: (usize, Waker)) {
-        if self.first.is_none() {
-            self.first = Some(waiter);
-        } else {
-            self.more.push(waiter);
-        }
-    }
-
-    /// Removes the waiter `id`; `false` if it is not there.
-    fn remove(&mut self, id: usize) -> bool {
-        if self.first.as_ref().is_some_and(|(i, _)| *i == id) {
-            self.first = self.more.pop();
-            return true;
-        }
-        match self.more.iter().position(|(i, _)| *i == id) {
-            Some(pos) => {
-                self.more.swap_remove(pos);
-                true
-            }
-            None => false,
+impl Interest {
+    /// The wait a plain read or write on this direction is recorded as.
+    fn kind(self) -> WaitKind {
+        match self {
+            Interest::Read => WaitKind::Read,
+            Interest::Write => WaitKind::Write,
         }
     }
 }
 
+/// The waiters of one direction: a broadcast per readiness edge.
 #[derive(Default)]
 struct Direction {
-    /// Bumped (under `waiters`' lock) by every readiness edge, which also
-    /// takes every waiter off the list.
+    /// Bumped by every readiness edge, before the waiters are woken.
     seq: AtomicU64,
-    waiters: Mutex<WaitList>,
+    waiters: WaitQueue,
 }
 
 impl Direction {
     fn wake_all(&self) {
-        let mut w = self.waiters.lock();
-        self.seq.fetch_add(1, Ordering::Release);
-        let first = w.first.take();
-        let more = if w.more.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(&mut w.more)
-        };
-        drop(w);
-        if let Some((_, waker)) = first {
-            waker.wake();
-        }
-        for (_, waker) in more {
-            waker.wake();
+        // SeqCst bump, then the queue's SeqCst count (see
+        // `WaitQueue::has_waiters`): an edge with nobody waiting takes no lock.
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.has_waiters() {
+            self.waiters.notify_all();
         }
     }
 
     /// Waits for the next edge after `seq`. `false` when `deadline` passed first.
-    fn wait(&self, seq: u64, deadline: Option<Instant>) -> bool {
-        // The waiter's identity in the list: the address of a local of this
-        // frame, unique among the waiters while it waits (each coroutine
-        // has its own stack), and free of any shared counter.
-        let marker = 0u8;
-        let id = std::hint::black_box(&marker) as *const u8 as usize;
-        {
-            let mut w = self.waiters.lock();
-            if self.seq.load(Ordering::Acquire) != seq {
-                return true;
-            }
-            w.push((id, Waker::current()));
-        }
-        loop {
-            let expired = park::park_deadline(deadline);
-            // Every edge bumps `seq` and takes all waiters off the list in
-            // the same critical section: a new `seq` means we were woken.
-            if self.seq.load(Ordering::Acquire) != seq {
-                return true;
-            }
-            if expired {
-                // Not on the list any more: woken between the check above
-                // and the lock.
-                return !self.waiters.lock().remove(id);
-            }
-        }
+    fn wait(&self, seq: u64, deadline: Option<Instant>, on: WaitOn) -> bool {
+        let r = self.waiters.wait(
+            on,
+            0,
+            deadline,
+            || self.seq.load(Ordering::SeqCst) == seq,
+            || {},
+        );
+        // Interrupted: like an edge (the caller tries again and waits again).
+        r != WaitResult::TimedOut
     }
 }
 
@@ -198,13 +150,33 @@ impl Readiness {
     /// `op` must be a non-blocking attempt (the descriptor is in
     /// non-blocking mode). `EINTR` is retried. When `deadline` passes the
     /// result is [`timeout_error`], as std's socket timeouts give on Linux.
+    ///
+    /// A coroutine's waits are recorded as `read` or `write` on `fd` at the
+    /// caller's call site (see [`Readiness::blocking_as`]).
+    #[track_caller]
     pub fn blocking<R>(
         &self,
         fd: RawFd,
         interest: Interest,
         deadline: Option<Instant>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.blocking_as(fd, interest, interest.kind(), deadline, op)
+    }
+
+    /// [`Readiness::blocking`], with the waits recorded as `kind` (such as
+    /// [`WaitKind::Accept`]) at the caller's call site: put
+    /// `#[track_caller]` on the public method that calls it.
+    #[track_caller]
+    pub fn blocking_as<R>(
+        &self,
+        fd: RawFd,
+        interest: Interest,
+        kind: WaitKind,
+        deadline: Option<Instant>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
+        let location = Location::caller();
         let reg = if in_coroutine() {
             Some(self.registration(fd)?)
         } else {
@@ -218,7 +190,10 @@ impl Readiness {
                 r => return r,
             }
             let ready = match (reg, seq) {
-                (Some(reg), Some(seq)) => reg.dir(interest).wait(seq, deadline),
+                (Some(reg), Some(seq)) => {
+                    reg.dir(interest)
+                        .wait(seq, deadline, WaitOn::at(kind, fd as usize, location))
+                }
                 _ => poll_fd(fd, interest, deadline)?,
             };
             if !ready {
@@ -229,10 +204,28 @@ impl Readiness {
 
     /// Waits once until `fd` is ready for `interest` or `deadline` passes;
     /// `Ok(false)` on timeout. Readiness may be spurious: check with a syscall.
+    #[track_caller]
     pub fn wait(
         &self,
         fd: RawFd,
         interest: Interest,
+        deadline: Option<Instant>,
+    ) -> io::Result<bool> {
+        self.wait_on(
+            fd,
+            interest,
+            WaitOn::new(interest.kind(), fd as usize),
+            deadline,
+        )
+    }
+
+    /// [`Readiness::wait`], recorded as `on` (a `connect` records its own
+    /// kind and the user's line).
+    pub fn wait_on(
+        &self,
+        fd: RawFd,
+        interest: Interest,
+        on: WaitOn,
         deadline: Option<Instant>,
     ) -> io::Result<bool> {
         if in_coroutine() {
@@ -243,7 +236,7 @@ impl Readiness {
             if poll_fd(fd, interest, Some(Instant::now()))? {
                 return Ok(true);
             }
-            Ok(dir.wait(seq, deadline))
+            Ok(dir.wait(seq, deadline, on))
         } else {
             poll_fd(fd, interest, deadline)
         }

@@ -2,9 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::Mutex;
-
-use crate::park::{self, Waker};
+use crate::task;
+use crate::wait::{WaitKind, WaitOn, WaitQueue};
 
 /// A one-shot event. Waiters block (cooperatively in coroutines) until
 /// [`Latch::set`] is called; afterwards every wait returns at once.
@@ -15,7 +14,7 @@ use crate::park::{self, Waker};
 #[derive(Debug, Default)]
 pub struct Latch {
     done: AtomicBool,
-    waiters: Mutex<Vec<Waker>>,
+    queue: WaitQueue,
 }
 
 impl Latch {
@@ -23,7 +22,7 @@ impl Latch {
     pub const fn new() -> Latch {
         Latch {
             done: AtomicBool::new(false),
-            waiters: Mutex::new(Vec::new()),
+            queue: WaitQueue::new(),
         }
     }
 
@@ -35,29 +34,38 @@ impl Latch {
 
     /// Sets the latch and wakes every waiter.
     pub fn set(&self) {
-        let waiters = {
-            let mut w = self.waiters.lock();
-            self.done.store(true, Ordering::Release);
-            std::mem::take(&mut *w)
-        };
-        for w in waiters {
-            w.wake();
+        // SeqCst store, then the queue's SeqCst count: see `WaitQueue::has_waiters`.
+        self.done.store(true, Ordering::SeqCst);
+        if self.queue.has_waiters() {
+            self.queue.notify_all();
         }
     }
 
-    /// Waits until the latch is set.
+    /// Waits until the latch is set, recorded as a [`WaitKind::Event`] wait
+    /// at the caller's call site.
+    #[track_caller]
     pub fn wait(&self) {
-        let mut registered = false;
-        while !self.is_set() {
-            if !registered {
-                let mut w = self.waiters.lock();
-                if self.done.load(Ordering::Acquire) {
-                    return;
-                }
-                w.push(Waker::current());
-                registered = true;
-            }
-            park::park();
+        self.wait_on(WaitOn::new(WaitKind::Event, self as *const Latch as usize));
+    }
+
+    /// Waits until the latch is set, recorded as `on` (`join` records the
+    /// joined thread). An interrupt ends nothing here: the wait goes on
+    /// (the interrupt is consumed, unless `on` is uninterruptible).
+    pub fn wait_on(&self, on: WaitOn) {
+        if self.is_set() {
+            return;
         }
+        task::with_current(|me| {
+            while !self.is_set() {
+                let _ = self.queue.wait_as(
+                    me,
+                    on,
+                    0,
+                    None,
+                    || !self.done.load(Ordering::SeqCst),
+                    || {},
+                );
+            }
+        })
     }
 }

@@ -12,7 +12,12 @@
 //! * [`io`]: readiness waiting on file descriptors with any number of waiters
 //!   per direction;
 //! * [`offload`]: the bounded pool for work that cannot be made cooperative
-//!   (DNS, file I/O, FFI).
+//!   (DNS, file I/O, FFI);
+//! * [`wait`]: the one wait mechanism every blocking primitive is built on
+//!   (waiter queues, timeouts, interruption, and the record of what each
+//!   task waits on);
+//! * [`inspect`]: a snapshot of every task (`green::dump()`), and the
+//!   deadlock detector that reads the same records.
 //!
 //! Timers are kept by one background thread, the hub, which only ever
 //! *wakes* coroutines (they then run on a worker); no coroutine ever runs on
@@ -23,7 +28,9 @@
 #![warn(missing_docs)]
 
 pub mod config;
+mod deadlock;
 mod hub;
+pub mod inspect;
 pub mod io;
 pub mod latch;
 pub mod monitor;
@@ -32,7 +39,9 @@ mod overflow;
 mod panic_hook;
 pub mod park;
 mod poller;
+mod registry;
 pub mod task;
+pub mod wait;
 
 pub use config::Config;
 pub use park::{in_coroutine, Waker};

@@ -53,6 +53,7 @@ struct Watch {
 }
 
 fn run(limit: Option<Duration>) -> ! {
+    crate::task::mark_internal_thread();
     let workers = may::monitor::workers();
     let now = Instant::now();
     let mut watch: Vec<Watch> = (0..workers)

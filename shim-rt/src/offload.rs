@@ -12,13 +12,15 @@
 //! function: blocking there is what std does.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::config;
 use crate::latch::Latch;
 use crate::park::in_coroutine;
+use crate::wait::{WaitKind, WaitOn};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -61,8 +63,23 @@ static RESOLVER: Pool = Pool {
 
 const IDLE_EXIT: Duration = Duration::from_secs(10);
 
+/// Jobs submitted and not finished yet, in both pools.
+static BUSY: AtomicUsize = AtomicUsize::new(0);
+
+/// Jobs queued or running (the deadlock detector: a job may still wake
+/// somebody).
+pub(crate) fn busy() -> usize {
+    BUSY.load(Ordering::SeqCst)
+}
+
 fn submit(pool: &'static Pool, job: Job) {
     let max = config::running().map_or(1, |s| (pool.size)(&s));
+    BUSY.fetch_add(1, Ordering::SeqCst);
+    let job: Job = Box::new(move || {
+        job();
+        BUSY.fetch_sub(1, Ordering::SeqCst);
+        crate::deadlock::kick_if_stuck();
+    });
     let mut st = pool.state.lock().unwrap_or_else(|e| e.into_inner());
     st.queue.push_back(job);
     if st.idle > 0 {
@@ -93,6 +110,7 @@ fn submit(pool: &'static Pool, job: Job) {
 }
 
 fn worker(pool: &'static Pool) {
+    crate::task::mark_internal_thread();
     let mut st = pool.state.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         if let Some(job) = st.queue.pop_front() {
@@ -110,6 +128,8 @@ fn worker(pool: &'static Pool) {
         st.idle -= 1;
         if timeout.timed_out() && st.queue.is_empty() {
             st.threads -= 1;
+            drop(st);
+            crate::deadlock::internal_thread_exiting();
             return;
         }
     }
@@ -120,24 +140,29 @@ fn worker(pool: &'static Pool) {
 /// In a coroutine, `f` runs on the offload pool and the coroutine waits
 /// cooperatively; a panic in `f` is resumed in the caller. On a plain thread
 /// `f` runs right here.
+///
+/// The wait is recorded as [`WaitKind::Offload`] at the caller's call site
+/// and cannot be interrupted (the job borrows the caller's frame).
+#[track_caller]
 pub fn run<F, R>(f: F) -> R
 where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    run_on(&OFFLOAD, f)
+    run_on(&OFFLOAD, f, Location::caller())
 }
 
 /// Runs a host name lookup `f` as [`run`] does, on the resolver pool.
+#[track_caller]
 pub fn resolve<F, R>(f: F) -> R
 where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    run_on(&RESOLVER, f)
+    run_on(&RESOLVER, f, Location::caller())
 }
 
-fn run_on<F, R>(pool: &'static Pool, f: F) -> R
+fn run_on<F, R>(pool: &'static Pool, f: F, location: &'static Location<'static>) -> R
 where
     F: FnOnce() -> R + Send,
     R: Send,
@@ -167,7 +192,8 @@ where
     // itself alive past that point.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
     submit(pool, job);
-    shared.done.wait();
+    let on = WaitOn::at(WaitKind::Offload, 0, location).uninterruptible();
+    shared.done.wait_on(on);
     let r = shared
         .result
         .lock()

@@ -59,7 +59,7 @@ fn shards() -> io::Result<&'static [&'static Shard]> {
     if fresh {
         for (i, shard) in shards.iter().enumerate() {
             let shard: &'static Shard = shard;
-            let task = Task::new_coroutine(Some(format!("greenstd-poller-{i}")));
+            let task = Task::new_internal_coroutine(Some(format!("greenstd-poller-{i}")));
             task::spawn(task, None, Box::new(move || shard.run()))?;
         }
     }

@@ -8,13 +8,17 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::num::NonZeroU64;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::config;
-use crate::park::{self, in_coroutine};
+use crate::park::in_coroutine;
+use crate::registry;
+use crate::wait::{Holder, Parker, WaitKind, WaitOn, WaitResult};
 
 enum Kind {
     /// Set by the coroutine itself when it starts (and by the spawner).
@@ -22,12 +26,175 @@ enum Kind {
     Thread(std::thread::Thread),
 }
 
-/// A thread or coroutine: its id, name and park token.
+/// A thread or coroutine: its id, name, park token, interrupt flag and the
+/// record of what it waits on.
 pub struct Task {
     id: NonZeroU64,
     name: Option<String>,
     kind: Kind,
-    token: AtomicBool,
+    /// `thread::park`'s token.
+    parker: Parker,
+    /// Set by [`Task::interrupt`], cleared by the wait it ends.
+    interrupt: AtomicBool,
+    record: Record,
+    /// The task that spawned this one (coroutines).
+    parent: Option<NonZeroU64>,
+    /// A thread or coroutine of greenstd's own (hub, offload pool, pollers):
+    /// never registered, never shown.
+    internal: bool,
+    /// Registered: counted among the live tasks (see `registry`).
+    tracked: AtomicBool,
+    /// Index in the registry while registered.
+    slot: AtomicUsize,
+    /// OS thread id (threads only; 0 for coroutines).
+    tid: i32,
+    /// `pthread_self()` (threads only), to find its stack on demand.
+    pthread: usize,
+    /// The stack's address range `[lo, hi)`, 0 while unknown.
+    stack: [AtomicUsize; 2],
+}
+
+/// The task runs (or is about to): it is not in a wait.
+pub(crate) const RUNNING: u8 = 0;
+/// The task sleeps in a wait.
+pub(crate) const PARKED: u8 = 1;
+/// A notifier ended the task's wait; it has not run since.
+pub(crate) const RUNNABLE: u8 = 2;
+
+/// What a task waits on: written by the task itself when it starts a wait
+/// (a seqlock: `seq` is odd while the fields change), read by anyone
+/// ([`crate::inspect`]). `state` changes on its own: a notifier sets it to
+/// `RUNNABLE`.
+pub(crate) struct Record {
+    seq: AtomicU32,
+    state: AtomicU8,
+    kind: AtomicU8,
+    timed: AtomicBool,
+    holder_tag: AtomicU8,
+    holder: AtomicUsize,
+    object: AtomicUsize,
+    /// `CLOCK_MONOTONIC_COARSE`, nanoseconds.
+    since: AtomicU64,
+    location: AtomicPtr<Location<'static>>,
+}
+
+/// One consistent read of a [`Record`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RecordView {
+    /// Changes with every wait the task starts.
+    pub(crate) seq: u32,
+    pub(crate) state: u8,
+    pub(crate) kind: Option<WaitKind>,
+    pub(crate) timed: bool,
+    pub(crate) holder: Holder,
+    pub(crate) object: usize,
+    pub(crate) since: u64,
+    pub(crate) location: Option<&'static Location<'static>>,
+}
+
+/// `CLOCK_MONOTONIC_COARSE` in nanoseconds: a few nanoseconds to read (no
+/// system call), a few milliseconds of resolution — enough to say how long
+/// a task has waited.
+pub(crate) fn coarse_now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+impl Record {
+    const fn new() -> Record {
+        Record {
+            seq: AtomicU32::new(0),
+            state: AtomicU8::new(RUNNING),
+            kind: AtomicU8::new(0),
+            timed: AtomicBool::new(false),
+            holder_tag: AtomicU8::new(0),
+            holder: AtomicUsize::new(0),
+            object: AtomicUsize::new(0),
+            since: AtomicU64::new(0),
+            location: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The task starts waiting on `on`. Only the task itself calls it.
+    #[inline]
+    pub(crate) fn begin(&self, on: &WaitOn, timed: bool) {
+        self.describe(on, timed);
+        self.state.store(PARKED, Ordering::Relaxed);
+    }
+
+    /// Writes what the task is about to wait on, leaving its state alone
+    /// (done before taking a queue's lock; the state is set under it).
+    #[inline]
+    pub(crate) fn describe(&self, on: &WaitOn, timed: bool) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        let (htag, hval) = on.holder().encode();
+        self.kind.store(on.kind() as u8, Ordering::Relaxed);
+        self.timed.store(timed, Ordering::Relaxed);
+        self.holder_tag.store(htag, Ordering::Relaxed);
+        self.holder.store(hval, Ordering::Relaxed);
+        self.object.store(on.object(), Ordering::Relaxed);
+        self.since.store(coarse_now(), Ordering::Relaxed);
+        self.location.store(
+            on.location() as *const Location<'static> as *mut Location<'static>,
+            Ordering::Relaxed,
+        );
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// The task's wait is over. Only the task itself calls it.
+    #[inline]
+    pub(crate) fn end(&self) {
+        self.state.store(RUNNING, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn set_state(&self, state: u8) {
+        self.state.store(state, Ordering::Relaxed);
+    }
+
+    /// A consistent view (retries while the task rewrites its record).
+    pub(crate) fn read(&self) -> RecordView {
+        loop {
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let kind = WaitKind::from_u8(self.kind.load(Ordering::Relaxed));
+            let timed = self.timed.load(Ordering::Relaxed);
+            let holder = Holder::decode(
+                self.holder_tag.load(Ordering::Relaxed),
+                self.holder.load(Ordering::Relaxed),
+            );
+            let object = self.object.load(Ordering::Relaxed);
+            let since = self.since.load(Ordering::Relaxed);
+            let location = self.location.load(Ordering::Relaxed);
+            let state = self.state.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == s1 {
+                return RecordView {
+                    seq: s1,
+                    state,
+                    kind,
+                    timed,
+                    holder,
+                    object,
+                    since,
+                    // SAFETY: only ever set from a `&'static Location`.
+                    location: unsafe { location.as_ref() },
+                };
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Task {
@@ -46,24 +213,63 @@ fn next_id() -> NonZeroU64 {
 }
 
 impl Task {
-    /// A task for a coroutine about to be spawned.
-    pub fn new_coroutine(name: Option<String>) -> Arc<Task> {
-        Arc::new(Task {
+    fn with(name: Option<String>, kind: Kind, parent: Option<NonZeroU64>, internal: bool) -> Task {
+        let (tid, pthread) = match kind {
+            Kind::Thread(_) => (
+                // SAFETY: plain system calls without arguments.
+                unsafe { libc::gettid() },
+                // SAFETY: as above.
+                unsafe { libc::pthread_self() } as usize,
+            ),
+            Kind::Coroutine(_) => (0, 0),
+        };
+        Task {
             id: next_id(),
             name,
-            kind: Kind::Coroutine(OnceLock::new()),
-            token: AtomicBool::new(false),
-        })
+            kind,
+            parker: Parker::new(),
+            interrupt: AtomicBool::new(false),
+            record: Record::new(),
+            parent,
+            internal,
+            tracked: AtomicBool::new(false),
+            slot: AtomicUsize::new(usize::MAX),
+            tid,
+            pthread,
+            stack: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        }
+    }
+
+    /// A task for a coroutine about to be spawned; its parent is the caller.
+    pub fn new_coroutine(name: Option<String>) -> Arc<Task> {
+        let parent = with_current(|t| t.id);
+        Arc::new(Task::with(
+            name,
+            Kind::Coroutine(OnceLock::new()),
+            Some(parent),
+            false,
+        ))
+    }
+
+    /// A coroutine of greenstd's own (a poller): not counted, not shown.
+    pub(crate) fn new_internal_coroutine(name: Option<String>) -> Arc<Task> {
+        Arc::new(Task::with(
+            name,
+            Kind::Coroutine(OnceLock::new()),
+            None,
+            true,
+        ))
     }
 
     fn new_thread() -> Arc<Task> {
         let t = std::thread::current();
-        Arc::new(Task {
-            id: next_id(),
-            name: t.name().map(str::to_owned),
-            kind: Kind::Thread(t),
-            token: AtomicBool::new(false),
-        })
+        let name = t.name().map(str::to_owned);
+        Arc::new(Task::with(
+            name,
+            Kind::Thread(t),
+            None,
+            INTERNAL_THREAD.with(Cell::get),
+        ))
     }
 
     /// Unique id of this task over the life of the process (never reused).
@@ -78,11 +284,55 @@ impl Task {
         self.name.as_deref()
     }
 
+    /// The id of the task that spawned this coroutine (`None` for threads).
+    #[inline]
+    pub fn parent(&self) -> Option<NonZeroU64> {
+        self.parent
+    }
+
+    /// `true` for a coroutine, `false` for an OS thread.
+    #[inline]
+    pub fn is_coroutine(&self) -> bool {
+        matches!(self.kind, Kind::Coroutine(_))
+    }
+
     /// Makes the park token available and wakes the task if it is parked in
     /// [`park_current`].
     pub fn unpark(&self) {
-        self.token.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        self.parker.unpark(self);
+    }
+
+    /// Interrupts the task's current wait, or its next one if it is not
+    /// waiting: the cancellation hook.
+    ///
+    /// The wait — any wait of greenstd's one mechanism ([`crate::wait`]):
+    /// locks, condition variables, channels, join, park, sleep, socket
+    /// readiness — leaves its queue (passing on a notification it had
+    /// already received) and returns [`WaitResult::Interrupted`], clearing
+    /// the interrupt. Waits made [`WaitOn::uninterruptible`] leave it
+    /// pending. greenstd's primitives treat `Interrupted` as a spurious
+    /// wakeup and wait again, so on its own an interrupt changes nothing a
+    /// program can see; cancellation (`green::JoinHandleExt::cancel`) is
+    /// built on it.
+    pub fn interrupt(&self) {
+        self.interrupt.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// `true` while an interrupt is pending (set, and not yet taken by a wait).
+    #[inline]
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::SeqCst)
+    }
+
+    /// Takes a pending interrupt.
+    #[inline]
+    pub(crate) fn take_interrupt(&self) -> bool {
+        self.interrupt.load(Ordering::Relaxed) && self.interrupt.swap(false, Ordering::SeqCst)
+    }
+
+    /// Wakes the task from `park::park` (a wait re-checks its own state).
+    pub(crate) fn wake(&self) {
         match &self.kind {
             Kind::Coroutine(co) => {
                 if let Some(co) = co.get() {
@@ -93,8 +343,72 @@ impl Task {
         }
     }
 
-    fn take_token(&self) -> bool {
-        self.token.swap(false, Ordering::SeqCst)
+    #[inline]
+    pub(crate) fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// Registered among the live tasks (the deadlock detector counts it).
+    #[inline]
+    pub(crate) fn is_tracked(&self) -> bool {
+        self.tracked.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_registered(&self, slot: Option<usize>) {
+        self.slot
+            .store(slot.unwrap_or(usize::MAX), Ordering::Relaxed);
+        self.tracked.store(slot.is_some(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn registered_slot(&self) -> Option<usize> {
+        let s = self.slot.load(Ordering::Relaxed);
+        (s != usize::MAX).then_some(s)
+    }
+
+    /// The OS thread id of a thread task (0 for coroutines).
+    pub(crate) fn tid(&self) -> i32 {
+        self.tid
+    }
+
+    /// The task's stack range `[lo, hi)`, if known. For a thread it is
+    /// asked of the C library the first time (the thread must be alive:
+    /// callers hold the registry, which a thread leaves before it exits).
+    pub(crate) fn stack_range(&self) -> Option<(usize, usize)> {
+        let lo = self.stack[0].load(Ordering::Acquire);
+        let hi = self.stack[1].load(Ordering::Acquire);
+        if hi != 0 {
+            return Some((lo, hi));
+        }
+        if !matches!(self.kind, Kind::Thread(_)) || self.pthread == 0 {
+            return None;
+        }
+        // SAFETY: `attr` is initialised by pthread_getattr_np before use and
+        // destroyed after; `pthread` names a live thread (see above).
+        let (lo, size) = unsafe {
+            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+            if libc::pthread_getattr_np(self.pthread as libc::pthread_t, &mut attr) != 0 {
+                return None;
+            }
+            let mut addr: *mut libc::c_void = std::ptr::null_mut();
+            let mut size: libc::size_t = 0;
+            let r = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+            libc::pthread_attr_destroy(&mut attr);
+            if r != 0 {
+                return None;
+            }
+            (addr as usize, size)
+        };
+        self.stack[0].store(lo, Ordering::Release);
+        self.stack[1].store(lo + size, Ordering::Release);
+        Some((lo, lo + size))
+    }
+
+    /// Records the stack of a coroutine that starts running: `top` is an
+    /// address in its first frame, `size` its stack size.
+    fn set_coroutine_stack(&self, top: usize, size: usize) {
+        // The first frame sits a little below the top of the mapping.
+        self.stack[0].store(top.saturating_sub(size), Ordering::Release);
+        self.stack[1].store(top.saturating_add(4096), Ordering::Release);
     }
 }
 
@@ -132,8 +446,29 @@ struct GreenSlot {
 
 may::coroutine_local!(static SLOT: GreenSlot = GreenSlot::default());
 
+/// A plain thread's task, registered while the thread lives.
+struct ThreadTask(OnceLock<Arc<Task>>);
+
+impl Drop for ThreadTask {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.get() {
+            registry::deregister(t);
+        }
+    }
+}
+
 thread_local! {
-    static THREAD_TASK: OnceLock<Arc<Task>> = const { OnceLock::new() };
+    static THREAD_TASK: ThreadTask = const { ThreadTask(OnceLock::new()) };
+    /// Set on greenstd's own threads (hub, offload pool, detector).
+    static INTERNAL_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as one of greenstd's own: its task, if it ever
+/// gets one, is never registered, and the deadlock detector knows it is
+/// not one of the program's threads.
+pub(crate) fn mark_internal_thread() {
+    INTERNAL_THREAD.with(|i| i.set(true));
+    crate::deadlock::internal_thread_started();
 }
 
 #[inline(never)]
@@ -146,16 +481,28 @@ pub fn current() -> Arc<Task> {
     with_current(Arc::clone)
 }
 
+/// The id of the caller's task.
+pub fn current_id() -> NonZeroU64 {
+    with_current(|t| t.id)
+}
+
 /// Runs `f` with the task of the caller, without taking a reference count.
+/// The `Arc` stays alive while `f` runs (waits run inside `f`).
 ///
-/// Never inlined: it reads thread-local state (see [`park::in_coroutine`]).
+/// Never inlined: it reads thread-local state (see [`crate::park::in_coroutine`]).
 #[inline(never)]
-fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
+pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
     if in_coroutine() {
         with_slot(|s| {
             f(s.task.get_or_init(|| {
-                // A coroutine spawned by raw `may`, not by greenstd.
-                let t = Task::new_coroutine(None);
+                // A coroutine spawned by raw `may`, not by greenstd: never
+                // registered (its end cannot be seen).
+                let t = Arc::new(Task::with(
+                    None,
+                    Kind::Coroutine(OnceLock::new()),
+                    None,
+                    false,
+                ));
                 if let Kind::Coroutine(co) = &t.kind {
                     let _ = co.set(may::coroutine::current());
                 }
@@ -163,9 +510,19 @@ fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
             }))
         })
     } else {
-        match THREAD_TASK.try_with(|t| t.get_or_init(Task::new_thread).clone()) {
+        let t = THREAD_TASK.try_with(|t| {
+            t.0.get_or_init(|| {
+                let t = Task::new_thread();
+                if !t.internal {
+                    registry::register(&t);
+                }
+                t
+            })
+            .clone()
+        });
+        match t {
             Ok(t) => f(&t),
-            // During thread teardown: a fresh, unnamed identity.
+            // During thread teardown: a fresh, unnamed, unregistered identity.
             Err(_) => f(&Task::new_thread()),
         }
     }
@@ -182,23 +539,32 @@ pub(crate) fn current_coroutine_task() -> Option<Arc<Task>> {
 
 /// Blocks until the current task's park token is available, then consumes it.
 ///
-/// Never returns spuriously.
+/// Never returns spuriously. Recorded as [`WaitKind::Park`] at the caller's
+/// call site.
+#[track_caller]
 pub fn park_current() {
-    while !with_current(|me| me.take_token()) {
-        park::park();
-    }
+    let on = WaitOn::new(WaitKind::Park, 0);
+    with_current(|me| {
+        let on = on_self(on, me);
+        // Interrupted: not a cancellation on its own; park again.
+        while me.parker.park(me, on, None) != WaitResult::Notified {}
+    })
 }
 
 /// Blocks until the park token is available or `deadline` passes; consumes
 /// the token if it was available.
+#[track_caller]
 pub fn park_current_until(deadline: Instant) {
-    let me = current();
-    while !me.take_token() {
-        if park::park_until(deadline) {
-            me.take_token();
-            return;
-        }
-    }
+    let on = WaitOn::new(WaitKind::Park, 0);
+    with_current(|me| {
+        let on = on_self(on, me);
+        while me.parker.park(me, on, Some(deadline)) == WaitResult::Interrupted {}
+    })
+}
+
+/// A park is a wait on the task itself.
+fn on_self(on: WaitOn, me: &Task) -> WaitOn {
+    WaitOn::at(on.kind(), me.id.get() as usize, on.location())
 }
 
 /// Spawns `body` as a coroutine running as `task`, with a stack of
@@ -219,12 +585,18 @@ pub fn spawn(
 ) -> io::Result<()> {
     let settings = config::start()?;
     let words = config::stack_words(stack_size.unwrap_or(settings.stack_size));
+    let stack_bytes = words * std::mem::size_of::<usize>();
     let mut builder = may::coroutine::Builder::new().stack_size(words);
     if let Some(name) = task.name() {
         builder = builder.name(name.to_owned());
     }
+    // Registered before it can run: from here it counts as live.
+    if !task.internal {
+        registry::register(&task);
+    }
     let their_task = task.clone();
     let main = move || {
+        their_task.set_coroutine_stack(crate::wait::stack_address(), stack_bytes);
         let me = may::coroutine::current();
         // The monitor names a stuck coroutine by this tag.
         me.set_tag(their_task.id.get());
@@ -232,6 +604,7 @@ pub fn spawn(
             let _ = co.set(me);
         }
         fence(Ordering::SeqCst);
+        let me = their_task.clone();
         with_slot(|s| {
             let _ = s.task.set(their_task);
         });
@@ -239,6 +612,7 @@ pub fn spawn(
             eprintln!("greenstd: a panic escaped a coroutine's body; aborting");
             std::process::abort();
         }
+        registry::deregister(&me);
     };
     // may panics (instead of returning an error) when it cannot map a stack.
     // SAFETY: greenstd coroutines reach thread-locals only through
@@ -247,13 +621,17 @@ pub fn spawn(
     let spawned = catch_unwind(AssertUnwindSafe(|| unsafe { builder.spawn(main) }));
     let handle = match spawned {
         Ok(Ok(h)) => h,
-        Ok(Err(e)) => return Err(e),
+        Ok(Err(e)) => {
+            registry::deregister(&task);
+            return Err(e);
+        }
         Err(_) => {
+            registry::deregister(&task);
             return Err(io::Error::new(
                 io::ErrorKind::OutOfMemory,
                 "cannot map a coroutine stack: out of memory or of memory mappings \
                  (vm.max_map_count); use fewer coroutines or smaller stacks",
-            ))
+            ));
         }
     };
     if let Kind::Coroutine(co) = &task.kind {

@@ -110,6 +110,7 @@ impl Barrier {
     /// let me = barrier.wait().is_leader();
     /// assert!(me ^ h.join().unwrap());
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> BarrierWaitResult {
         let mut lock = self
             .lock
@@ -121,7 +122,7 @@ impl Barrier {
             while local_gen == lock.generation_id {
                 lock = self
                     .cvar
-                    .wait(lock)
+                    .wait_as(lock, shim_rt::wait::WaitKind::Barrier)
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
             BarrierWaitResult(false)

@@ -6,8 +6,9 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::{LockResult, PoisonError};
 use std::time::{Duration, Instant};
 
+use shim_rt::wait::{WaitKind, WaitOn, WaitQueue, WaitResult};
+
 use crate::mutex::MutexGuard;
-use crate::waitq::{Wait, WaitQueue};
 
 /// A type indicating whether a timed wait on a condition variable returned
 /// due to a time out or not.
@@ -99,13 +100,17 @@ impl Condvar {
 
     /// Releases the guard's mutex, blocks until notified or `deadline`, and
     /// re-acquires it. Returns `true` on timeout.
+    #[track_caller]
     fn wait_deadline<T: ?Sized>(
         &self,
         guard: &MutexGuard<'_, T>,
         deadline: Option<Instant>,
+        kind: WaitKind,
     ) -> bool {
         let mutex = guard.mutex();
+        let on = WaitOn::new(kind, self as *const Condvar as usize);
         let r = self.queue.wait(
+            on,
             0,
             deadline,
             || true,
@@ -116,7 +121,18 @@ impl Condvar {
             },
         );
         mutex.raw().lock();
-        r == Wait::TimedOut
+        r == WaitResult::TimedOut
+    }
+
+    /// `wait`, recorded as a wait of `kind` (`Barrier::wait` waits here).
+    #[track_caller]
+    pub(crate) fn wait_as<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        kind: WaitKind,
+    ) -> LockResult<MutexGuard<'a, T>> {
+        self.wait_deadline(&guard, None, kind);
+        poisoned_or(guard)
     }
 
     /// Blocks the current coroutine (or thread) until this condition
@@ -149,9 +165,9 @@ impl Condvar {
     ///     started = cvar.wait(started).unwrap();
     /// }
     /// ```
+    #[track_caller]
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
-        self.wait_deadline(&guard, None);
-        poisoned_or(guard)
+        self.wait_as(guard, WaitKind::Condvar)
     }
 
     /// Blocks the current coroutine (or thread) until the provided
@@ -178,6 +194,7 @@ impl Condvar {
     /// let (lock, cvar) = &*pair;
     /// let _guard = cvar.wait_while(lock.lock().unwrap(), |pending| *pending).unwrap();
     /// ```
+    #[track_caller]
     pub fn wait_while<'a, T, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -204,6 +221,7 @@ impl Condvar {
         since = "1.6.0",
         note = "replaced by `shim_sync::Condvar::wait_timeout`"
     )]
+    #[track_caller]
     pub fn wait_timeout_ms<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -242,13 +260,14 @@ impl Condvar {
     /// assert!(result.timed_out());
     /// assert!(!*guard);
     /// ```
+    #[track_caller]
     pub fn wait_timeout<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
         dur: Duration,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         let deadline = Instant::now().checked_add(dur);
-        let timed_out = self.wait_deadline(&guard, deadline);
+        let timed_out = self.wait_deadline(&guard, deadline, WaitKind::Condvar);
         match poisoned_or(guard) {
             Ok(g) => Ok((g, WaitTimeoutResult(timed_out))),
             Err(e) => Err(PoisonError::new((
@@ -289,6 +308,7 @@ impl Condvar {
     ///     .unwrap();
     /// assert!(!result.1.timed_out());
     /// ```
+    #[track_caller]
     pub fn wait_timeout_while<'a, T, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -308,7 +328,7 @@ impl Condvar {
                     return Ok((guard, WaitTimeoutResult(true)));
                 }
             }
-            self.wait_deadline(&guard, deadline);
+            self.wait_deadline(&guard, deadline, WaitKind::Condvar);
             guard = match poisoned_or(guard) {
                 Ok(g) => g,
                 Err(e) => {

@@ -135,6 +135,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     /// assert_eq!(&*lazy, &92);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn force(this: &LazyLock<T, F>) -> &T {
         if !this.once.is_completed() {
             Self::initialize(this);
@@ -145,6 +146,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     }
 
     #[cold]
+    #[track_caller]
     fn initialize(this: &LazyLock<T, F>) {
         this.once.call_once_force(|state| {
             if state.is_poisoned() {
@@ -240,6 +242,7 @@ impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
     ///
     /// If the initialization closure panics; see [`LazyLock::force`].
     #[inline]
+    #[track_caller]
     fn deref(&self) -> &T {
         LazyLock::force(self)
     }

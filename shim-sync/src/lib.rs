@@ -14,9 +14,11 @@
 //!   [`TryLockResult`], and the `mpsc` error types — so code that matches on
 //!   std's types works unchanged.
 //!
-//! All of them are built on one small wait queue (a FIFO of wakers with a
-//! "notified" flag) and the runtime core's `park`, not on `may`'s sync
-//! types. Differences from std are listed in the crate's README section of
+//! All of them are built on the runtime core's one wait mechanism
+//! (`shim_rt::wait`: FIFO waiter queues whose nodes live in the waiting
+//! frame), not on `may`'s sync types. Every blocking method is
+//! `#[track_caller]`: a blocked coroutine's record (`green::dump()`, the
+//! deadlock report) names the user's line. Differences from std are listed in the crate's README section of
 //! greenstd; the notable one: a [`Condvar`] may be used with several
 //! mutexes over its life (std may panic).
 
@@ -32,7 +34,6 @@ mod once;
 mod once_lock;
 mod poison;
 mod rwlock;
-mod waitq;
 
 pub use std::sync::atomic;
 pub use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult, Weak};

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
-use crate::waitq::{block, WaitList, Waiter};
+use shim_rt::wait::{wait_locked, WaitKind, WaitList, WaitOn, Wake, Wakeups};
 
 /// The shared state of a channel, under one lock.
 struct State<T> {
@@ -62,6 +62,14 @@ struct Chan<T> {
     state: parking_lot::Mutex<State<T>>,
 }
 
+fn recv_list<T>(st: &mut State<T>) -> &mut WaitList {
+    &mut st.recv_waiters
+}
+
+fn send_list<T>(st: &mut State<T>) -> &mut WaitList {
+    &mut st.send_waiters
+}
+
 impl<T> Chan<T> {
     fn new(cap: Option<usize>) -> Arc<Chan<T>> {
         Arc::new(Chan {
@@ -79,14 +87,14 @@ impl<T> Chan<T> {
 
     /// Pushes `t` (the caller checked the receiver and the capacity) and
     /// returns the receiver to wake.
-    fn push(st: &mut State<T>, t: T) -> Option<Arc<Waiter>> {
+    fn push(st: &mut State<T>, t: T) -> Option<Wake> {
         st.queue.push_back(Some(t));
         st.recv_waiters.notify_one()
     }
 
     /// Pops the next message, with the sender to wake (one blocked on a
     /// full buffer, or the rendezvous sender of this message).
-    fn pop(st: &mut State<T>) -> Option<(T, Option<Arc<Waiter>>)> {
+    fn pop(st: &mut State<T>) -> Option<(T, Option<Wake>)> {
         loop {
             let slot = st.queue.pop_front()?;
             let seq = st.head;
@@ -104,6 +112,13 @@ impl<T> Chan<T> {
 
     /// Sends, blocking while a bounded buffer is full (or, for a
     /// rendezvous channel, until the message is taken).
+    /// The record of a wait of `kind` on this channel.
+    #[track_caller]
+    fn wait_on(&self, kind: WaitKind) -> WaitOn {
+        WaitOn::new(kind, self as *const Chan<T> as usize)
+    }
+
+    #[track_caller]
     fn send(&self, t: T) -> Result<(), SendError<T>> {
         let mut st = self.state.lock();
         loop {
@@ -113,9 +128,9 @@ impl<T> Chan<T> {
             match st.cap {
                 Some(0) => return self.send_rendezvous(st, t),
                 Some(cap) if st.queue.len() >= cap => {
-                    let w = st.send_waiters.push(0);
-                    drop(st);
-                    block(&w, None, || true);
+                    let on = self.wait_on(WaitKind::Send);
+                    let relock = || self.state.lock();
+                    let _ = wait_locked(st, send_list, relock, on, 0, None, || {});
                     st = self.state.lock();
                 }
                 _ => {
@@ -130,20 +145,20 @@ impl<T> Chan<T> {
         }
     }
 
+    #[track_caller]
     fn send_rendezvous<'a>(
         &'a self,
         mut st: parking_lot::MutexGuard<'a, State<T>>,
         t: T,
     ) -> Result<(), SendError<T>> {
         let seq = st.head + st.queue.len() as u64;
-        let r = Self::push(&mut st, t);
+        // The receiver is woken once we are queued and the lock is released.
+        let mut r = Self::push(&mut st, t);
+        let on = self.wait_on(WaitKind::Send);
         loop {
-            let w = st.send_waiters.push(seq);
-            drop(st);
-            if let Some(r) = &r {
-                r.wake();
-            }
-            block(&w, None, || true);
+            let relock = || self.state.lock();
+            let wake = r.take();
+            let _ = wait_locked(st, send_list, relock, on, seq, None, move || drop(wake));
             st = self.state.lock();
             if st.head > seq {
                 return Ok(());
@@ -196,6 +211,7 @@ impl<T> Chan<T> {
         }
     }
 
+    #[track_caller]
     fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let mut st = self.state.lock();
         loop {
@@ -212,11 +228,11 @@ impl<T> Chan<T> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(RecvTimeoutError::Timeout);
             }
-            let w = st.recv_waiters.push(0);
-            drop(st);
             // A timed-out wait withdraws under the lock, then loops once
             // more: a message that raced with the timeout is delivered.
-            block(&w, deadline, || self.state.lock().recv_waiters.remove(&w));
+            let on = self.wait_on(WaitKind::Recv);
+            let relock = || self.state.lock();
+            let _ = wait_locked(st, recv_list, relock, on, 0, deadline, || {});
             st = self.state.lock();
         }
     }
@@ -236,12 +252,10 @@ impl<T> Chan<T> {
             if st.senders == 0 {
                 st.recv_waiters.notify_all()
             } else {
-                VecDeque::new()
+                Wakeups::new()
             }
         };
-        for w in woken {
-            w.wake();
-        }
+        woken.wake();
     }
 
     fn drop_receiver(&self) {
@@ -256,9 +270,7 @@ impl<T> Chan<T> {
             };
             (st.send_waiters.notify_all(), dropped)
         };
-        for w in woken {
-            w.wake();
-        }
+        woken.wake();
         // Messages are dropped outside the lock: their destructors may do
         // anything, including using this channel.
         drop(dropped);
@@ -644,6 +656,7 @@ impl<T> SyncSender<T> {
     ///
     /// assert_eq!(receiver.recv().unwrap(), 1);
     /// ```
+    #[track_caller]
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         self.chan.send(t)
     }
@@ -743,6 +756,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(Ok(1), recv.recv());
     /// assert_eq!(Err(mpsc::RecvError), recv.recv());
     /// ```
+    #[track_caller]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.chan.recv_deadline(None).map_err(|_| RecvError)
     }
@@ -773,6 +787,7 @@ impl<T> Receiver<T> {
     /// );
     /// drop(send);
     /// ```
+    #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.chan.recv_deadline(Some(deadline)),
@@ -843,6 +858,7 @@ impl<T> fmt::Debug for Receiver<T> {
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
 
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }
@@ -868,6 +884,7 @@ impl<'a, T> IntoIterator for &'a Receiver<T> {
 impl<T> Iterator for IntoIter<T> {
     type Item = T;
 
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }

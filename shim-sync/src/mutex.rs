@@ -5,11 +5,12 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
+use shim_rt::wait::{stack_address, Holder, WaitKind, WaitOn, WaitQueue};
+
 use crate::poison;
-use crate::waitq::WaitQueue;
 
 const UNLOCKED: u32 = 0;
 /// Locked, nobody waiting.
@@ -21,6 +22,9 @@ const CONTENDED: u32 = 2;
 #[derive(Debug)]
 pub(crate) struct RawMutex {
     state: AtomicU32,
+    /// An address on the holder's stack, stored when it takes the lock:
+    /// who holds it, for the deadlock report (meaningless while unlocked).
+    owner: AtomicUsize,
     queue: WaitQueue,
 }
 
@@ -28,25 +32,34 @@ impl RawMutex {
     pub(crate) const fn new() -> RawMutex {
         RawMutex {
             state: AtomicU32::new(UNLOCKED),
+            owner: AtomicUsize::new(0),
             queue: WaitQueue::new(),
         }
     }
 
     #[inline]
     pub(crate) fn try_lock(&self) -> bool {
-        self.state
+        let ok = self
+            .state
             .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+            .is_ok();
+        if ok {
+            self.owner.store(stack_address(), Ordering::Relaxed);
+        }
+        ok
     }
 
     #[inline]
+    #[track_caller]
     pub(crate) fn lock(&self) {
         if !self.try_lock() {
             self.lock_contended();
+            self.owner.store(stack_address(), Ordering::Relaxed);
         }
     }
 
     #[cold]
+    #[track_caller]
     fn lock_contended(&self) {
         // First attempt: if it frees up while we spin, take it as LOCKED
         // (no waiter known).
@@ -66,7 +79,10 @@ impl RawMutex {
             if self.state.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
                 return;
             }
-            self.queue.wait(
+            let on = WaitOn::new(WaitKind::Mutex, self as *const RawMutex as usize)
+                .held_by(Holder::Stack(self.owner.load(Ordering::Relaxed)));
+            let _ = self.queue.wait(
+                on,
                 0,
                 None,
                 || self.state.load(Ordering::Relaxed) == CONTENDED,
@@ -220,6 +236,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*mutex.lock().unwrap(), 10);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         self.raw.lock();
         // SAFETY: we just acquired the lock.

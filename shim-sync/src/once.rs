@@ -5,7 +5,7 @@ use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::waitq::WaitQueue;
+use shim_rt::wait::{WaitKind, WaitOn, WaitQueue};
 
 const INCOMPLETE: u8 = 0;
 const POISONED: u8 = 1;
@@ -166,6 +166,7 @@ impl Once {
     /// // once any success happens, we stop propagating the poison
     /// INIT.call_once(|| {});
     /// ```
+    #[track_caller]
     pub fn call_once_force<F>(&self, f: F)
     where
         F: FnOnce(&OnceState),
@@ -235,6 +236,7 @@ impl Once {
     /// READY.call_once(|| println!("performing setup"));
     /// thread.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn wait(&self) {
         if !self.is_completed() {
             self.wait_inner(false);
@@ -253,12 +255,14 @@ impl Once {
     /// once.call_once(|| {});
     /// once.wait_force();
     /// ```
+    #[track_caller]
     pub fn wait_force(&self) {
         if !self.is_completed() {
             self.wait_inner(true);
         }
     }
 
+    #[track_caller]
     fn wait_inner(&self, ignore_poisoning: bool) {
         loop {
             match self.state.load(Ordering::Acquire) {
@@ -270,9 +274,15 @@ impl Once {
     }
 
     /// Parks until the state is no longer `s` (or spuriously).
+    #[track_caller]
     fn park_while(&self, s: u8) {
-        self.queue
-            .wait(0, None, || self.state.load(Ordering::Acquire) == s, || {});
+        let _ = self.queue.wait(
+            WaitOn::new(WaitKind::Once, self as *const Once as usize),
+            0,
+            None,
+            || self.state.load(Ordering::Acquire) == s,
+            || {},
+        );
     }
 
     #[cold]

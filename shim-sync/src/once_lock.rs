@@ -130,6 +130,7 @@ impl<T> OnceLock<T> {
     /// VALUE.set(7).unwrap();
     /// assert_eq!(waiter.join().unwrap(), 7);
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> &T {
         self.once.wait_force();
         // SAFETY: `wait_force` returns only once completed.
@@ -157,6 +158,7 @@ impl<T> OnceLock<T> {
     /// assert_eq!(CELL.set(62), Err(62));
     /// assert_eq!(CELL.get(), Some(&92));
     /// ```
+    #[track_caller]
     pub fn set(&self, value: T) -> Result<(), T> {
         let mut value = Some(value);
         if !self.once.is_completed() {
@@ -203,6 +205,7 @@ impl<T> OnceLock<T> {
     /// let value = cell.get_or_init(|| unreachable!());
     /// assert_eq!(value, &92);
     /// ```
+    #[track_caller]
     pub fn get_or_init<F>(&self, f: F) -> &T
     where
         F: FnOnce() -> T,
@@ -269,6 +272,7 @@ impl<T> OnceLock<T> {
     /// Runs `f` under the `Once` (ignoring poison from an earlier panicking
     /// initialiser) and stores its value, unless another caller did first.
     #[cold]
+    #[track_caller]
     fn initialize(&self, f: impl FnOnce() -> T) {
         let slot = &self.value;
         self.once.call_once_force(|_| {

@@ -14,8 +14,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
+use shim_rt::wait::{stack_address, Holder, Notifier, WaitKind, WaitOn, WaitQueue, WaitResult};
+
 use crate::poison;
-use crate::waitq::{Notifier, WaitQueue};
 
 const WRITER: usize = 1;
 const PARKED: usize = 2;
@@ -28,6 +29,9 @@ const TAG_WRITER: u64 = 1;
 #[derive(Debug)]
 struct RawRwLock {
     state: AtomicUsize,
+    /// An address on the writer's stack while a writer holds the lock
+    /// (see `RawMutex::owner`).
+    writer: AtomicUsize,
     queue: WaitQueue,
 }
 
@@ -35,7 +39,19 @@ impl RawRwLock {
     const fn new() -> RawRwLock {
         RawRwLock {
             state: AtomicUsize::new(0),
+            writer: AtomicUsize::new(0),
             queue: WaitQueue::new(),
+        }
+    }
+
+    /// The record of a wait of `kind`: held by the writer, if one holds it.
+    #[track_caller]
+    fn wait_on(&self, kind: WaitKind, s: usize) -> WaitOn {
+        let on = WaitOn::new(kind, self as *const RawRwLock as usize);
+        if s & WRITER != 0 {
+            on.held_by(Holder::Stack(self.writer.load(Ordering::Relaxed)))
+        } else {
+            on
         }
     }
 
@@ -60,6 +76,7 @@ impl RawRwLock {
     }
 
     #[inline]
+    #[track_caller]
     fn read(&self) {
         if !self.try_read() {
             self.read_slow();
@@ -67,6 +84,7 @@ impl RawRwLock {
     }
 
     #[cold]
+    #[track_caller]
     fn read_slow(&self) {
         let mut woken = false;
         loop {
@@ -92,6 +110,7 @@ impl RawRwLock {
                 continue;
             }
             let r = self.queue.wait(
+                self.wait_on(WaitKind::RwLockRead, s),
                 TAG_READER,
                 None,
                 || {
@@ -100,25 +119,33 @@ impl RawRwLock {
                 },
                 || {},
             );
-            woken = r == crate::waitq::Wait::Notified;
+            woken = r == WaitResult::Notified;
         }
     }
 
     #[inline]
     fn try_write(&self) -> bool {
-        self.state
+        let ok = self
+            .state
             .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+            .is_ok();
+        if ok {
+            self.writer.store(stack_address(), Ordering::Relaxed);
+        }
+        ok
     }
 
     #[inline]
+    #[track_caller]
     fn write(&self) {
         if !self.try_write() {
             self.write_slow();
+            self.writer.store(stack_address(), Ordering::Relaxed);
         }
     }
 
     #[cold]
+    #[track_caller]
     fn write_slow(&self) {
         loop {
             let s = self.state.load(Ordering::Relaxed);
@@ -140,7 +167,8 @@ impl RawRwLock {
             {
                 continue;
             }
-            self.queue.wait(
+            let _ = self.queue.wait(
+                self.wait_on(WaitKind::RwLockWrite, s),
                 TAG_WRITER,
                 None,
                 || {
@@ -365,6 +393,7 @@ impl<T: ?Sized> RwLock<T> {
     /// }).join().unwrap();
     /// ```
     #[inline]
+    #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         self.raw.read();
         // SAFETY: we hold a read lock.
@@ -418,6 +447,7 @@ impl<T: ?Sized> RwLock<T> {
     /// assert!(lock.try_read().is_err());
     /// ```
     #[inline]
+    #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         self.raw.write();
         // SAFETY: we hold the write lock.

@@ -5,6 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use shim_rt::latch::Latch;
+use shim_rt::wait::{Holder, WaitKind, WaitOn};
 
 use crate::scoped::ScopeData;
 use crate::thread::Thread;
@@ -41,8 +42,11 @@ pub(crate) struct JoinInner<'scope, T> {
 }
 
 impl<T> JoinInner<'_, T> {
+    #[track_caller]
     pub(crate) fn join(self) -> std::thread::Result<T> {
-        self.packet.done.wait();
+        let target = self.thread.inner.id();
+        let on = WaitOn::new(WaitKind::Join, target.get() as usize).held_by(Holder::Task(target));
+        self.packet.done.wait_on(on);
         let taken = self
             .packet
             .result
@@ -106,6 +110,7 @@ impl<T> JoinHandle<T> {
     /// let join_handle = thread::spawn(|| panic!("oops"));
     /// assert!(join_handle.join().is_err());
     /// ```
+    #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
         self.0.join()
     }

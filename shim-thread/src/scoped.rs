@@ -6,8 +6,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use shim_rt::park;
-use shim_rt::Waker;
+use shim_rt::wait::{WaitKind, WaitOn, WaitQueue};
 
 use crate::builder::Builder;
 use crate::join::JoinInner;
@@ -26,7 +25,8 @@ pub struct Scope<'scope, 'env: 'scope> {
 pub(crate) struct ScopeData {
     num_running_threads: AtomicUsize,
     a_thread_panicked: AtomicBool,
-    owner: Waker,
+    /// The scope's owner waits here for the count to reach 0.
+    done: WaitQueue,
 }
 
 impl ScopeData {
@@ -39,8 +39,9 @@ impl ScopeData {
         if panic {
             self.a_thread_panicked.store(true, Ordering::Relaxed);
         }
-        if self.num_running_threads.fetch_sub(1, Ordering::Release) == 1 {
-            self.owner.wake();
+        // SeqCst, then the queue's SeqCst count: see `WaitQueue::has_waiters`.
+        if self.num_running_threads.fetch_sub(1, Ordering::SeqCst) == 1 && self.done.has_waiters() {
+            self.done.notify_all();
         }
     }
 }
@@ -103,7 +104,7 @@ where
         data: Arc::new(ScopeData {
             num_running_threads: AtomicUsize::new(0),
             a_thread_panicked: AtomicBool::new(false),
-            owner: Waker::current(),
+            done: WaitQueue::new(),
         }),
         env: PhantomData,
         scope: PhantomData,
@@ -111,8 +112,16 @@ where
 
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
 
-    while scope.data.num_running_threads.load(Ordering::Acquire) != 0 {
-        park::park();
+    let data = &*scope.data;
+    let on = WaitOn::new(WaitKind::Scope, data as *const ScopeData as usize);
+    while data.num_running_threads.load(Ordering::Acquire) != 0 {
+        let _ = data.done.wait(
+            on,
+            0,
+            None,
+            || data.num_running_threads.load(Ordering::SeqCst) != 0,
+            || {},
+        );
     }
 
     match result {
@@ -182,6 +191,7 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
     ///     assert!(t.join().is_err());
     /// });
     /// ```
+    #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
         self.0.join()
     }

@@ -150,6 +150,7 @@ pub fn current() -> Thread {
 /// parked.thread().unpark();
 /// parked.join().unwrap();
 /// ```
+#[track_caller]
 pub fn park() {
     task::park_current()
 }
@@ -168,6 +169,7 @@ pub fn park() {
 /// park_timeout(timeout);
 /// assert!(beginning_park.elapsed() >= timeout);
 /// ```
+#[track_caller]
 pub fn park_timeout(dur: Duration) {
     match Instant::now().checked_add(dur) {
         Some(deadline) => task::park_current_until(deadline),
@@ -180,6 +182,7 @@ pub fn park_timeout(dur: Duration) {
 /// Blocks unless or until the current thread's token is made available or
 /// the specified duration in milliseconds has been reached.
 #[deprecated(since = "1.6.0", note = "replaced by `std::thread::park_timeout`")]
+#[track_caller]
 pub fn park_timeout_ms(ms: u32) {
     park_timeout(Duration::from_millis(ms as u64))
 }

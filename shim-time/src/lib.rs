@@ -9,13 +9,15 @@
 pub use std::time::*;
 
 use shim_rt::park;
+use shim_rt::wait::{self, WaitKind, WaitOn};
 
 /// Puts the current thread to sleep for at least the specified amount of time.
 ///
 /// In a coroutine only the coroutine sleeps: its worker runs other
 /// coroutines meanwhile. A zero duration yields to the other coroutines
 /// (like `gevent.sleep(0)`). On a plain OS thread this is
-/// `std::thread::sleep`.
+/// `std::thread::sleep`. Either way the sleep is recorded (kind `sleep`, the
+/// caller's line) for `green::dump()`.
 ///
 /// # Examples
 ///
@@ -29,18 +31,21 @@ use shim_rt::park;
 ///
 /// assert!(now.elapsed() >= ten_millis);
 /// ```
+#[track_caller]
 pub fn sleep(dur: Duration) {
     if !park::in_coroutine() {
-        return std::thread::sleep(dur);
+        let on = WaitOn::new(WaitKind::Sleep, 0);
+        return wait::recorded(on, || std::thread::sleep(dur));
     }
     if dur.is_zero() {
         return park::yield_now();
     }
     match Instant::now().checked_add(dur) {
         Some(deadline) => sleep_until(deadline),
-        // Too far to represent: sleep for ever, as std practically does.
+        // Too far to represent: sleep for ever, as std practically does
+        // (a year at a time).
         None => loop {
-            park::park();
+            sleep(Duration::from_secs(365 * 24 * 3600));
         },
     }
 }
@@ -59,15 +64,18 @@ pub fn sleep(dur: Duration) {
 /// shim_time::sleep_until(deadline);
 /// assert!(Instant::now() >= deadline);
 /// ```
+#[track_caller]
 pub fn sleep_until(deadline: Instant) {
+    let on = WaitOn::new(WaitKind::Sleep, 0);
     if !park::in_coroutine() {
         let now = Instant::now();
         if let Some(left) = deadline.checked_duration_since(now) {
-            std::thread::sleep(left);
+            wait::recorded(on, || std::thread::sleep(left));
         }
         return;
     }
-    while !park::park_until(deadline) {}
+    // Interrupted: not a cancellation on its own; sleep on.
+    while wait::sleep_until(deadline, on) != wait::WaitResult::TimedOut {}
 }
 
 /// Uses [`sleep`].
@@ -75,6 +83,7 @@ pub fn sleep_until(deadline: Instant) {
 /// Puts the current thread to sleep for at least the specified amount of
 /// milliseconds.
 #[deprecated(since = "1.6.0", note = "replaced by `std::thread::sleep`")]
+#[track_caller]
 pub fn sleep_ms(ms: u32) {
     sleep(Duration::from_millis(ms as u64))
 }

@@ -47,7 +47,9 @@ fn sockaddr_un(addr: &SocketAddr) -> io::Result<(libc::sockaddr_un, libc::sockle
 /// backlog is full: std's blocking call then waits for room; the
 /// non-blocking one fails with `EAGAIN`, and is retried after a short pause
 /// (there is no readiness event for room in another socket's backlog).
+#[track_caller]
 pub(super) fn connect(addr: &SocketAddr) -> io::Result<Socket> {
+    let location = std::panic::Location::caller();
     let (raw, len) = sockaddr_un(addr)?;
     let sock = socket2::Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
     let inner = Socket::new(OwnedFd::from(sock), true)?;
@@ -71,7 +73,7 @@ pub(super) fn connect(addr: &SocketAddr) -> io::Result<Socket> {
         match e.raw_os_error() {
             Some(libc::EINTR) => {}
             Some(libc::EINPROGRESS) => {
-                inner.wait_connected(None)?;
+                inner.wait_connected(None, location)?;
                 return Ok(inner);
             }
             Some(libc::EAGAIN) => {

@@ -214,6 +214,7 @@ impl UnixDatagram {
     /// let (size, sender) = sock.recv_from(buf.as_mut_slice()).unwrap();
     /// assert_eq!(&buf[..size], b"hi");
     /// ```
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         // std's recv_from on the non-blocking descriptor: one attempt, with
         // std's conversion of the sender's address.
@@ -234,6 +235,7 @@ impl UnixDatagram {
     /// let mut buf = vec![0; 10];
     /// assert_eq!(sock.recv(buf.as_mut_slice()).expect("recv function failed"), 2);
     /// ```
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.io(Direction::Read, || self.inner.recv(buf, 0))
     }
@@ -249,6 +251,7 @@ impl UnixDatagram {
     /// let sock = UnixDatagram::unbound().unwrap();
     /// sock.send_to(b"omelette au fromage", "/some/sock").expect("send_to function failed");
     /// ```
+    #[track_caller]
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let addr = SocketAddr::from_pathname(path)?;
         self.send_to_addr(buf, &addr)
@@ -271,6 +274,7 @@ impl UnixDatagram {
     ///     Ok(())
     /// }
     /// ```
+    #[track_caller]
     pub fn send_to_addr(&self, buf: &[u8], socket_addr: &SocketAddr) -> io::Result<usize> {
         self.inner.io(Direction::Write, || {
             self.inner.view::<Std>().send_to_addr(buf, socket_addr)
@@ -288,6 +292,7 @@ impl UnixDatagram {
     /// let (sock, _other) = UnixDatagram::pair().unwrap();
     /// sock.send(b"omelette au fromage").expect("send_to function failed");
     /// ```
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner.io(Direction::Write, || self.inner.send(buf))
     }

@@ -137,12 +137,15 @@ impl UnixListener {
     ///     Ok(())
     /// }
     /// ```
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         // std's accept on the non-blocking descriptor: one attempt, with
         // std's conversion of the peer address.
-        let (stream, addr) = self
-            .inner
-            .io(Direction::Read, || self.inner.view::<Std>().accept())?;
+        let (stream, addr) =
+            self.inner
+                .io_as(Direction::Read, shim_rt::wait::WaitKind::Accept, || {
+                    self.inner.view::<Std>().accept()
+                })?;
         Ok((UnixStream::from_std(stream)?, addr))
     }
 
@@ -249,6 +252,7 @@ impl<'a> IntoIterator for &'a UnixListener {
 impl Iterator for Incoming<'_> {
     type Item = io::Result<UnixStream>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<UnixStream>> {
         Some(self.listener.accept().map(|s| s.0))
     }

@@ -60,6 +60,7 @@ impl UnixStream {
     ///     }
     /// };
     /// ```
+    #[track_caller]
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         // std's own checks (NUL bytes, length) and encoding of the path.
         let addr = SocketAddr::from_pathname(path)?;
@@ -83,6 +84,7 @@ impl UnixStream {
     /// # drop(sock);
     /// # std::fs::remove_file(&path).unwrap();
     /// ```
+    #[track_caller]
     pub fn connect_addr(socket_addr: &SocketAddr) -> io::Result<UnixStream> {
         Ok(UnixStream {
             inner: super::addr::connect(socket_addr)?,

@@ -1,0 +1,248 @@
+//! The deadlock detector: when every coroutine and every thread of the
+//! program waits for another one, and nothing from outside can wake any of
+//! them, print who waits on what and end the process, as Go does ("all
+//! goroutines are asleep - deadlock!").
+//!
+//! `GREENSTD_DEADLOCK=abort` (the default) prints the report and aborts;
+//! `report` prints it once per deadlock and lets the process hang on;
+//! `off` never looks.
+//!
+//! # When it looks
+//!
+//! Never on a timer: the process stays idle while it waits. The registry
+//! counts the live tasks and those in a wait only another task can end
+//! (no deadline; not I/O, sleep or offload). The wait that makes the second
+//! count reach the first wakes the detector's thread, as does the end of a
+//! task or of an offload job while they are equal. The detector then lets
+//! a short grace pass (a wake-up issued a moment ago lands) and takes a
+//! snapshot; it reports only if two snapshots, a moment apart, agree that:
+//!
+//! * every registered task is parked in such a wait, and no task's wait
+//!   changed between them;
+//! * no timer is pending on the hub and no offload job is queued or running;
+//! * every OS thread of the process (`/proc/self/task`) is one of the
+//!   runtime's own (the `may` workers and timer thread, the hub, the
+//!   offload pool, the detector, the dump thread) or a registered thread
+//!   parked as above. Any other thread — one the program started with
+//!   `std::thread` directly, a library's — might still wake somebody, so
+//!   its presence means "no deadlock".
+//!
+//! It cannot see coroutines spawned with raw `may` (not through greenstd),
+//! nor a thread that exits without waking anyone after the last check (no
+//! event marks it): in such cases it stays silent rather than guess.
+
+use std::collections::HashSet;
+use std::io;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::inspect::{self, Dump, TaskState};
+use crate::{hub, offload, registry, task};
+
+const OFF: u8 = 0;
+const ABORT: u8 = 1;
+const REPORT: u8 = 2;
+
+static MODE: AtomicU8 = AtomicU8::new(OFF);
+
+/// Time for wake-ups in flight to land before the first snapshot.
+const GRACE: Duration = Duration::from_millis(100);
+/// Time between the two snapshots that must agree.
+const CONFIRM: Duration = Duration::from_millis(100);
+/// Pause after a look that found no deadlock.
+const BACKOFF: Duration = Duration::from_millis(400);
+
+struct Detector {
+    kicked: Mutex<bool>,
+    cv: Condvar,
+}
+
+static DETECTOR: Detector = Detector {
+    kicked: Mutex::new(false),
+    cv: Condvar::new(),
+};
+
+/// Thread ids of greenstd's own threads.
+static INTERNAL: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// Thread ids of `may`'s threads (workers and timer), or `None` when they
+/// could not be told apart from the program's.
+static RUNTIME: OnceLock<Option<Vec<i32>>> = OnceLock::new();
+
+fn gettid() -> i32 {
+    // SAFETY: a plain system call.
+    unsafe { libc::gettid() }
+}
+
+/// The calling thread is one of greenstd's own (see `task::mark_internal_thread`).
+pub(crate) fn internal_thread_started() {
+    INTERNAL.lock().push(gettid());
+}
+
+/// The calling thread, one of greenstd's own, exits.
+pub(crate) fn internal_thread_exiting() {
+    let me = gettid();
+    INTERNAL.lock().retain(|&t| t != me);
+}
+
+/// The ids of every thread of the process.
+pub(crate) fn thread_ids() -> io::Result<Vec<i32>> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc/self/task")? {
+        if let Some(tid) = e?.file_name().to_str().and_then(|s| s.parse().ok()) {
+            v.push(tid);
+        }
+    }
+    Ok(v)
+}
+
+/// Reads `GREENSTD_DEADLOCK` and starts the detector's thread (which then
+/// sleeps until kicked). `may_threads` are the threads that appeared while
+/// the scheduler started (`None` when unknown).
+pub(crate) fn init(may_threads: Option<Vec<i32>>) -> io::Result<()> {
+    let mode = match std::env::var("GREENSTD_DEADLOCK") {
+        Err(std::env::VarError::NotPresent) => ABORT,
+        Ok(v) => match v.trim() {
+            "" | "abort" => ABORT,
+            "report" => REPORT,
+            "off" => OFF,
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("GREENSTD_DEADLOCK={other:?}: expected abort, report or off"),
+                ))
+            }
+        },
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "GREENSTD_DEADLOCK is not valid unicode: expected abort, report or off",
+            ))
+        }
+    };
+    let _ = RUNTIME.set(may_threads);
+    if mode == OFF {
+        return Ok(());
+    }
+    std::thread::Builder::new()
+        .name("greenstd-deadlock".into())
+        .spawn(run)?;
+    MODE.store(mode, Ordering::SeqCst);
+    // Tasks may already be blocked on each other (threads that waited
+    // before the runtime started).
+    let (live, blocked) = registry::counts();
+    if live != 0 && live == blocked {
+        kick();
+    }
+    Ok(())
+}
+
+/// Wakes the detector: every live task may be blocked on another.
+pub(crate) fn kick() {
+    if MODE.load(Ordering::Relaxed) == OFF {
+        return;
+    }
+    let mut k = DETECTOR.kicked.lock();
+    *k = true;
+    DETECTOR.cv.notify_one();
+}
+
+/// Kicks the detector if the counts say everyone is blocked (after an
+/// event from outside the tasks, such as an offload job's end).
+pub(crate) fn kick_if_stuck() {
+    let (live, blocked) = registry::counts();
+    if live != 0 && live == blocked {
+        kick();
+    }
+}
+
+fn run() {
+    task::mark_internal_thread();
+    let mut reported: Option<Vec<(u64, u32)>> = None;
+    loop {
+        {
+            let mut k = DETECTOR.kicked.lock();
+            while !*k {
+                DETECTOR.cv.wait(&mut k);
+            }
+            *k = false;
+        }
+        std::thread::sleep(GRACE);
+        let Some(first) = check() else {
+            // Not (or not yet) a deadlock. Kicks that come meanwhile (a
+            // program whose tasks all wait on a thread greenstd cannot see
+            // kicks at every message) are looked at after a pause.
+            std::thread::sleep(BACKOFF);
+            continue;
+        };
+        std::thread::sleep(CONFIRM);
+        let Some(second) = check() else {
+            std::thread::sleep(BACKOFF);
+            continue;
+        };
+        let key =
+            |d: &Dump| -> Vec<(u64, u32)> { d.tasks().iter().map(|t| (t.id(), t.seq())).collect() };
+        if key(&first) != key(&second) {
+            // Something moved in between: look again.
+            kick();
+            continue;
+        }
+        if reported.as_ref() == Some(&key(&second)) {
+            continue;
+        }
+        let mut text = String::from(
+            "\ngreenstd: deadlock: every thread and coroutine is blocked, waiting for another, \
+             and nothing can wake any of them\n",
+        );
+        text.push_str(&second.report_lines());
+        text.push_str(&second.cycle_lines());
+        eprint_all(&text);
+        if MODE.load(Ordering::Relaxed) == ABORT {
+            eprint_all("fatal error: all threads and coroutines are asleep - deadlock!\n");
+            std::process::abort();
+        }
+        eprint_all("greenstd: GREENSTD_DEADLOCK=report: the process carries on\n");
+        reported = Some(key(&second));
+    }
+}
+
+fn eprint_all(s: &str) {
+    use std::io::Write as _;
+    let _ = io::stderr().lock().write_all(s.as_bytes());
+}
+
+/// A snapshot that shows a deadlock, or `None`.
+fn check() -> Option<Dump> {
+    let (live, blocked) = registry::counts();
+    if live == 0 || live != blocked {
+        return None;
+    }
+    if hub::pending() != 0 || offload::busy() != 0 {
+        return None;
+    }
+    let runtime = RUNTIME.get()?.as_ref()?;
+    let threads = thread_ids().ok()?;
+    registry::frozen(|tasks, (live, blocked)| {
+        if live == 0 || live != blocked || tasks.len() != live as usize {
+            return None;
+        }
+        let dump = inspect::collect(tasks);
+        let all_blocked = dump.tasks().iter().all(|t| {
+            t.state() == TaskState::Parked
+                && t.wait()
+                    .is_some_and(|w| !w.is_timed() && !w.kind().is_external())
+        });
+        if !all_blocked {
+            return None;
+        }
+        let mut known: HashSet<i32> = runtime.iter().copied().collect();
+        known.extend(INTERNAL.lock().iter().copied());
+        known.extend(tasks.iter().map(|t| t.tid()).filter(|&t| t != 0));
+        if threads.iter().any(|t| !known.contains(t)) {
+            return None;
+        }
+        Some(dump)
+    })
+}

@@ -1,0 +1,1077 @@
+//! The one wait mechanism every blocking primitive of greenstd is built on.
+//!
+//! A waiter is a node that lives in the waiting frame — pinned on the
+//! stack of the coroutine or thread that waits, so a wait allocates nothing
+//! — linked into an intrusive FIFO, a [`WaitList`]. A list is always used
+//! under a lock: its own ([`WaitQueue`]) or one of the primitive's (the
+//! channels keep theirs inside their state, [`wait_locked`]).
+//!
+//! The rules, in one place (in the spirit of parking_lot's parking lot and
+//! tokio's `scheduled_io.rs`):
+//!
+//! * a waiter is linked under the lock, after the primitive's `validate`
+//!   said it must sleep, and before the lock is released: a notification
+//!   issued after the release cannot be missed;
+//! * a notifier unlinks the node and marks it notified under the lock, and
+//!   wakes the waiter only after releasing it ([`Wake`], [`Wakeups`]); the
+//!   node's mark is the last thing the notifier touches, because once the
+//!   waiter sees it, it may return and its frame — the node — is gone;
+//! * a waiter whose deadline passes, or which is interrupted, takes the
+//!   lock and unlinks itself — unless a notifier got there first: then a
+//!   timed-out wait reports the notification ([`WaitResult::Notified`]),
+//!   never losing it, and an interrupted wait (an interrupt wins over a
+//!   notification that came with it) passes it on to the next waiter
+//!   before reporting [`WaitResult::Interrupted`];
+//! * every wait writes what it waits on — the [`WaitKind`], the object, the
+//!   lock holder, the user's call site, since when — into the waiting
+//!   task's record, which [`crate::inspect`] reads for `green::dump()`, the
+//!   deadlock report and the blocked-worker monitor.
+//!
+//! # Interruption (the cancellation hook)
+//!
+//! [`Task::interrupt`] ends the task's current wait — or, if it is not
+//! waiting, its next one — early: the wait unlinks itself (leaving the
+//! queue consistent, see above), clears the interrupt and returns
+//! [`WaitResult::Interrupted`]. Waits made [`WaitOn::uninterruptible`]
+//! (the offload pool's: the job borrows the waiting frame) ignore it and
+//! leave it pending. greenstd's primitives currently treat `Interrupted` as
+//! a spurious wakeup and wait again; cancellation builds on it.
+
+use std::fmt;
+use std::marker::PhantomPinned;
+use std::num::NonZeroU64;
+use std::ops::DerefMut;
+use std::panic::Location;
+use std::pin::{pin, Pin};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::park;
+use crate::registry;
+use crate::task::{self, Task};
+
+/// What a blocked coroutine or thread waits for: the operation it is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum WaitKind {
+    /// `Mutex::lock` (and a `Condvar` re-acquiring its mutex).
+    Mutex = 1,
+    /// `RwLock::read`.
+    RwLockRead,
+    /// `RwLock::write`.
+    RwLockWrite,
+    /// `Condvar::wait` and its timed forms.
+    Condvar,
+    /// A channel's `recv`.
+    Recv,
+    /// A bounded channel's `send`.
+    Send,
+    /// `JoinHandle::join`; the object is the joined thread's id.
+    Join,
+    /// The end of `thread::scope`, waiting for its threads.
+    Scope,
+    /// `thread::park`.
+    Park,
+    /// `thread::sleep`.
+    Sleep,
+    /// `Barrier::wait`.
+    Barrier,
+    /// `Once`, `OnceLock`, `LazyLock`: waiting for another initialiser.
+    Once,
+    /// A read or receive on a socket; the object is the descriptor.
+    Read,
+    /// A write or send on a socket; the object is the descriptor.
+    Write,
+    /// `accept`; the object is the listening descriptor.
+    Accept,
+    /// `connect`; the object is the descriptor.
+    Connect,
+    /// Work running on the offload pool.
+    Offload,
+    /// A one-shot event ([`crate::latch::Latch`]) or another event.
+    Event,
+}
+
+impl WaitKind {
+    const ALL: [WaitKind; 18] = [
+        WaitKind::Mutex,
+        WaitKind::RwLockRead,
+        WaitKind::RwLockWrite,
+        WaitKind::Condvar,
+        WaitKind::Recv,
+        WaitKind::Send,
+        WaitKind::Join,
+        WaitKind::Scope,
+        WaitKind::Park,
+        WaitKind::Sleep,
+        WaitKind::Barrier,
+        WaitKind::Once,
+        WaitKind::Read,
+        WaitKind::Write,
+        WaitKind::Accept,
+        WaitKind::Connect,
+        WaitKind::Offload,
+        WaitKind::Event,
+    ];
+
+    pub(crate) fn from_u8(v: u8) -> Option<WaitKind> {
+        WaitKind::ALL.iter().copied().find(|k| *k as u8 == v)
+    }
+
+    /// The operation, as a user reads it: `Mutex::lock`, `recv`, `join`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitKind::Mutex => "Mutex::lock",
+            WaitKind::RwLockRead => "RwLock::read",
+            WaitKind::RwLockWrite => "RwLock::write",
+            WaitKind::Condvar => "Condvar::wait",
+            WaitKind::Recv => "recv",
+            WaitKind::Send => "send",
+            WaitKind::Join => "join",
+            WaitKind::Scope => "scope",
+            WaitKind::Park => "park",
+            WaitKind::Sleep => "sleep",
+            WaitKind::Barrier => "Barrier::wait",
+            WaitKind::Once => "Once",
+            WaitKind::Read => "read",
+            WaitKind::Write => "write",
+            WaitKind::Accept => "accept",
+            WaitKind::Connect => "connect",
+            WaitKind::Offload => "offload",
+            WaitKind::Event => "event",
+        }
+    }
+
+    /// `true` when the outside world ends the wait — the kernel (I/O), the
+    /// clock (sleep) or the offload pool — rather than another thread or
+    /// coroutine of the program. Such a wait never counts towards a
+    /// deadlock.
+    pub fn is_external(self) -> bool {
+        matches!(
+            self,
+            WaitKind::Read
+                | WaitKind::Write
+                | WaitKind::Accept
+                | WaitKind::Connect
+                | WaitKind::Sleep
+                | WaitKind::Offload
+        )
+    }
+}
+
+impl fmt::Display for WaitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Who holds what a waiter waits for, when the primitive knows it: the
+/// edges of a wait-for graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Holder {
+    /// Unknown, or nobody in particular (a condition variable, a channel).
+    #[default]
+    None,
+    /// A task, by id (the thread a `join` waits for).
+    Task(NonZeroU64),
+    /// An address on the holder's stack, taken when it acquired a lock
+    /// ([`stack_address`]); [`crate::inspect`] maps it to the task whose
+    /// stack contains it. Costs the lock one store, no lookup.
+    Stack(usize),
+}
+
+impl Holder {
+    pub(crate) fn encode(self) -> (u8, usize) {
+        match self {
+            Holder::None => (0, 0),
+            Holder::Task(id) => (1, id.get() as usize),
+            Holder::Stack(a) => (2, a),
+        }
+    }
+
+    pub(crate) fn decode(tag: u8, v: usize) -> Holder {
+        match tag {
+            1 => NonZeroU64::new(v as u64).map_or(Holder::None, Holder::Task),
+            2 => Holder::Stack(v),
+            _ => Holder::None,
+        }
+    }
+}
+
+/// An address in the caller's current stack frame: a cheap identity of the
+/// running coroutine or thread, for lock owners ([`Holder::Stack`]).
+#[inline(always)]
+pub fn stack_address() -> usize {
+    let probe = 0u8;
+    std::hint::black_box(&probe) as *const u8 as usize
+}
+
+/// What one wait is for: recorded in the waiting task while it waits.
+#[derive(Clone, Copy, Debug)]
+pub struct WaitOn {
+    kind: WaitKind,
+    object: usize,
+    holder: Holder,
+    location: &'static Location<'static>,
+    interruptible: bool,
+}
+
+impl WaitOn {
+    /// A wait of `kind` on `object` (an address, a descriptor or an id),
+    /// called from the caller's caller: put `#[track_caller]` on every
+    /// function between the user's code and this call, so the location is
+    /// the user's line.
+    #[track_caller]
+    #[inline]
+    pub fn new(kind: WaitKind, object: usize) -> WaitOn {
+        WaitOn::at(kind, object, Location::caller())
+    }
+
+    /// A wait of `kind` on `object` made at `location`.
+    #[inline]
+    pub fn at(kind: WaitKind, object: usize, location: &'static Location<'static>) -> WaitOn {
+        WaitOn {
+            kind,
+            object,
+            holder: Holder::None,
+            location,
+            interruptible: true,
+        }
+    }
+
+    /// Records who holds the object (a lock's owner, a joined thread).
+    #[inline]
+    pub fn held_by(mut self, holder: Holder) -> WaitOn {
+        self.holder = holder;
+        self
+    }
+
+    /// Makes the wait ignore [`Task::interrupt`] (which stays pending for
+    /// the next wait): for waits that must not end before what they wait
+    /// for, such as an offload job that borrows the waiting frame.
+    #[inline]
+    pub fn uninterruptible(mut self) -> WaitOn {
+        self.interruptible = false;
+        self
+    }
+
+    /// The kind of wait.
+    pub fn kind(&self) -> WaitKind {
+        self.kind
+    }
+
+    /// The object waited on.
+    pub fn object(&self) -> usize {
+        self.object
+    }
+
+    /// The holder, if known.
+    pub fn holder(&self) -> Holder {
+        self.holder
+    }
+
+    /// The call site.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+}
+
+/// How a wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum WaitResult {
+    /// A notifier woke the waiter.
+    Notified,
+    /// `validate` returned `false` under the lock: the caller never slept.
+    Invalid,
+    /// The deadline passed first.
+    TimedOut,
+    /// [`Task::interrupt`] ended the wait; a notification it had received
+    /// was passed on to the next waiter.
+    Interrupted,
+}
+
+// ---------------------------------------------------------------------------
+// Nodes and lists.
+// ---------------------------------------------------------------------------
+
+/// Not linked: fresh, or withdrawn by its waiter.
+const IDLE: u8 = 0;
+/// In a list.
+const LINKED: u8 = 1;
+/// Taken off its list by a notifier.
+const NOTIFIED: u8 = 2;
+
+/// One waiter, in the waiting frame.
+///
+/// The links are atomics only so that a node is `Sync` without ceremony:
+/// they are read and written under the lock of the list the node is in.
+struct Node {
+    prev: AtomicPtr<Node>,
+    next: AtomicPtr<Node>,
+    /// `LINKED` → `NOTIFIED` by a notifier (under the lock, its last touch
+    /// of the node), `LINKED` → `IDLE` by the waiter itself (under the lock).
+    state: AtomicU8,
+    /// Counted as a wait only another task can end (see `registry`).
+    counted: AtomicBool,
+    tag: u64,
+    /// The waiting task; valid while the node is linked (the waiter runs
+    /// inside `task::with_current`, which keeps this `Arc` alive).
+    task: *const Arc<Task>,
+    _pinned: PhantomPinned,
+}
+
+// SAFETY: the raw task pointer is only dereferenced by notifiers while the
+// node is linked, under the lock of its list; everything else is atomic.
+unsafe impl Send for Node {}
+// SAFETY: as above.
+unsafe impl Sync for Node {}
+
+impl Node {
+    fn new(tag: u64, task: &Arc<Task>) -> Node {
+        Node {
+            prev: AtomicPtr::new(ptr::null_mut()),
+            next: AtomicPtr::new(ptr::null_mut()),
+            state: AtomicU8::new(IDLE),
+            counted: AtomicBool::new(false),
+            tag,
+            task,
+            _pinned: PhantomPinned,
+        }
+    }
+
+    #[inline]
+    fn is_notified(&self) -> bool {
+        self.state.load(Ordering::Acquire) == NOTIFIED
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // A node still linked is about to dangle in its list: only a panic
+        // between linking and waiting (in a primitive's `before_sleep` or
+        // lock) can get here. Nothing can unlink it without the lock.
+        if *self.state.get_mut() == LINKED {
+            eprintln!("greenstd: a waiter left its wait queue while still queued; aborting");
+            std::process::abort();
+        }
+    }
+}
+
+/// A FIFO of waiters, kept under a lock of the user's choice (all methods
+/// need `&mut`, which that lock provides).
+///
+/// The waiters themselves live in their waiting frames; the list holds
+/// pointers to them. [`WaitQueue`] is a list under its own lock;
+/// [`wait_locked`] waits on a list inside any other locked state.
+pub struct WaitList {
+    head: *const Node,
+    tail: *const Node,
+    len: usize,
+}
+
+// SAFETY: the pointers name nodes that stay alive and pinned while they are
+// linked (a waiter returns only once its node is unlinked, and `Node`'s
+// drop aborts otherwise); they are only followed through `&mut WaitList`,
+// that is under the lock that guards the list.
+unsafe impl Send for WaitList {}
+// SAFETY: `&WaitList` only reads the length and the first tag, of nodes
+// that are alive while linked (see above).
+unsafe impl Sync for WaitList {}
+
+impl Default for WaitList {
+    fn default() -> WaitList {
+        WaitList::new()
+    }
+}
+
+impl fmt::Debug for WaitList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitList").field("len", &self.len).finish()
+    }
+}
+
+impl WaitList {
+    /// An empty list.
+    pub const fn new() -> WaitList {
+        WaitList {
+            head: ptr::null(),
+            tail: ptr::null(),
+            len: 0,
+        }
+    }
+
+    /// Number of waiters.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when nobody waits.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The tag of the first waiter.
+    #[inline]
+    pub fn front_tag(&self) -> Option<u64> {
+        // SAFETY: a linked node is alive (see the `Send` impl).
+        unsafe { self.head.as_ref() }.map(|n| n.tag)
+    }
+
+    /// Links `node` at the back.
+    ///
+    /// # Safety
+    ///
+    /// `node` is pinned, not linked anywhere, and stays alive until it has
+    /// been unlinked (by a notifier or by [`WaitList::withdraw`] on this
+    /// same list).
+    unsafe fn push_back(&mut self, node: &Node) {
+        let p = node as *const Node as *mut Node;
+        node.prev.store(self.tail as *mut Node, Ordering::Relaxed);
+        node.next.store(ptr::null_mut(), Ordering::Relaxed);
+        // SAFETY: the tail, if any, is a linked node, alive.
+        match unsafe { self.tail.as_ref() } {
+            Some(tail) => tail.next.store(p, Ordering::Relaxed),
+            None => self.head = p,
+        }
+        self.tail = p;
+        self.len += 1;
+        node.state.store(LINKED, Ordering::Relaxed);
+    }
+
+    /// Unlinks a node known to be in this list.
+    fn unlink(&mut self, node: &Node) {
+        let prev = node.prev.load(Ordering::Relaxed);
+        let next = node.next.load(Ordering::Relaxed);
+        // SAFETY: neighbours of a linked node are linked nodes, alive.
+        match unsafe { prev.as_ref() } {
+            Some(p) => p.next.store(next, Ordering::Relaxed),
+            None => self.head = next,
+        }
+        // SAFETY: as above.
+        match unsafe { next.as_ref() } {
+            Some(n) => n.prev.store(prev, Ordering::Relaxed),
+            None => self.tail = prev,
+        }
+        self.len -= 1;
+    }
+
+    /// The waiter takes itself off the list; `false` if a notifier took it
+    /// first. `node` must have been pushed on this list.
+    fn withdraw(&mut self, node: &Node) -> bool {
+        if node.state.load(Ordering::Relaxed) != LINKED {
+            return false;
+        }
+        self.unlink(node);
+        node.state.store(IDLE, Ordering::Relaxed);
+        if node.counted.load(Ordering::Relaxed) {
+            registry::unblock(1);
+        }
+        true
+    }
+
+    /// Takes the first waiter off the list and marks it notified; it is
+    /// woken when the returned [`Wake`] is dropped — after the lock is
+    /// released.
+    pub fn notify_one(&mut self) -> Option<Wake> {
+        // SAFETY: the head, if any, is a linked node, alive until we mark
+        // it notified below (its waiter cannot withdraw: we hold the lock).
+        let node = unsafe { self.head.as_ref() }?;
+        self.unlink(node);
+        // SAFETY: the waiting task outlives its wait (see `Node::task`).
+        let task = unsafe { &*node.task }.clone();
+        task.record().set_state(task::RUNNABLE);
+        if node.counted.load(Ordering::Relaxed) {
+            registry::unblock(1);
+        }
+        // The last touch: from here the waiter may return and free the node.
+        node.state.store(NOTIFIED, Ordering::Release);
+        Some(Wake { task })
+    }
+
+    /// Takes every waiter off the list and marks them notified; they are
+    /// woken when the returned [`Wakeups`] is dropped.
+    pub fn notify_all(&mut self) -> Wakeups {
+        let mut woken = Wakeups::new();
+        while let Some(w) = self.notify_one() {
+            woken.push(w);
+        }
+        woken
+    }
+}
+
+/// A waiter taken off a list, to be woken once the lock is released: on
+/// drop, or by [`Wake::wake`].
+#[must_use = "dropping a Wake wakes the waiter: drop it after releasing the lock"]
+pub struct Wake {
+    task: Arc<Task>,
+}
+
+impl Wake {
+    /// Wakes the waiter now.
+    #[inline]
+    pub fn wake(self) {}
+}
+
+impl Drop for Wake {
+    #[inline]
+    fn drop(&mut self) {
+        self.task.wake();
+    }
+}
+
+impl fmt::Debug for Wake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wake")
+            .field("task", &self.task.id())
+            .finish()
+    }
+}
+
+/// Waiters taken off a list, woken on drop (in the order they waited). The
+/// first four are kept inline: a broadcast to a few waiters allocates
+/// nothing.
+#[must_use = "dropping Wakeups wakes the waiters: drop it after releasing the lock"]
+#[derive(Default)]
+pub struct Wakeups {
+    inline: [Option<Wake>; 4],
+    more: Vec<Wake>,
+    len: usize,
+}
+
+impl Wakeups {
+    /// None yet.
+    pub fn new() -> Wakeups {
+        Wakeups::default()
+    }
+
+    /// Adds one.
+    pub fn push(&mut self, w: Wake) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = Some(w),
+            None => self.more.push(w),
+        }
+        self.len += 1;
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Wakes them now.
+    pub fn wake(self) {}
+}
+
+impl fmt::Debug for Wakeups {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wakeups").field("len", &self.len).finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Waiting: the one place where a waiter sleeps.
+// ---------------------------------------------------------------------------
+
+enum Outcome {
+    Notified,
+    TimedOut,
+    /// `consumed`: a notification had reached the node first.
+    Interrupted {
+        consumed: bool,
+    },
+}
+
+/// Sleeps until `node` is notified, `deadline` passes or the task is
+/// interrupted. `withdraw` takes the lock and unlinks the node if it is
+/// still linked (returning `true`), else returns `false`: called at most
+/// once, and the node is unlinked when this returns.
+fn sleep_on(
+    node: &Node,
+    me: &Task,
+    deadline: Option<Instant>,
+    interruptible: bool,
+    mut withdraw: impl FnMut() -> bool,
+) -> Outcome {
+    loop {
+        // An interrupt wins over a notification that came with it: the
+        // notification goes on to the next waiter (cancellation must not
+        // take a lock it was about to be handed, say).
+        if interruptible && me.take_interrupt() {
+            let consumed = !withdraw();
+            return Outcome::Interrupted { consumed };
+        }
+        if node.is_notified() {
+            return Outcome::Notified;
+        }
+        if park::park_deadline(deadline) {
+            if node.is_notified() {
+                return Outcome::Notified;
+            }
+            // A notification that raced with the deadline wins.
+            return if withdraw() {
+                Outcome::TimedOut
+            } else {
+                Outcome::Notified
+            };
+        }
+    }
+}
+
+/// Links the current task on a list behind `guard`, releases the lock,
+/// runs `before_sleep` and sleeps. The core of every wait on a list.
+#[allow(clippy::too_many_arguments)]
+fn wait_in<G, P, L>(
+    me: &Arc<Task>,
+    mut guard: G,
+    project: P,
+    relock: L,
+    on: &WaitOn,
+    tag: u64,
+    deadline: Option<Instant>,
+    before_sleep: impl FnOnce(),
+    changed: impl Fn(&WaitList),
+) -> WaitResult
+where
+    G: DerefMut,
+    P: Fn(&mut G::Target) -> &mut WaitList,
+    L: Fn() -> G,
+{
+    let node = pin!(Node::new(tag, me));
+    let node: Pin<&Node> = node.into_ref();
+    let counted = me.is_tracked() && deadline.is_none() && !on.kind.is_external();
+    {
+        let list = project(&mut guard);
+        // The record was described by the caller; parked from here (the
+        // notifier's RUNNABLE comes after, under the same lock).
+        me.record().set_state(task::PARKED);
+        node.counted.store(counted, Ordering::Relaxed);
+        // SAFETY: the node is pinned in this frame, fresh, and this
+        // function returns only once it is unlinked: `sleep_on` returns
+        // notified (unlinked by the notifier) or after `withdraw`; a panic
+        // in between aborts in `Node::drop`.
+        unsafe { list.push_back(&node) };
+        changed(list);
+        if counted {
+            registry::block();
+        }
+    }
+    drop(guard);
+    before_sleep();
+    let outcome = sleep_on(&node, me, deadline, on.interruptible, || {
+        let mut g = relock();
+        let list = project(&mut g);
+        let removed = list.withdraw(&node);
+        if removed {
+            changed(list);
+        }
+        removed
+    });
+    let r = match outcome {
+        Outcome::Notified => WaitResult::Notified,
+        Outcome::TimedOut => WaitResult::TimedOut,
+        Outcome::Interrupted { consumed } => {
+            if consumed {
+                // Pass the notification on, as if it had never reached us.
+                let mut g = relock();
+                let list = project(&mut g);
+                let next = list.notify_one();
+                changed(list);
+                drop(g);
+                drop(next);
+            }
+            WaitResult::Interrupted
+        }
+    };
+    me.record().end();
+    r
+}
+
+/// Waits on a [`WaitList`] kept inside state guarded by the caller's own
+/// lock.
+///
+/// `guard` holds that lock, and the caller has checked under it that it
+/// must wait; `project` finds the list in the locked state; `relock` takes
+/// the lock again (to withdraw on timeout or interruption). The caller is
+/// linked at the back of the list, the lock is released, and the caller
+/// runs `before_sleep` (to wake whoever the caller's change concerns, say)
+/// and sleeps until a notifier ([`WaitList::notify_one`], …) takes it off
+/// the list, `deadline` passes, or the task is interrupted. The lock is
+/// not held on return.
+///
+/// `relock` and `before_sleep` must not panic (the waiter would be left
+/// queued: the process aborts).
+pub fn wait_locked<G, P, L>(
+    guard: G,
+    project: P,
+    relock: L,
+    on: WaitOn,
+    tag: u64,
+    deadline: Option<Instant>,
+    before_sleep: impl FnOnce(),
+) -> WaitResult
+where
+    G: DerefMut,
+    P: Fn(&mut G::Target) -> &mut WaitList,
+    L: Fn() -> G,
+{
+    task::with_current(|me| {
+        me.record().describe(&on, deadline.is_some());
+        wait_in(
+            me,
+            guard,
+            project,
+            relock,
+            &on,
+            tag,
+            deadline,
+            before_sleep,
+            |_| {},
+        )
+    })
+}
+
+/// A [`WaitList`] under its own lock, with a lock-free count of waiters so
+/// that a notifier with nobody to wake takes no lock.
+#[derive(Debug, Default)]
+pub struct WaitQueue {
+    list: parking_lot::Mutex<WaitList>,
+    /// The length of `list`, stored under its lock (`SeqCst`); during a
+    /// `wait`, one more from before `validate` runs (see [`WaitQueue::has_waiters`]).
+    len: AtomicUsize,
+}
+
+impl WaitQueue {
+    /// An empty queue.
+    pub const fn new() -> WaitQueue {
+        WaitQueue {
+            list: parking_lot::Mutex::new(WaitList::new()),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// `true` if anybody waits or is about to.
+    ///
+    /// A notifier may skip the queue's lock when this is `false`, provided
+    /// it made its condition visible with a `SeqCst` store (or RMW) before
+    /// calling this, and the waiters' `validate` reads it with `SeqCst`:
+    /// then either the waiter sees the condition in `validate` and does not
+    /// sleep, or the notifier sees the waiter here.
+    #[inline]
+    pub fn has_waiters(&self) -> bool {
+        self.len.load(Ordering::SeqCst) != 0
+    }
+
+    /// Number of waiters (a hint: stale as soon as it is read).
+    #[inline]
+    pub fn waiters(&self) -> usize {
+        self.len.load(Ordering::SeqCst)
+    }
+
+    /// Waits on the queue, parking_lot's `park` in shape.
+    ///
+    /// Under the queue's lock, `validate` decides whether to wait at all
+    /// (`false`: return [`WaitResult::Invalid`] at once); the caller is then
+    /// queued with `tag`, the lock released, `before_sleep` run (e.g. to
+    /// release the mutex of a condition variable: a notify issued after it
+    /// cannot be missed), and the caller sleeps until notified, `deadline`
+    /// passes, or the task is interrupted.
+    pub fn wait(
+        &self,
+        on: WaitOn,
+        tag: u64,
+        deadline: Option<Instant>,
+        validate: impl FnOnce() -> bool,
+        before_sleep: impl FnOnce(),
+    ) -> WaitResult {
+        task::with_current(|me| self.wait_as(me, on, tag, deadline, validate, before_sleep))
+    }
+
+    /// [`WaitQueue::wait`] for the task `me`, the caller's own (looked up
+    /// once by callers that wait in a loop).
+    pub(crate) fn wait_as(
+        &self,
+        me: &Arc<Task>,
+        on: WaitOn,
+        tag: u64,
+        deadline: Option<Instant>,
+        validate: impl FnOnce() -> bool,
+        before_sleep: impl FnOnce(),
+    ) -> WaitResult {
+        // Outside the lock: a record nobody reads unless the state says
+        // parked, which is set under the lock.
+        me.record().describe(&on, deadline.is_some());
+        let guard = self.list.lock();
+        // Announce the waiter before `validate` reads the condition
+        // (see `has_waiters`).
+        self.len.store(guard.len + 1, Ordering::SeqCst);
+        if !validate() {
+            self.len.store(guard.len, Ordering::SeqCst);
+            return WaitResult::Invalid;
+        }
+        wait_in(
+            me,
+            guard,
+            |l| l,
+            || self.list.lock(),
+            &on,
+            tag,
+            deadline,
+            before_sleep,
+            |l| self.len.store(l.len, Ordering::SeqCst),
+        )
+    }
+
+    /// Wakes the first waiter; `false` if there was none.
+    pub fn notify_one(&self) -> bool {
+        let w = {
+            let mut l = self.list.lock();
+            let w = l.notify_one();
+            self.len.store(l.len, Ordering::SeqCst);
+            w
+        };
+        w.is_some()
+    }
+
+    /// Wakes every waiter; returns how many.
+    pub fn notify_all(&self) -> usize {
+        let woken = {
+            let mut l = self.list.lock();
+            let woken = l.notify_all();
+            self.len.store(0, Ordering::SeqCst);
+            woken
+        };
+        woken.len()
+    }
+
+    /// Runs `f` under the queue's lock; the waiters `f` notifies (through
+    /// the [`Notifier`]) are woken after the lock is released.
+    pub fn notify_with<R>(&self, f: impl FnOnce(&mut Notifier<'_>) -> R) -> R {
+        let mut woken = Wakeups::new();
+        let r = {
+            let mut l = self.list.lock();
+            let r = f(&mut Notifier {
+                list: &mut l,
+                woken: &mut woken,
+            });
+            self.len.store(l.len, Ordering::SeqCst);
+            r
+        };
+        drop(woken);
+        r
+    }
+}
+
+/// A locked [`WaitQueue`], as [`WaitQueue::notify_with`] gives it.
+pub struct Notifier<'a> {
+    list: &'a mut WaitList,
+    woken: &'a mut Wakeups,
+}
+
+impl Notifier<'_> {
+    /// The tag of the first waiter.
+    #[inline]
+    pub fn front_tag(&self) -> Option<u64> {
+        self.list.front_tag()
+    }
+
+    /// `true` when nobody (else) waits.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Notifies the first waiter; `false` if there was none.
+    pub fn notify_one(&mut self) -> bool {
+        match self.list.notify_one() {
+            Some(w) => {
+                self.woken.push(w);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Notifies every waiter; returns how many.
+    pub fn notify_all(&mut self) -> usize {
+        let mut n = 0;
+        while self.notify_one() {
+            n += 1;
+        }
+        n
+    }
+}
+
+impl fmt::Debug for Notifier<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifier")
+            .field("waiting", &self.list.len)
+            .finish()
+    }
+}
+
+/// The one-waiter form of a wait, behind `thread::park`: a token that its
+/// owner waits for and anyone makes available ([`Parker::unpark`]).
+///
+/// The same rules as a queue wait — the record, the deadlock count,
+/// interruption, the deadline — without a list or a lock: the only waiter
+/// is known (the task that owns the parker), so one state word is enough,
+/// as in std's futex parker. A token that arrives with an interrupt is
+/// kept for the next park (passed on, not lost).
+#[derive(Debug, Default)]
+pub(crate) struct Parker {
+    state: AtomicU8,
+    /// The current park counts as a wait only another task can end.
+    counted: AtomicBool,
+}
+
+const P_EMPTY: u8 = 0;
+const P_NOTIFIED: u8 = 1;
+const P_PARKED: u8 = 2;
+
+impl Parker {
+    pub(crate) const fn new() -> Parker {
+        Parker {
+            state: AtomicU8::new(P_EMPTY),
+            counted: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes the token available, waking `owner` if it is parked.
+    #[inline]
+    pub(crate) fn unpark(&self, owner: &Task) {
+        if self.state.swap(P_NOTIFIED, Ordering::AcqRel) == P_PARKED {
+            if self.counted.load(Ordering::Relaxed) {
+                registry::unblock(1);
+            }
+            owner.record().set_state(task::RUNNABLE);
+            owner.wake();
+        }
+    }
+
+    /// Waits for the token and consumes it ([`WaitResult::Notified`]),
+    /// until `deadline` or an interrupt. `me` owns the parker.
+    pub(crate) fn park(&self, me: &Task, on: WaitOn, deadline: Option<Instant>) -> WaitResult {
+        if self
+            .state
+            .compare_exchange(P_NOTIFIED, P_EMPTY, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return WaitResult::Notified;
+        }
+        let counted = me.is_tracked() && deadline.is_none() && !on.kind.is_external();
+        me.record().begin(&on, deadline.is_some());
+        self.counted.store(counted, Ordering::Relaxed);
+        if counted {
+            registry::block();
+        }
+        let r = if self
+            .state
+            .compare_exchange(P_EMPTY, P_PARKED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // The token came meanwhile (nobody saw us parked).
+            self.state.store(P_EMPTY, Ordering::Relaxed);
+            if counted {
+                registry::unblock(1);
+            }
+            WaitResult::Notified
+        } else {
+            self.sleep(me, &on, deadline, counted)
+        };
+        me.record().end();
+        r
+    }
+
+    fn sleep(
+        &self,
+        me: &Task,
+        on: &WaitOn,
+        deadline: Option<Instant>,
+        counted: bool,
+    ) -> WaitResult {
+        // Leaves the parked state; `false` if an unparker got there first
+        // (it then did the accounting, and the token is there).
+        let leave = || {
+            let left = self
+                .state
+                .compare_exchange(P_PARKED, P_EMPTY, Ordering::Acquire, Ordering::Acquire)
+                .is_ok();
+            if left && counted {
+                registry::unblock(1);
+            }
+            left
+        };
+        loop {
+            if on.interruptible && me.take_interrupt() {
+                // A token that came with the interrupt stays for the next park.
+                leave();
+                return WaitResult::Interrupted;
+            }
+            if self.state.load(Ordering::Acquire) == P_NOTIFIED {
+                self.state.store(P_EMPTY, Ordering::Relaxed);
+                return WaitResult::Notified;
+            }
+            if park::park_deadline(deadline) {
+                if leave() {
+                    return WaitResult::TimedOut;
+                }
+                self.state.store(P_EMPTY, Ordering::Relaxed);
+                return WaitResult::Notified;
+            }
+        }
+    }
+}
+
+/// Sleeps until `deadline`, recorded as `on` (kind [`WaitKind::Sleep`]
+/// for `thread::sleep`); [`WaitResult::TimedOut`] when the deadline has
+/// passed, [`WaitResult::Interrupted`] if the task was interrupted first.
+///
+/// In a coroutine the hub wakes it; on a plain thread this is a
+/// `park_timeout` loop (std's `thread::sleep` is what shim-time uses there).
+pub fn sleep_until(deadline: Instant, on: WaitOn) -> WaitResult {
+    task::with_current(|me| {
+        me.record().begin(&on, true);
+        let r = loop {
+            if on.interruptible && me.take_interrupt() {
+                break WaitResult::Interrupted;
+            }
+            if park::park_until(deadline) {
+                break WaitResult::TimedOut;
+            }
+        };
+        me.record().end();
+        r
+    })
+}
+
+/// Runs `f`, a call that blocks in a way greenstd cannot see (a system
+/// call on a plain thread), with the current task's record saying it waits
+/// on `on`, so that `green::dump()` shows it. Not interruptible; never
+/// counts towards a deadlock.
+pub fn recorded<R>(on: WaitOn, f: impl FnOnce() -> R) -> R {
+    struct End<'a>(&'a Task);
+    impl Drop for End<'_> {
+        fn drop(&mut self) {
+            self.0.record().end();
+        }
+    }
+    task::with_current(|me| {
+        me.record().begin(&on, true);
+        let _end = End(me);
+        f()
+    })
+}
+
+#[cfg(test)]
+mod tests;

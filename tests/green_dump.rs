@@ -1,0 +1,247 @@
+//! `green::dump()`: every live coroutine with its state, what it waits on,
+//! from which line, since when, and its parent; and the dump signal.
+
+mod child_util;
+
+use std::time::{Duration, Instant};
+
+use greenstd::green::{self, Dump, TaskState, WaitKind};
+use greenstd::sync::mpsc::{channel, Sender};
+use greenstd::sync::{Arc, Mutex};
+use greenstd::thread;
+
+use child_util::Child;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn two_workers() {
+    green::Config::new().workers(2).apply().unwrap();
+}
+
+/// Takes dumps until `f` holds for one (at most `LIMIT`).
+fn dump_until(what: &str, f: impl Fn(&Dump) -> bool) -> Dump {
+    let t = Instant::now();
+    loop {
+        let d = green::dump();
+        if f(&d) {
+            return d;
+        }
+        assert!(t.elapsed() < LIMIT, "never saw: {what}\n{d}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn id_of(t: &thread::Thread) -> u64 {
+    // ThreadId's number, as std prints it: `ThreadId(5)`.
+    let s = format!("{:?}", t.id());
+    s.trim_start_matches("ThreadId(")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_dump_of_1000_parked_coroutines_is_complete_and_fast() {
+    two_workers();
+    const N: usize = 1000;
+    let me = id_of(&thread::current());
+    let mut senders: Vec<Sender<()>> = Vec::new();
+    let mut handles = Vec::new();
+    let mut line = 0;
+    for i in 0..N {
+        let (tx, rx) = channel::<()>();
+        senders.push(tx);
+        line = line!() + 1;
+        let body = move || rx.recv().is_err();
+        let h = thread::Builder::new()
+            .name(format!("parked-{i}"))
+            .spawn(body)
+            .unwrap();
+        handles.push(h);
+    }
+    let ids: Vec<u64> = handles.iter().map(|h| id_of(h.thread())).collect();
+    // Only ours: other tests may run in this process (`cargo test`).
+    let parked = |d: &Dump| {
+        d.tasks()
+            .iter()
+            .filter(|t| t.name().is_some_and(|n| n.starts_with("parked-")))
+            .filter(|t| t.state() == TaskState::Parked)
+            .filter(|t| t.wait().is_some_and(|w| w.kind() == WaitKind::Recv))
+            .count()
+    };
+
+    dump_until("1000 coroutines parked in recv", |d| parked(d) == N);
+
+    let t = Instant::now();
+    let dump = green::dump();
+    let text = dump.to_string();
+    let took = t.elapsed();
+    // Generous: a dump of 1000 takes about a millisecond.
+    assert!(took < Duration::from_secs(1), "dump took {took:?}");
+
+    assert_eq!(parked(&dump), N);
+    for (i, id) in ids.iter().enumerate() {
+        let t = dump
+            .get(*id)
+            .unwrap_or_else(|| panic!("coroutine {id} missing"));
+        assert!(t.is_coroutine());
+        assert_eq!(t.name(), Some(format!("parked-{i}").as_str()));
+        assert_eq!(t.state(), TaskState::Parked);
+        assert_eq!(t.parent(), Some(me));
+        let w = t.wait().unwrap();
+        assert_eq!(w.kind(), WaitKind::Recv);
+        assert_eq!(w.location().file(), file!());
+        assert_eq!(w.location().line(), line);
+        assert!(w.holder().is_none());
+        assert!(!w.is_timed());
+    }
+    let me_info = dump.get(me).unwrap();
+    assert!(!me_info.is_coroutine());
+    assert_eq!(me_info.state(), TaskState::Running);
+    // The table: a header, then one line per task.
+    assert!(text.matches("recv on channel").count() >= N, "{text}");
+    assert!(text.lines().nth(1).unwrap().starts_with("ID"), "{text}");
+    assert!(text.lines().count() >= N + 3);
+
+    drop(senders);
+    for h in handles {
+        assert!(h.join().unwrap());
+    }
+    // Finished coroutines are gone from the next dump.
+    let after = green::dump();
+    assert!(ids.iter().all(|id| after.get(*id).is_none()), "{after}");
+}
+
+#[test]
+fn the_dump_names_a_locks_holder_and_a_joined_thread() {
+    two_workers();
+    let lock = Arc::new(Mutex::new(0));
+    let (release, released) = channel::<()>();
+    let l1 = lock.clone();
+    let holder = thread::Builder::new()
+        .name("holder".into())
+        .spawn(move || {
+            let _g = l1.lock().unwrap();
+            released.recv().unwrap();
+        })
+        .unwrap();
+    let holder_id = id_of(holder.thread());
+    dump_until("the holder parked", |d| {
+        d.get(holder_id)
+            .is_some_and(|t| t.state() == TaskState::Parked)
+    });
+    let l2 = lock.clone();
+    let locker = thread::spawn(move || *l2.lock().unwrap() += 1);
+    let locker_id = id_of(locker.thread());
+    let joiner = thread::spawn(move || holder.join().unwrap());
+    let joiner_id = id_of(joiner.thread());
+    let d = dump_until("locker and joiner parked", |d| {
+        [locker_id, joiner_id]
+            .iter()
+            .all(|id| d.get(*id).is_some_and(|t| t.state() == TaskState::Parked))
+    });
+    let w = d.get(locker_id).unwrap().wait().unwrap();
+    assert_eq!(w.kind(), WaitKind::Mutex);
+    assert_eq!(w.holder(), Some(holder_id), "{d}");
+    let w = d.get(joiner_id).unwrap().wait().unwrap();
+    assert_eq!(w.kind(), WaitKind::Join);
+    assert_eq!(w.holder(), Some(holder_id));
+    assert_eq!(w.object() as u64, holder_id);
+    let text = d.to_string();
+    assert!(text.contains("held by coroutine"), "{text}");
+    assert!(text.contains("\"holder\""), "{text}");
+    // No cycle here.
+    assert!(d.cycles().is_empty());
+
+    release.send(()).unwrap();
+    locker.join().unwrap();
+    joiner.join().unwrap();
+    assert_eq!(*lock.lock().unwrap(), 1);
+}
+
+#[test]
+fn running_and_sleeping_coroutines_and_timed_waits() {
+    two_workers();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let spinner = thread::spawn(move || {
+        while !s2.load(std::sync::atomic::Ordering::SeqCst) {
+            thread::yield_now();
+        }
+    });
+    let sleeper = thread::spawn(|| thread::sleep(Duration::from_millis(400)));
+    let (_tx, rx) = channel::<()>();
+    let timed = thread::spawn(move || rx.recv_timeout(Duration::from_millis(400)).is_err());
+    let (sp, sl, ti) = (
+        id_of(spinner.thread()),
+        id_of(sleeper.thread()),
+        id_of(timed.thread()),
+    );
+    let d = dump_until("sleeper and timed waiter parked", |d| {
+        [sl, ti]
+            .iter()
+            .all(|id| d.get(*id).is_some_and(|t| t.state() == TaskState::Parked))
+    });
+    assert_eq!(d.get(sp).unwrap().state(), TaskState::Running, "{d}");
+    assert!(d.get(sp).unwrap().wait().is_none());
+    let w = d.get(sl).unwrap().wait().unwrap();
+    assert_eq!(w.kind(), WaitKind::Sleep);
+    assert!(w.is_timed());
+    let w = d.get(ti).unwrap().wait().unwrap();
+    assert_eq!(w.kind(), WaitKind::Recv);
+    assert!(w.is_timed());
+    assert!(w.waited() < LIMIT);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    spinner.join().unwrap();
+    sleeper.join().unwrap();
+    assert!(timed.join().unwrap());
+}
+
+#[test]
+fn the_dump_signal_prints_the_table_and_the_program_runs_on() {
+    let mut child = Child::start(
+        "dump",
+        &["--wait"],
+        &[
+            ("GREENSTD_DUMP_SIGNAL", "SIGUSR1"),
+            ("GREENSTD_WORKERS", "2"),
+        ],
+    );
+    assert!(
+        child.wait_for(false, "ready: pid", LIMIT),
+        "{}",
+        child.stderr()
+    );
+    let pid = child.pid() as libc::pid_t;
+    // SAFETY: a plain system call on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGUSR1) }, 0);
+    assert!(
+        child.wait_for(true, "accept on fd", LIMIT),
+        "{}",
+        child.stderr()
+    );
+    let err = child.stderr();
+    assert!(err.contains("greenstd: 5 coroutines"), "{err}");
+    assert!(err.contains("held by coroutine 2 \"holder\""), "{err}");
+    // Again: each signal prints one.
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGUSR1) }, 0);
+    let t = Instant::now();
+    while child.stderr().matches("greenstd: 5 coroutines").count() < 2 {
+        assert!(t.elapsed() < LIMIT, "{}", child.stderr());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.write_stdin("\n");
+    let (status, _, out, err) = child.finish(LIMIT);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("done"), "{out}");
+}
+
+#[test]
+fn a_bad_dump_signal_is_a_clear_error() {
+    let child = Child::start("dump", &[], &[("GREENSTD_DUMP_SIGNAL", "SIGKILL")]);
+    let (status, _, _, err) = child.finish(LIMIT);
+    assert!(!status.success());
+    assert!(err.contains("GREENSTD_DUMP_SIGNAL"), "{err}");
+    assert!(err.contains("expected SIGQUIT or SIGUSR1"), "{err}");
+}
