@@ -177,6 +177,17 @@ fn kernel_timeout(fd: RawFd, dir: Direction) -> io::Result<Option<Duration>> {
     }
 }
 
+/// Sets the backlog of a socket that already listens: `listen(2)` again,
+/// which on Linux only changes the queue's length. Used after std's own
+/// `bind` (which listens with 128 for TCP) to apply greenstd's backlog
+/// (`shim_rt::config::listen_backlog`).
+pub(crate) fn relisten(fd: &OwnedFd, backlog: u32) -> io::Result<()> {
+    let backlog = libc::c_int::try_from(backlog).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a plain syscall on a descriptor we hold.
+    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
+    Ok(())
+}
+
 /// Reinterprets an initialised buffer as one the kernel may write to.
 fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and the callers only
