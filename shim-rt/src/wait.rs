@@ -919,7 +919,7 @@ impl fmt::Debug for Notifier<'_> {
 /// The one-waiter form of a wait, behind `thread::park`: a token that its
 /// owner waits for and anyone makes available ([`Parker::unpark`]).
 ///
-/// The same rules as a queue wait — the record, the deadlock count,
+/// The same rules as a queue wait — the record, the deadlock detector's view,
 /// interruption, the deadline — without a list or a lock: the only waiter
 /// is known (the task that owns the parker), so one state word is enough,
 /// as in std's futex parker. A token that arrives with an interrupt is
