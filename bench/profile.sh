@@ -4,7 +4,8 @@
 #
 #   bench/profile.sh VARIANT KIND CONNS     e.g. bench/profile.sh greenstd echo 1000
 #
-# VARIANT: greenstd | may | tokio | std; KIND: echo | http. Needs `perf`
+# VARIANT: greenstd | may | tokio | std (or go, echo only, once the benchmark
+# built target/release/go-echo); KIND: echo | http. Needs `perf`
 # (apt-get install linux-perf) and the release binaries (the benchmark
 # command builds them). Records the server for 2 s of a 3 s measured window.
 set -euo pipefail

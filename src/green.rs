@@ -2,9 +2,27 @@
 //!
 //! The runtime's configuration lives here; gevent's extras (joinall,
 //! timeouts, events, pools) will join it.
+//!
+//! OS-level waits (gevent's `wait_read`/`wait_write`, `select.poll`,
+//! `signal_handler`) and listeners with an explicit backlog come from the
+//! `green-os` crate: [`wait_readable`], [`wait_writable`], [`poll()`],
+//! [`signal`], [`bind_with_backlog`], [`listen_backlog`]; gevent's servers
+//! from `green-server`: [`server`].
 
 pub use shim_rt::config::{Settings, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use shim_rt::Config;
+
+/// gevent's servers: [`StreamServer`](server::StreamServer) (TCP and Unix
+/// sockets) and [`DatagramServer`](server::DatagramServer) (UDP), a
+/// coroutine per connection or datagram.
+pub mod server {
+    pub use green_server::*;
+}
+
+pub use green_os::{
+    bind_unix_with_backlog, bind_with_backlog, listen_backlog, poll, signal, wait_readable,
+    wait_writable, PollFd, PollFlags,
+};
 
 /// The settings of the running runtime, starting it if it is not running.
 ///

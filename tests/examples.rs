@@ -240,6 +240,21 @@ fn http_hello_keeps_connections_alive() {
 }
 
 #[test]
+fn tls_echo_runs_concurrent_sessions_on_few_threads() {
+    let (success, out) = run("tls_echo", &["300"], &[("GREENSTD_WORKERS", "2")]);
+    assert!(success, "{out}");
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.starts_with("300 sessions ok in "), "{out}");
+    let threads: usize = last
+        .rsplit("at most ")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{last:?}"));
+    assert!(threads <= 16, "{last}");
+}
+
+#[test]
 fn processes_runs_a_hundred_commands_at_once() {
     let (success, out) = run("processes", &["100", "0.2"], &[("GREENSTD_WORKERS", "2")]);
     assert!(success, "{out}");

@@ -177,6 +177,17 @@ fn kernel_timeout(fd: RawFd, dir: Direction) -> io::Result<Option<Duration>> {
     }
 }
 
+/// Sets the backlog of a socket that already listens: `listen(2)` again,
+/// which on Linux only changes the queue's length. Used after std's own
+/// `bind` (which listens with 128 for TCP) to apply greenstd's backlog
+/// (`shim_rt::config::listen_backlog`).
+pub(crate) fn relisten(fd: &OwnedFd, backlog: u32) -> io::Result<()> {
+    let backlog = libc::c_int::try_from(backlog).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a plain syscall on a descriptor we hold.
+    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
+    Ok(())
+}
+
 /// Reinterprets an initialised buffer as one the kernel may write to.
 fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and the callers only
@@ -340,6 +351,28 @@ impl Socket {
         self.reg
             .readiness
             .blocking_as(self.raw(), interest, kind, self.deadline(dir), op)
+    }
+
+    /// [`Socket::io`] for one stream transfer of `len` bytes (see
+    /// `Readiness::blocking_stream`: a short transfer lets the next one
+    /// skip a syscall certain to fail).
+    #[track_caller]
+    pub(crate) fn stream_io(
+        &self,
+        dir: Direction,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.shared.nonblocking.load(Ordering::Relaxed) {
+            return self.io(dir, op);
+        }
+        let interest = match dir {
+            Direction::Read => Interest::Read,
+            Direction::Write => Interest::Write,
+        };
+        self.reg
+            .readiness
+            .blocking_stream(self.raw(), interest, self.deadline(dir), len, op)
     }
 
     /// Waits until a non-blocking `connect` finished, as std's
@@ -575,8 +608,11 @@ macro_rules! stream_io {
         impl std::io::Read for &$t {
             #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let len = buf.len();
                 self.inner
-                    .io($crate::socket::Direction::Read, || self.inner.recv(buf, 0))
+                    .stream_io($crate::socket::Direction::Read, len, || {
+                        self.inner.recv(buf, 0)
+                    })
             }
 
             #[track_caller]
@@ -612,7 +648,9 @@ macro_rules! stream_io {
             #[track_caller]
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.inner
-                    .io($crate::socket::Direction::Write, || self.inner.send(buf))
+                    .stream_io($crate::socket::Direction::Write, buf.len(), || {
+                        self.inner.send(buf)
+                    })
             }
 
             #[track_caller]

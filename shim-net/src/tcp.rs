@@ -13,7 +13,7 @@ use shim_rt::wait::WaitKind;
 use socket2::{Domain, SockAddr, SockRef, Type};
 
 use crate::addr;
-use crate::socket::{fd_traits, ip_addr, stream_io, Direction, Socket};
+use crate::socket::{fd_traits, ip_addr, relisten, stream_io, Direction, Socket};
 
 /// A TCP stream between a local and a remote socket.
 ///
@@ -483,8 +483,19 @@ impl TcpListener {
     /// addresses, `bind` is attempted with each in order until one
     /// succeeds; if none does, the error of the last attempt is returned.
     /// As std on Unix it sets `SO_REUSEADDR` (not `SO_REUSEPORT`: binding a
-    /// port in use fails with [`io::ErrorKind::AddrInUse`]) and uses std's
-    /// listen backlog.
+    /// port in use fails with [`io::ErrorKind::AddrInUse`]).
+    ///
+    /// # Difference from std: the listen backlog
+    ///
+    /// std listens with a backlog of 128; greenstd with the kernel's
+    /// `net.core.somaxconn` (4096 on current kernels), or the value set
+    /// with `GREENSTD_LISTEN_BACKLOG` or `Config::listen_backlog`. Its
+    /// accept loop shares the workers with every handler, so under load it
+    /// runs less often than std's dedicated thread would; a burst of
+    /// connects then overflows a queue of 128 and the kernel drops the
+    /// handshakes (clients retry a second or more later, or are reset). A
+    /// bad `GREENSTD_LISTEN_BACKLOG` is an [`io::ErrorKind::InvalidInput`]
+    /// error.
     ///
     /// # Examples
     ///
@@ -495,12 +506,14 @@ impl TcpListener {
     /// assert_ne!(listener.local_addr().unwrap().port(), 0);
     /// ```
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        let backlog = shim_rt::config::listen_backlog()?;
         let addrs = addr::resolve(addr)?;
         // Binding and listening never block: std's own does them, with its
-        // options and backlog.
-        let std = std::net::TcpListener::bind(&addrs[..])?;
+        // options; then the backlog is deepened.
+        let fd = OwnedFd::from(std::net::TcpListener::bind(&addrs[..])?);
+        relisten(&fd, backlog)?;
         Ok(TcpListener {
-            inner: Socket::new(OwnedFd::from(std), false)?,
+            inner: Socket::new(fd, false)?,
         })
     }
 

@@ -13,8 +13,14 @@
 //! | offload pool threads | `GREENSTD_OFFLOAD_THREADS` | 4 |
 //! | name-resolver threads | `GREENSTD_RESOLVER_THREADS` | 10 |
 //! | report a coroutine that holds its worker longer than, ms | `GREENSTD_MAX_BLOCKING_TIME` | off |
+//! | listen backlog of `TcpListener::bind` / `UnixListener::bind` | `GREENSTD_LISTEN_BACKLOG` | the kernel's `net.core.somaxconn` (std's TCP listeners: 128) |
+//!
+//! The listen backlog is not a setting of the scheduler: it may be changed
+//! at any time and applies to the listeners bound afterwards (see
+//! [`listen_backlog`]).
 
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
@@ -79,9 +85,12 @@ pub struct Config {
     offload_threads: Option<usize>,
     resolver_threads: Option<usize>,
     max_blocking_time: Option<Option<std::time::Duration>>,
+    listen_backlog: Option<u32>,
 }
 
 static REQUESTED: Mutex<Config> = Mutex::new(Config::new());
+/// The listen backlog given to [`Config::apply`], if any; `u32::MAX` for none.
+static LISTEN_BACKLOG: AtomicU32 = AtomicU32::new(u32::MAX);
 static STARTED: OnceLock<Result<Settings, (io::ErrorKind, String)>> = OnceLock::new();
 
 impl Config {
@@ -94,6 +103,7 @@ impl Config {
             offload_threads: None,
             resolver_threads: None,
             max_blocking_time: None,
+            listen_backlog: None,
         }
     }
 
@@ -130,18 +140,46 @@ impl Config {
         self
     }
 
+    /// Sets the listen backlog of the listeners that `TcpListener::bind` and
+    /// `UnixListener::bind` create from now on (at most
+    /// [`MAX_LISTEN_BACKLOG`]; the kernel caps it at `net.core.somaxconn`).
+    ///
+    /// By default it is `net.core.somaxconn` (4096 on current kernels), a
+    /// deliberate difference from std's TCP listeners, which use 128: a
+    /// thread-per-connection server on coroutines shares its workers
+    /// between the accept loop and every handler, so under load the accept
+    /// loop runs less often than std's dedicated thread would, and a burst
+    /// of connects would overflow a queue of 128 (the kernel then drops the
+    /// handshakes: clients retry a second or more later, or are reset).
+    /// std's Unix listeners already use `somaxconn` on Linux.
+    ///
+    /// Unlike the other settings this one may be changed while the runtime
+    /// runs; it never conflicts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// shim_rt::Config::new().listen_backlog(1024).apply().unwrap();
+    /// assert_eq!(shim_rt::config::listen_backlog().unwrap(), 1024);
+    /// ```
+    pub fn listen_backlog(mut self, backlog: u32) -> Config {
+        self.listen_backlog = Some(backlog);
+        self
+    }
+
     /// Applies the configuration.
     ///
     /// Before the runtime has started this records the settings (they win
     /// over the environment). After it has started, a configuration that
     /// agrees with the running one is accepted and one that conflicts is an
-    /// error.
+    /// error. The listen backlog is applied in either case.
     ///
     /// # Errors
     ///
     /// `InvalidInput` for a value out of range (0 workers, a stack below
-    /// [`MIN_STACK_SIZE`] or above [`MAX_STACK_SIZE`]); `Other` when the
-    /// runtime is already running with different settings.
+    /// [`MIN_STACK_SIZE`] or above [`MAX_STACK_SIZE`], a backlog above
+    /// [`MAX_LISTEN_BACKLOG`]); `Other` when the runtime is already running
+    /// with different settings.
     pub fn apply(self) -> io::Result<()> {
         if let Some(w) = self.workers {
             check_workers(w, "workers")?;
@@ -154,6 +192,9 @@ impl Config {
         }
         if let Some(n) = self.resolver_threads {
             check_offload(n, "resolver_threads")?;
+        }
+        if let Some(b) = self.listen_backlog {
+            check_backlog(b as usize, "listen_backlog")?;
         }
         let mut req = REQUESTED.lock();
         if let Some(started) = STARTED.get() {
@@ -186,6 +227,7 @@ impl Config {
                     running.max_blocking_time
                 )));
             }
+            self.apply_backlog();
             return Ok(());
         }
         req.workers = self.workers.or(req.workers);
@@ -193,7 +235,14 @@ impl Config {
         req.offload_threads = self.offload_threads.or(req.offload_threads);
         req.resolver_threads = self.resolver_threads.or(req.resolver_threads);
         req.max_blocking_time = self.max_blocking_time.or(req.max_blocking_time);
+        self.apply_backlog();
         Ok(())
+    }
+
+    fn apply_backlog(&self) {
+        if let Some(b) = self.listen_backlog {
+            LISTEN_BACKLOG.store(b, Ordering::Relaxed);
+        }
     }
 }
 
@@ -235,6 +284,45 @@ fn check_millis(n: usize, what: &str) -> io::Result<usize> {
         )));
     }
     Ok(n)
+}
+
+fn check_backlog(n: usize, what: &str) -> io::Result<usize> {
+    if n > MAX_LISTEN_BACKLOG as usize {
+        return Err(invalid(format!(
+            "{what}={n}: the listen backlog must be at most {MAX_LISTEN_BACKLOG}"
+        )));
+    }
+    Ok(n)
+}
+
+/// The largest listen backlog [`Config::listen_backlog`] accepts (`listen(2)`
+/// takes an `int`; the kernel caps the queue at `net.core.somaxconn`).
+pub const MAX_LISTEN_BACKLOG: u32 = i32::MAX as u32;
+
+/// The listen backlog for new listeners: the value given to
+/// [`Config::listen_backlog`], else `GREENSTD_LISTEN_BACKLOG`, else the
+/// kernel's `net.core.somaxconn` (`/proc/sys/net/core/somaxconn`; where it
+/// cannot be read, `SOMAXCONN`, 4096). Never starts the runtime.
+///
+/// # Errors
+///
+/// `InvalidInput` when `GREENSTD_LISTEN_BACKLOG` holds a bad value.
+pub fn listen_backlog() -> io::Result<u32> {
+    let set = LISTEN_BACKLOG.load(Ordering::Relaxed);
+    if set != u32::MAX {
+        return Ok(set);
+    }
+    if let Some(b) = from_env("GREENSTD_LISTEN_BACKLOG", check_backlog)? {
+        return Ok(b as u32);
+    }
+    static SOMAXCONN: OnceLock<u32> = OnceLock::new();
+    Ok(*SOMAXCONN.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .filter(|&n| n > 0 && n <= MAX_LISTEN_BACKLOG)
+            .unwrap_or(libc::SOMAXCONN as u32)
+    }))
 }
 
 fn from_env(name: &str, check: fn(usize, &str) -> io::Result<usize>) -> io::Result<Option<usize>> {

@@ -10,7 +10,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -40,11 +40,33 @@ impl Interest {
 }
 
 /// The waiters of one direction: a broadcast per readiness edge.
-#[derive(Default)]
 struct Direction {
     /// Bumped by every readiness edge, before the waiters are woken.
     seq: AtomicU64,
+    /// The `seq` before a stream transfer that moved some but not all of
+    /// its bytes: the kernel's buffer was drained (read) or full (write)
+    /// then, so until the next edge another try would fail with `EAGAIN`
+    /// (see [`Readiness::blocking_stream`]). `NOT_DRAINED` otherwise.
+    drained: AtomicU64,
+    /// Set for good by the first edge that reports end of stream, hang-up
+    /// or an error (before that edge's `seq` bump): a transfer may then
+    /// return at once (0, or the error) whatever the buffer held, so the
+    /// direction is never taken as drained again.
+    closed: AtomicBool,
     waiters: WaitQueue,
+}
+
+const NOT_DRAINED: u64 = u64::MAX;
+
+impl Default for Direction {
+    fn default() -> Direction {
+        Direction {
+            seq: AtomicU64::new(0),
+            drained: AtomicU64::new(NOT_DRAINED),
+            closed: AtomicBool::new(false),
+            waiters: WaitQueue::default(),
+        }
+    }
 }
 
 impl Direction {
@@ -89,6 +111,12 @@ impl Registration {
         const ERR: u32 = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
         const READ: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 | ERR;
         const WRITE: u32 = libc::EPOLLOUT as u32 | ERR;
+        const CLOSED: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        if flags & CLOSED != 0 {
+            // Before the bumps below: see `Direction::closed`.
+            self.read.closed.store(true, Ordering::Release);
+            self.write.closed.store(true, Ordering::Release);
+        }
         if flags & READ != 0 {
             self.read.wake_all();
         }
@@ -201,6 +229,60 @@ impl Readiness {
             };
             if !ready {
                 return Err(timeout_error());
+            }
+        }
+    }
+
+    /// [`Readiness::blocking`] for one stream transfer of `len` bytes (a
+    /// `recv` or `send` on a stream socket or pipe) that returns how many
+    /// bytes it moved.
+    ///
+    /// A transfer that moved some but fewer than `len` bytes found the
+    /// kernel's buffer drained (or full); until the next readiness edge a
+    /// further try can only fail with `EAGAIN`. So the next transfer on this
+    /// direction waits for that edge first instead of making the syscall: a
+    /// request/response loop (`read`, `write`, `read`, …) saves the failing
+    /// `read` of every round trip. An edge that comes in between (new data)
+    /// is never missed: the mark is the edge count from *before* the
+    /// transfer. Once an edge has reported end of stream, hang-up or an
+    /// error, every transfer makes its syscall (it returns at once). On a
+    /// plain thread this is [`Readiness::blocking`].
+    #[track_caller]
+    pub fn blocking_stream(
+        &self,
+        fd: RawFd,
+        interest: Interest,
+        deadline: Option<Instant>,
+        len: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if !in_coroutine() {
+            return self.blocking_as(fd, interest, interest.kind(), deadline, op);
+        }
+        let location = Location::caller();
+        let dir = self.registration(fd)?.dir(interest);
+        loop {
+            let seq = dir.seq.load(Ordering::Acquire);
+            if dir.drained.load(Ordering::Relaxed) != seq || dir.closed.load(Ordering::Acquire) {
+                match attempt(&mut op) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Ok(n) => {
+                        if n > 0 && n < len {
+                            dir.drained.store(seq, Ordering::Relaxed);
+                        }
+                        return Ok(n);
+                    }
+                    r => return r,
+                }
+            }
+            let on = WaitOn::at(interest.kind(), fd as usize, location);
+            if !dir.wait(seq, deadline, on) {
+                return Err(timeout_error());
+            }
+            if dir.seq.load(Ordering::Acquire) == seq {
+                // Woken without an edge (interrupted): try the syscall.
+                dir.drained.store(NOT_DRAINED, Ordering::Relaxed);
             }
         }
     }

@@ -475,6 +475,15 @@ pub(crate) fn mark_internal_thread() {
 
 #[inline(never)]
 fn with_slot<R>(f: impl FnOnce(&GreenSlot) -> R) -> R {
+    let slot = may::embed::embedder_ptr() as *const GreenSlot;
+    if !slot.is_null() {
+        // SAFETY: a greenstd coroutine's slot lives in its main frame (see
+        // `spawn`), which outlasts every call made by the coroutine, and
+        // the pointer is cleared before that frame ends.
+        return f(unsafe { &*slot });
+    }
+    // A coroutine spawned by raw `may`: its slot is a may local (a
+    // hash-map lookup away).
     SLOT.with(f)
 }
 
@@ -651,13 +660,17 @@ pub fn spawn(
         }
         fence(Ordering::SeqCst);
         let me = their_task.clone();
-        with_slot(|s| {
-            let _ = s.task.set(their_task);
-        });
+        // The coroutine's slot lives in this frame, reached through may's
+        // embedder pointer (no hash-map lookup per access).
+        let slot = GreenSlot::default();
+        let _ = slot.task.set(their_task);
+        may::embed::set_embedder_ptr(&slot as *const GreenSlot as *const ());
         if catch_unwind(AssertUnwindSafe(body)).is_err() {
             eprintln!("greenstd: a panic escaped a coroutine's body; aborting");
             std::process::abort();
         }
+        may::embed::set_embedder_ptr(std::ptr::null());
+        drop(slot);
         registry::deregister(&me);
     };
     // may panics (instead of returning an error) when it cannot map a stack.
@@ -797,6 +810,16 @@ pub fn with_coroutine_local<T: 'static, R>(
     // dropped only by `destroy_locals`, which marks it destroyed first, and
     // that runs on this same coroutine, never while `f` runs.
     Ok(f(unsafe { &*ptr }))
+}
+
+/// Takes the calling coroutine off the registry of live tasks (dumps, the
+/// deadlock detector) before its result is published: once `join` has
+/// returned, the thread is finished, as std's, and no dump shows it. Later
+/// calls, and the runtime's own at the coroutine's end, do nothing.
+pub fn finish_current() {
+    if in_coroutine() {
+        with_current(|me| registry::deregister(me));
+    }
 }
 
 /// Runs the destructors of the current coroutine's locals. greenstd calls

@@ -259,6 +259,8 @@ impl Builder {
                 .result
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(result);
+            // Finished before anyone can see the result.
+            task::finish_current();
             their_packet.done.set();
             // Dropping our share last: for a scoped thread this may end the scope.
             drop(their_packet);

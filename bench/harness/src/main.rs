@@ -8,8 +8,19 @@
 //!
 //! Options: `--passes N` (3), `--warmup-ms` (1000), `--duration-ms` (3000),
 //! `--prims-ms` (1000), `--only echo,http,idle,prims`, `--variants
-//! greenstd,may,tokio,std`, `--quick` (1 pass, short phases, small
-//! connection counts: for trying the harness), `--no-build`.
+//! greenstd,may,tokio,std` (the default; `gevent` and `go` may be listed
+//! too), `--with gevent,go` (added to the variants), `--python PATH`
+//! (`python3`: the interpreter that makes gevent's venv), `--quick` (1
+//! pass, short phases, small connection counts: for trying the harness),
+//! `--no-build` (no `cargo build`, no `go build`, no `pip install`: the
+//! binaries and venv of an earlier run are used).
+//!
+//! `gevent` and `go`, the system greenstd ports and Go, run the echo and
+//! idle rows only, with `bench/gevent/echo.py` and `bench/go/echo.go`. The
+//! harness installs gevent (pinned, [`GEVENT`]) with pip into a venv under
+//! the target directory and builds the Go server with `go build` when
+//! `go` is on PATH; a variant that cannot be set up is skipped, and the
+//! report says why.
 //!
 //! Passes are interleaved: every pass runs every scenario for every variant,
 //! the variant order rotating from pass to pass; the report gives the median
@@ -26,7 +37,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-const VARIANTS: [&str; 4] = ["greenstd", "may", "tokio", "std"];
+/// Every variant, in report order.
+const VARIANTS: [&str; 6] = ["greenstd", "may", "tokio", "std", "gevent", "go"];
+/// The variants run when `--variants` is not given.
+const DEFAULT_VARIANTS: [&str; 4] = ["greenstd", "may", "tokio", "std"];
+/// The variants outside the cargo workspace (the seeds' gevent, and Go):
+/// set up by the harness, echo server only.
+const OUTSIDE: [&str; 2] = ["gevent", "go"];
+/// The gevent release the gevent variant installs.
+const GEVENT: &str = "26.9.0";
 const MARKER: &str = "<!-- analysis -->";
 
 struct Opts {
@@ -39,6 +58,7 @@ struct Opts {
     variants: Vec<String>,
     quick: bool,
     build: bool,
+    python: String,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -49,10 +69,12 @@ fn parse_opts() -> Result<Opts, String> {
         duration_ms: 3000,
         prims_ms: 1000,
         only: ["echo", "http", "idle", "prims"].map(String::from).to_vec(),
-        variants: VARIANTS.map(String::from).to_vec(),
+        variants: DEFAULT_VARIANTS.map(String::from).to_vec(),
         quick: false,
         build: true,
+        python: "python3".into(),
     };
+    let mut with = vec![];
     let mut it = std::env::args().skip(1);
     let list = |v: String| v.split(',').map(str::to_string).collect::<Vec<_>>();
     while let Some(flag) = it.next() {
@@ -66,6 +88,8 @@ fn parse_opts() -> Result<Opts, String> {
             "--prims-ms" => o.prims_ms = num(value()?)?,
             "--only" => o.only = list(value()?),
             "--variants" => o.variants = list(value()?),
+            "--with" => with.extend(list(value()?)),
+            "--python" => o.python = value()?,
             "--no-build" => o.build = false,
             "--quick" => {
                 o.quick = true;
@@ -80,8 +104,16 @@ fn parse_opts() -> Result<Opts, String> {
             _ => return Err(format!("unknown option {flag}")),
         }
     }
+    for v in with {
+        if !o.variants.contains(&v) {
+            o.variants.push(v);
+        }
+    }
     if let Some(v) = o.variants.iter().find(|v| !VARIANTS.contains(&v.as_str())) {
-        return Err(format!("unknown variant {v}"));
+        return Err(format!(
+            "unknown variant {v} (known: {})",
+            VARIANTS.join(", ")
+        ));
     }
     Ok(o)
 }
@@ -96,12 +128,210 @@ fn build(opts: &Opts) -> Result<(), String> {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root())
         .args(["build", "--release", "-p", "bench"]);
-    for v in &opts.variants {
+    for v in opts
+        .variants
+        .iter()
+        .filter(|v| !OUTSIDE.contains(&v.as_str()))
+    {
         cmd.args(["-p", &format!("bench-{v}")]);
     }
     eprintln!("bench: {cmd:?}");
     let status = cmd.status().map_err(|e| format!("cargo: {e}"))?;
     status.success().then_some(()).ok_or("build failed".into())
+}
+
+/// Whether `variant` has a server (or program) for `kind`: tokio has no
+/// primitives program, gevent and Go only an echo server (echo and idle).
+fn serves(variant: &str, kind: &str) -> bool {
+    match variant {
+        "gevent" | "go" => kind == "echo" || kind == "idle",
+        "tokio" => kind != "prims",
+        _ => true,
+    }
+}
+
+/// The command that starts `variant`'s `kind` server (the caller appends
+/// the address): `target/release/<variant>-<kind>`, or for gevent the
+/// venv's Python on `bench/gevent/<kind>.py`.
+fn server_command(variant: &str, kind: &str, outside: &Outside) -> Command {
+    match (variant, &outside.python) {
+        ("gevent", Some(python)) => {
+            let mut cmd = Command::new(python);
+            cmd.arg(root().join(format!("bench/gevent/{kind}.py")));
+            cmd
+        }
+        _ => Command::new(bin_dir().join(format!("{variant}-{kind}"))),
+    }
+}
+
+/// How the variants outside the workspace were set up.
+#[derive(Default)]
+struct Outside {
+    /// The Python that has gevent, when the gevent variant runs.
+    python: Option<PathBuf>,
+    /// One line per requested outside variant for the report: what runs
+    /// (versions), or why it was skipped.
+    notes: Vec<(String, String)>,
+}
+
+/// Sets up the requested variants outside the workspace; one that cannot
+/// be set up is taken out of `opts.variants`, with the reason in the notes.
+fn setup_outside(opts: &mut Opts) -> Outside {
+    let mut out = Outside::default();
+    for v in OUTSIDE {
+        if !opts.variants.iter().any(|o| o == v) {
+            continue;
+        }
+        let result = match v {
+            "gevent" => setup_gevent(opts).map(|(python, note)| {
+                out.python = Some(python);
+                note
+            }),
+            _ => setup_go(opts),
+        };
+        let note = match result {
+            Ok(note) => note,
+            Err(e) => {
+                opts.variants.retain(|o| o != v);
+                format!("**skipped**: {e}")
+            }
+        };
+        eprintln!("bench: {}: {note}", label(v));
+        out.notes.push((v.to_string(), note));
+    }
+    out
+}
+
+/// The harness's own files outside cargo's: `target/` (the parent of the
+/// release directory, so `CARGO_TARGET_DIR` is followed).
+fn target_dir() -> PathBuf {
+    bin_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(bin_dir)
+}
+
+/// `cmd` as it would be typed.
+fn shown(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `cmd` to the end: its stdout, or why it failed (with the end of
+/// its stderr).
+fn run(mut cmd: Command) -> Result<String, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("`{}`: {e}", shown(&cmd)))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    Err(format!(
+        "`{}` failed ({}): {}",
+        shown(&cmd),
+        out.status,
+        lines[lines.len().saturating_sub(3)..].join(" / ")
+    ))
+}
+
+/// A venv under `target/` with gevent [`GEVENT`] from pip (made by
+/// `--python`; kept between runs): its Python and a line for the report.
+fn setup_gevent(opts: &Opts) -> Result<(PathBuf, String), String> {
+    let venv = target_dir().join("bench-gevent-venv");
+    let python = venv.join("bin/python");
+    let installed = || {
+        let mut cmd = Command::new(&python);
+        cmd.args([
+            "-c",
+            "import gevent, greenlet, platform; \
+             print(gevent.__version__, greenlet.__version__, platform.python_version())",
+        ]);
+        run(cmd)
+    };
+    let fresh = installed()
+        .ok()
+        .filter(|v| v.split_whitespace().next() == Some(GEVENT));
+    let versions = match fresh {
+        Some(v) => v,
+        None if !opts.build => {
+            return Err(format!(
+                "no gevent {GEVENT} in {} and `--no-build` installs nothing",
+                venv.display()
+            ))
+        }
+        None => {
+            if !python.exists() {
+                let mut cmd = Command::new(&opts.python);
+                cmd.args(["-m", "venv"]).arg(&venv);
+                eprintln!("bench: {}", shown(&cmd));
+                run(cmd)?;
+            }
+            let mut cmd = Command::new(&python);
+            cmd.args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
+                .arg(format!("gevent=={GEVENT}"));
+            eprintln!("bench: {}", shown(&cmd));
+            run(cmd)?;
+            installed()?
+        }
+    };
+    let v: Vec<&str> = versions.split_whitespace().collect();
+    let [gevent, greenlet, py] = v[..] else {
+        return Err(format!(
+            "unexpected versions from {}: `{versions}`",
+            python.display()
+        ));
+    };
+    Ok((
+        python.clone(),
+        format!(
+            "gevent {gevent} (greenlet {greenlet}) on CPython {py} (`{}`, a venv made with \
+             `{} -m venv`)",
+            python.display(),
+            opts.python
+        ),
+    ))
+}
+
+/// `go build` of `bench/go/` into `target/release/go-echo` when `go` is on
+/// PATH: a line for the report.
+fn setup_go(opts: &Opts) -> Result<String, String> {
+    let bin = bin_dir().join("go-echo");
+    let version = match Command::new("go").arg("version").output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        Ok(o) => return Err(format!("`go version` failed ({})", o.status)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err("`go` is not on PATH".into())
+        }
+        Err(e) => return Err(format!("`go version`: {e}")),
+    };
+    if opts.build {
+        let mut cmd = Command::new("go");
+        cmd.current_dir(root().join("bench/go"))
+            // Pure Go (no C compiler needed), and never a toolchain download.
+            .env("CGO_ENABLED", "0")
+            .env("GOTOOLCHAIN", "local")
+            .args(["build", "-trimpath", "-o"])
+            .arg(&bin)
+            .arg(".");
+        eprintln!("bench: {}", shown(&cmd));
+        run(cmd)?;
+    } else if !bin.exists() {
+        return Err(format!(
+            "no {} and `--no-build` builds nothing",
+            bin.display()
+        ));
+    }
+    Ok(format!(
+        "{version} (`bench/go/echo.go` built with `go build` into `{}`, CGO_ENABLED=0; \
+         GOMAXPROCS left at its default, the number of cores)",
+        bin.display()
+    ))
 }
 
 fn bin_dir() -> PathBuf {
@@ -130,12 +360,20 @@ struct Server {
 }
 
 impl Server {
-    fn start(bin: &str, addr: SocketAddr, tag: &str) -> Result<Server, String> {
+    /// Starts `variant`'s `kind` server on `addr` and waits until it listens.
+    fn start(
+        variant: &str,
+        kind: &str,
+        addr: SocketAddr,
+        tag: &str,
+        outside: &Outside,
+    ) -> Result<Server, String> {
+        let bin = format!("{variant}-{kind}");
         let logs = root().join("target/bench-logs");
         std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
         let log = logs.join(format!("{tag}.log"));
         let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let child = Command::new(bin_dir().join(bin))
+        let child = server_command(variant, kind, outside)
             .arg(addr.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -271,10 +509,17 @@ impl Results {
 }
 
 /// Echo or HTTP load against a fresh server.
-fn run_load(kind: &str, variant: &str, conns: usize, opts: &Opts, port: &mut u16) -> Sample {
+fn run_load(
+    kind: &str,
+    variant: &str,
+    conns: usize,
+    opts: &Opts,
+    outside: &Outside,
+    port: &mut u16,
+) -> Sample {
     let addr: SocketAddr = ([127, 0, 0, 1], free_port(port)).into();
     let tag = format!("{variant}-{kind}-{conns}");
-    let mut server = Server::start(&format!("{variant}-{kind}"), addr, &tag)?;
+    let mut server = Server::start(variant, kind, addr, &tag, outside)?;
     let args: Vec<String> = vec![
         kind.into(),
         addr.to_string(),
@@ -312,10 +557,10 @@ fn run_load(kind: &str, variant: &str, conns: usize, opts: &Opts, port: &mut u16
 }
 
 /// Idle connections: RSS per connection and the time to accept them all.
-fn run_idle(variant: &str, conns: usize, port: &mut u16) -> Sample {
+fn run_idle(variant: &str, conns: usize, outside: &Outside, port: &mut u16) -> Sample {
     let addr: SocketAddr = ([127, 0, 0, 1], free_port(port)).into();
     let tag = format!("{variant}-idle-{conns}");
-    let mut server = Server::start(&format!("{variant}-echo"), addr, &tag)?;
+    let mut server = Server::start(variant, "echo", addr, &tag, outside)?;
     // One served connection first, so lazily started runtimes count in
     // the baseline.
     {
@@ -472,7 +717,7 @@ fn plan(opts: &Opts) -> Plan {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_opts() {
+    let mut opts = match parse_opts() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -486,6 +731,11 @@ fn main() -> ExitCode {
             eprintln!("bench: {e}");
             return ExitCode::FAILURE;
         }
+    }
+    let outside = setup_outside(&mut opts);
+    if opts.variants.is_empty() {
+        eprintln!("bench: no variant left to run");
+        return ExitCode::FAILURE;
     }
     let plan = plan(&opts);
     let load_before = loadavg();
@@ -509,23 +759,23 @@ fn main() -> ExitCode {
                 &plan.http_conns
             };
             for &c in conns {
-                for v in &order {
-                    let s = run_load(kind, v, c, &opts, &mut port);
+                for v in order.iter().filter(|v| serves(v, kind)) {
+                    let s = run_load(kind, v, c, &opts, &outside, &mut port);
                     results.push(&format!("{kind}-{c}"), v, s);
                 }
             }
         }
         if on("idle") {
             for &c in &plan.idle_conns {
-                for v in &order {
-                    let s = run_idle(v, c, &mut port);
+                for v in order.iter().filter(|v| serves(v, "idle")) {
+                    let s = run_idle(v, c, &outside, &mut port);
                     results.push(&format!("idle-{c}"), v, s);
                 }
             }
         }
         if on("prims") {
             for p in PRIMS {
-                for v in order.iter().filter(|v| *v != "tokio") {
+                for v in order.iter().filter(|v| serves(v, "prims")) {
                     let s = run_prims(v, p, &opts);
                     results.push(&format!("prims-{p}"), v, s);
                 }
@@ -533,7 +783,15 @@ fn main() -> ExitCode {
         }
     }
     let load = (load_before, loadavg());
-    let report = render(&opts, &plan, &results, started.elapsed(), load, &source);
+    let report = render(
+        &opts,
+        &plan,
+        &results,
+        &outside,
+        started.elapsed(),
+        load,
+        &source,
+    );
     let kept = std::fs::read_to_string(&opts.out)
         .ok()
         .and_then(|old| old.find(MARKER).map(|i| old[i..].to_string()))
@@ -596,6 +854,8 @@ fn label(v: &str) -> &'static str {
         "greenstd" => "greenstd",
         "may" => "raw may",
         "tokio" => "tokio",
+        "gevent" => "gevent",
+        "go" => "Go",
         _ => "std threads",
     }
 }
@@ -623,6 +883,7 @@ fn render(
     opts: &Opts,
     plan: &Plan,
     r: &Results,
+    outside: &Outside,
     took: Duration,
     load: (String, String),
     source: &str,
@@ -648,6 +909,9 @@ fn render(
         sh("cat /proc/sys/net/core/somaxconn")
     );
     let _ = writeln!(s, "* rustc: {}", sh("rustc --version"));
+    for (v, note) in &outside.notes {
+        let _ = writeln!(s, "* {}: {note}", label(v));
+    }
     let _ = writeln!(s, "* source, before the build: {source}");
     let _ = writeln!(s, "* date: {}", sh("date -u '+%Y-%m-%d %H:%M UTC'"));
     let _ = writeln!(
@@ -672,14 +936,33 @@ fn render(
          2 cores, so a round trip costs both sides' CPU.\n",
         opts.passes, opts.warmup_ms, opts.duration_ms, opts.prims_ms
     );
-    let _ = writeln!(
+    let _ = write!(
         s,
         "Variants: **greenstd** = `bench/plain/*.rs`, ordinary blocking std code, built with \
          `std = {{ package = \"greenstd\" }}` in Cargo.toml; **std threads** = the same files \
          unpatched; **raw may** = the same loops on `may::net` + `go!` (worker pinning off, as \
          in greenstd); **tokio** = the same loops as tasks on tokio's default multi-threaded \
-         runtime.\n"
+         runtime."
     );
+    for (v, _) in &outside.notes {
+        let _ = write!(
+            s,
+            " {}",
+            match v.as_str() {
+                "gevent" => {
+                    "**gevent** = `bench/gevent/echo.py`, the system greenstd ports, \
+                     written as gevent's docs write a server: `monkey.patch_all()`, then blocking socket code with \
+                     a greenlet per connection (`gevent.spawn`); one OS thread (CPython's \
+                     GIL), echo and idle rows only."
+                }
+                _ => {
+                    "**Go** = `bench/go/echo.go`, the same loop with a goroutine per \
+                     connection; echo and idle rows only."
+                }
+            }
+        );
+    }
+    let _ = writeln!(s, "\n");
     let vs: Vec<&str> = VARIANTS
         .iter()
         .copied()
@@ -802,6 +1085,7 @@ fn render(
         );
     }
     let _ = writeln!(s);
+    render_outside(&mut s, plan, r, outside, opts);
 
     for (kind, title, unit) in [
         ("echo", "TCP echo, 64-byte ping-pong", "round trips/s"),
@@ -825,7 +1109,7 @@ fn render(
         let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
         for &c in conns {
             let sc = format!("{kind}-{c}");
-            for v in &vs {
+            for v in vs.iter().filter(|v| serves(v, kind)) {
                 let rps = r.median(&sc, v, "rps");
                 let passes: Vec<String> = r
                     .all(&sc, v, "rps")
@@ -872,7 +1156,7 @@ fn render(
     let _ = writeln!(s, "|---|---|---|---|---|---|");
     for &c in &plan.idle_conns {
         let sc = format!("idle-{c}");
-        for v in &vs {
+        for v in vs.iter().filter(|v| serves(v, "idle")) {
             let _ = writeln!(
                 s,
                 "| {c} | {} | {} | {} MiB | {} | {} s |",
@@ -897,7 +1181,7 @@ fn render(
          one `Mutex<u64>` (total increments); `channel_ping_pong` = round trips over two \
          `mpsc` channels.\n"
     );
-    let pv: Vec<&str> = vs.iter().copied().filter(|v| *v != "tokio").collect();
+    let pv: Vec<&str> = vs.iter().copied().filter(|v| serves(v, "prims")).collect();
     let _ = write!(s, "| primitive |");
     for v in &pv {
         let _ = write!(s, " {} |", label(v));
@@ -939,6 +1223,81 @@ fn render(
         let _ = writeln!(s);
     }
     s
+}
+
+/// greenstd against the requested variants outside the workspace (gevent,
+/// Go) on the echo and idle rows; nothing when none was requested.
+fn render_outside(s: &mut String, plan: &Plan, r: &Results, outside: &Outside, opts: &Opts) {
+    if outside.notes.is_empty() {
+        return;
+    }
+    let others: Vec<&str> = outside.notes.iter().map(|(v, _)| v.as_str()).collect();
+    let names: Vec<&str> = others.iter().map(|v| label(v)).collect();
+    let _ = writeln!(s, "## greenstd against {}\n", names.join(" and "));
+    let whom: Vec<&str> = others
+        .iter()
+        .map(|v| match *v {
+            "gevent" => "gevent, the system it ports,",
+            _ => "Go,",
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "The echo and idle rows of the tables below: greenstd against {} measured in the same \
+         passes. Ratios are greenstd / other for throughput and other / greenstd for RSS and \
+         accept time: above 1 means greenstd is better.\n",
+        whom.join(" and ")
+    );
+    for (v, note) in &outside.notes {
+        if let Some(why) = note.strip_prefix("**skipped**: ") {
+            let _ = writeln!(s, "{} did not run: {why}.\n", label(v));
+        }
+    }
+    let _ = write!(s, "| row | greenstd |");
+    for n in &names {
+        let _ = write!(s, " {n} |");
+    }
+    for n in &names {
+        let _ = write!(s, " greenstd vs {n} |");
+    }
+    let _ = writeln!(s, "\n|---|---|{}", "---|---|".repeat(names.len()));
+    let on = |k: &str| opts.only.iter().any(|o| o == k);
+    let mut rows: Vec<(String, String, &str, &str, bool)> = vec![];
+    if on("echo") {
+        for &c in &plan.echo_conns {
+            let name = format!("echo 64 B, {c} conns");
+            rows.push((name, format!("echo-{c}"), "rps", "rt/s", true));
+        }
+    }
+    if on("idle") {
+        for &c in &plan.idle_conns {
+            let name = format!("RSS per idle conn, {c} conns");
+            rows.push((name, format!("idle-{c}"), "kib_per_conn", "KiB", false));
+        }
+        if let Some(&c) = plan.idle_conns.first() {
+            let name = format!("time to accept {c} conns");
+            rows.push((name, format!("idle-{c}"), "accept_s", "s", false));
+        }
+    }
+    for (name, sc, key, unit, higher) in rows {
+        let digits = if higher { 0 } else { 2 };
+        let cell = |v: Option<f64>| match v {
+            Some(_) => format!("{} {unit}", fmt_num(v, digits)),
+            None => "—".into(),
+        };
+        let g = r.median(&sc, "greenstd", key);
+        let _ = write!(s, "| {name} | {} |", cell(g));
+        for v in &others {
+            let _ = write!(s, " {} |", cell(r.median(&sc, v, key)));
+        }
+        for v in &others {
+            let o = r.median(&sc, v, key);
+            let rel = if higher { ratio(g, o) } else { ratio(o, g) };
+            let _ = write!(s, " {} |", fmt_ratio(rel));
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(s);
 }
 
 const PRIMS: [&str; 5] = [

@@ -5,7 +5,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use super::{SocketAddr, UnixStream};
-use crate::socket::{fd_traits, Direction, Socket};
+use crate::socket::{fd_traits, relisten, Direction, Socket};
 
 /// A structure representing a Unix domain socket server.
 ///
@@ -61,13 +61,22 @@ fd_traits!(UnixListener, std::os::unix::net::UnixListener);
 type Std = std::os::unix::net::UnixListener;
 
 impl UnixListener {
-    fn from_std(l: Std) -> io::Result<UnixListener> {
+    /// Wraps a listener std just bound, with greenstd's `backlog` (std's
+    /// own on Linux is `somaxconn`, greenstd's default too).
+    fn from_std(l: Std, backlog: u32) -> io::Result<UnixListener> {
+        let fd = OwnedFd::from(l);
+        relisten(&fd, backlog)?;
         Ok(UnixListener {
-            inner: Socket::new(OwnedFd::from(l), false)?,
+            inner: Socket::new(fd, false)?,
         })
     }
 
     /// Creates a new `UnixListener` bound to the specified socket.
+    ///
+    /// It listens with the kernel's `net.core.somaxconn` as backlog, as
+    /// std does on Linux, unless another value is set with
+    /// `GREENSTD_LISTEN_BACKLOG` or `Config::listen_backlog` (a bad
+    /// `GREENSTD_LISTEN_BACKLOG` is an [`io::ErrorKind::InvalidInput`] error).
     ///
     /// # Examples
     ///
@@ -83,8 +92,9 @@ impl UnixListener {
     /// };
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
+        let backlog = shim_rt::config::listen_backlog()?;
         // Binding and listening never block: std's own does them.
-        UnixListener::from_std(Std::bind(path)?)
+        UnixListener::from_std(Std::bind(path)?, backlog)
     }
 
     /// Creates a new `UnixListener` bound to the specified socket address.
@@ -105,7 +115,8 @@ impl UnixListener {
     /// }
     /// ```
     pub fn bind_addr(socket_addr: &SocketAddr) -> io::Result<UnixListener> {
-        UnixListener::from_std(Std::bind_addr(socket_addr)?)
+        let backlog = shim_rt::config::listen_backlog()?;
+        UnixListener::from_std(Std::bind_addr(socket_addr)?, backlog)
     }
 
     /// Accepts a new incoming connection to this listener: waits until one

@@ -38,6 +38,10 @@ mod sleep;
 #[macro_use]
 mod macros;
 mod coroutine_impl;
+/// greenstd patch: one pointer an embedder keeps per coroutine.
+pub mod embed {
+    pub use crate::local::{embedder_ptr, set_embedder_ptr};
+}
 /// greenstd patch: what a monitor thread needs (see the module).
 #[cfg(unix)]
 pub mod monitor;

@@ -20,6 +20,9 @@ pub struct CoroutineLocal {
     join: Arc<Join>,
     // real local data hash map
     local_data: LocalMap,
+    /// greenstd patch: one pointer the embedder keeps for the coroutine,
+    /// reached without the hash map (see `embed`).
+    embedder: std::cell::Cell<*const ()>,
 }
 
 impl CoroutineLocal {
@@ -29,6 +32,7 @@ impl CoroutineLocal {
             co,
             join,
             local_data: RefCell::new(HashMap::default()),
+            embedder: std::cell::Cell::new(std::ptr::null()),
         })
     }
 
@@ -146,5 +150,27 @@ impl<T: 'static> LocalKey<T> {
             };
             unsafe { f(&*raw_pointer) }
         })
+    }
+}
+
+/// greenstd patch: the embedder's pointer of the running coroutine (null on
+/// a plain thread, or when never set): one thread-local read and a field,
+/// where a `coroutine_local!` costs a hash-map lookup.
+#[inline]
+pub fn embedder_ptr() -> *const () {
+    match get_co_local_data() {
+        // SAFETY: the local data lives as long as the running coroutine.
+        Some(p) => unsafe { (*p.as_ptr()).embedder.get() },
+        None => std::ptr::null(),
+    }
+}
+
+/// greenstd patch: sets the running coroutine's embedder pointer (nothing
+/// on a plain thread). The embedder keeps what it points to alive while set.
+#[inline]
+pub fn set_embedder_ptr(ptr: *const ()) {
+    if let Some(p) = get_co_local_data() {
+        // SAFETY: as above; only the running coroutine touches its own cell.
+        unsafe { (*p.as_ptr()).embedder.set(ptr) }
     }
 }

@@ -1,0 +1,3 @@
+module greenstd.invalid/bench/go
+
+go 1.18
