@@ -503,17 +503,9 @@ pub fn current_id() -> NonZeroU64 {
 /// Never inlined: it reads thread-local state (see [`crate::park::in_coroutine`]).
 #[inline(never)]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
-    // `Some(tag)` in a coroutine: greenstd tags its coroutines with their
-    // task id (never reused; 0 for raw `may` coroutines).
-    if let Some(tag) = may::monitor::peek_current(|tag, _| tag) {
-        if let Some(task) = cached_task(tag) {
-            // SAFETY: the entry was made by the coroutine with this id,
-            // which is the one running now (ids are never reused): the
-            // `Arc` lives in its slot until it ends, so past this call.
-            return f(unsafe { &*task });
-        }
+    if in_coroutine() {
         with_slot(|s| {
-            let task = s.task.get_or_init(|| {
+            f(s.task.get_or_init(|| {
                 // A coroutine spawned by raw `may`, not by greenstd: never
                 // registered (its end cannot be seen).
                 let t = Arc::new(Task::with(
@@ -526,11 +518,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
                     let _ = co.set(may::coroutine::current());
                 }
                 t
-            });
-            if tag != 0 && tag == task.id.get() {
-                cache_task(tag, task);
-            }
-            f(task)
+            }))
         })
     } else {
         let t = THREAD_TASK.try_with(|t| {
@@ -549,38 +537,6 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
             Err(_) => f(&Task::new_thread()),
         }
     }
-}
-
-/// Slots of the task cache, per OS thread.
-const TASK_CACHE: usize = 16;
-
-thread_local! {
-    /// The tasks of coroutines that ran on this thread lately, by id: a
-    /// wait finds its task here instead of in may's coroutine-local map
-    /// (a hash map behind a `RefCell`, a good part of a wait's cost).
-    static TASKS: [Cell<(u64, *const Arc<Task>)>; TASK_CACHE] =
-        const { [const { Cell::new((0, std::ptr::null())) }; TASK_CACHE] };
-}
-
-/// The cached task of the coroutine tagged `tag`, if any.
-#[inline]
-fn cached_task(tag: u64) -> Option<*const Arc<Task>> {
-    if tag == 0 {
-        return None;
-    }
-    TASKS
-        .try_with(|c| {
-            let (id, task) = c[(tag % TASK_CACHE as u64) as usize].get();
-            (id == tag).then_some(task)
-        })
-        .ok()
-        .flatten()
-}
-
-/// Caches the slot's task of the running coroutine tagged `tag`.
-#[inline]
-fn cache_task(tag: u64, task: &Arc<Task>) {
-    let _ = TASKS.try_with(|c| c[(tag % TASK_CACHE as u64) as usize].set((tag, task)));
 }
 
 /// The current task if it is a greenstd coroutine (for panic messages).
