@@ -107,9 +107,11 @@ fn a_dump_of_1000_parked_coroutines_is_complete_and_fast() {
     for h in handles {
         assert!(h.join().unwrap());
     }
-    // Finished coroutines are gone from the next dump.
-    let after = green::dump();
-    assert!(ids.iter().all(|id| after.get(*id).is_none()), "{after}");
+    // Finished coroutines leave the dump (a joined one may still be
+    // returning from its main function for a moment).
+    dump_until("the finished coroutines gone", |d| {
+        ids.iter().all(|id| d.get(*id).is_none())
+    });
 }
 
 #[test]

@@ -9,23 +9,30 @@
 //!
 //! # When it looks
 //!
-//! Never on a timer: the process stays idle while it waits. The registry
-//! counts the live tasks and those in a wait only another task can end
-//! (no deadline; not I/O, sleep or offload). The wait that makes the second
-//! count reach the first wakes the detector's thread, as does the end of a
-//! task or of an offload job while they are equal. The detector then lets
-//! a short grace pass (a wake-up issued a moment ago lands) and takes a
-//! snapshot; it reports only if two snapshots, a moment apart, agree that:
+//! Never on a timer, and never on a wait's fast path: a wait touches only
+//! its own task and its queue. The detector's thread sleeps until kicked
+//! by one of the moments a deadlock can begin:
 //!
-//! * every registered task is parked in such a wait, and no task's wait
-//!   changed between them;
+//! * every worker falls asleep (no coroutine is runnable): the monitor
+//!   thread, which watches the workers anyway, sees it;
+//! * a plain thread known to greenstd starts a wait that only another task
+//!   can end while every worker sleeps (or a thread exits, or an offload
+//!   job ends, then).
+//!
+//! It then lets a short grace pass (a wake-up issued a moment ago lands)
+//! and reports only if two snapshots, a moment apart, agree that:
+//!
+//! * every worker sleeps;
+//! * every registered task is parked in a wait only another task can end
+//!   (no deadline; not I/O, sleep or offload), and no task's wait changed
+//!   between the snapshots;
 //! * no timer is pending on the hub and no offload job is queued or running;
 //! * every OS thread of the process (`/proc/self/task`) is one of the
 //!   runtime's own (the `may` workers and timer thread, the hub, the
-//!   offload pool, the detector, the dump thread) or a registered thread
-//!   parked as above. Any other thread — one the program started with
-//!   `std::thread` directly, a library's — might still wake somebody, so
-//!   its presence means "no deadlock".
+//!   monitor, the offload pools, the detector, the dump thread) or a
+//!   registered thread parked as above. Any other thread — one the program
+//!   started with `std::thread` directly, a library's — might still wake
+//!   somebody, so its presence means "no deadlock".
 //!
 //! It cannot see coroutines spawned with raw `may` (not through greenstd),
 //! nor a thread that exits without waking anyone after the last check (no
@@ -40,7 +47,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use crate::inspect::{self, Dump, TaskState};
-use crate::{hub, offload, registry, task};
+use crate::{config, hub, offload, registry, task};
 
 const OFF: u8 = 0;
 const ABORT: u8 = 1;
@@ -130,12 +137,6 @@ pub(crate) fn init(may_threads: Option<Vec<i32>>) -> io::Result<()> {
         .name("greenstd-deadlock".into())
         .spawn(run)?;
     MODE.store(mode, Ordering::SeqCst);
-    // Tasks may already be blocked on each other (threads that waited
-    // before the runtime started).
-    let (live, blocked) = registry::counts();
-    if live != 0 && live == blocked {
-        kick();
-    }
     Ok(())
 }
 
@@ -149,11 +150,29 @@ pub(crate) fn kick() {
     DETECTOR.cv.notify_one();
 }
 
-/// Kicks the detector if the counts say everyone is blocked (after an
-/// event from outside the tasks, such as an offload job's end).
-pub(crate) fn kick_if_stuck() {
-    let (live, blocked) = registry::counts();
-    if live != 0 && live == blocked {
+/// `true` when the runtime runs and every worker sleeps: no coroutine can
+/// run.
+fn workers_asleep() -> bool {
+    // Asking may before the runtime started would start it.
+    config::running().is_some() && (0..may::monitor::workers()).all(may::monitor::worker_sleeping)
+}
+
+/// Every worker has fallen asleep (the monitor calls this).
+pub(crate) fn workers_fell_asleep() {
+    kick();
+}
+
+/// A registered plain thread starts a wait that only another task can end.
+pub(crate) fn thread_blocked() {
+    if MODE.load(Ordering::Relaxed) != OFF && workers_asleep() {
+        kick();
+    }
+}
+
+/// Something outside the tasks ended (a thread, an offload job): if every
+/// worker sleeps, the tasks left may be stuck.
+pub(crate) fn kick_if_idle() {
+    if MODE.load(Ordering::Relaxed) != OFF && workers_asleep() {
         kick();
     }
 }
@@ -215,34 +234,33 @@ fn eprint_all(s: &str) {
 
 /// A snapshot that shows a deadlock, or `None`.
 fn check() -> Option<Dump> {
-    let (live, blocked) = registry::counts();
-    if live == 0 || live != blocked {
-        return None;
-    }
-    if hub::pending() != 0 || offload::busy() != 0 {
+    if !workers_asleep() || hub::pending() != 0 || offload::busy() != 0 {
         return None;
     }
     let runtime = RUNTIME.get()?.as_ref()?;
-    let threads = thread_ids().ok()?;
-    registry::frozen(|tasks, (live, blocked)| {
-        if live == 0 || live != blocked || tasks.len() != live as usize {
-            return None;
-        }
-        let dump = inspect::collect(tasks);
-        let all_blocked = dump.tasks().iter().all(|t| {
-            t.state() == TaskState::Parked
-                && t.wait()
-                    .is_some_and(|w| !w.is_timed() && !w.kind().is_external())
-        });
+    registry::frozen(|tasks| {
+        // Cheapest first: every task parked in a wait only another task
+        // can end (a server's tasks in `accept` or `read` stop here).
+        let all_blocked = !tasks.is_empty()
+            && tasks.iter().all(|t| {
+                let r = t.record().read();
+                r.state == task::PARKED && !r.timed && r.kind.is_some_and(|k| !k.is_external())
+            });
         if !all_blocked {
             return None;
         }
+        // No thread can register meanwhile (the registry is frozen).
+        let threads = thread_ids().ok()?;
         let mut known: HashSet<i32> = runtime.iter().copied().collect();
         known.extend(INTERNAL.lock().iter().copied());
         known.extend(tasks.iter().map(|t| t.tid()).filter(|&t| t != 0));
         if threads.iter().any(|t| !known.contains(t)) {
             return None;
         }
-        Some(dump)
+        let dump = inspect::collect(tasks);
+        dump.tasks()
+            .iter()
+            .all(|t| t.state() == TaskState::Parked)
+            .then_some(dump)
     })
 }

@@ -473,7 +473,7 @@ pub(crate) fn collect(tasks: &[Arc<Task>]) -> Dump {
 /// consistent in itself.
 pub fn dump() -> Dump {
     // Tasks may register or leave meanwhile; each stays alive while cloned.
-    registry::frozen(|tasks, _| collect(tasks))
+    registry::frozen(collect)
 }
 
 /// The write end of the dump signal's pipe (-1: none).

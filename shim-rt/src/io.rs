@@ -226,7 +226,10 @@ impl Readiness {
                     reg.dir(interest)
                         .wait(seq, deadline, WaitOn::at(kind, fd as usize, location))
                 }
-                _ => poll_fd(fd, interest, deadline)?,
+                // A plain thread really blocks, recorded for `green::dump()`.
+                _ => crate::wait::recorded(WaitOn::at(kind, fd as usize, location), || {
+                    poll_fd(fd, interest, deadline)
+                })?,
             };
             if !ready {
                 return Err(timeout_error());
@@ -324,7 +327,7 @@ impl Readiness {
             }
             Ok(dir.wait(seq, deadline, on))
         } else {
-            poll_fd(fd, interest, deadline)
+            crate::wait::recorded(on, || poll_fd(fd, interest, deadline))
         }
     }
 

@@ -64,6 +64,11 @@ fn run(limit: Option<Duration>) -> ! {
         })
         .collect();
     loop {
+        // Every worker asleep: no coroutine can run. The moment a deadlock
+        // of coroutines begins, if the tasks all wait for each other.
+        if (0..workers).all(may::monitor::worker_sleeping) {
+            crate::deadlock::workers_fell_asleep();
+        }
         // Sleeps while every worker sleeps: idle means idle.
         may::monitor::wait_for_activity(None);
         std::thread::sleep(PERIOD);

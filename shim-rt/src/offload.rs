@@ -78,7 +78,7 @@ fn submit(pool: &'static Pool, job: Job) {
     let job: Job = Box::new(move || {
         job();
         BUSY.fetch_sub(1, Ordering::SeqCst);
-        crate::deadlock::kick_if_stuck();
+        crate::deadlock::kick_if_idle();
     });
     let mut st = pool.state.lock().unwrap_or_else(|e| e.into_inner());
     st.queue.push_back(job);

@@ -42,7 +42,8 @@ pub struct Task {
     /// A thread or coroutine of greenstd's own (hub, offload pool, pollers):
     /// never registered, never shown.
     internal: bool,
-    /// Registered: counted among the live tasks (see `registry`).
+    /// Registered among the live tasks (see `registry`): shown by
+    /// `dump()`, looked at by the deadlock detector.
     tracked: AtomicBool,
     /// Index in the registry while registered.
     slot: AtomicUsize,
@@ -357,7 +358,7 @@ impl Task {
         &self.record
     }
 
-    /// Registered among the live tasks (the deadlock detector counts it).
+    /// Registered among the live tasks.
     #[inline]
     pub(crate) fn is_tracked(&self) -> bool {
         self.tracked.load(Ordering::Relaxed)
@@ -462,6 +463,7 @@ impl Drop for ThreadTask {
     fn drop(&mut self) {
         if let Some(t) = self.0.get() {
             registry::deregister(t);
+            crate::deadlock::kick_if_idle();
         }
     }
 }

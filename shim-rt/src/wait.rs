@@ -44,12 +44,11 @@ use std::ops::DerefMut;
 use std::panic::Location;
 use std::pin::{pin, Pin};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::park;
-use crate::registry;
 use crate::task::{self, Task};
 
 /// What a blocked coroutine or thread waits for: the operation it is in.
@@ -315,8 +314,6 @@ struct Node {
     /// `LINKED` → `NOTIFIED` by a notifier (under the lock, its last touch
     /// of the node), `LINKED` → `IDLE` by the waiter itself (under the lock).
     state: AtomicU8,
-    /// Counted as a wait only another task can end (see `registry`).
-    counted: AtomicBool,
     tag: u64,
     /// The waiting task; valid while the node is linked (the waiter runs
     /// inside `task::with_current`, which keeps this `Arc` alive).
@@ -336,7 +333,6 @@ impl Node {
             prev: AtomicPtr::new(ptr::null_mut()),
             next: AtomicPtr::new(ptr::null_mut()),
             state: AtomicU8::new(IDLE),
-            counted: AtomicBool::new(false),
             tag,
             task,
             _pinned: PhantomPinned,
@@ -469,9 +465,6 @@ impl WaitList {
         }
         self.unlink(node);
         node.state.store(IDLE, Ordering::Relaxed);
-        if node.counted.load(Ordering::Relaxed) {
-            registry::unblock(1);
-        }
         true
     }
 
@@ -486,9 +479,6 @@ impl WaitList {
         // SAFETY: the waiting task outlives its wait (see `Node::task`).
         let task = unsafe { &*node.task }.clone();
         task.record().set_state(task::RUNNABLE);
-        if node.counted.load(Ordering::Relaxed) {
-            registry::unblock(1);
-        }
         // The last touch: from here the waiter may return and free the node.
         node.state.store(NOTIFIED, Ordering::Release);
         Some(Wake { task })
@@ -592,6 +582,16 @@ enum Outcome {
     },
 }
 
+/// A wait is about to sleep. A plain thread's wait that only another task
+/// can end may be the last piece of a deadlock (a coroutine's is seen by
+/// the monitor when its worker falls asleep): tell the detector.
+#[inline]
+fn blocking(me: &Task, on: &WaitOn, deadline: Option<Instant>) {
+    if !me.is_coroutine() && me.is_tracked() && deadline.is_none() && !on.kind.is_external() {
+        crate::deadlock::thread_blocked();
+    }
+}
+
 /// Sleeps until `node` is notified, `deadline` passes or the task is
 /// interrupted. `withdraw` takes the lock and unlinks the node if it is
 /// still linked (returning `true`), else returns `false`: called at most
@@ -649,25 +649,21 @@ where
 {
     let node = pin!(Node::new(tag, me));
     let node: Pin<&Node> = node.into_ref();
-    let counted = me.is_tracked() && deadline.is_none() && !on.kind.is_external();
     {
         let list = project(&mut guard);
         // The record was described by the caller; parked from here (the
         // notifier's RUNNABLE comes after, under the same lock).
         me.record().set_state(task::PARKED);
-        node.counted.store(counted, Ordering::Relaxed);
         // SAFETY: the node is pinned in this frame, fresh, and this
         // function returns only once it is unlinked: `sleep_on` returns
         // notified (unlinked by the notifier) or after `withdraw`; a panic
         // in between aborts in `Node::drop`.
         unsafe { list.push_back(&node) };
         changed(list);
-        if counted {
-            registry::block();
-        }
     }
     drop(guard);
     before_sleep();
+    blocking(me, on, deadline);
     let outcome = sleep_on(&node, me, deadline, on.interruptible, || {
         let mut g = relock();
         let list = project(&mut g);
@@ -923,7 +919,7 @@ impl fmt::Debug for Notifier<'_> {
 /// The one-waiter form of a wait, behind `thread::park`: a token that its
 /// owner waits for and anyone makes available ([`Parker::unpark`]).
 ///
-/// The same rules as a queue wait — the record, the deadlock count,
+/// The same rules as a queue wait — the record, the deadlock detector's view,
 /// interruption, the deadline — without a list or a lock: the only waiter
 /// is known (the task that owns the parker), so one state word is enough,
 /// as in std's futex parker. A token that arrives with an interrupt is
@@ -931,8 +927,6 @@ impl fmt::Debug for Notifier<'_> {
 #[derive(Debug, Default)]
 pub(crate) struct Parker {
     state: AtomicU8,
-    /// The current park counts as a wait only another task can end.
-    counted: AtomicBool,
 }
 
 const P_EMPTY: u8 = 0;
@@ -943,7 +937,6 @@ impl Parker {
     pub(crate) const fn new() -> Parker {
         Parker {
             state: AtomicU8::new(P_EMPTY),
-            counted: AtomicBool::new(false),
         }
     }
 
@@ -951,9 +944,6 @@ impl Parker {
     #[inline]
     pub(crate) fn unpark(&self, owner: &Task) {
         if self.state.swap(P_NOTIFIED, Ordering::AcqRel) == P_PARKED {
-            if self.counted.load(Ordering::Relaxed) {
-                registry::unblock(1);
-            }
             owner.record().set_state(task::RUNNABLE);
             owner.wake();
         }
@@ -969,12 +959,7 @@ impl Parker {
         {
             return WaitResult::Notified;
         }
-        let counted = me.is_tracked() && deadline.is_none() && !on.kind.is_external();
         me.record().begin(&on, deadline.is_some());
-        self.counted.store(counted, Ordering::Relaxed);
-        if counted {
-            registry::block();
-        }
         let r = if self
             .state
             .compare_exchange(P_EMPTY, P_PARKED, Ordering::AcqRel, Ordering::Acquire)
@@ -982,35 +967,22 @@ impl Parker {
         {
             // The token came meanwhile (nobody saw us parked).
             self.state.store(P_EMPTY, Ordering::Relaxed);
-            if counted {
-                registry::unblock(1);
-            }
             WaitResult::Notified
         } else {
-            self.sleep(me, &on, deadline, counted)
+            blocking(me, &on, deadline);
+            self.sleep(me, &on, deadline)
         };
         me.record().end();
         r
     }
 
-    fn sleep(
-        &self,
-        me: &Task,
-        on: &WaitOn,
-        deadline: Option<Instant>,
-        counted: bool,
-    ) -> WaitResult {
+    fn sleep(&self, me: &Task, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
         // Leaves the parked state; `false` if an unparker got there first
-        // (it then did the accounting, and the token is there).
+        // (the token is then there).
         let leave = || {
-            let left = self
-                .state
+            self.state
                 .compare_exchange(P_PARKED, P_EMPTY, Ordering::Acquire, Ordering::Acquire)
-                .is_ok();
-            if left && counted {
-                registry::unblock(1);
-            }
-            left
+                .is_ok()
         };
         loop {
             if on.interruptible && me.take_interrupt() {
