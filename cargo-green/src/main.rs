@@ -1,1 +1,374 @@
-fn main() {}
+//! `cargo green`: runs cargo on a project with every eligible crate of its
+//! dependency graph rebuilt against greenstd, without changing the
+//! project's Cargo.toml, lockfile or sources.
+//!
+//! ```text
+//! cargo green build|run|test|check|bench|doc|clippy [cargo's arguments]
+//! cargo green status [--manifest-path PATH] [feature arguments]
+//! cargo green audit [cargo build's arguments]
+//! ```
+//!
+//! How: `cargo metadata` gives the resolved graph; each registry or git
+//! package that names what greenstd replaces is copied to
+//! `target/green/crates/<name>-<version>/` with
+//! `std = { package = "greenstd", … }` added to its `[dependencies]`, and
+//! handed to cargo as a `[patch]` table in a generated config file
+//! (`--config target/green/patch.toml`). The project's own packages are
+//! built from a shadow workspace, `target/green/ws/`: the same tree through
+//! symbolic links, with each Cargo.toml given the `std` entry, and a copy
+//! of the lockfile.
+
+mod apply;
+mod audit;
+mod graph;
+mod manifest;
+mod plan;
+mod scan;
+
+use graph::GraphArgs;
+use plan::{How, Plan, Status};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "\
+cargo green: build with the whole dependency graph patched onto greenstd
+
+USAGE:
+    cargo green <build|run|test|check|bench|doc|clippy> [cargo's own arguments]
+    cargo green status [--manifest-path PATH] [--features ...] [--target TRIPLE]
+    cargo green audit  [cargo build's arguments: --bin NAME, --release, ...]
+
+Nothing of the project is changed: the patched copies, the shadow workspace
+and the lockfile copy live in <target>/green/.
+
+  status   every package of the graph: `patched`, or why it is not
+  audit    builds, then lists the code in the binaries that can still block a
+           worker (calls into std's real blocking items or blocking libc calls)
+";
+
+/// The user's arguments, split into what cargo green reads and what goes
+/// to cargo unchanged.
+#[derive(Debug, Default)]
+struct Args {
+    graph: GraphArgs,
+    /// Everything else (and everything after `--`), in order.
+    rest: Vec<OsString>,
+    target_dir: Option<PathBuf>,
+}
+
+fn parse(args: &[OsString]) -> Args {
+    let mut out = Args::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].to_string_lossy().into_owned();
+        if a == "--" {
+            out.rest.extend(args[i..].iter().cloned());
+            break;
+        }
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let takes_value = matches!(
+            flag.as_str(),
+            "--manifest-path" | "--features" | "-F" | "--target" | "--target-dir"
+        );
+        let value = if takes_value {
+            match inline {
+                Some(v) => Some(v),
+                None => {
+                    i += 1;
+                    args.get(i).map(|v| v.to_string_lossy().into_owned())
+                }
+            }
+        } else {
+            None
+        };
+        match (flag.as_str(), value) {
+            ("--manifest-path", Some(v)) => out.graph.manifest_path = Some(PathBuf::from(v)),
+            ("--target-dir", Some(v)) => {
+                out.target_dir = Some(PathBuf::from(&v));
+                out.rest.push("--target-dir".into());
+                out.rest.push(v.into());
+            }
+            ("--features" | "-F", Some(v)) => {
+                out.graph.features.extend(
+                    v.split([',', ' '])
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                );
+                out.rest.push("--features".into());
+                out.rest.push(v.into());
+            }
+            ("--target", Some(v)) => {
+                out.graph.target = Some(v.clone());
+                out.rest.push("--target".into());
+                out.rest.push(v.into());
+            }
+            (f, _) => {
+                match f {
+                    "--all-features" => out.graph.all_features = true,
+                    "--no-default-features" => out.graph.no_default_features = true,
+                    "--offline" => out.graph.offline = true,
+                    "--frozen" => out.graph.frozen = true,
+                    "--locked" => out.graph.locked = true,
+                    _ => {}
+                }
+                out.rest.push(args[i].clone());
+            }
+        }
+        i += 1;
+    }
+    if let Some(dir) = &out.target_dir {
+        // `cargo metadata` reports the target directory; make it agree.
+        std::env::set_var("CARGO_TARGET_DIR", dir);
+    }
+    out
+}
+
+fn main() -> ExitCode {
+    let mut argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // As a cargo subcommand: `cargo-green green <command> …`.
+    if argv.first().is_some_and(|a| a == "green") {
+        argv.remove(0);
+    }
+    let Some(cmd) = argv.first().map(|c| c.to_string_lossy().into_owned()) else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let args = parse(&argv[1..]);
+    let result = match cmd.as_str() {
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        "-V" | "--version" => {
+            println!("cargo-green {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        "status" => status(&args),
+        "audit" => audit::run(&args.graph, &args.rest),
+        "build" | "b" | "run" | "r" | "test" | "t" | "check" | "c" | "bench" | "doc" | "d"
+        | "clippy" | "rustc" => run_cargo(&cmd, &args),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unknown command `{other}`\n\n{USAGE}"),
+        )),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cargo green: error: {e}");
+            ExitCode::from(101)
+        }
+    }
+}
+
+fn summary(plan: &Plan) -> String {
+    let (patched, left) = plan.counts();
+    let crates = if patched == 1 { "crate" } else { "crates" };
+    if left == 0 {
+        format!(
+            "cargo green: patched {patched} {crates} onto {} (details: cargo green status)",
+            plan.spec.describe()
+        )
+    } else {
+        format!("cargo green: patched {patched} {crates}, {left} left: run cargo green status")
+    }
+}
+
+fn status(args: &Args) -> io::Result<ExitCode> {
+    let plan = Plan::make(&args.graph)?;
+    println!("{}", plan.spec.describe());
+    let mut rows: Vec<(&str, String, String)> = plan
+        .status
+        .iter()
+        .map(|(id, st)| {
+            let n = &plan.graph.nodes[id];
+            (n.name(), n.pkg.version.to_string(), st.describe())
+        })
+        .collect();
+    rows.sort();
+    let w = rows
+        .iter()
+        .map(|r| r.0.len() + r.1.len() + 1)
+        .max()
+        .unwrap_or(0);
+    for (name, version, st) in &rows {
+        println!("{:w$}  {st}", format!("{name} {version}"));
+    }
+    println!("{}", summary(&plan));
+    println!(
+        "not seen by cargo green: C libraries and FFI calls; std::fs, std::process, stdin \
+         (std's own, blocking: greenstd::green::offload); code run by build scripts and proc-macros"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which manifest of the shadow workspace stands for the one cargo would
+/// pick: `--manifest-path`, else the nearest Cargo.toml above the current
+/// directory, else the workspace root.
+fn shadow_manifest(applied: &apply::Applied, plan: &Plan, args: &Args) -> io::Result<PathBuf> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let lookup = |p: &Path| {
+        let p = canon(p);
+        applied
+            .shadow_of
+            .iter()
+            .find(|(k, _)| canon(k) == p)
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(m) = &args.graph.manifest_path {
+        return lookup(m).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--manifest-path {}: not a package of the workspace at {}",
+                    m.display(),
+                    plan.graph.workspace_root.display()
+                ),
+            )
+        });
+    }
+    let mut dir = std::env::current_dir()?;
+    loop {
+        let m = dir.join("Cargo.toml");
+        if m.exists() {
+            if let Some(s) = lookup(&m) {
+                return Ok(s);
+            }
+        }
+        if !dir.pop() {
+            break;
+        }
+    }
+    Ok(applied.root_manifest.clone())
+}
+
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// `cargo <cmd>` on the shadow workspace with the patch table.
+fn green_command(
+    cmd: &str,
+    plan: &Plan,
+    applied: &apply::Applied,
+    args: &Args,
+    rest: &[OsString],
+) -> io::Result<Command> {
+    let mut c = Command::new(cargo());
+    c.arg("--config").arg(&applied.config);
+    c.arg(cmd);
+    c.arg("--manifest-path")
+        .arg(shadow_manifest(applied, plan, args)?);
+    if args.target_dir.is_none() {
+        c.arg("--target-dir").arg(&plan.graph.target_dir);
+    }
+    c.args(rest);
+    Ok(c)
+}
+
+/// Patched copies that failed to compile in a `--message-format=json` run.
+fn failed_copies(plan: &Plan, stdout: &[u8], stderr: &[u8]) -> Vec<cargo_metadata::PackageId> {
+    let copies: Vec<(cargo_metadata::PackageId, PathBuf, String)> = plan
+        .status
+        .iter()
+        .filter(|(_, s)| {
+            matches!(
+                s,
+                Status::Patched(How::Copy | How::Parker | How::Renamed(_))
+            )
+        })
+        .map(|(id, _)| {
+            let n = &plan.graph.nodes[id];
+            (
+                id.clone(),
+                plan.copy_dir(id),
+                format!("`{} v{} (", n.name(), n.pkg.version),
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    for msg in cargo_metadata::Message::parse_stream(stdout) {
+        let Ok(cargo_metadata::Message::CompilerMessage(m)) = msg else {
+            continue;
+        };
+        if m.message.level != cargo_metadata::diagnostic::DiagnosticLevel::Error {
+            continue;
+        }
+        for (id, dir, _) in &copies {
+            if m.package_id.repr.contains(&*dir.to_string_lossy()) && !out.contains(id) {
+                out.push(id.clone());
+            }
+        }
+    }
+    let stderr = String::from_utf8_lossy(stderr);
+    for line in stderr.lines() {
+        if !line.contains("failed to run custom build command for") {
+            continue;
+        }
+        for (id, dir, tag) in &copies {
+            if line.contains(tag) && line.contains(&*dir.to_string_lossy()) && !out.contains(id) {
+                out.push(id.clone());
+            }
+        }
+    }
+    out
+}
+
+fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
+    let cmd = match cmd {
+        "b" => "build",
+        "r" => "run",
+        "t" => "test",
+        "c" => "check",
+        "d" => "doc",
+        other => other,
+    };
+    for _attempt in 0..8 {
+        let plan = Plan::make(&args.graph)?;
+        let applied = plan.apply()?;
+        eprintln!("{}", summary(&plan));
+        let status = green_command(cmd, &plan, &applied, args, &args.rest)?.status()?;
+        if status.success() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let code = status.code().unwrap_or(101);
+        // Was it a patched copy that did not compile? Ask cargo (what
+        // built is reused, so this costs what the failing step costs).
+        let (diag, extra): (&str, &[&str]) = match cmd {
+            "test" | "bench" => (cmd, &["--no-run"]),
+            "run" => ("build", &[]),
+            "check" | "clippy" | "doc" => ("check", &[]),
+            _ => ("build", &[]),
+        };
+        let before_dashes: Vec<OsString> = args
+            .rest
+            .iter()
+            .take_while(|a| *a != "--")
+            .cloned()
+            .collect();
+        let out = green_command(diag, &plan, &applied, args, &before_dashes)?
+            .args(extra)
+            .arg("--message-format=json")
+            .output()?;
+        let failed = failed_copies(&plan, &out.stdout, &out.stderr);
+        if failed.is_empty() {
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(101)));
+        }
+        for id in &failed {
+            let n = &plan.graph.nodes[id];
+            eprintln!(
+                "cargo green: {} {} does not build against greenstd: building the original instead \
+                 (it stays blocking; `cargo green status` lists it)",
+                n.name(),
+                n.pkg.version
+            );
+        }
+        plan::record_failed(&plan.green_dir, &plan.spec, &failed)?;
+    }
+    Err(io::Error::other("gave up after 8 attempts"))
+}

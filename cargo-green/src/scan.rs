@@ -1,0 +1,168 @@
+//! What a package's source names of `std`: does rebuilding it against
+//! greenstd change anything, and is it `no_std`?
+//!
+//! The scan is textual and errs on the side of patching: any mention of a
+//! module greenstd replaces (`std::thread`, `std::net`, `std::sync`,
+//! `std::os::unix::net`), a grouped or glob import from `std`, a bare
+//! `thread_local!` or an `extern crate std` counts.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+/// What the scan found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scan {
+    /// Some source names a module that greenstd replaces.
+    pub(crate) names_patched_std: bool,
+    /// The library root says `#![no_std]` unconditionally.
+    pub(crate) no_std: bool,
+}
+
+/// Scans every `.rs` file under `dir` (skipping `target/` and hidden
+/// directories) and the library root `lib_root`.
+pub(crate) fn scan(dir: &Path, lib_root: Option<&Path>) -> io::Result<Scan> {
+    let mut out = Scan::default();
+    if let Some(root) = lib_root {
+        if let Ok(text) = fs::read_to_string(root) {
+            out.no_std = is_no_std(&text);
+        }
+    }
+    walk(dir, &mut |text| {
+        if names_patched_std(text) {
+            out.names_patched_std = true;
+        }
+        out.names_patched_std
+    })?;
+    Ok(out)
+}
+
+/// Visits every `.rs` file; stops when `f` returns true.
+fn walk(dir: &Path, f: &mut dyn FnMut(&str) -> bool) -> io::Result<bool> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            if name.starts_with('.') || name == "target" {
+                continue;
+            }
+            if walk(&entry.path(), f)? {
+                return Ok(true);
+            }
+        } else if name.ends_with(".rs") {
+            let text = fs::read_to_string(entry.path()).unwrap_or_default();
+            if f(&text) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// `#![no_std]` as an inner attribute of its own (not under `cfg_attr`).
+fn is_no_std(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l: String = l.chars().filter(|c| !c.is_whitespace()).collect();
+        l.starts_with("#![no_std]")
+    })
+}
+
+/// Whether `text` names something greenstd replaces.
+pub(crate) fn names_patched_std(text: &str) -> bool {
+    if text.contains("thread_local!") || text.contains("extern crate std") {
+        return true;
+    }
+    // Every `std` followed by `::` (spaces allowed), and what comes after.
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = text[from..].find("std") {
+        let start = from + pos;
+        from = start + 3;
+        let before_ok = start == 0 || {
+            let b = bytes[start - 1];
+            !(b.is_ascii_alphanumeric() || b == b'_')
+        };
+        if !before_ok {
+            continue;
+        }
+        let rest = text[start + 3..].trim_start();
+        let Some(rest) = rest.strip_prefix("::") else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        if rest.starts_with('{') || rest.starts_with('*') {
+            return true;
+        }
+        let ident: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        match ident.as_str() {
+            "thread" | "net" | "prelude" => return true,
+            "sync" => {
+                // Atomics, Arc and the error types are std's own in greenstd.
+                let next = rest[4..].trim_start();
+                let Some(next) = next.strip_prefix("::") else {
+                    return true;
+                };
+                let seg: String = next
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !matches!(
+                    seg.as_str(),
+                    "atomic" | "Arc" | "Weak" | "PoisonError" | "TryLockError" | "LockResult"
+                ) {
+                    return true;
+                }
+            }
+            "os" => {
+                // std::os::unix::net, or a grouped import under std::os.
+                let tail: String = rest
+                    .chars()
+                    .take(60)
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                if tail.starts_with("os::unix::net") || tail.contains('{') {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_patched_modules() {
+        assert!(names_patched_std("use std::net::TcpStream;"));
+        assert!(names_patched_std("let t = ::std::thread::spawn(f);"));
+        assert!(names_patched_std("use std::{io, sync::Arc};"));
+        assert!(names_patched_std("use std :: sync;"));
+        assert!(names_patched_std("use std::os::unix::net::UnixStream;"));
+        assert!(names_patched_std("thread_local!(static X: u8 = 0);"));
+        assert!(!names_patched_std("use std::fmt; use std::io::Read;"));
+        assert!(!names_patched_std(
+            "use core::sync::atomic; // nostd::thread"
+        ));
+        assert!(!names_patched_std("use std::os::raw::c_int;"));
+        assert!(!names_patched_std(
+            "use std::sync::atomic::AtomicUsize; std::sync::Arc::new(1);"
+        ));
+        assert!(names_patched_std("use std::sync::Mutex;"));
+        assert!(names_patched_std("use std::sync;"));
+    }
+
+    #[test]
+    fn no_std_only_when_unconditional() {
+        assert!(is_no_std("//! doc\n#![no_std]\n"));
+        assert!(!is_no_std("#![cfg_attr(not(feature = \"std\"), no_std)]\n"));
+    }
+}
