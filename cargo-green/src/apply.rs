@@ -55,6 +55,7 @@ impl Plan {
                         version: dn.pkg.version.clone(),
                         new_name: new_name.clone(),
                         path: self.copy_dir(d),
+                        features: dn.features.clone(),
                     })
                 }
                 _ => None,
@@ -263,7 +264,7 @@ fn mirror(
         let entry = entry?;
         let name = entry.file_name();
         let src = entry.path();
-        if name == ".git" || name == "Cargo.lock" || skip.iter().any(|s| *s == src) {
+        if name == ".git" || name == "Cargo.lock" || skip.contains(&src) {
             if name == "Cargo.lock" {
                 wanted.insert(name);
             }

@@ -69,7 +69,6 @@ pub(crate) struct Node {
     pub(crate) features: Vec<String>,
     /// (dependency, kinds of the edge).
     pub(crate) deps: Vec<(PackageId, Vec<DependencyKind>)>,
-    pub(crate) member: bool,
 }
 
 impl Node {
@@ -185,7 +184,6 @@ impl Graph {
     }
 
     fn from_metadata(meta: Metadata) -> Graph {
-        let members: BTreeSet<PackageId> = meta.workspace_members.iter().cloned().collect();
         let mut pkgs: BTreeMap<PackageId, Package> = meta
             .packages
             .into_iter()
@@ -206,7 +204,6 @@ impl Graph {
                     n.id.clone(),
                     Node {
                         origin: Origin::of(&pkg),
-                        member: members.contains(&n.id),
                         pkg,
                         features: n.features,
                         deps,

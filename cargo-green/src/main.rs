@@ -181,7 +181,7 @@ fn summary(plan: &Plan) -> String {
 
 fn status(args: &Args) -> io::Result<ExitCode> {
     let plan = Plan::make(&args.graph)?;
-    println!("{}", plan.spec.describe());
+    println!("cargo green status: patching onto {}", plan.spec.describe());
     let mut rows: Vec<(&str, String, String)> = plan
         .status
         .iter()

@@ -55,6 +55,9 @@ pub(crate) struct Redirect {
     pub(crate) version: Version,
     pub(crate) new_name: String,
     pub(crate) path: PathBuf,
+    /// The features the original had in the resolved graph (the copy is a
+    /// package of its own: no longer unified with the original's users).
+    pub(crate) features: Vec<String>,
 }
 
 /// A parsed manifest being edited.
@@ -231,6 +234,23 @@ impl Manifest {
                     Item::Table(t) => t.clone().into_inline_table(),
                     _ => continue,
                 };
+                let mut features: Vec<String> = t
+                    .get("features")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for f in &r.features {
+                    if f != "default" && !features.contains(f) {
+                        features.push(f.clone());
+                    }
+                }
+                if !features.is_empty() {
+                    t.insert("features", Value::Array(features.iter().collect()));
+                }
                 t.insert("package", r.new_name.as_str().into());
                 t.insert("path", r.path.to_string_lossy().as_ref().into());
                 t.remove("registry");
@@ -336,10 +356,11 @@ mod tests {
             version: Version::parse("0.8.20").unwrap(),
             new_name: "crossbeam-utils-green".into(),
             path: PathBuf::from("/t/cu"),
+            features: vec!["default".into(), "std".into()],
         };
         assert_eq!(m.redirect(&[r]), 2);
         let text = m.text();
-        assert!(text.contains("crossbeam-utils = { version = \"0.8\", package = \"crossbeam-utils-green\", path = \"/t/cu\" }"), "{text}");
+        assert!(text.contains("crossbeam-utils = { version = \"0.8\", features = [\"std\"], package = \"crossbeam-utils-green\", path = \"/t/cu\" }"), "{text}");
         assert!(
             text.contains("features = [\"std\"], package = \"crossbeam-utils-green\""),
             "{text}"

@@ -100,6 +100,9 @@ pub(crate) struct Plan {
     pub(crate) shadowed: BTreeSet<PackageId>,
 }
 
+/// A package's name and its semver-compatibility class.
+type Compat = (String, (u64, u64, u64));
+
 /// Packages are the same crate for Cargo's unification when their names
 /// match and their versions are semver-compatible.
 fn compat(v: &Version) -> (u64, u64, u64) {
@@ -159,7 +162,7 @@ fn probe_closure(
     green_dir: &Path,
     user_lock: Option<&Path>,
     args: &GraphArgs,
-) -> io::Result<BTreeSet<(String, (u64, u64, u64))>> {
+) -> io::Result<BTreeSet<Compat>> {
     let dir = green_dir.join("probe");
     fs::create_dir_all(dir.join("src"))?;
     let mut doc = toml_edit::DocumentMut::new();
@@ -252,7 +255,7 @@ impl Plan {
         let spec = green.map(spec_of).unwrap_or_else(own_greenstd);
 
         // greenstd and what it depends on, as (name, compatible version).
-        let closure: BTreeSet<(String, (u64, u64, u64))> = match green {
+        let closure: BTreeSet<Compat> = match green {
             Some(g) => graph
                 .closure([g.pkg.id.clone()], |k| {
                     k.iter().any(|k| *k != DependencyKind::Development)
