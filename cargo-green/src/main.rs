@@ -187,7 +187,11 @@ fn status(args: &Args) -> io::Result<ExitCode> {
         .iter()
         .map(|(id, st)| {
             let n = &plan.graph.nodes[id];
-            (n.name(), n.pkg.version.to_string(), st.describe())
+            let mut d = st.describe();
+            if n.name() == "parking_lot_core" && st.patched() {
+                d.push_str(", its thread parker replaced: parking_lot locks park the coroutine");
+            }
+            (n.name(), n.pkg.version.to_string(), d)
         })
         .collect();
     rows.sort();

@@ -19,16 +19,20 @@ pub(crate) struct Scan {
     pub(crate) no_std: bool,
 }
 
-/// Scans every `.rs` file under `dir` (skipping `target/` and hidden
-/// directories) and the library root `lib_root`.
+/// Scans the library's sources: every `.rs` file under the directory of
+/// its root `lib_root` (skipping `target/`, hidden directories, and when
+/// that is the package's directory, the build script, tests, examples and
+/// benches, which a dependency's users never build).
 pub(crate) fn scan(dir: &Path, lib_root: Option<&Path>) -> io::Result<Scan> {
     let mut out = Scan::default();
-    if let Some(root) = lib_root {
-        if let Ok(text) = fs::read_to_string(root) {
-            out.no_std = is_no_std(&text);
-        }
+    let Some(root) = lib_root else {
+        return Ok(out);
+    };
+    if let Ok(text) = fs::read_to_string(root) {
+        out.no_std = is_no_std(&text);
     }
-    walk(dir, &mut |text| {
+    let src = root.parent().unwrap_or(dir);
+    walk(src, src == dir, &mut |text| {
         if names_patched_std(text) {
             out.names_patched_std = true;
         }
@@ -38,20 +42,23 @@ pub(crate) fn scan(dir: &Path, lib_root: Option<&Path>) -> io::Result<Scan> {
 }
 
 /// Visits every `.rs` file; stops when `f` returns true.
-fn walk(dir: &Path, f: &mut dyn FnMut(&str) -> bool) -> io::Result<bool> {
+fn walk(dir: &Path, top: bool, f: &mut dyn FnMut(&str) -> bool) -> io::Result<bool> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let ty = entry.file_type()?;
         if ty.is_dir() {
-            if name.starts_with('.') || name == "target" {
+            if name.starts_with('.')
+                || name == "target"
+                || (top && matches!(&*name, "tests" | "examples" | "benches"))
+            {
                 continue;
             }
-            if walk(&entry.path(), f)? {
+            if walk(&entry.path(), false, f)? {
                 return Ok(true);
             }
-        } else if name.ends_with(".rs") {
+        } else if name.ends_with(".rs") && !(top && name == "build.rs") {
             let text = fs::read_to_string(entry.path()).unwrap_or_default();
             if f(&text) {
                 return Ok(true);
@@ -100,7 +107,24 @@ pub(crate) fn names_patched_std(text: &str) -> bool {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
         match ident.as_str() {
-            "thread" | "net" | "prelude" => return true,
+            "net" | "prelude" => return true,
+            "thread" => {
+                // std's own under greenstd: nothing changes when rebuilt.
+                let next = rest[6..].trim_start();
+                let seg: String = next
+                    .strip_prefix("::")
+                    .unwrap_or("")
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !matches!(
+                    seg.as_str(),
+                    "panicking" | "available_parallelism" | "Result"
+                ) {
+                    return true;
+                }
+            }
             "sync" => {
                 // Atomics, Arc and the error types are std's own in greenstd.
                 let next = rest[4..].trim_start();
@@ -157,6 +181,8 @@ mod tests {
             "use std::sync::atomic::AtomicUsize; std::sync::Arc::new(1);"
         ));
         assert!(names_patched_std("use std::sync::Mutex;"));
+        assert!(!names_patched_std("if std::thread::panicking() {}"));
+        assert!(names_patched_std("std::thread::sleep(d)"));
         assert!(names_patched_std("use std::sync;"));
     }
 
