@@ -51,11 +51,11 @@ and the lockfile copy live in <target>/green/.
 /// The user's arguments, split into what cargo green reads and what goes
 /// to cargo unchanged.
 #[derive(Debug, Default)]
-struct Args {
-    graph: GraphArgs,
+pub(crate) struct Args {
+    pub(crate) graph: GraphArgs,
     /// Everything else (and everything after `--`), in order.
-    rest: Vec<OsString>,
-    target_dir: Option<PathBuf>,
+    pub(crate) rest: Vec<OsString>,
+    pub(crate) target_dir: Option<PathBuf>,
 }
 
 fn parse(args: &[OsString]) -> Args {
@@ -166,7 +166,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn summary(plan: &Plan) -> String {
+pub(crate) fn summary(plan: &Plan) -> String {
     let (patched, left) = plan.counts();
     let crates = if patched == 1 { "crate" } else { "crates" };
     if left == 0 {
@@ -256,7 +256,7 @@ fn cargo() -> OsString {
 }
 
 /// `cargo <cmd>` on the shadow workspace with the patch table.
-fn green_command(
+pub(crate) fn green_command(
     cmd: &str,
     plan: &Plan,
     applied: &apply::Applied,

@@ -195,3 +195,47 @@ fn status_names_minreq_patched_and_the_runtime_not() {
     assert!(line("green-fixture").contains("patched"), "{out}");
     assert!(out.contains("cargo green: patched 1 crate"), "{out}");
 }
+
+#[test]
+fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
+    let _l = lock();
+    let mut a = green();
+    a.env("PATH", path_with_cargo_green()).arg("audit");
+    let out = run_ok(a);
+    // One section per binary, each starting with its header line.
+    let section = |bin: &str| -> String {
+        let header = format!(
+            "cargo green audit: {}",
+            target_dir().join("debug").join(bin).display()
+        );
+        let start = out
+            .find(&header)
+            .unwrap_or_else(|| panic!("no {header} in:\n{out}"));
+        let rest = &out[start + header.len()..];
+        let end = rest.find("cargo green audit").unwrap_or(rest.len());
+        rest[..end].to_string()
+    };
+    let clean = section("clean");
+    assert!(
+        clean.contains("nothing found that blocks a worker"),
+        "{out}"
+    );
+    let fixture = section("green-fixture");
+    // minreq is patched, but resolves names with std's ToSocketAddrs
+    // (getaddrinfo on the worker): the audit must say so.
+    assert!(
+        fixture.contains("minreq::connection::Connection::connect")
+            && fixture.contains("ToSocketAddrs>::to_socket_addrs"),
+        "{out}"
+    );
+    // The fixture's own /proc read: std::fs, blocking.
+    assert!(
+        fixture.contains("green_fixture::os_threads -> std::fs::read_to_string"),
+        "{out}"
+    );
+    // Nothing of greenstd or its runtime is reported.
+    for internal in ["shim_", "greenstd::", "may::"] {
+        assert!(!fixture.contains(internal), "{internal} reported:\n{out}");
+    }
+    assert!(out.contains("cargo green audit cannot see:"), "{out}");
+}
