@@ -157,6 +157,14 @@ pub(crate) fn host_triple() -> Option<String> {
         .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
 }
 
+/// The Cargo.lock files that exist in `dir` and its ancestors.
+fn lockfiles_above(dir: &Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .map(|d| d.join("Cargo.lock"))
+        .filter(|p| p.exists())
+        .collect()
+}
+
 impl Graph {
     /// Runs `cargo metadata` on `manifest` (or the project around the
     /// current directory) with the user's feature and platform arguments.
@@ -177,9 +185,21 @@ impl Graph {
             ));
         }
         cmd.other_options(other_options(args));
+        // `cargo metadata` writes a lockfile where there is none: the
+        // project's must stay as it was, so one that appears is removed.
+        let lock_before = manifest
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::current_dir().ok())
+            .map(|d| lockfiles_above(&d))
+            .unwrap_or_default();
         let meta = cmd
             .exec()
             .map_err(|e| io::Error::other(format!("cargo metadata failed: {e}")))?;
+        let lock = meta.workspace_root.as_std_path().join("Cargo.lock");
+        if !lock_before.contains(&lock) {
+            let _ = std::fs::remove_file(&lock);
+        }
         Ok(Graph::from_metadata(meta))
     }
 

@@ -239,3 +239,46 @@ fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
     }
     assert!(out.contains("cargo green audit cannot see:"), "{out}");
 }
+
+/// tests/green-workspace: a virtual workspace, a path dependency with its
+/// own `[lib] name`, minreq in two versions (one under another name).
+#[test]
+fn workspace_members_path_dependencies_and_two_versions() {
+    let _l = lock();
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/green-workspace");
+    let snapshot = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        for rel in [
+            "Cargo.toml",
+            "app/Cargo.toml",
+            "util/Cargo.toml",
+            "Cargo.lock",
+        ] {
+            out.push((
+                PathBuf::from(rel),
+                std::fs::read(dir.join(rel)).unwrap_or_default(),
+            ));
+        }
+        out
+    };
+    let before = snapshot(&ws);
+    let mut t = green();
+    t.current_dir(&ws)
+        .env("PATH", path_with_cargo_green())
+        .args(["test", "-p", "green-ws-util"]);
+    let out = run_ok(t);
+    assert!(out.contains("built_against_greenstd ... ok"), "{out}");
+    let mut c = green();
+    c.current_dir(&ws)
+        .env("PATH", path_with_cargo_green())
+        .arg("check");
+    run_ok(c);
+    let patch = std::fs::read_to_string(target_dir().join("green/patch.toml")).unwrap();
+    assert!(patch.contains("green/crates/minreq-3.0.0"), "{patch}");
+    assert!(patch.contains("green/crates/minreq-2."), "{patch}");
+    assert!(patch.contains("package = \"minreq\""), "{patch}");
+    let app = std::fs::read_to_string(target_dir().join("green/ws/app/Cargo.toml")).unwrap();
+    assert!(app.contains("std = { package = \"greenstd\""), "{app}");
+    // The project is as it was: manifests unchanged, no lockfile written.
+    assert_eq!(snapshot(&ws), before);
+}
