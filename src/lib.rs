@@ -69,6 +69,12 @@ pub mod os {
         pub mod net {
             pub use shim_net::unix::*;
         }
+
+        /// Unix-specific extensions to `thread`: std's `JoinHandleExt`, for
+        /// greenstd's `JoinHandle` (see the difference it documents).
+        pub mod thread {
+            pub use shim_thread::unix::{JoinHandleExt, RawPthread};
+        }
     }
 }
 

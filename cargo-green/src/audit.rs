@@ -372,6 +372,12 @@ pub(crate) fn audit_file(path: &Path, skip: &BTreeSet<String>) -> io::Result<Vec
 pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitCode> {
     let plan = Plan::make(graph_args)?;
     let applied = plan.apply()?;
+    let args = crate::Args {
+        graph: graph_args.clone(),
+        rest: Vec::new(),
+        target_dir: None,
+    };
+    crate::resolve_shadow(&plan, &applied, &args)?;
     eprintln!("{}", crate::summary(&plan));
 
     // Not audited: greenstd and what only its runtime uses (by library
@@ -441,11 +447,6 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
             "no binary to audit (name one with --bin, --example or --test)",
         ));
     }
-    let args = crate::Args {
-        graph: graph_args.clone(),
-        rest: Vec::new(),
-        target_dir: None,
-    };
     let mut exes: Vec<PathBuf> = Vec::new();
     for job in jobs {
         let out = crate::green_command("rustc", &plan, &applied, &args, &job)?

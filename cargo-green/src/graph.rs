@@ -234,8 +234,18 @@ impl Graph {
         Graph {
             nodes,
             members: meta.workspace_members,
-            workspace_root: meta.workspace_root.into_std_path_buf(),
-            target_dir: meta.target_directory.into_std_path_buf(),
+            workspace_root: {
+                let w = meta.workspace_root.into_std_path_buf();
+                std::fs::canonicalize(&w).unwrap_or(w)
+            },
+            // Canonical: cargo names packages by their canonical paths, and
+            // a relative CARGO_TARGET_DIR comes back joined, not resolved.
+            target_dir: {
+                let t = meta.target_directory.into_std_path_buf();
+                std::fs::create_dir_all(&t)
+                    .and_then(|()| std::fs::canonicalize(&t))
+                    .unwrap_or_else(|_| crate::manifest::normalize(&t))
+            },
         }
     }
 

@@ -323,6 +323,71 @@ fn failed_copies(plan: &Plan, stdout: &[u8], stderr: &[u8]) -> Vec<cargo_metadat
     out
 }
 
+/// Resolves the shadow workspace once before the real command. The copied
+/// lockfile can pin a version that greenstd's dependencies do not accept
+/// (`failed to select a version for X`): then that package alone is
+/// updated in the copy (`cargo update -p X@locked`), as many times as it
+/// takes; as a last resort the copy is resolved afresh. The user's own
+/// lockfile is never touched.
+pub(crate) fn resolve_shadow(plan: &Plan, applied: &apply::Applied, args: &Args) -> io::Result<()> {
+    let mut graph_flags: Vec<OsString> = Vec::new();
+    if args.graph.offline || args.graph.frozen {
+        graph_flags.push("--offline".into());
+    }
+    for _ in 0..16 {
+        let out = Command::new(cargo())
+            .arg("--config")
+            .arg(&applied.config)
+            .args(["metadata", "--format-version", "1", "--manifest-path"])
+            .arg(&applied.root_manifest)
+            .args(&graph_flags)
+            .stdout(std::process::Stdio::null())
+            .output()?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        // "previously selected package `libc v0.2.171`"
+        let locked = err.lines().find_map(|l| {
+            let rest = l.split("previously selected package `").nth(1)?;
+            let spec = rest.split('`').next()?;
+            let (name, version) = spec.split_once(" v")?;
+            Some(format!("{name}@{version}"))
+        });
+        let lock = applied.root_manifest.with_file_name("Cargo.lock");
+        let updated = match &locked {
+            Some(spec) => Command::new(cargo())
+                .arg("--config")
+                .arg(&applied.config)
+                .args(["update", "--quiet", "-p", spec, "--manifest-path"])
+                .arg(&applied.root_manifest)
+                .args(&graph_flags)
+                .status()?
+                .success(),
+            None => false,
+        };
+        if updated {
+            eprintln!(
+                "cargo green: {} updated in the build's copy of the lockfile (greenstd needs a newer one)",
+                locked.unwrap_or_default()
+            );
+            continue;
+        }
+        if lock.exists() {
+            eprintln!(
+                "cargo green: the lockfile does not resolve with greenstd added; resolving the build's copy afresh:\n{err}"
+            );
+            std::fs::remove_file(&lock)?;
+            continue;
+        }
+        return Err(io::Error::other(format!(
+            "the project does not resolve with greenstd added ({}):\n{err}",
+            plan.spec.describe()
+        )));
+    }
+    Err(io::Error::other("the lockfile copy did not settle"))
+}
+
 fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
     let cmd = match cmd {
         "b" => "build",
@@ -335,6 +400,7 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
     for _attempt in 0..8 {
         let plan = Plan::make(&args.graph)?;
         let applied = plan.apply()?;
+        resolve_shadow(&plan, &applied, args)?;
         eprintln!("{}", summary(&plan));
         let status = green_command(cmd, &plan, &applied, args, &args.rest)?.status()?;
         if status.success() {

@@ -71,7 +71,7 @@ impl Status {
             Status::Left(Why::BuildOnly) => "not patched: build-time only (build scripts, proc-macros)".into(),
             Status::Left(Why::NothingToPatch) => "not patched: nothing to patch (never names std::thread, net, sync or thread_local!)".into(),
             Status::Left(Why::NoStd) => "not patched: no_std".into(),
-            Status::Left(Why::BuildFailed) => "NOT PATCHED: failed to build against greenstd; the original is used (see target/green/failed)".into(),
+            Status::Left(Why::BuildFailed) => "NOT PATCHED: failed to build against greenstd; the original is used (delete <target>/green/failed to try again)".into(),
         }
     }
 
@@ -269,8 +269,20 @@ impl Plan {
                 probe_closure(&spec, &green_dir, lock.exists().then_some(&*lock), args)?
             }
         };
-        let in_closure =
-            |n: &Node| closure.contains(&(n.name().to_string(), compat(&n.pkg.version)));
+        // A path package is in greenstd's closure only as itself (greenstd's
+        // own crates); a registry or git package also when it unifies with
+        // one (same name, compatible version).
+        let closure_ids: BTreeSet<PackageId> = match green {
+            Some(g) => graph.closure([g.pkg.id.clone()], |k| {
+                k.iter().any(|k| *k != DependencyKind::Development)
+            }),
+            None => BTreeSet::new(),
+        };
+        let in_closure = |n: &Node| {
+            closure_ids.contains(&n.pkg.id)
+                || (n.origin != Origin::Path
+                    && closure.contains(&(n.name().to_string(), compat(&n.pkg.version))))
+        };
         let greenstd_ids: BTreeSet<PackageId> = graph
             .nodes
             .values()

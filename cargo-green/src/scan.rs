@@ -15,7 +15,8 @@ use std::path::Path;
 pub(crate) struct Scan {
     /// Some source names a module that greenstd replaces.
     pub(crate) names_patched_std: bool,
-    /// The library root says `#![no_std]` unconditionally.
+    /// The library root says `#![no_std]` unconditionally and no source
+    /// brings std back with `extern crate std`.
     pub(crate) no_std: bool,
 }
 
@@ -32,12 +33,17 @@ pub(crate) fn scan(dir: &Path, lib_root: Option<&Path>) -> io::Result<Scan> {
         out.no_std = is_no_std(&text);
     }
     let src = root.parent().unwrap_or(dir);
+    let mut extern_std = false;
     walk(src, src == dir, &mut |text| {
         if names_patched_std(text) {
             out.names_patched_std = true;
         }
-        out.names_patched_std
+        extern_std |= text.contains("extern crate std");
+        out.names_patched_std && extern_std
     })?;
+    // `#![no_std]` with `extern crate std;` (under a feature, usually) is a
+    // crate that uses std when asked to: the `std` it names is greenstd.
+    out.no_std &= !extern_std;
     Ok(out)
 }
 

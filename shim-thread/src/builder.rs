@@ -249,10 +249,13 @@ impl Builder {
             scope,
             result: Mutex::new(None),
             done: Latch::new(),
+            started_on: std::sync::OnceLock::new(),
             _marker: PhantomData,
         });
         let their_packet = packet.clone();
         let main = move || {
+            // SAFETY: pthread_self has no preconditions.
+            let _ = their_packet.started_on.set(unsafe { libc::pthread_self() });
             let result = catch_unwind(AssertUnwindSafe(f));
             task::destroy_locals();
             *their_packet

@@ -14,6 +14,8 @@ pub(crate) struct Packet<'scope, T> {
     pub(crate) scope: Option<Arc<ScopeData>>,
     pub(crate) result: Mutex<Option<std::thread::Result<T>>>,
     pub(crate) done: Latch,
+    /// The OS thread the coroutine began to run on (`JoinHandleExt`).
+    pub(crate) started_on: std::sync::OnceLock<libc::pthread_t>,
     pub(crate) _marker: std::marker::PhantomData<Option<&'scope ScopeData>>,
 }
 
