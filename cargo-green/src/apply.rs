@@ -259,15 +259,12 @@ fn mirror(
     skip: &[PathBuf],
 ) -> io::Result<()> {
     fs::create_dir_all(to)?;
-    let mut wanted = BTreeSet::new();
+    let mut wanted = BTreeSet::new(); // entries of `from` mirrored in `to`
     for entry in fs::read_dir(from)? {
         let entry = entry?;
         let name = entry.file_name();
         let src = entry.path();
         if name == ".git" || name == "Cargo.lock" || skip.contains(&src) {
-            if name == "Cargo.lock" {
-                wanted.insert(name);
-            }
             continue;
         }
         let dst = to.join(&name);
@@ -290,7 +287,8 @@ fn mirror(
     // Entries the user removed.
     for entry in fs::read_dir(to)? {
         let entry = entry?;
-        if !wanted.contains(&entry.file_name()) {
+        // The lockfile cargo writes for a project that has none is kept.
+        if !wanted.contains(&entry.file_name()) && entry.file_name() != "Cargo.lock" {
             let p = entry.path();
             if p.is_dir() && !p.is_symlink() {
                 fs::remove_dir_all(&p)?;

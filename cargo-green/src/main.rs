@@ -43,6 +43,10 @@ USAGE:
 Nothing of the project is changed: the patched copies, the shadow workspace
 and the lockfile copy live in <target>/green/.
 
+The greenstd used is the project's own dependency on greenstd if it has one,
+else the checkout cargo-green was built from (or the same version from
+crates.io); CARGO_GREEN_GREENSTD_PATH=DIR names another checkout.
+
   status   every package of the graph: `patched`, or why it is not
   audit    builds, then lists the code in the binaries that can still block a
            worker (calls into std's real blocking items or blocking libc calls)
