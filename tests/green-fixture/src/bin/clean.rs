@@ -34,6 +34,10 @@ fn main() -> std::io::Result<()> {
     let mut buf = [0u8; 4];
     conn.read_exact(&mut buf)?;
     server.join().unwrap()?;
-    println!("sum={} received={received} echo={}", *total.lock().unwrap(), String::from_utf8_lossy(&buf));
+    println!(
+        "sum={} received={received} echo={}",
+        *total.lock().unwrap(),
+        String::from_utf8_lossy(&buf)
+    );
     Ok(())
 }
