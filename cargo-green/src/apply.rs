@@ -131,7 +131,6 @@ impl Plan {
         if let How::Renamed(new_name) = how {
             m.rename(new_name, n.lib_name().as_deref());
         }
-        m.allow_warnings();
         let parker = n.name() == "parking_lot_core";
         let manifest = m.text();
         let stamp = format!(

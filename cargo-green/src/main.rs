@@ -132,8 +132,53 @@ fn parse(args: &[OsString]) -> Args {
     out
 }
 
+/// Set (to the copies' directory) when cargo runs cargo-green as its
+/// `RUSTC_WRAPPER`.
+const WRAP_ENV: &str = "CARGO_GREEN_COPIES";
+/// The user's own `RUSTC_WRAPPER`, called in turn.
+const NEXT_WRAPPER_ENV: &str = "CARGO_GREEN_NEXT_WRAPPER";
+
+/// As `RUSTC_WRAPPER`: runs rustc (through the user's own wrapper, if
+/// any), adding `--cap-lints allow` for the patched copies. Cargo caps the
+/// lints of registry and git packages; the copies are path packages to
+/// cargo, and a lint that is deny-by-default in a newer rustc would fail
+/// them where the original builds.
+fn wrap(copies: &OsString, argv: &[OsString]) -> ExitCode {
+    let mut args = argv.to_vec();
+    let in_copy = std::env::var_os("CARGO_MANIFEST_DIR")
+        .is_some_and(|d| Path::new(&d).starts_with(Path::new(copies)));
+    if in_copy && !args.iter().any(|a| a == "--cap-lints") {
+        args.push("--cap-lints".into());
+        args.push("allow".into());
+    }
+    let mut cmd = match std::env::var_os(NEXT_WRAPPER_ENV).filter(|w| !w.is_empty()) {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.args(&args);
+            c
+        }
+        None => {
+            let mut c = Command::new(&args[0]);
+            c.args(&args[1..]);
+            c
+        }
+    };
+    match cmd.status() {
+        Ok(s) => ExitCode::from(s.code().map_or(101, |c| u8::try_from(c).unwrap_or(101))),
+        Err(e) => {
+            eprintln!("cargo green: cannot run {:?}: {e}", args.first());
+            ExitCode::from(101)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let mut argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if let Some(copies) = std::env::var_os(WRAP_ENV) {
+        if !argv.is_empty() && argv[0] != "green" {
+            return wrap(&copies, &argv);
+        }
+    }
     // As a cargo subcommand: `cargo-green green <command> …`.
     if argv.first().is_some_and(|a| a == "green") {
         argv.remove(0);
@@ -269,6 +314,14 @@ pub(crate) fn green_command(
 ) -> io::Result<Command> {
     let mut c = Command::new(cargo());
     c.arg("--config").arg(&applied.config);
+    // cargo-green as the rustc wrapper: the copies' lints capped as cargo
+    // caps registry packages'.
+    if let Ok(me) = std::env::current_exe() {
+        let user_wrapper = std::env::var_os("RUSTC_WRAPPER").unwrap_or_default();
+        c.env("RUSTC_WRAPPER", me)
+            .env(NEXT_WRAPPER_ENV, user_wrapper)
+            .env(WRAP_ENV, plan.green_dir.join("crates"));
+    }
     c.arg(cmd);
     c.arg("--manifest-path")
         .arg(shadow_manifest(applied, plan, args)?);

@@ -128,16 +128,6 @@ impl Manifest {
         }
     }
 
-    /// `[lints.rust] warnings = "allow"`: a patched copy is a path package,
-    /// whose warnings cargo would print (it caps only registry packages').
-    pub(crate) fn allow_warnings(&mut self) {
-        let mut rust = Table::new();
-        rust.insert("warnings", toml_edit::value("allow"));
-        let mut lints = Table::new();
-        lints.insert("rust", Item::Table(rust));
-        self.doc.insert("lints", Item::Table(lints));
-    }
-
     /// Every dependency table of the manifest (normal, dev, build, per
     /// target, the workspace's).
     fn dep_tables(&mut self) -> Vec<&mut dyn toml_edit::TableLike> {
