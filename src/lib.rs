@@ -3,7 +3,7 @@
 //! `std`, with the blocking parts re-implemented on stackful coroutines
 //! (the `may` runtime). Existing blocking code — `std::net` sockets,
 //! `std::thread::spawn`, `std::thread::sleep`, `std::sync` locks and
-//! channels — runs unchanged, and blocking a coroutine yields to the others
+//! channels, `std::process`, `std::fs`, stdin and stdout — runs unchanged, and blocking a coroutine yields to the others
 //! instead of blocking its worker thread.
 //!
 //! This crate is a `std`-shaped tree: every module of `std` is here, and the
@@ -15,6 +15,9 @@
 //! | [`net`], [`os::unix::net`] | sockets that switch instead of block; DNS off the workers |
 //! | [`sync`] | `Mutex`, `RwLock`, `Condvar`, `Barrier`, `Once*`, `LazyLock`, `mpsc` park the coroutine |
 //! | [`time`] | std's types (they never block) |
+//! | [`process`] | `Command`, `Child` and the child's pipes: spawning, waiting for exit and pipe I/O suspend the coroutine |
+//! | [`io`] | `stdin`, `stdout`, `stderr`, the `print!` family and `io::pipe` are cooperative; the traits and the rest are std's |
+//! | [`fs`] | `File` and every free function run on the offload pool from a coroutine |
 //! | [`green`] | gevent's own API that std has no name for, and the runtime's configuration |
 //!
 //! Everything else is `std`'s own, re-exported.
@@ -55,12 +58,13 @@ pub mod sync {
     pub use shim_sync::*;
 }
 
-/// OS-specific functionality: std's, with `os::unix::net` cooperative.
+/// OS-specific functionality: std's, with `os::unix::net` and
+/// `os::unix::fs` cooperative.
 pub mod os {
     #[doc(no_inline)]
     pub use std::os::*;
 
-    /// Unix-specific functionality: std's, with `net` cooperative.
+    /// Unix-specific functionality: std's, with `net` and `fs` cooperative.
     pub mod unix {
         #[doc(no_inline)]
         pub use std::os::unix::*;
@@ -75,10 +79,49 @@ pub mod os {
         pub mod thread {
             pub use shim_thread::unix::{JoinHandleExt, RawPthread};
         }
+
+        /// Unix-specific filesystem functions and extensions: the
+        /// functions on the offload pool from a coroutine, the traits std's.
+        pub mod fs {
+            pub use shim_fs::unix::*;
+        }
     }
 }
 
 pub use shim_thread::thread_local;
+
+/// A module for working with processes, cooperative: `std::process` whose
+/// waits suspend the coroutine.
+pub mod process {
+    pub use shim_process::*;
+}
+
+/// Traits, helpers, and type definitions for core I/O functionality:
+/// std's, with the standard streams and `pipe` cooperative.
+pub mod io {
+    pub use shim_io::{
+        copy, empty, pipe, prelude, read_to_string, repeat, sink, stderr, stdin, stdout, BufRead,
+        BufReader, BufWriter, Bytes, Chain, Cursor, Empty, Error, ErrorKind, IntoInnerError,
+        IoSlice, IoSliceMut, IsTerminal, LineWriter, Lines, PipeReader, PipeWriter, Read, Repeat,
+        Result, Seek, SeekFrom, Sink, Split, Stderr, StderrLock, Stdin, StdinLock, Stdout,
+        StdoutLock, Take, Write, WriterPanicked,
+    };
+}
+
+/// Filesystem manipulation operations, cooperative: `std::fs` on the
+/// offload pool from a coroutine.
+pub mod fs {
+    #[allow(deprecated)]
+    pub use shim_fs::soft_link;
+    pub use shim_fs::{
+        canonicalize, copy, create_dir, create_dir_all, exists, hard_link, metadata, read,
+        read_dir, read_link, read_to_string, remove_dir, remove_dir_all, remove_file, rename,
+        set_permissions, symlink_metadata, write, DirBuilder, DirEntry, File, FileTimes, FileType,
+        Metadata, OpenOptions, Permissions, ReadDir, TryLockError,
+    };
+}
+
+pub use shim_io::{eprint, eprintln, print, println};
 
 pub mod green;
 pub mod prelude;

@@ -8,6 +8,8 @@
 /// The first version of the prelude, as std's `prelude::v1`.
 pub mod v1 {
     #[doc(no_inline)]
+    pub use shim_io::{eprint, eprintln, print, println};
+    #[doc(no_inline)]
     pub use shim_thread::thread_local;
     #[doc(no_inline)]
     pub use std::prelude::v1::*;
@@ -15,6 +17,8 @@ pub mod v1 {
 
 /// The 2015 edition of the prelude.
 pub mod rust_2015 {
+    #[doc(no_inline)]
+    pub use shim_io::{eprint, eprintln, print, println};
     #[doc(no_inline)]
     pub use shim_thread::thread_local;
     #[doc(no_inline)]
@@ -24,6 +28,8 @@ pub mod rust_2015 {
 /// The 2018 edition of the prelude.
 pub mod rust_2018 {
     #[doc(no_inline)]
+    pub use shim_io::{eprint, eprintln, print, println};
+    #[doc(no_inline)]
     pub use shim_thread::thread_local;
     #[doc(no_inline)]
     pub use std::prelude::rust_2018::*;
@@ -32,6 +38,8 @@ pub mod rust_2018 {
 /// The 2021 edition of the prelude.
 pub mod rust_2021 {
     #[doc(no_inline)]
+    pub use shim_io::{eprint, eprintln, print, println};
+    #[doc(no_inline)]
     pub use shim_thread::thread_local;
     #[doc(no_inline)]
     pub use std::prelude::rust_2021::*;
@@ -39,6 +47,8 @@ pub mod rust_2021 {
 
 /// The 2024 edition of the prelude.
 pub mod rust_2024 {
+    #[doc(no_inline)]
+    pub use shim_io::{eprint, eprintln, print, println};
     #[doc(no_inline)]
     pub use shim_thread::thread_local;
     #[doc(no_inline)]

@@ -238,3 +238,28 @@ fn http_hello_keeps_connections_alive() {
     assert!(success);
     assert!(rest.contains("served 5 requests"), "{rest}");
 }
+
+#[test]
+fn processes_runs_a_hundred_commands_at_once() {
+    let (success, out) = run("processes", &["100", "0.2"], &[("GREENSTD_WORKERS", "2")]);
+    assert!(success, "{out}");
+    for i in 0..100 {
+        assert!(
+            out.contains(&format!("job {i}: Linux (note {i})\n")),
+            "job {i} missing from {out}"
+        );
+    }
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("100 jobs of 0.2 s in "))
+        .unwrap_or_else(|| panic!("no summary in {out}"));
+    let seconds: f64 = summary["100 jobs of 0.2 s in ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(summary.contains(" 0 failed"), "{summary}");
+    // Waits that blocked the two workers would take 100 x 0.2 s / 2 = 10 s.
+    assert!(seconds < 5.0, "{summary}");
+}

@@ -804,68 +804,6 @@ fn five_thousand_clients_on_two_workers() {
     assert!(most <= 16, "{most} OS threads");
 }
 
-/// An address type whose conversion blocks like a slow DNS lookup, and
-/// records the OS thread it ran on.
-struct SlowName(SocketAddr, Arc<std::sync::Mutex<Vec<Option<String>>>>);
-
-impl greenstd::net::ToSocketAddrs for SlowName {
-    type Iter = std::option::IntoIter<SocketAddr>;
-    fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
-        let name = std::thread::current().name().map(str::to_owned);
-        self.1.lock().unwrap().push(name);
-        std::thread::sleep(Duration::from_millis(300));
-        Ok(Some(self.0).into_iter())
-    }
-}
-
-#[test]
-fn slow_lookups_run_off_the_workers() {
-    rt();
-    let _w = Watchdog::new(60);
-    let l = local();
-    let addr = l.local_addr().unwrap();
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let t = Instant::now();
-    let hs: Vec<_> = (0..4)
-        .map(|_| {
-            let name = SlowName(addr, seen.clone());
-            thread::spawn(move || TcpStream::connect(name).unwrap())
-        })
-        .collect();
-    // The workers stay free meanwhile: a coroutine runs at once.
-    let quick = Instant::now();
-    in_co(|| ());
-    assert!(
-        quick.elapsed() < Duration::from_millis(200),
-        "{:?}",
-        quick.elapsed()
-    );
-    for h in hs {
-        h.join().unwrap();
-    }
-    // Four 300 ms lookups on two workers would take 600 ms if they blocked
-    // the workers; on the offload pool they overlap.
-    assert!(
-        t.elapsed() < Duration::from_millis(590),
-        "{:?}",
-        t.elapsed()
-    );
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 4);
-    assert!(
-        seen.iter()
-            .all(|n| n.as_deref() == Some("greenstd-offload")),
-        "{seen:?}"
-    );
-    // On a plain thread the lookup runs right there, as in std.
-    let seen2 = Arc::new(std::sync::Mutex::new(Vec::new()));
-    TcpStream::connect(SlowName(addr, seen2.clone())).unwrap();
-    assert_eq!(
-        seen2.lock().unwrap()[0],
-        std::thread::current().name().map(str::to_owned)
-    );
-}
-
 /// `socket2::Socket::from(TcpStream)` and back, as with std's types (what
 /// a crate rebuilt against greenstd writes, e.g. tungstenite's tests): the
 /// descriptor changes hands in the mode the user asked for (blocking by

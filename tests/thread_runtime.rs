@@ -350,3 +350,36 @@ fn main_thread_stack_overflow_still_gets_std_message() {
         .join()
         .ok();
 }
+
+#[test]
+fn a_yielding_loop_does_not_starve_woken_coroutines_on_one_worker() {
+    greenstd::green::Config::new().workers(1).apply().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    // A coroutine that computes and yields, never blocking: it always has
+    // its worker's local queue busy.
+    let busy = thread::spawn(move || {
+        let mut yields = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            thread::yield_now();
+            yields += 1;
+        }
+        yields
+    });
+    thread::sleep(Duration::from_millis(20));
+    // Sleepers are woken by the timer thread, from outside the worker.
+    let start = Instant::now();
+    let sleepers: Vec<_> = (0..100)
+        .map(|_| thread::spawn(|| thread::sleep(Duration::from_millis(50))))
+        .collect();
+    for s in sleepers {
+        s.join().unwrap();
+    }
+    let e = start.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(busy.join().unwrap() > 0);
+    assert!(
+        e < Duration::from_millis(1000),
+        "sleepers took {e:?} beside a yielding loop"
+    );
+}

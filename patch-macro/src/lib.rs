@@ -21,7 +21,18 @@ const COOPERATIVE: &[&[&str]] = &[
     &["time"],
     &["thread_local"],
     &["os", "unix", "net"],
+    &["os", "unix", "fs"],
+    &["process"],
+    &["io"],
+    &["fs"],
+    &["print"],
+    &["println"],
+    &["eprint"],
+    &["eprintln"],
 ];
+
+/// Macros that are greenstd's when named bare inside `patch_all!`.
+const BARE_MACROS: &[&str] = &["thread_local", "print", "println", "eprint", "eprintln"];
 
 /// Modules of `std` that are parents of a cooperative module: importing them
 /// (or globbing them) must see greenstd's tree, where the child is replaced.
@@ -50,15 +61,20 @@ or wrap the code to patch, e.g.
 /// | `std::thread` (and `thread_local!`) | coroutines; cooperative `sleep`, `park`, `join`, `scope` |
 /// | `std::sync` | locks, condition variables and channels that park the coroutine |
 /// | `std::time` | std's types (re-exported by greenstd) |
+/// | `std::process` | `Command`, `Child` and its pipes: spawning, waiting and pipe I/O suspend the coroutine |
+/// | `std::io` | `stdin`, `stdout`, `stderr`, `pipe` cooperative; the traits and the rest std's |
+/// | `std::fs`, `std::os::unix::fs` | `File` and every free function on greenstd's offload pool |
+/// | `print!`, `println!`, `eprint!`, `eprintln!` | a full stdout/stderr pipe suspends the coroutine |
 ///
 /// `::std::…` paths are rewritten too, and grouped imports are split so that
-/// only their cooperative parts move: `use std::{net::TcpStream, io::Read};`
-/// becomes `use ::greenstd::net::TcpStream; use std::io::Read;`. Importing a
+/// only their cooperative parts move: `use std::{net::TcpStream,
+/// collections::HashMap};` becomes `use ::greenstd::net::TcpStream; use
+/// std::collections::HashMap;`. Importing a
 /// parent module (`use std::os::unix;`, `use std::os::*;`) takes greenstd's,
-/// whose cooperative children replace std's. A bare `thread_local!` inside
-/// the macro becomes greenstd's. Every other path — `std::io`,
-/// `std::collections`, `std::fs`, the prelude, `println!`, `vec!`, derives —
-/// stays std's.
+/// whose cooperative children replace std's. A bare `thread_local!`,
+/// `print!`, `println!`, `eprint!` or `eprintln!` inside the macro becomes
+/// greenstd's. Every other path — `std::collections`, `std::env`, the
+/// prelude, `vec!`, `format!`, derives — stays std's.
 ///
 /// The crate using the macro must depend on `greenstd` under that name.
 ///
@@ -245,7 +261,7 @@ impl Patcher {
                             continue;
                         }
                     }
-                    if name == "thread_local"
+                    if BARE_MACROS.contains(&name.as_str())
                         && is_punct(tokens.get(i + 1), '!')
                         && is_bare(tokens, i)
                     {

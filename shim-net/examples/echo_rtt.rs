@@ -68,7 +68,7 @@ fn echo<S: Read + Write>(mut s: S) {
 /// Before starting client `i`: connect in waves of 64, so std's listen
 /// backlog (128) never overflows.
 fn wave(i: usize, connected: &AtomicUsize) {
-    if i % 64 == 0 && i > 0 {
+    if i.is_multiple_of(64) && i > 0 {
         wait_for(connected, i, "connected");
     }
 }

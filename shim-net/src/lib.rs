@@ -7,9 +7,10 @@
 //!
 //! * [`TcpListener`] and [`TcpStream`] for TCP, [`UdpSocket`] for UDP,
 //!   [`unix`] for Unix domain sockets.
-//! * The address types ([`IpAddr`], [`SocketAddr`], …), [`Shutdown`],
-//!   [`ToSocketAddrs`] and [`AddrParseError`] are std's own, re-exported:
-//!   they never block.
+//! * The address types ([`IpAddr`], [`SocketAddr`], …), [`Shutdown`] and
+//!   [`AddrParseError`] are std's own, re-exported: they never block.
+//!   [`ToSocketAddrs`] is greenstd's: std's trait for the same types, whose
+//!   host-name lookups run off the workers.
 //!
 //! # How it blocks
 //!
@@ -32,11 +33,12 @@
 //!
 //! # Name resolution
 //!
-//! Host names are resolved with std's [`ToSocketAddrs`] on greenstd's
-//! offload pool, so a slow DNS server suspends only the coroutine that asked.
-//! IP socket address values (`SocketAddr`, `(IpAddr, u16)`, slices of
-//! `SocketAddr`) are converted inline; strings always take the detour (a
-//! generic `ToSocketAddrs` cannot be inspected before it is converted).
+//! Every path that resolves a host name — [`ToSocketAddrs::to_socket_addrs`]
+//! called directly, `connect`, `bind`, `send_to` — resolves it with std's
+//! lookup on greenstd's resolver pool (`GREENSTD_RESOLVER_THREADS`, default
+//! 10, apart from the general offload pool), so a slow DNS server suspends
+//! only the coroutine that asked. IP literals, in any form, are parsed
+//! inline and `localhost` is looked up inline (from `/etc/hosts`).
 //!
 //! # Differences from std
 //!
@@ -48,9 +50,10 @@
 //!   handles still read, write, send and receive cooperatively (those
 //!   calls pass `MSG_DONTWAIT`), but `accept`, and a Unix datagram's
 //!   `recv_from`/`send_to`/`send_to_addr`, on them block their thread.
-//! * Strings given as addresses (`"127.0.0.1:80"`, `("localhost", 80)`)
-//!   are resolved on the offload pool even when they hold an IP literal:
-//!   correct, but a thread hop slower than std's inline parse.
+//! * [`ToSocketAddrs`] is greenstd's own trait (std's shape, std's
+//!   implementations). A type that implements only std's trait (a crate's
+//!   own address type, not rebuilt on greenstd) does not implement it:
+//!   convert it with std's trait first (see the trait's docs).
 //!
 //! # Examples
 //!
@@ -77,8 +80,11 @@ pub mod unix;
 
 pub use std::net::{
     AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6,
-    ToSocketAddrs,
 };
+
+#[doc(hidden)]
+pub use addr::set_test_resolver;
+pub use addr::ToSocketAddrs;
 
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -2,7 +2,9 @@
 
 use std::io;
 use std::iter::FusedIterator;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
+
+use crate::ToSocketAddrs;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,9 @@
 //! UDP: [`UdpSocket`], as in `std::net`.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::ToSocketAddrs;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 

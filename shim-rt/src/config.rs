@@ -11,13 +11,15 @@
 //! | worker threads | `GREENSTD_WORKERS` | `std::thread::available_parallelism()` |
 //! | default coroutine stack, bytes | `GREENSTD_STACK_SIZE` | [`DEFAULT_STACK_SIZE`] (256 KiB) |
 //! | offload pool threads | `GREENSTD_OFFLOAD_THREADS` | 4 |
+//! | name-resolver threads | `GREENSTD_RESOLVER_THREADS` | 10 |
+//! | report a coroutine that holds its worker longer than, ms | `GREENSTD_MAX_BLOCKING_TIME` | off |
 
 use std::io;
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use crate::{overflow, panic_hook};
+use crate::{monitor, overflow, panic_hook};
 
 /// Default stack size of a coroutine, in bytes: 256 KiB.
 ///
@@ -41,6 +43,12 @@ pub const MAX_STACK_SIZE: usize = 1 << 30;
 
 const DEFAULT_OFFLOAD_THREADS: usize = 4;
 
+/// Default size of the name-resolver pool: gevent's resolver thread pool
+/// has 10 threads too. Lookups wait on the network, not on a CPU, so a
+/// pool of its own keeps a slow resolver from queueing behind (or holding
+/// up) the general offload work.
+pub const DEFAULT_RESOLVER_THREADS: usize = 10;
+
 /// The settings the runtime runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -50,6 +58,11 @@ pub struct Settings {
     pub stack_size: usize,
     /// Most threads the offload pool runs at once.
     pub offload_threads: usize,
+    /// Most threads that resolve host names at once.
+    pub resolver_threads: usize,
+    /// Report a coroutine that holds its worker without switching for
+    /// longer than this (`None`: no reports).
+    pub max_blocking_time: Option<std::time::Duration>,
 }
 
 /// Configuration of the greenstd runtime, applied before it starts.
@@ -64,13 +77,11 @@ pub struct Config {
     workers: Option<usize>,
     stack_size: Option<usize>,
     offload_threads: Option<usize>,
+    resolver_threads: Option<usize>,
+    max_blocking_time: Option<Option<std::time::Duration>>,
 }
 
-static REQUESTED: Mutex<Config> = Mutex::new(Config {
-    workers: None,
-    stack_size: None,
-    offload_threads: None,
-});
+static REQUESTED: Mutex<Config> = Mutex::new(Config::new());
 static STARTED: OnceLock<Result<Settings, (io::ErrorKind, String)>> = OnceLock::new();
 
 impl Config {
@@ -81,6 +92,8 @@ impl Config {
             workers: None,
             stack_size: None,
             offload_threads: None,
+            resolver_threads: None,
+            max_blocking_time: None,
         }
     }
 
@@ -99,6 +112,21 @@ impl Config {
     /// Sets the most threads the offload pool (DNS, file I/O, FFI) may run at once.
     pub fn offload_threads(mut self, n: usize) -> Config {
         self.offload_threads = Some(n);
+        self
+    }
+
+    /// Sets the most threads that resolve host names at once (their own
+    /// pool, apart from the offload pool).
+    pub fn resolver_threads(mut self, n: usize) -> Config {
+        self.resolver_threads = Some(n);
+        self
+    }
+
+    /// Reports (to stderr) every coroutine that holds its worker without
+    /// switching for longer than `limit`, with a backtrace of where it is;
+    /// `None` turns the reports off (gevent's `max_blocking_time`).
+    pub fn max_blocking_time(mut self, limit: Option<std::time::Duration>) -> Config {
+        self.max_blocking_time = Some(limit);
         self
     }
 
@@ -124,6 +152,9 @@ impl Config {
         if let Some(n) = self.offload_threads {
             check_offload(n, "offload_threads")?;
         }
+        if let Some(n) = self.resolver_threads {
+            check_offload(n, "resolver_threads")?;
+        }
         let mut req = REQUESTED.lock();
         if let Some(started) = STARTED.get() {
             let running = match started {
@@ -136,12 +167,23 @@ impl Config {
                     .is_some_and(|s| round_stack(s) != running.stack_size)
                 || self
                     .offload_threads
-                    .is_some_and(|n| n != running.offload_threads);
+                    .is_some_and(|n| n != running.offload_threads)
+                || self
+                    .resolver_threads
+                    .is_some_and(|n| n != running.resolver_threads)
+                || self
+                    .max_blocking_time
+                    .is_some_and(|t| t != running.max_blocking_time);
             if conflict {
                 return Err(io::Error::other(format!(
                     "greenstd runtime already started with workers={}, stack_size={}, \
-                     offload_threads={}; configure it before the first spawn",
-                    running.workers, running.stack_size, running.offload_threads
+                     offload_threads={}, resolver_threads={}, max_blocking_time={:?}; \
+                     configure it before the first spawn",
+                    running.workers,
+                    running.stack_size,
+                    running.offload_threads,
+                    running.resolver_threads,
+                    running.max_blocking_time
                 )));
             }
             return Ok(());
@@ -149,6 +191,8 @@ impl Config {
         req.workers = self.workers.or(req.workers);
         req.stack_size = self.stack_size.or(req.stack_size);
         req.offload_threads = self.offload_threads.or(req.offload_threads);
+        req.resolver_threads = self.resolver_threads.or(req.resolver_threads);
+        req.max_blocking_time = self.max_blocking_time.or(req.max_blocking_time);
         Ok(())
     }
 }
@@ -179,6 +223,15 @@ fn check_offload(n: usize, what: &str) -> io::Result<usize> {
     if n == 0 || n > 1024 {
         return Err(invalid(format!(
             "{what}={n}: the offload pool needs between 1 and 1024 threads"
+        )));
+    }
+    Ok(n)
+}
+
+fn check_millis(n: usize, what: &str) -> io::Result<usize> {
+    if n == 0 {
+        return Err(invalid(format!(
+            "{what}={n}: give a time in milliseconds above 0, or leave it unset"
         )));
     }
     Ok(n)
@@ -233,10 +286,22 @@ fn resolve() -> io::Result<Settings> {
             from_env("GREENSTD_OFFLOAD_THREADS", check_offload)?.unwrap_or(DEFAULT_OFFLOAD_THREADS)
         }
     };
+    let resolver_threads = match req.resolver_threads {
+        Some(n) => n,
+        None => from_env("GREENSTD_RESOLVER_THREADS", check_offload)?
+            .unwrap_or(DEFAULT_RESOLVER_THREADS),
+    };
+    let max_blocking_time = match req.max_blocking_time {
+        Some(t) => t,
+        None => from_env("GREENSTD_MAX_BLOCKING_TIME", check_millis)?
+            .map(|ms| std::time::Duration::from_millis(ms as u64)),
+    };
     Ok(Settings {
         workers,
         stack_size: round_stack(stack),
         offload_threads,
+        resolver_threads,
+        max_blocking_time,
     })
 }
 
@@ -260,6 +325,7 @@ pub fn start() -> io::Result<Settings> {
         warm_up();
         overflow::install();
         panic_hook::install();
+        monitor::start(&settings);
         Ok(settings)
     });
     match r {

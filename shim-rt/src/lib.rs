@@ -26,6 +26,7 @@ pub mod config;
 mod hub;
 pub mod io;
 pub mod latch;
+pub mod monitor;
 pub mod offload;
 mod overflow;
 mod panic_hook;

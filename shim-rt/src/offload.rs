@@ -1,11 +1,15 @@
-//! The blocking-offload pool: work that cannot be made cooperative (DNS,
-//! file I/O, FFI) runs on a bounded set of helper threads while the calling
-//! coroutine waits without blocking its worker.
+//! The blocking-offload pools: work that cannot be made cooperative runs
+//! on a bounded set of helper threads while the calling coroutine waits
+//! without blocking its worker.
 //!
-//! Threads start on demand up to the configured maximum
-//! (`GREENSTD_OFFLOAD_THREADS`, default 4) and exit after 10 s idle. On a
-//! plain OS thread, [`run`] simply calls the function: blocking there is
-//! what std does.
+//! Two pools, so that one kind of slow work never queues behind the other:
+//! the general pool for file I/O, FFI and [`run`]'s callers
+//! (`GREENSTD_OFFLOAD_THREADS`, default 4), and the resolver pool for host
+//! name lookups ([`resolve`], `GREENSTD_RESOLVER_THREADS`, default 10, as
+//! gevent's resolver pool) — a DNS server that does not answer holds
+//! resolver threads only. Threads start on demand up to each pool's maximum
+//! and exit after 10 s idle. On a plain OS thread both simply call the
+//! function: blocking there is what std does.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -21,6 +25,10 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 struct Pool {
     state: Mutex<State>,
     work: Condvar,
+    /// The name of its threads.
+    name: &'static str,
+    /// Its size, from the running settings.
+    size: fn(&config::Settings) -> usize,
 }
 
 struct State {
@@ -29,36 +37,49 @@ struct State {
     idle: usize,
 }
 
-static POOL: Pool = Pool {
+static OFFLOAD: Pool = Pool {
     state: Mutex::new(State {
         queue: VecDeque::new(),
         threads: 0,
         idle: 0,
     }),
     work: Condvar::new(),
+    name: "greenstd-offload",
+    size: |s| s.offload_threads,
+};
+
+static RESOLVER: Pool = Pool {
+    state: Mutex::new(State {
+        queue: VecDeque::new(),
+        threads: 0,
+        idle: 0,
+    }),
+    work: Condvar::new(),
+    name: "greenstd-resolver",
+    size: |s| s.resolver_threads,
 };
 
 const IDLE_EXIT: Duration = Duration::from_secs(10);
 
-fn submit(job: Job) {
-    let max = config::running().map_or(1, |s| s.offload_threads);
-    let mut st = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
+fn submit(pool: &'static Pool, job: Job) {
+    let max = config::running().map_or(1, |s| (pool.size)(&s));
+    let mut st = pool.state.lock().unwrap_or_else(|e| e.into_inner());
     st.queue.push_back(job);
     if st.idle > 0 {
-        POOL.work.notify_one();
+        pool.work.notify_one();
         return;
     }
     if st.threads < max {
         st.threads += 1;
         drop(st);
         let started = std::thread::Builder::new()
-            .name("greenstd-offload".into())
-            .spawn(worker);
+            .name(pool.name.into())
+            .spawn(move || worker(pool));
         if started.is_err() {
             // No new thread: the queued job waits for a running one. With
             // none running at all it runs nowhere, so undo the count; the
             // next submit tries again.
-            let mut st = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = pool.state.lock().unwrap_or_else(|e| e.into_inner());
             st.threads -= 1;
             if st.threads == 0 {
                 let stranded: Vec<Job> = st.queue.drain(..).collect();
@@ -71,17 +92,17 @@ fn submit(job: Job) {
     }
 }
 
-fn worker() {
-    let mut st = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
+fn worker(pool: &'static Pool) {
+    let mut st = pool.state.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         if let Some(job) = st.queue.pop_front() {
             drop(st);
             job();
-            st = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
+            st = pool.state.lock().unwrap_or_else(|e| e.into_inner());
             continue;
         }
         st.idle += 1;
-        let (guard, timeout) = POOL
+        let (guard, timeout) = pool
             .work
             .wait_timeout(st, IDLE_EXIT)
             .unwrap_or_else(|e| e.into_inner());
@@ -100,6 +121,23 @@ fn worker() {
 /// cooperatively; a panic in `f` is resumed in the caller. On a plain thread
 /// `f` runs right here.
 pub fn run<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    run_on(&OFFLOAD, f)
+}
+
+/// Runs a host name lookup `f` as [`run`] does, on the resolver pool.
+pub fn resolve<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    run_on(&RESOLVER, f)
+}
+
+fn run_on<F, R>(pool: &'static Pool, f: F) -> R
 where
     F: FnOnce() -> R + Send,
     R: Send,
@@ -128,7 +166,7 @@ where
     // the job's last touch of anything borrowed. The Arc keeps `shared`
     // itself alive past that point.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
-    submit(job);
+    submit(pool, job);
     shared.done.wait();
     let r = shared
         .result

@@ -108,54 +108,16 @@ pub fn park_deadline(deadline: Option<Instant>) -> bool {
 /// Lets other coroutines run (in a coroutine) or gives up the time slice (on
 /// an OS thread).
 ///
-/// may's own yield puts the coroutine back on its worker's local queue, and
-/// a worker only looks at the coroutines other threads woke for it (its
-/// "global" queue) once the local queue is empty: a coroutine that computes
-/// and yields in a loop would starve them for ever. So once per
-/// [`FAIR_YIELD_INTERVAL`] on each worker, a yield leaves the local queue
-/// and comes back through the hub, which lets the worker drain its global
-/// queue — checked every [`FAIR_YIELD_COUNT`] yields. Every other yield is
-/// may's, which costs a context switch.
+/// In a coroutine this is may's yield: the coroutine goes to the back of its
+/// worker's queue. It is fair to coroutines woken from elsewhere (timers,
+/// other threads) too: greenstd's scheduler patch has every worker take one
+/// coroutine in 61 from the shared queue of such wake-ups before its own
+/// queue, so a coroutine that computes and yields in a loop cannot starve
+/// them.
 #[inline(never)]
 pub fn yield_now() {
     if !in_coroutine() {
         return std::thread::yield_now();
     }
-    thread_local! {
-        static PACE: std::cell::Cell<(u32, Option<Instant>)> = const { std::cell::Cell::new((0, None)) };
-    }
-    // Per worker thread on purpose: it paces the yields that keep this
-    // worker's local queue busy. The clock is read only every
-    // FAIR_YIELD_COUNT-th yield.
-    let detour = PACE.with(|pace| {
-        let (count, last) = pace.get();
-        if count + 1 < FAIR_YIELD_COUNT {
-            pace.set((count + 1, last));
-            return None;
-        }
-        let now = Instant::now();
-        match last {
-            Some(t) if now.duration_since(t) < FAIR_YIELD_INTERVAL => {
-                pace.set((0, last));
-                None
-            }
-            _ => {
-                pace.set((0, Some(now)));
-                Some(now)
-            }
-        }
-    });
-    if let Some(now) = detour {
-        let key = hub::add_timer(now, Waker::current());
-        may::coroutine::park();
-        hub::cancel_timer(key);
-    } else {
-        may::coroutine::yield_now();
-    }
+    may::coroutine::yield_now();
 }
-
-/// How many yields on a worker pass between two looks at the clock; see [`yield_now`].
-pub const FAIR_YIELD_COUNT: u32 = 64;
-
-/// How often, at most, a worker's yields go through the hub; see [`yield_now`].
-pub const FAIR_YIELD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);

@@ -225,8 +225,11 @@ pub fn spawn(
     }
     let their_task = task.clone();
     let main = move || {
+        let me = may::coroutine::current();
+        // The monitor names a stuck coroutine by this tag.
+        me.set_tag(their_task.id.get());
         if let Kind::Coroutine(co) = &their_task.kind {
-            let _ = co.set(may::coroutine::current());
+            let _ = co.set(me);
         }
         fence(Ordering::SeqCst);
         with_slot(|s| {

@@ -1,0 +1,235 @@
+//! `io::pipe`, `PipeReader`, `PipeWriter`: std's anonymous pipes, read and
+//! written cooperatively.
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::process::Stdio;
+
+use crate::fd::{raw_pipe, GreenFd};
+
+/// Creates an anonymous pipe.
+///
+/// # Behavior
+///
+/// A pipe is a one-way data channel provided by the OS, which works across
+/// processes. A pipe is typically used to communicate between two or more
+/// separate processes, as there are better, faster ways to communicate
+/// within a single process.
+///
+/// In particular:
+///
+/// * A read on a [`PipeReader`] blocks until the pipe is non-empty.
+/// * A write on a [`PipeWriter`] blocks when the pipe is full.
+/// * When all copies of a [`PipeWriter`] are closed, a read on the
+///   corresponding [`PipeReader`] will return EOF.
+/// * [`PipeWriter`] can be shared, and multiple processes or threads can
+///   write to it at once, but writes (above a target-specific threshold) may
+///   have their data interleaved.
+/// * [`PipeReader`] can be shared, and multiple processes or threads can
+///   read it at once. Any given byte will only get consumed by one reader.
+///   There are no guarantees about data interleaving.
+/// * Portable applications cannot assume any atomicity of messages larger
+///   than a single byte.
+///
+/// In a greenstd coroutine, a read or write that has to wait suspends the
+/// coroutine instead of its worker. Both ends are created with
+/// `O_CLOEXEC` and in blocking mode, as std creates them: the pipe handed to
+/// a child (through [`Stdio`]) or given back (`into_raw_fd`, `OwnedFd`) is
+/// the blocking pipe std would hand over.
+///
+/// # Errors
+///
+/// The OS error of `pipe2(2)` (e.g. too many open files).
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use shim_io::pipe;
+///
+/// let (mut reader, mut writer) = pipe()?;
+/// writer.write_all(b"hello")?;
+/// drop(writer);
+/// let mut s = String::new();
+/// reader.read_to_string(&mut s)?;
+/// assert_eq!(s, "hello");
+/// # std::io::Result::Ok(())
+/// ```
+pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
+    let (r, w) = raw_pipe()?;
+    Ok((
+        PipeReader {
+            inner: GreenFd::new_pipe(r),
+        },
+        PipeWriter {
+            inner: GreenFd::new_pipe(w),
+        },
+    ))
+}
+
+/// Read end of an anonymous pipe (see [`pipe`]).
+pub struct PipeReader {
+    inner: GreenFd,
+}
+
+/// Write end of an anonymous pipe (see [`pipe`]).
+pub struct PipeWriter {
+    inner: GreenFd,
+}
+
+impl PipeReader {
+    /// Creates a new [`PipeReader`] instance that shares the same underlying
+    /// file description.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `fcntl(F_DUPFD_CLOEXEC)`.
+    pub fn try_clone(&self) -> io::Result<PipeReader> {
+        Ok(PipeReader {
+            inner: self.inner.try_clone()?,
+        })
+    }
+}
+
+impl PipeWriter {
+    /// Creates a new [`PipeWriter`] instance that shares the same underlying
+    /// file description.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `fcntl(F_DUPFD_CLOEXEC)`.
+    pub fn try_clone(&self) -> io::Result<PipeWriter> {
+        Ok(PipeWriter {
+            inner: self.inner.try_clone()?,
+        })
+    }
+}
+
+impl Read for &PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.inner.read_vectored(bufs)
+    }
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.inner.read_vectored(bufs)
+    }
+}
+
+impl Write for &PipeWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.inner.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.inner.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The descriptor traits and conversions std has for its pipe types.
+macro_rules! pipe_fd_traits {
+    ($t:ident, $std:ty) => {
+        impl AsFd for $t {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.fd().as_fd()
+            }
+        }
+
+        impl AsRawFd for $t {
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.raw()
+            }
+        }
+
+        impl FromRawFd for $t {
+            /// Takes ownership of `fd`, keeping its blocking mode.
+            unsafe fn from_raw_fd(fd: RawFd) -> $t {
+                // SAFETY: the caller guarantees `fd` is open and theirs to give.
+                $t::from(unsafe { OwnedFd::from_raw_fd(fd) })
+            }
+        }
+
+        impl IntoRawFd for $t {
+            /// Gives up the descriptor, in blocking mode as std hands it over.
+            fn into_raw_fd(self) -> RawFd {
+                self.inner.into_fd().into_raw_fd()
+            }
+        }
+
+        impl From<OwnedFd> for $t {
+            /// Takes ownership of `fd`, keeping its blocking mode.
+            fn from(fd: OwnedFd) -> $t {
+                $t {
+                    inner: GreenFd::adopt(fd),
+                }
+            }
+        }
+
+        impl From<$t> for OwnedFd {
+            /// Gives up the descriptor, in blocking mode as std hands it over.
+            fn from(p: $t) -> OwnedFd {
+                p.inner.into_fd()
+            }
+        }
+
+        impl From<$t> for Stdio {
+            /// A child's stdio that is this end of the pipe (blocking, as std
+            /// hands it to the child).
+            fn from(p: $t) -> Stdio {
+                Stdio::from(p.inner.into_fd())
+            }
+        }
+
+        impl From<$std> for $t {
+            /// Takes over std's pipe end (greenstd's own conversion).
+            fn from(p: $std) -> $t {
+                $t::from(OwnedFd::from(p))
+            }
+        }
+
+        impl From<$t> for $std {
+            /// Hands the pipe end to code that takes std's type, which then
+            /// really blocks its thread (greenstd's own conversion).
+            fn from(p: $t) -> $std {
+                <$std>::from(OwnedFd::from(p))
+            }
+        }
+
+        impl std::fmt::Debug for $t {
+            /// Formats as std's type does.
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&*self.inner.view::<$std>(), f)
+            }
+        }
+    };
+}
+
+pipe_fd_traits!(PipeReader, std::io::PipeReader);
+pipe_fd_traits!(PipeWriter, std::io::PipeWriter);
