@@ -128,7 +128,9 @@ pub(crate) fn blocking_kind(callee: &str) -> Option<&'static str> {
         ];
         return one_of(NET).then_some("std::net (a real, blocking socket)");
     }
-    if callee.contains("ToSocketAddrs>::to_socket_addrs") && callee.contains("str") {
+    if callee.contains(" as std::net::socket_addr::ToSocketAddrs>::to_socket_addrs")
+        && callee.contains("str")
+    {
         return Some("std::net name resolution (getaddrinfo on the worker)");
     }
     if path.starts_with("std::thread::") || path.starts_with("std::sys::thread") {
@@ -523,6 +525,10 @@ mod tests {
             "<std::net::socket_addr::SocketAddr as std::net::socket_addr::ToSocketAddrs>::to_socket_addrs"
         )
         .is_none());
+        assert!(
+            blocking_kind("<(&str,u16) as shim_net::addr::ToSocketAddrs>::to_socket_addrs")
+                .is_none()
+        );
         assert!(blocking_kind("std::sys::sync::mutex::futex::Mutex::lock_contended").is_some());
         assert!(blocking_kind("std::sync::poison::mutex::Mutex<T>::lock").is_some());
         assert!(blocking_kind("std::sync::poison::condvar::Condvar::notify_one").is_none());

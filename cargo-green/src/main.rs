@@ -254,8 +254,8 @@ fn status(args: &Args) -> io::Result<ExitCode> {
     }
     println!("{}", summary(&plan));
     println!(
-        "not seen by cargo green: C libraries and FFI calls; std::fs, std::process, stdin \
-         (std's own, blocking: greenstd::green::offload); code run by build scripts and proc-macros"
+        "not patched by any rebuild: C libraries and FFI calls (cargo green audit lists them \
+         in your binaries); code run at build time by build scripts and proc-macros"
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -69,7 +69,7 @@ impl Status {
             Status::Left(Why::RuntimeShared(why)) => format!("not patched: used by greenstd's runtime and {why}"),
             Status::Left(Why::ProcMacro) => "not patched: proc-macro (runs in the compiler)".into(),
             Status::Left(Why::BuildOnly) => "not patched: build-time only (build scripts, proc-macros)".into(),
-            Status::Left(Why::NothingToPatch) => "not patched: nothing to patch (never names std::thread, net, sync or thread_local!)".into(),
+            Status::Left(Why::NothingToPatch) => "not patched: nothing to patch (never names what greenstd replaces: thread, net, sync, process, fs, stdio, thread_local!)".into(),
             Status::Left(Why::NoStd) => "not patched: no_std".into(),
             Status::Left(Why::BuildFailed) => "NOT PATCHED: failed to build against greenstd; the original is used (delete <target>/green/failed to try again)".into(),
         }

@@ -3,8 +3,9 @@
 //!
 //! The scan is textual and errs on the side of patching: any mention of a
 //! module greenstd replaces (`std::thread`, `std::net`, `std::sync`,
-//! `std::os::unix::net`), a grouped or glob import from `std`, a bare
-//! `thread_local!` or an `extern crate std` counts.
+//! `std::process`, `std::fs`, the standard streams of `std::io`,
+//! `std::os::unix::{net, fs, thread, process}`), a grouped or glob import
+//! from `std`, a bare `thread_local!` or an `extern crate std` counts.
 
 use std::fs;
 use std::io;
@@ -113,7 +114,40 @@ pub(crate) fn names_patched_std(text: &str) -> bool {
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
         match ident.as_str() {
-            "net" | "prelude" => return true,
+            "net" | "prelude" | "process" | "fs" => return true,
+            "io" => {
+                // The standard streams and pipes are greenstd's; the traits
+                // and buffers std's.
+                let next = rest[2..].trim_start();
+                let Some(next) = next.strip_prefix("::") else {
+                    return true;
+                };
+                let next = next.trim_start();
+                if next.starts_with('{') {
+                    return true;
+                }
+                let seg: String = next
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if matches!(
+                    seg.as_str(),
+                    "stdin"
+                        | "stdout"
+                        | "stderr"
+                        | "pipe"
+                        | "Stdin"
+                        | "Stdout"
+                        | "Stderr"
+                        | "StdinLock"
+                        | "StdoutLock"
+                        | "StderrLock"
+                        | "PipeReader"
+                        | "PipeWriter"
+                ) {
+                    return true;
+                }
+            }
             "thread" => {
                 // std's own under greenstd: nothing changes when rebuilt.
                 let next = rest[6..].trim_start();
@@ -156,7 +190,16 @@ pub(crate) fn names_patched_std(text: &str) -> bool {
                     .take(60)
                     .filter(|c| !c.is_whitespace())
                     .collect();
-                if tail.starts_with("os::unix::net") || tail.contains('{') {
+                if [
+                    "os::unix::net",
+                    "os::unix::fs",
+                    "os::unix::thread",
+                    "os::unix::process",
+                ]
+                .iter()
+                .any(|m| tail.starts_with(m))
+                    || tail.contains('{')
+                {
                     return true;
                 }
             }
@@ -179,6 +222,9 @@ mod tests {
         assert!(names_patched_std("use std::os::unix::net::UnixStream;"));
         assert!(names_patched_std("thread_local!(static X: u8 = 0);"));
         assert!(!names_patched_std("use std::fmt; use std::io::Read;"));
+        assert!(names_patched_std("let s = std::io::stdin();"));
+        assert!(names_patched_std("std::fs::read(p)"));
+        assert!(names_patched_std("use std::process::Command;"));
         assert!(!names_patched_std(
             "use core::sync::atomic; // nostd::thread"
         ));
