@@ -3,11 +3,10 @@
 //! Nothing outside the target directory is written.
 
 use crate::manifest::{normalize, Manifest, Redirect};
-use crate::plan::{write_if_changed, How, Plan, Status};
+use crate::plan::{short_hash, write_if_changed, How, Plan, Status};
 use cargo_metadata::PackageId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -21,12 +20,6 @@ pub(crate) struct Applied {
     pub(crate) shadow_of: BTreeMap<PathBuf, PathBuf>,
     /// The shadow of the workspace root manifest.
     pub(crate) root_manifest: PathBuf,
-}
-
-fn short_hash(s: &str) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    format!("{:08x}", h.finish() as u32)
 }
 
 impl Plan {
@@ -64,7 +57,7 @@ impl Plan {
     }
 
     pub(crate) fn apply(&self) -> io::Result<Applied> {
-        fs::create_dir_all(&self.green_dir)?;
+        fs::create_dir_all(&self.project_dir)?;
         let mut patches: BTreeMap<String, Vec<(String, String, PathBuf)>> = BTreeMap::new();
         for (id, st) in &self.status {
             let Status::Patched(how) = st else { continue };
@@ -112,7 +105,7 @@ impl Plan {
             patch.insert(source, toml_edit::Item::Table(t));
         }
         doc.insert("patch", toml_edit::Item::Table(patch));
-        let config = self.green_dir.join("patch.toml");
+        let config = self.project_dir.join("patch.toml");
         write_if_changed(&config, doc.to_string().as_bytes())?;
         Ok(Applied {
             config,
@@ -163,7 +156,7 @@ impl Plan {
     }
 
     /// The shadow workspace: a mirror of the user's tree under
-    /// `<target>/green/ws/` where every directory holding a shadowed
+    /// `<target>/green/projects/<name>-<hash>/ws/` where every directory holding a shadowed
     /// package (or leading to one) is a real directory, every other entry
     /// a symbolic link to the original, and each shadowed package's
     /// Cargo.toml the user's plus the `std` entry. The lockfile is a copy,
@@ -183,7 +176,7 @@ impl Plan {
                 break;
             }
         }
-        let shadow = self.green_dir.join("ws");
+        let shadow = self.project_dir.join("ws");
         let to_shadow = |p: &Path| shadow.join(p.strip_prefix(&base).unwrap_or(p));
 
         // Real directories: the package directories and their ancestors.
@@ -233,7 +226,7 @@ impl Plan {
         // adds greenstd and the patches to the copy only.
         let user_lock = ws_root.join("Cargo.lock");
         let shadow_lock = to_shadow(&user_lock);
-        let seen = self.green_dir.join("user-lock");
+        let seen = self.project_dir.join("user-lock");
         match fs::read(&user_lock) {
             Ok(bytes) => {
                 if fs::read(&seen).ok() != Some(bytes.clone()) || !shadow_lock.exists() {

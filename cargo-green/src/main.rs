@@ -13,8 +13,9 @@
 //! `target/green/crates/<name>-<version>/` with
 //! `std = { package = "greenstd", … }` added to its `[dependencies]`, and
 //! handed to cargo as a `[patch]` table in a generated config file
-//! (`--config target/green/patch.toml`). The project's own packages are
-//! built from a shadow workspace, `target/green/ws/`: the same tree through
+//! (`--config target/green/projects/<name>-<hash>/patch.toml`). The
+//! project's own packages are built from a shadow workspace beside it,
+//! `target/green/projects/<name>-<hash>/ws/`: the same tree through
 //! symbolic links, with each Cargo.toml given the `std` entry, and a copy
 //! of the lockfile.
 

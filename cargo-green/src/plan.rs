@@ -94,10 +94,23 @@ pub(crate) struct Plan {
     pub(crate) graph: Graph,
     pub(crate) spec: GreenstdSpec,
     pub(crate) status: BTreeMap<PackageId, Status>,
-    /// `<target>/green`.
+    /// `<target>/green`: the patched copies (shared by the projects that
+    /// use this target directory) and the record of failed ones.
     pub(crate) green_dir: PathBuf,
+    /// `<target>/green/projects/<name>-<hash>`: this project's shadow
+    /// workspace, lockfile copy and patch table (a target directory can be
+    /// shared by several projects).
+    pub(crate) project_dir: PathBuf,
     /// Path packages of the user (members and path dependencies).
     pub(crate) shadowed: BTreeSet<PackageId>,
+}
+
+/// A short, stable hash for directory names.
+pub(crate) fn short_hash(s: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    format!("{:08x}", h.finish() as u32)
 }
 
 /// A package's name and its semver-compatibility class.
@@ -251,6 +264,15 @@ impl Plan {
     pub(crate) fn make(args: &GraphArgs) -> io::Result<Plan> {
         let graph = Graph::load(args.manifest_path.as_deref(), args)?;
         let green_dir = graph.target_dir.join("green");
+        let project_dir = green_dir.join("projects").join(format!(
+            "{}-{}",
+            graph
+                .workspace_root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            short_hash(&graph.workspace_root.to_string_lossy())
+        ));
         let green = graph.find("greenstd");
         let spec = green.map(spec_of).unwrap_or_else(own_greenstd);
 
@@ -266,7 +288,7 @@ impl Plan {
                 .collect(),
             None => {
                 let lock = graph.workspace_root.join("Cargo.lock");
-                probe_closure(&spec, &green_dir, lock.exists().then_some(&*lock), args)?
+                probe_closure(&spec, &project_dir, lock.exists().then_some(&*lock), args)?
             }
         };
         // A path package is in greenstd's closure only as itself (greenstd's
@@ -383,6 +405,7 @@ impl Plan {
             spec,
             status,
             green_dir,
+            project_dir,
             shadowed,
         })
     }

@@ -190,7 +190,10 @@ fn status_names_minreq_patched_and_the_runtime_not() {
             .to_string()
     };
     assert!(line("minreq").ends_with("  patched"), "{out}");
-    assert!(line("crossbeam-channel").contains("greenstd's runtime"), "{out}");
+    assert!(
+        line("crossbeam-channel").contains("greenstd's runtime"),
+        "{out}"
+    );
     assert!(line("greenstd").contains("greenstd itself"), "{out}");
     assert!(line("green-fixture").contains("patched"), "{out}");
     assert!(out.contains("cargo green: patched 1 crate"), "{out}");
@@ -272,11 +275,22 @@ fn workspace_members_path_dependencies_and_two_versions() {
         .env("PATH", path_with_cargo_green())
         .arg("check");
     run_ok(c);
-    let patch = std::fs::read_to_string(target_dir().join("green/patch.toml")).unwrap();
+    // The project's files under target/green/projects/green-workspace-<hash>/.
+    let project = std::fs::read_dir(target_dir().join("green/projects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("green-workspace-")
+        })
+        .expect("no project directory for tests/green-workspace");
+    let patch = std::fs::read_to_string(project.join("patch.toml")).unwrap();
     assert!(patch.contains("green/crates/minreq-3.0.0"), "{patch}");
     assert!(patch.contains("green/crates/minreq-2."), "{patch}");
     assert!(patch.contains("package = \"minreq\""), "{patch}");
-    let app = std::fs::read_to_string(target_dir().join("green/ws/app/Cargo.toml")).unwrap();
+    let app = std::fs::read_to_string(project.join("ws/app/Cargo.toml")).unwrap();
     assert!(app.contains("std = { package = \"greenstd\""), "{app}");
     // The project is as it was: manifests unchanged, no lockfile written.
     assert_eq!(snapshot(&ws), before);
