@@ -12,7 +12,7 @@
 //! item it calls.
 
 use crate::graph::GraphArgs;
-use crate::plan::{Plan, Status, Why};
+use crate::plan::{Status, Why};
 use object::{
     Object, ObjectSection, ObjectSymbol, RelocationKind, RelocationTarget, SectionKind, SymbolKind,
 };
@@ -372,14 +372,12 @@ pub(crate) fn audit_file(path: &Path, skip: &BTreeSet<String>) -> io::Result<Vec
 
 /// `cargo green audit [cargo build's arguments]`.
 pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitCode> {
-    let plan = Plan::make(graph_args)?;
-    let applied = plan.apply()?;
     let args = crate::Args {
         graph: graph_args.clone(),
         rest: Vec::new(),
         target_dir: None,
     };
-    crate::resolve_shadow(&plan, &applied, &args)?;
+    let (plan, applied) = crate::settle(&args)?;
     eprintln!("{}", crate::summary(&plan));
 
     // Not audited: greenstd and what only its runtime uses (by library

@@ -230,7 +230,7 @@ pub(crate) fn summary(plan: &Plan) -> String {
 }
 
 fn status(args: &Args) -> io::Result<ExitCode> {
-    let plan = Plan::make(&args.graph)?;
+    let (plan, _) = settle(args)?;
     println!("cargo green status: patching onto {}", plan.spec.describe());
     let mut rows: Vec<(&str, String, String)> = plan
         .status
@@ -387,7 +387,37 @@ fn failed_copies(plan: &Plan, stdout: &[u8], stderr: &[u8]) -> Vec<cargo_metadat
 /// updated in the copy (`cargo update -p X@locked`), as many times as it
 /// takes; as a last resort the copy is resolved afresh. The user's own
 /// lockfile is never touched.
-pub(crate) fn resolve_shadow(plan: &Plan, applied: &apply::Applied, args: &Args) -> io::Result<()> {
+/// A patched copy that closes a dependency cycle through greenstd (it is
+/// in greenstd's own graph once features are unified: e.g. a build
+/// dependency of greenstd's runtime turned on by the project).
+pub(crate) struct Cycle {
+    name: String,
+    version: String,
+}
+
+/// Plans, writes the copies and the shadow, and resolves it, until no
+/// patched copy closes a cycle through greenstd (each one found is recorded
+/// as part of greenstd's closure, and so becomes a renamed copy).
+pub(crate) fn settle(args: &Args) -> io::Result<(Plan, apply::Applied)> {
+    for _ in 0..32 {
+        let plan = Plan::make(&args.graph)?;
+        let applied = plan.apply()?;
+        match resolve_shadow(&plan, &applied, args)? {
+            None => return Ok((plan, applied)),
+            Some(c) => {
+                eprintln!(
+                    "cargo green: {} {} is also in greenstd's own dependency graph (a patched copy \
+                     would depend on itself through greenstd): using a renamed copy",
+                    c.name, c.version
+                );
+                plan::record_cycle(&plan.green_dir, &c.name, &c.version)?;
+            }
+        }
+    }
+    Err(io::Error::other("the dependency graph did not settle"))
+}
+
+fn resolve_shadow(plan: &Plan, applied: &apply::Applied, args: &Args) -> io::Result<Option<Cycle>> {
     let mut graph_flags: Vec<OsString> = Vec::new();
     if args.graph.offline || args.graph.frozen {
         graph_flags.push("--offline".into());
@@ -402,9 +432,26 @@ pub(crate) fn resolve_shadow(plan: &Plan, applied: &apply::Applied, args: &Args)
             .stdout(std::process::Stdio::null())
             .output()?;
         if out.status.success() {
-            return Ok(());
+            return Ok(None);
         }
         let err = String::from_utf8_lossy(&out.stderr);
+        // "cyclic package dependency: … path dependency `std` of package
+        // `getrandom v0.4.3 (…/green/crates/getrandom-0.4.3)`"
+        if err.contains("cyclic package dependency") {
+            let copy = err.lines().find_map(|l| {
+                let rest = l.split("path dependency `std` of package `").nth(1)?;
+                let spec = rest.split('`').next()?;
+                let (name, rest) = spec.split_once(" v")?;
+                let version = rest.split(' ').next()?;
+                Some(Cycle {
+                    name: name.to_string(),
+                    version: version.to_string(),
+                })
+            });
+            if let Some(c) = copy {
+                return Ok(Some(c));
+            }
+        }
         // "previously selected package `libc v0.2.171`"
         let locked = err.lines().find_map(|l| {
             let rest = l.split("previously selected package `").nth(1)?;
@@ -456,9 +503,7 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
         other => other,
     };
     for _attempt in 0..8 {
-        let plan = Plan::make(&args.graph)?;
-        let applied = plan.apply()?;
-        resolve_shadow(&plan, &applied, args)?;
+        let (plan, applied) = settle(args)?;
         eprintln!("{}", summary(&plan));
         let status = green_command(cmd, &plan, &applied, args, &args.rest)?.status()?;
         if status.success() {

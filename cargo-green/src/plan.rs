@@ -246,6 +246,19 @@ fn failed_set(green_dir: &Path, spec: &GreenstdSpec) -> BTreeSet<String> {
         .collect()
 }
 
+fn cycles_file(green_dir: &Path) -> PathBuf {
+    green_dir.join("cycles")
+}
+
+/// Records `name@version` as part of greenstd's own graph (found when a
+/// patched copy of it made a cycle).
+pub(crate) fn record_cycle(green_dir: &Path, name: &str, version: &str) -> io::Result<()> {
+    let mut text = fs::read_to_string(cycles_file(green_dir)).unwrap_or_default();
+    text.push_str(&format!("{name}@{version}\n"));
+    fs::create_dir_all(green_dir)?;
+    fs::write(cycles_file(green_dir), text)
+}
+
 /// Records `ids` as failing to build against `spec`.
 pub(crate) fn record_failed(
     green_dir: &Path,
@@ -300,8 +313,15 @@ impl Plan {
             }),
             None => BTreeSet::new(),
         };
+        let cycles: BTreeSet<String> = fs::read_to_string(cycles_file(&green_dir))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
         let in_closure = |n: &Node| {
             closure_ids.contains(&n.pkg.id)
+                || (n.origin != Origin::Path
+                    && cycles.contains(&format!("{}@{}", n.name(), n.pkg.version)))
                 || (n.origin != Origin::Path
                     && closure.contains(&(n.name().to_string(), compat(&n.pkg.version))))
         };
