@@ -74,6 +74,12 @@ pub mod os {
             pub use shim_net::unix::*;
         }
 
+        /// Unix-specific extensions to `thread`: std's `JoinHandleExt`, for
+        /// greenstd's `JoinHandle` (see the difference it documents).
+        pub mod thread {
+            pub use shim_thread::unix::{JoinHandleExt, RawPthread};
+        }
+
         /// Unix-specific filesystem functions and extensions: the
         /// functions on the offload pool from a coroutine, the traits std's.
         pub mod fs {

@@ -803,3 +803,38 @@ fn five_thousand_clients_on_two_workers() {
     let most = max_threads.load(Ordering::SeqCst).max(os_threads());
     assert!(most <= 16, "{most} OS threads");
 }
+
+/// `socket2::Socket::from(TcpStream)` and back, as with std's types (what
+/// a crate rebuilt against greenstd writes, e.g. tungstenite's tests): the
+/// descriptor changes hands in the mode the user asked for (blocking by
+/// default), and comes back a cooperative stream.
+#[test]
+fn socket2_conversions_both_ways() {
+    rt();
+    let _w = Watchdog::new(30);
+    in_co(|| {
+        let (c, mut s) = pair();
+        let sock = socket2::Socket::from(c);
+        assert!(!is_nonblocking(sock.as_raw_fd()));
+        sock.set_tcp_nodelay(true).unwrap();
+        let mut back = TcpStream::from(sock);
+        assert!(back.nodelay().unwrap());
+        back.write_all(b"ping").unwrap();
+        let mut buf = [0; 4];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+        // The stream that came back from socket2 waits cooperatively.
+        let reader = thread::spawn(move || {
+            let mut buf = [0; 4];
+            back.read_exact(&mut buf).map(|_| buf)
+        });
+        thread::sleep(Duration::from_millis(20));
+        s.write_all(b"pong").unwrap();
+        assert_eq!(&reader.join().unwrap().unwrap(), b"pong");
+
+        let l = local();
+        let as_socket2 = socket2::Socket::from(l);
+        let l = TcpListener::from(as_socket2);
+        assert!(l.local_addr().is_ok());
+    });
+}

@@ -258,3 +258,23 @@ fn available_parallelism_is_std() {
         std::thread::available_parallelism().unwrap()
     );
 }
+
+/// `std::os::unix::thread::JoinHandleExt` on greenstd's JoinHandle (code
+/// written for std, e.g. crossbeam-utils, names it): the pthread_t is the
+/// worker the coroutine began on, a live thread of this process.
+#[test]
+fn join_handle_ext_gives_the_worker_the_coroutine_started_on() {
+    use greenstd::os::unix::thread::JoinHandleExt;
+    let _ = greenstd::green::Config::new().workers(2).apply();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = greenstd::thread::spawn(move || {
+        // SAFETY: pthread_self has no preconditions.
+        tx.send(unsafe { libc::pthread_self() }).unwrap();
+    });
+    let pt = h.as_pthread_t();
+    assert_eq!(pt, rx.recv().unwrap());
+    h.join().unwrap();
+    let h = greenstd::thread::spawn(|| 7);
+    let _ = h.as_pthread_t();
+    assert_eq!(h.join().unwrap(), 7);
+}

@@ -573,6 +573,23 @@ macro_rules! fd_traits {
             }
         }
 
+        impl From<$t> for socket2::Socket {
+            /// Hands the socket to socket2, as std's type converts: in the
+            /// blocking mode the user asked for. socket2's calls then really
+            /// block their thread.
+            fn from(s: $t) -> socket2::Socket {
+                socket2::Socket::from(std::os::fd::OwnedFd::from(s))
+            }
+        }
+
+        impl From<socket2::Socket> for $t {
+            /// Takes over a socket2 socket, keeping its blocking mode (as
+            /// std's conversion does).
+            fn from(s: socket2::Socket) -> $t {
+                $t::from(std::os::fd::OwnedFd::from(s))
+            }
+        }
+
         impl std::fmt::Debug for $t {
             /// Formats as std's type does.
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

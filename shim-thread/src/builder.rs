@@ -250,10 +250,13 @@ impl Builder {
             result: Mutex::new(None),
             done: Latch::new(),
             watchers: Default::default(),
+            started_on: std::sync::OnceLock::new(),
             _marker: PhantomData,
         });
         let their_packet = packet.clone();
         let main = move || {
+            // SAFETY: pthread_self has no preconditions.
+            let _ = their_packet.started_on.set(unsafe { libc::pthread_self() });
             let result = catch_unwind(AssertUnwindSafe(f));
             // From here on nothing unwinds: thread-local destructors and the
             // publication of the result are not cut short by a cancellation.

@@ -17,6 +17,8 @@ pub(crate) struct Packet<'scope, T> {
     pub(crate) done: Latch,
     /// Callbacks run once `done` is set (for `greenstd::green`'s waits).
     pub(crate) watchers: Watchers,
+    /// The OS thread the coroutine began to run on (`JoinHandleExt`).
+    pub(crate) started_on: std::sync::OnceLock<libc::pthread_t>,
     pub(crate) _marker: std::marker::PhantomData<Option<&'scope ScopeData>>,
 }
 

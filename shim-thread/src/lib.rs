@@ -31,6 +31,7 @@ mod join;
 mod local;
 mod scoped;
 mod thread;
+pub mod unix;
 
 pub use builder::Builder;
 pub use join::JoinHandle;

@@ -1,0 +1,550 @@
+//! `cargo green audit`: after a patched build, the code in the final
+//! binaries that can still block a worker.
+//!
+//! How: each binary is linked once more with `-Wl,--emit-relocs` (only the
+//! final link step changes; `cargo rustc` passes the flag to that crate
+//! alone), so the executable keeps the relocations of every call site. A
+//! relocation inside function F that targets a blocking item of std (its
+//! real sockets, sleep, park, join, lock waits, channels, processes,
+//! files, stdin) or a blocking libc function (accept, recv, poll,
+//! nanosleep, epoll_wait, …) is a finding when F belongs to a crate
+//! outside std and greenstd. Findings are grouped by crate, with F and the
+//! item it calls.
+
+use crate::graph::GraphArgs;
+use crate::plan::{Status, Why};
+use object::{
+    Object, ObjectSection, ObjectSymbol, RelocationKind, RelocationTarget, SectionKind, SymbolKind,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+
+/// Crates of the Rust toolchain (std and its private dependencies).
+const TOOLCHAIN: &[&str] = &[
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "test",
+    "panic_unwind",
+    "panic_abort",
+    "std_detect",
+    "hashbrown",
+    "rustc_demangle",
+    "addr2line",
+    "gimli",
+    "object",
+    "miniz_oxide",
+    "adler2",
+    "unwind",
+    "compiler_builtins",
+    "memchr",
+    "getopts",
+    "__rustc",
+];
+
+/// libc functions that block the calling thread.
+const LIBC_BLOCKING: &[&str] = &[
+    "accept",
+    "accept4",
+    "connect",
+    "recv",
+    "recvfrom",
+    "recvmsg",
+    "recvmmsg",
+    "send",
+    "sendto",
+    "sendmsg",
+    "sendmmsg",
+    "read",
+    "readv",
+    "write",
+    "writev",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect",
+    "epoll_wait",
+    "epoll_pwait",
+    "nanosleep",
+    "clock_nanosleep",
+    "usleep",
+    "sleep",
+    "pause",
+    "pthread_join",
+    "pthread_cond_wait",
+    "pthread_cond_timedwait",
+    "pthread_mutex_lock",
+    "pthread_rwlock_rdlock",
+    "pthread_rwlock_wrlock",
+    "sem_wait",
+    "sem_timedwait",
+    "waitpid",
+    "wait",
+    "wait4",
+    "waitid",
+    "getaddrinfo",
+    "gethostbyname",
+    "flock",
+    "sigwait",
+    "sigwaitinfo",
+    "sigtimedwait",
+];
+
+/// The kind of blocking item a demangled symbol is, if it is one.
+pub(crate) fn blocking_kind(callee: &str) -> Option<&'static str> {
+    let path = callee.trim_start_matches(['<', '&']);
+    let last = method(callee);
+    let one_of = |names: &[&str]| names.contains(&last);
+    if path.starts_with("std::net::tcp::")
+        || path.starts_with("std::net::udp::")
+        || path.starts_with("std::os::unix::net::")
+    {
+        const NET: &[&str] = &[
+            "connect",
+            "connect_timeout",
+            "bind",
+            "accept",
+            "incoming",
+            "next",
+            "read",
+            "read_vectored",
+            "read_exact",
+            "read_to_end",
+            "read_to_string",
+            "write",
+            "write_vectored",
+            "write_all",
+            "peek",
+            "recv",
+            "recv_from",
+            "peek_from",
+            "send",
+            "send_to",
+            "pair",
+        ];
+        return one_of(NET).then_some("std::net (a real, blocking socket)");
+    }
+    if callee.contains(" as std::net::socket_addr::ToSocketAddrs>::to_socket_addrs")
+        && callee.contains("str")
+    {
+        return Some("std::net name resolution (getaddrinfo on the worker)");
+    }
+    if path.starts_with("std::thread::") || path.starts_with("std::sys::thread") {
+        const THREAD: &[&str] = &[
+            "sleep",
+            "sleep_ms",
+            "sleep_until",
+            "park",
+            "park_timeout",
+            "park_timeout_ms",
+            "join",
+        ];
+        return one_of(THREAD).then_some("std::thread (blocks the OS thread)");
+    }
+    if path.starts_with("std::sync::") || path.starts_with("std::sys::sync::") {
+        const SYNC: &[&str] = &[
+            "lock",
+            "read",
+            "write",
+            "wait",
+            "wait_timeout",
+            "wait_while",
+            "wait_timeout_while",
+            "wait_timeout_ms",
+            "wait_optional_timeout",
+            "recv",
+            "recv_timeout",
+            "recv_deadline",
+            "call_once",
+            "call_once_force",
+            "call",
+            "get_or_init",
+            "get_or_try_init",
+            "force",
+            "lock_contended",
+            "read_contended",
+            "write_contended",
+        ];
+        return one_of(SYNC).then_some("std::sync wait (parks the OS thread)");
+    }
+    if path.starts_with("std::process::") {
+        const PROCESS: &[&str] = &["output", "status", "spawn", "wait", "wait_with_output"];
+        return one_of(PROCESS).then_some("std::process (blocks the worker)");
+    }
+    if path.starts_with("std::fs::") && !matches!(last, "fmt" | "drop" | "clone") {
+        return Some("std::fs (blocks the worker)");
+    }
+    if path.starts_with("std::io::stdio::Stdin")
+        && one_of(&[
+            "read_line",
+            "lines",
+            "read",
+            "read_to_end",
+            "read_to_string",
+            "lock",
+        ])
+    {
+        return Some("stdin (blocks the worker)");
+    }
+    None
+}
+
+/// The last path segment (the function's name) of a demangled symbol.
+fn method(d: &str) -> &str {
+    let d = d.trim_end_matches("::{{closure}}");
+    let d = match d.rfind("::") {
+        Some(i) => &d[i + 2..],
+        None => d,
+    };
+    d.split(['<', '('].as_ref()).next().unwrap_or(d)
+}
+
+/// The crates a demangled symbol belongs to: the self type's crate, then
+/// (for `<T as Trait>::f`) the trait's.
+fn crates_of(d: &str) -> Vec<String> {
+    fn ident_at(s: &str) -> Option<String> {
+        let s = s
+            .trim_start_matches(['<', '&', '*', '('])
+            .trim_start_matches("mut ")
+            .trim_start_matches("const ")
+            .trim_start_matches("dyn ");
+        let id: String = s
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        (!id.is_empty() && s[id.len()..].starts_with("::")).then_some(id)
+    }
+    let mut out = Vec::new();
+    if let Some(c) = ident_at(d) {
+        out.push(c);
+    }
+    if d.starts_with('<') {
+        if let Some(i) = d.find(" as ") {
+            if let Some(c) = ident_at(&d[i + 4..]) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn demangle(name: &str) -> String {
+    format!("{:#}", rustc_demangle::demangle(name))
+}
+
+fn is_rust(name: &str) -> bool {
+    name.starts_with("_ZN") || name.starts_with("_R")
+}
+
+/// One finding: in crate `krate`, `caller` calls `callee`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Finding {
+    pub(crate) krate: String,
+    pub(crate) caller: String,
+    pub(crate) callee: String,
+    pub(crate) kind: &'static str,
+}
+
+/// The findings in one executable linked with `--emit-relocs`; `skip` are
+/// the crates (library names) not audited.
+pub(crate) fn audit_file(path: &Path, skip: &BTreeSet<String>) -> io::Result<Vec<Finding>> {
+    let data = std::fs::read(path)?;
+    let file = object::File::parse(&*data)
+        .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
+    // Functions by address.
+    let mut funcs: Vec<(u64, u64, String)> = file
+        .symbols()
+        .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0 && s.is_definition())
+        .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
+        .collect();
+    funcs.sort();
+    let containing = |addr: u64| -> Option<&str> {
+        let i = funcs.partition_point(|f| f.0 <= addr);
+        let f = funcs.get(i.checked_sub(1)?)?;
+        (addr < f.0 + f.1).then_some(f.2.as_str())
+    };
+    let mut relocs = 0usize;
+    let mut found = BTreeSet::new();
+    // Code only: the relocations of debug info and unwind tables point at
+    // functions too, from offsets that are not call sites.
+    for section in file.sections().filter(|s| s.kind() == SectionKind::Text) {
+        let base = section.address();
+        for (offset, reloc) in section.relocations() {
+            relocs += 1;
+            let RelocationTarget::Symbol(idx) = reloc.target() else {
+                continue;
+            };
+            let Ok(sym) = file.symbol_by_index(idx) else {
+                continue;
+            };
+            let callee_raw = if sym.kind() == SymbolKind::Section {
+                // A local call through the section: the target is at
+                // section + addend (+4: the addend counts from the end of
+                // the 4-byte displacement).
+                let Some(sec) = sym
+                    .section_index()
+                    .and_then(|i| file.section_by_index(i).ok())
+                else {
+                    continue;
+                };
+                let pc_relative = matches!(
+                    reloc.kind(),
+                    RelocationKind::Relative | RelocationKind::PltRelative
+                );
+                let target = sec
+                    .address()
+                    .wrapping_add(reloc.addend() as u64)
+                    .wrapping_add(if pc_relative { 4 } else { 0 });
+                match containing(target) {
+                    Some(n) => n.to_string(),
+                    None => continue,
+                }
+            } else {
+                match sym.name() {
+                    Ok(n) if !n.is_empty() => n.to_string(),
+                    _ => continue,
+                }
+            };
+            let site = if offset >= base {
+                offset
+            } else {
+                base + offset
+            };
+            let Some(caller_raw) = containing(site) else {
+                continue;
+            };
+            let kind = if is_rust(&callee_raw) {
+                match blocking_kind(&demangle(&callee_raw)) {
+                    Some(k) => k,
+                    None => continue,
+                }
+            } else {
+                let plain = callee_raw.split('@').next().unwrap_or(&callee_raw);
+                if sym.is_definition() || !LIBC_BLOCKING.contains(&plain) {
+                    continue;
+                }
+                "blocking libc call"
+            };
+            let (krate, caller) = if is_rust(caller_raw) {
+                let d = demangle(caller_raw);
+                let Some(krate) = crates_of(&d)
+                    .into_iter()
+                    .find(|c| !skip.contains(c) && !TOOLCHAIN.contains(&c.as_str()))
+                else {
+                    continue;
+                };
+                (krate, d)
+            } else {
+                (
+                    "(not Rust: C code linked in)".to_string(),
+                    caller_raw.to_string(),
+                )
+            };
+            let callee = if is_rust(&callee_raw) {
+                demangle(&callee_raw)
+            } else {
+                callee_raw
+                    .split('@')
+                    .next()
+                    .unwrap_or(&callee_raw)
+                    .to_string()
+            };
+            found.insert(Finding {
+                krate,
+                caller,
+                callee,
+                kind,
+            });
+        }
+    }
+    if relocs == 0 {
+        return Err(io::Error::other(format!(
+            "{}: no relocations kept (was it linked with -Wl,--emit-relocs?)",
+            path.display()
+        )));
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// `cargo green audit [cargo build's arguments]`.
+pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitCode> {
+    let args = crate::Args {
+        graph: graph_args.clone(),
+        rest: Vec::new(),
+        target_dir: None,
+    };
+    let (plan, applied) = crate::settle(&args)?;
+    eprintln!("{}", crate::summary(&plan));
+
+    // Not audited: greenstd and what only its runtime uses (by library
+    // name; a renamed copy keeps its original's library name, so a crate
+    // user code shares with the runtime is audited).
+    let mut skip = BTreeSet::new();
+    let mut audited = BTreeSet::new();
+    for (id, st) in &plan.status {
+        let n = &plan.graph.nodes[id];
+        let Some(lib) = n.lib_name() else { continue };
+        match st {
+            Status::Left(Why::Greenstd | Why::Runtime) => {
+                skip.insert(lib);
+            }
+            _ => {
+                audited.insert(lib);
+            }
+        }
+    }
+    skip.retain(|l| !audited.contains(l));
+    let mut lib_to_pkg: BTreeMap<String, String> = plan
+        .graph
+        .nodes
+        .values()
+        .filter_map(|n| Some((n.lib_name()?, n.name().to_string())))
+        .collect();
+    for m in &plan.graph.members {
+        let n = &plan.graph.nodes[m];
+        for t in &n.pkg.targets {
+            lib_to_pkg
+                .entry(t.name.replace('-', "_"))
+                .or_insert_with(|| n.name().to_string());
+        }
+    }
+
+    // Which binaries: the ones the arguments name, else every binary of
+    // the workspace members.
+    let selects = rest.iter().any(|a| {
+        let a = a.to_string_lossy();
+        ["--bin", "--example", "--test", "--bench"]
+            .iter()
+            .any(|f| a == *f || a.starts_with(&format!("{f}=")))
+    });
+    let mut jobs: Vec<Vec<OsString>> = Vec::new();
+    if selects {
+        jobs.push(rest.to_vec());
+    } else {
+        for m in &plan.graph.members {
+            let n = &plan.graph.nodes[m];
+            for t in &n.pkg.targets {
+                if t.is_kind(cargo_metadata::TargetKind::Bin) {
+                    let mut a: Vec<OsString> = vec![
+                        "-p".into(),
+                        n.name().into(),
+                        "--bin".into(),
+                        t.name.clone().into(),
+                    ];
+                    a.extend(rest.iter().cloned());
+                    jobs.push(a);
+                }
+            }
+        }
+    }
+    if jobs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no binary to audit (name one with --bin, --example or --test)",
+        ));
+    }
+    let mut exes: Vec<PathBuf> = Vec::new();
+    for job in jobs {
+        let out = crate::green_command("rustc", &plan, &applied, &args, &job)?
+            .arg("--message-format=json-render-diagnostics")
+            .args(["--", "-C", "link-arg=-Wl,--emit-relocs"])
+            .stderr(Stdio::inherit())
+            .output()?;
+        if !out.status.success() {
+            return Ok(ExitCode::from(101));
+        }
+        for msg in cargo_metadata::Message::parse_stream(&*out.stdout) {
+            if let Ok(cargo_metadata::Message::CompilerArtifact(a)) = msg {
+                if let Some(exe) = a.executable {
+                    exes.push(exe.into_std_path_buf());
+                }
+            }
+        }
+    }
+    for exe in &exes {
+        let findings = audit_file(exe, &skip)?;
+        println!("cargo green audit: {}", exe.display());
+        if findings.is_empty() {
+            println!("  nothing found that blocks a worker");
+        }
+        let mut by_crate: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
+        for f in &findings {
+            by_crate.entry(&f.krate).or_default().push(f);
+        }
+        for (krate, fs) in by_crate {
+            let pkg = lib_to_pkg.get(krate).map(String::as_str).unwrap_or(krate);
+            let st = plan
+                .graph
+                .nodes
+                .iter()
+                .find(|(_, n)| n.name() == pkg)
+                .map(|(id, _)| plan.status[id].describe())
+                .unwrap_or_default();
+            if st.is_empty() {
+                println!("  {pkg}:");
+            } else {
+                println!("  {pkg}: {st}");
+            }
+            for f in fs {
+                println!("    {} -> {} [{}]", f.caller, f.callee, f.kind);
+            }
+        }
+    }
+    println!(
+        "cargo green audit cannot see: calls through function pointers and trait objects \
+         resolved at run time; code inlined into greenstd's or std's own functions; raw \
+         syscalls (libc::syscall, asm); libraries loaded at run time; crates shared with \
+         greenstd's runtime (may, crossbeam, parking_lot…) where user code does not use them."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert!(blocking_kind("std::thread::functions::sleep").is_some());
+        assert!(blocking_kind("std::thread::park").is_some());
+        assert!(blocking_kind("std::net::tcp::TcpStream::connect").is_some());
+        assert!(blocking_kind("<std::net::tcp::TcpStream as std::io::Read>::read").is_some());
+        assert!(blocking_kind("<&std::net::tcp::TcpStream as std::io::Write>::write").is_some());
+        assert!(blocking_kind("std::net::tcp::TcpStream::set_nodelay").is_none());
+        assert!(blocking_kind(
+            "<(&str, u16) as std::net::socket_addr::ToSocketAddrs>::to_socket_addrs"
+        )
+        .is_some());
+        assert!(blocking_kind(
+            "<std::net::socket_addr::SocketAddr as std::net::socket_addr::ToSocketAddrs>::to_socket_addrs"
+        )
+        .is_none());
+        assert!(
+            blocking_kind("<(&str,u16) as shim_net::addr::ToSocketAddrs>::to_socket_addrs")
+                .is_none()
+        );
+        assert!(blocking_kind("std::sys::sync::mutex::futex::Mutex::lock_contended").is_some());
+        assert!(blocking_kind("std::sync::poison::mutex::Mutex<T>::lock").is_some());
+        assert!(blocking_kind("std::sync::poison::condvar::Condvar::notify_one").is_none());
+        assert!(blocking_kind("std::process::Command::output").is_some());
+        assert!(blocking_kind("std::fs::read_to_string::inner").is_some());
+        assert!(blocking_kind("core::fmt::write").is_none());
+    }
+
+    #[test]
+    fn crates() {
+        assert_eq!(
+            crates_of("minreq::connection::Connection::send"),
+            ["minreq"]
+        );
+        assert_eq!(
+            crates_of("<minreq::Error as core::fmt::Debug>::fmt"),
+            ["minreq", "core"]
+        );
+        assert_eq!(crates_of("<[u8] as foo::Bar>::baz"), ["foo"]);
+    }
+}

@@ -1,0 +1,297 @@
+//! tests/green-fixture (200 coroutines on 2 workers calling minreq, a
+//! blocking HTTP client from crates.io) against a local server that answers
+//! each request after 100 ms: built with plain `cargo build` the workers
+//! stall (the requests take turns, two at a time); built with
+//! `cargo green build`, unchanged, they all wait together.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::thread;
+use std::time::Duration;
+
+const DELAY: Duration = Duration::from_millis(100);
+const REQUESTS: usize = 200;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/green-fixture")
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("green-fixture")
+}
+
+/// A thread-per-connection HTTP server on std threads (this test is not
+/// patched) that answers `ok` to any request after `DELAY`.
+fn server() -> String {
+    static ADDR: OnceLock<String> = OnceLock::new();
+    ADDR.get_or_init(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // std's backlog is 128; 200 clients connect at once.
+        // SAFETY: listen(2) on a descriptor the listener owns, which stays
+        // open; it only raises the backlog of an already listening socket.
+        unsafe { libc::listen(listener.as_raw_fd(), 1024) };
+        let addr = listener.local_addr().unwrap().to_string();
+        thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                thread::spawn(move || answer(conn));
+            }
+        });
+        addr
+    })
+    .clone()
+}
+
+fn answer(mut conn: TcpStream) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    thread::sleep(DELAY);
+    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(fixture())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    c
+}
+
+fn green() -> Command {
+    let mut c = cargo();
+    c.env(
+        "CARGO",
+        std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+    );
+    c.arg("green");
+    c
+}
+
+fn run_ok(mut c: Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Runs the built fixture, returns (ok, elapsed, os threads).
+fn run_fixture(requests: usize) -> (usize, Duration, u64) {
+    let bin = target_dir().join("debug/green-fixture");
+    let out = Command::new(bin)
+        .arg(server())
+        .arg(requests.to_string())
+        .env("GREENSTD_WORKERS", "2")
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "fixture failed: {line}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |k: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {line:?}"))
+    };
+    (
+        field("ok") as usize,
+        Duration::from_millis(field("elapsed_ms")),
+        field("os_threads"),
+    )
+}
+
+/// The Cargo binary of this workspace, found by `cargo green` as
+/// `cargo-green` on PATH.
+fn path_with_cargo_green() -> std::ffi::OsString {
+    let bin = Path::new(env!("CARGO_BIN_EXE_cargo-green"));
+    let mut paths = vec![bin.parent().unwrap().to_path_buf()];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(paths).unwrap()
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    static L: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    L.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn plain_build_stalls_green_build_does_not() {
+    let _l = lock();
+    let manifest_before = std::fs::read(fixture().join("Cargo.toml")).unwrap();
+
+    let mut plain = cargo();
+    plain.arg("build");
+    run_ok(plain);
+    let (ok, elapsed, _) = run_fixture(REQUESTS);
+    assert_eq!(ok, REQUESTS);
+    // 200 requests, two at a time: ≈ 10 s. Anything above a quarter of that
+    // means the workers were held.
+    let serial = DELAY * REQUESTS as u32 / 2;
+    assert!(
+        elapsed > serial / 4,
+        "plain build: {elapsed:?}, expected a stall near {serial:?}"
+    );
+
+    let lock_before = std::fs::read(fixture().join("Cargo.lock")).ok();
+    let mut g = green();
+    g.env("PATH", path_with_cargo_green()).arg("build");
+    let out = run_ok(g);
+    assert!(
+        out.contains("cargo green: patched"),
+        "no summary line in:\n{out}"
+    );
+    let (ok, elapsed, threads) = run_fixture(REQUESTS);
+    assert_eq!(ok, REQUESTS);
+    assert!(
+        elapsed < DELAY * 20,
+        "cargo green build: {elapsed:?} for {REQUESTS} requests"
+    );
+    assert!(threads <= 16, "{threads} OS threads");
+
+    // Nothing of the project was written.
+    assert_eq!(
+        std::fs::read(fixture().join("Cargo.toml")).unwrap(),
+        manifest_before
+    );
+    assert_eq!(
+        std::fs::read(fixture().join("Cargo.lock")).ok(),
+        lock_before
+    );
+}
+
+#[test]
+fn status_names_minreq_patched_and_the_runtime_not() {
+    let _l = lock();
+    let mut s = green();
+    s.env("PATH", path_with_cargo_green()).arg("status");
+    let out = run_ok(s);
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{out}"))
+            .to_string()
+    };
+    assert!(line("minreq").ends_with("  patched"), "{out}");
+    assert!(
+        line("crossbeam-channel").contains("greenstd's runtime"),
+        "{out}"
+    );
+    assert!(line("greenstd").contains("greenstd itself"), "{out}");
+    assert!(line("green-fixture").contains("patched"), "{out}");
+    assert!(out.contains("cargo green: patched 1 crate"), "{out}");
+}
+
+#[test]
+fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
+    let _l = lock();
+    let mut a = green();
+    a.env("PATH", path_with_cargo_green()).arg("audit");
+    let out = run_ok(a);
+    // One section per binary, each starting with its header line.
+    let section = |bin: &str| -> String {
+        let header = format!(
+            "cargo green audit: {}",
+            target_dir().join("debug").join(bin).display()
+        );
+        let start = out
+            .find(&header)
+            .unwrap_or_else(|| panic!("no {header} in:\n{out}"));
+        let rest = &out[start + header.len()..];
+        let end = rest.find("cargo green audit").unwrap_or(rest.len());
+        rest[..end].to_string()
+    };
+    let clean = section("clean");
+    assert!(
+        clean.contains("nothing found that blocks a worker"),
+        "{out}"
+    );
+    // minreq, rebuilt against greenstd, leaves nothing that blocks.
+    let fixture = section("green-fixture");
+    assert!(
+        fixture.contains("nothing found that blocks a worker"),
+        "{out}"
+    );
+    // A sleep in the C library, which no patch reaches: named, with its caller.
+    let blocking = section("blocking");
+    assert!(
+        blocking.contains("green-fixture:") && blocking.contains("blocking::c_sleep -> nanosleep"),
+        "{out}"
+    );
+    // Nothing of greenstd or its runtime is reported.
+    for internal in ["shim_", "greenstd::", "may::"] {
+        assert!(!blocking.contains(internal), "{internal} reported:\n{out}");
+    }
+    assert!(out.contains("cargo green audit cannot see:"), "{out}");
+}
+
+/// tests/green-workspace: a virtual workspace, a path dependency with its
+/// own `[lib] name`, minreq in two versions (one under another name).
+#[test]
+fn workspace_members_path_dependencies_and_two_versions() {
+    let _l = lock();
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/green-workspace");
+    let snapshot = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        for rel in [
+            "Cargo.toml",
+            "app/Cargo.toml",
+            "util/Cargo.toml",
+            "Cargo.lock",
+        ] {
+            out.push((
+                PathBuf::from(rel),
+                std::fs::read(dir.join(rel)).unwrap_or_default(),
+            ));
+        }
+        out
+    };
+    let before = snapshot(&ws);
+    let mut t = green();
+    t.current_dir(&ws)
+        .env("PATH", path_with_cargo_green())
+        .args(["test", "-p", "green-ws-util"]);
+    let out = run_ok(t);
+    assert!(out.contains("built_against_greenstd ... ok"), "{out}");
+    let mut c = green();
+    c.current_dir(&ws)
+        .env("PATH", path_with_cargo_green())
+        .arg("check");
+    run_ok(c);
+    // The project's files under target/green/projects/green-workspace-<hash>/.
+    let project = std::fs::read_dir(target_dir().join("green/projects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("green-workspace-")
+        })
+        .expect("no project directory for tests/green-workspace");
+    let patch = std::fs::read_to_string(project.join("patch.toml")).unwrap();
+    assert!(patch.contains("green/crates/minreq-3.0.0"), "{patch}");
+    assert!(patch.contains("green/crates/minreq-2."), "{patch}");
+    assert!(patch.contains("package = \"minreq\""), "{patch}");
+    let app = std::fs::read_to_string(project.join("ws/app/Cargo.toml")).unwrap();
+    assert!(app.contains("std = { package = \"greenstd\""), "{app}");
+    // The project is as it was: manifests unchanged, no lockfile written.
+    assert_eq!(snapshot(&ws), before);
+}
