@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use green_os::{PollFd, PollFlags};
 use shim_sync::{Condvar, Mutex, MutexGuard};
-use shim_thread::ThreadId;
+use shim_thread::{Thread, ThreadId};
 
 /// A running handler.
 struct Handler {
     /// Its coroutine, once spawned (a handler that calls `stop` is not
-    /// waited for by that call).
-    thread: Option<ThreadId>,
+    /// waited for by that call; one still running after the grace is
+    /// cancelled).
+    thread: Option<Thread>,
     /// A duplicate of its connection, shut down by a stop whose grace ran
     /// out (`None` for datagram handlers, or when it could not be made).
     conn: Option<OwnedFd>,
@@ -175,7 +176,7 @@ impl Core {
         id
     }
 
-    pub(crate) fn set_thread(&self, id: u64, thread: ThreadId) {
+    pub(crate) fn set_thread(&self, id: u64, thread: Thread) {
         if let Some(h) = self.lock().handlers.get_mut(&id) {
             h.thread = Some(thread);
         }
@@ -214,7 +215,10 @@ impl Core {
 
     /// Handlers still running, not counting the caller's own.
     fn others(s: &State, me: ThreadId) -> usize {
-        s.handlers.values().filter(|h| h.thread != Some(me)).count()
+        s.handlers
+            .values()
+            .filter(|h| h.thread.as_ref().map(Thread::id) != Some(me))
+            .count()
     }
 
     /// Waits until no handler but the caller's runs, or `deadline`;
@@ -260,11 +264,17 @@ impl Core {
         };
         let mut left = self.wait_handlers(me, far(grace));
         if left > 0 {
-            // Grace is over: end the connections of the handlers still
-            // running, so that their blocked reads see the end of the
-            // stream and their writes fail.
+            // Grace is over: cancel the handlers still running (gevent
+            // kills them), and end their connections, so that their
+            // blocked reads see the end of the stream and their writes fail
+            // even if they catch the cancellation.
             let s = self.lock();
-            for h in s.handlers.values().filter(|h| h.thread != Some(me)) {
+            for h in s.handlers.values() {
+                let Some(thread) = &h.thread else { continue };
+                if thread.id() == me {
+                    continue;
+                }
+                shim_rt::cancel::cancel(shim_thread::__green::task(thread));
                 if let Some(conn) = &h.conn {
                     // SAFETY: shutdown on our own duplicate of the
                     // connection; it cannot fail in a harmful way.

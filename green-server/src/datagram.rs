@@ -207,7 +207,7 @@ fn receive_loop(core: &Arc<Core>, socket: &Arc<UdpSocket>, handler: &Handle) -> 
                     let _leave = leave;
                     handler(data, peer, &socket);
                 }) {
-                    Ok(h) => core.set_thread(id, h.thread().id()),
+                    Ok(h) => core.set_thread(id, h.thread().clone()),
                     Err(_) => shim_thread::sleep(PAUSE),
                 }
             }

@@ -332,10 +332,11 @@ impl<L: Listener> StreamServer<L> {
     /// 1. Stops accepting and closes the listener (connections still in its
     ///    queue are refused).
     /// 2. Waits up to `grace` for the running handlers to return.
-    /// 3. Ends the connections of those still running (`shutdown` of both
-    ///    directions): their blocked reads return end of stream and their
-    ///    writes fail, which ends a typical handler; and waits for them up
-    ///    to `grace` again.
+    /// 3. Cancels the handlers still running (gevent kills them: each
+    ///    unwinds from the call it is blocked in, see
+    ///    `greenstd::green::JoinHandleExt::cancel`) and ends their
+    ///    connections (`shutdown` of both directions, for a handler that
+    ///    catches the cancellation); and waits for them up to `grace` again.
     ///
     /// A handler that calls `stop` is not waited for. `serve_forever`
     /// returns once `stop` has returned.
@@ -344,13 +345,8 @@ impl<L: Listener> StreamServer<L> {
     /// (one more descriptor per connection, closed when its handler
     /// returns).
     ///
-    /// # Difference from gevent
-    ///
-    /// gevent kills the handlers left after the timeout (an exception at
-    /// the point where each waits). Here step 3 ends their connections
-    /// instead, which wakes them wherever they wait on it; a handler that
-    /// waits on something else (a sleep, a lock) or computes is not
-    /// interrupted, and is counted in the result.
+    /// A handler that computes without ever blocking is reached only at its
+    /// next wait (or `checkpoint`), and is counted in the result until then.
     pub fn stop(&self, grace: Duration) -> usize {
         // Never started: the listener closes here.
         drop(
@@ -406,7 +402,7 @@ fn spawn_handler<L: Listener>(
         handler(stream, addr);
     });
     match spawned {
-        Ok(h) => core.set_thread(id, h.thread().id()),
+        Ok(h) => core.set_thread(id, h.thread().clone()),
         // The closure, dropped, closed the connection and left the books.
         // Out of memory for a stack: pause as for a lack of descriptors.
         Err(_) => shim_thread::sleep(PAUSE),
