@@ -60,8 +60,14 @@ fn answer(mut conn: TcpStream) {
 }
 
 fn cargo() -> Command {
+    cargo_in(&fixture())
+}
+
+/// cargo in the project `dir`, with the fixture's target directory (shared,
+/// so that greenstd is compiled once for all the projects).
+fn cargo_in(dir: &Path) -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    c.current_dir(fixture())
+    c.current_dir(dir)
         .env("CARGO_TARGET_DIR", target_dir())
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
@@ -69,7 +75,11 @@ fn cargo() -> Command {
 }
 
 fn green() -> Command {
-    let mut c = cargo();
+    green_in(&fixture())
+}
+
+fn green_in(dir: &Path) -> Command {
+    let mut c = cargo_in(dir);
     c.env(
         "CARGO",
         std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
@@ -294,4 +304,225 @@ fn workspace_members_path_dependencies_and_two_versions() {
     assert!(app.contains("std = { package = \"greenstd\""), "{app}");
     // The project is as it was: manifests unchanged, no lockfile written.
     assert_eq!(snapshot(&ws), before);
+}
+
+/// One keep-alive HTTP/1.1 connection of the JSON API test, on a blocking
+/// socket: requests are written to a whole batch of connections first, then
+/// the answers read one by one, so one thread keeps thousands of
+/// connections busy at once.
+struct Client(std::io::BufReader<TcpStream>);
+
+impl Client {
+    fn connect(addr: &str) -> Client {
+        let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        Client(std::io::BufReader::with_capacity(512, s))
+    }
+
+    fn send(&mut self, method: &str, path: &str) {
+        let req =
+            format!("{method} {path} HTTP/1.1\r\nHost: json-api\r\nContent-Length: 0\r\n\r\n");
+        self.0.get_mut().write_all(req.as_bytes()).unwrap();
+    }
+
+    /// (status, body) of the next response on this connection.
+    fn response(&mut self) -> (u16, String) {
+        use std::io::BufRead;
+        let mut line = String::new();
+        assert!(
+            self.0.read_line(&mut line).unwrap() > 0,
+            "connection closed"
+        );
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {line:?}"));
+        let mut len = 0;
+        loop {
+            line.clear();
+            assert!(
+                self.0.read_line(&mut line).unwrap() > 0,
+                "connection closed"
+            );
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        self.0.read_exact(&mut body).unwrap();
+        (status, String::from_utf8(body).unwrap())
+    }
+}
+
+fn threads_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// Kills the server if the test fails before it stops.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// tests/green-json-api: a JSON API on tiny_http (a thread per connection),
+/// built with `cargo green build`, serves 5,000 keep-alive clients at once
+/// on at most 16 OS threads, and on SIGTERM finishes the request in flight
+/// and exits 0.
+#[test]
+fn json_api_on_tiny_http_serves_5000_keep_alive_clients_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    const CLIENTS: usize = 5_000;
+    const BATCH: usize = 250;
+    let _l = lock();
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/green-json-api");
+    let mut g = green_in(&project);
+    g.env("PATH", path_with_cargo_green()).arg("build");
+    let out = run_ok(g);
+    assert!(
+        out.contains("cargo green: patched"),
+        "no summary line in:\n{out}"
+    );
+
+    let start = std::time::Instant::now();
+    let mut server = KillOnDrop(Some(
+        Command::new(target_dir().join("debug/green-json-api"))
+            .arg("127.0.0.1:0")
+            .env("GREENSTD_WORKERS", "2")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let child = server.0.as_mut().unwrap();
+    let pid = child.id();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut addr = String::new();
+    stdout.read_line(&mut addr).unwrap();
+    let addr = addr.trim().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "address line {addr:?}");
+
+    // Every connection stays open. The first few connect one at a time:
+    // tiny_http's task pool starts with 4 idle threads and counts a thread
+    // it has notified as idle until that thread runs, so connections
+    // accepted in one burst while those threads are idle are queued behind
+    // keep-alive connections that never end, and wait forever (a race of
+    // tiny_http 0.12 on std threads too; with coroutines the accept loop
+    // takes a whole burst before the notified threads run). Once every
+    // pool thread holds a connection, each new one gets a thread of its
+    // own: the rest ramp up a batch at a time.
+    let mut clients: Vec<Client> = Vec::with_capacity(CLIENTS);
+    while clients.len() < 8 {
+        let mut c = Client::connect(&addr);
+        c.send("GET", "/counter");
+        assert_eq!(c.response(), (200, "{\"count\":0}".to_string()));
+        clients.push(c);
+    }
+    let mut max_threads = threads_of(pid);
+    while clients.len() < CLIENTS {
+        let first = clients.len();
+        let n = BATCH.min(CLIENTS - first);
+        clients.extend((0..n).map(|_| Client::connect(&addr)));
+        for c in &mut clients[first..] {
+            c.send("GET", "/counter");
+        }
+        for c in &mut clients[first..] {
+            assert_eq!(c.response(), (200, "{\"count\":0}".to_string()));
+        }
+        max_threads = max_threads.max(threads_of(pid));
+    }
+    let ramp = start.elapsed();
+    // A second request on each connection, all 5,000 open: one increment
+    // each, every value seen once.
+    let mut counts = Vec::with_capacity(CLIENTS);
+    for batch in clients.chunks_mut(BATCH) {
+        for c in batch.iter_mut() {
+            c.send("POST", "/counter");
+        }
+        for c in batch.iter_mut() {
+            let (status, body) = c.response();
+            assert_eq!(status, 200, "{body}");
+            let n: usize = body
+                .strip_prefix("{\"count\":")
+                .and_then(|b| b.strip_suffix('}'))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("body {body:?}"));
+            counts.push(n);
+        }
+        max_threads = max_threads.max(threads_of(pid));
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=CLIENTS).collect::<Vec<_>>());
+    clients[CLIENTS - 1].send("GET", "/counter");
+    assert_eq!(
+        clients[CLIENTS - 1].response(),
+        (200, format!("{{\"count\":{CLIENTS}}}"))
+    );
+    clients[0].send("GET", "/nothing");
+    assert_eq!(clients[0].response().0, 404);
+    max_threads = max_threads.max(threads_of(pid));
+    let served = start.elapsed();
+    eprintln!(
+        "green-json-api: {CLIENTS} keep-alive clients, 2 requests each: ramp {ramp:?}, \
+         all served {served:?}, server OS threads at most {max_threads}"
+    );
+    assert!(
+        max_threads <= 16,
+        "{max_threads} OS threads for {CLIENTS} clients"
+    );
+
+    // SIGTERM while a request is in flight: it is answered, then the server
+    // exits 0.
+    clients[1].send("GET", "/slow?ms=1000");
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "slow: started");
+    // SAFETY: a plain syscall, to our own child, which has not been waited for.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) }, 0);
+    let term = std::time::Instant::now();
+    assert_eq!(
+        clients[1].response(),
+        (200, "{\"slept_ms\":1000}".to_string())
+    );
+    let child = server.0.as_mut().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            term.elapsed() < Duration::from_secs(10),
+            "no exit 10 s after SIGTERM"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    let stopped = term.elapsed();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    server.0 = None;
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(stderr.contains("stopping"), "stderr:\n{stderr}");
+    eprintln!("green-json-api: exit 0 {stopped:?} after SIGTERM");
+    drop(clients);
 }
