@@ -2,8 +2,6 @@
 //! written cooperatively.
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::process::Stdio;
 
 use crate::fd::{raw_pipe, GreenFd};
 
@@ -34,7 +32,7 @@ use crate::fd::{raw_pipe, GreenFd};
 /// In a greenstd coroutine, a read or write that has to wait suspends the
 /// coroutine instead of its worker. Both ends are created with
 /// `O_CLOEXEC` and in blocking mode, as std creates them: the pipe handed to
-/// a child (through [`Stdio`]) or given back (`into_raw_fd`, `OwnedFd`) is
+/// a child (through [`Stdio`](std::process::Stdio)) or given back (`into_raw_fd`, `OwnedFd`) is
 /// the blocking pipe std would hand over.
 ///
 /// # Errors
@@ -153,64 +151,71 @@ impl Write for PipeWriter {
     }
 }
 
-/// The descriptor traits and conversions std has for its pipe types.
-macro_rules! pipe_fd_traits {
+/// The descriptor traits and conversions std has for its pipe types, for a
+/// type `$t` that wraps a [`sys::GreenFd`] in a field `inner` and stands for
+/// std's `$std`: one definition for the pipe ends here and the child pipes
+/// of `shim-process`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __green_fd_traits {
     ($t:ident, $std:ty) => {
-        impl AsFd for $t {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.inner.fd().as_fd()
+        impl ::std::os::fd::AsFd for $t {
+            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
+                ::std::os::fd::AsFd::as_fd(self.inner.fd())
             }
         }
 
-        impl AsRawFd for $t {
-            fn as_raw_fd(&self) -> RawFd {
+        impl ::std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
                 self.inner.raw()
             }
         }
 
-        impl FromRawFd for $t {
+        impl ::std::os::fd::FromRawFd for $t {
             /// Takes ownership of `fd`, keeping its blocking mode.
-            unsafe fn from_raw_fd(fd: RawFd) -> $t {
+            unsafe fn from_raw_fd(fd: ::std::os::fd::RawFd) -> $t {
                 // SAFETY: the caller guarantees `fd` is open and theirs to give.
-                $t::from(unsafe { OwnedFd::from_raw_fd(fd) })
+                $t::from(unsafe {
+                    <::std::os::fd::OwnedFd as ::std::os::fd::FromRawFd>::from_raw_fd(fd)
+                })
             }
         }
 
-        impl IntoRawFd for $t {
+        impl ::std::os::fd::IntoRawFd for $t {
             /// Gives up the descriptor, in blocking mode as std hands it over.
-            fn into_raw_fd(self) -> RawFd {
-                self.inner.into_fd().into_raw_fd()
+            fn into_raw_fd(self) -> ::std::os::fd::RawFd {
+                ::std::os::fd::IntoRawFd::into_raw_fd(self.inner.into_fd())
             }
         }
 
-        impl From<OwnedFd> for $t {
+        impl From<::std::os::fd::OwnedFd> for $t {
             /// Takes ownership of `fd`, keeping its blocking mode.
-            fn from(fd: OwnedFd) -> $t {
+            fn from(fd: ::std::os::fd::OwnedFd) -> $t {
                 $t {
-                    inner: GreenFd::adopt(fd),
+                    inner: $crate::sys::GreenFd::adopt(fd),
                 }
             }
         }
 
-        impl From<$t> for OwnedFd {
+        impl From<$t> for ::std::os::fd::OwnedFd {
             /// Gives up the descriptor, in blocking mode as std hands it over.
-            fn from(p: $t) -> OwnedFd {
+            fn from(p: $t) -> ::std::os::fd::OwnedFd {
                 p.inner.into_fd()
             }
         }
 
-        impl From<$t> for Stdio {
+        impl From<$t> for ::std::process::Stdio {
             /// A child's stdio that is this end of the pipe (blocking, as std
             /// hands it to the child).
-            fn from(p: $t) -> Stdio {
-                Stdio::from(p.inner.into_fd())
+            fn from(p: $t) -> ::std::process::Stdio {
+                ::std::process::Stdio::from(p.inner.into_fd())
             }
         }
 
         impl From<$std> for $t {
             /// Takes over std's pipe end (greenstd's own conversion).
             fn from(p: $std) -> $t {
-                $t::from(OwnedFd::from(p))
+                $t::from(::std::os::fd::OwnedFd::from(p))
             }
         }
 
@@ -218,10 +223,15 @@ macro_rules! pipe_fd_traits {
             /// Hands the pipe end to code that takes std's type, which then
             /// really blocks its thread (greenstd's own conversion).
             fn from(p: $t) -> $std {
-                <$std>::from(OwnedFd::from(p))
+                <$std>::from(::std::os::fd::OwnedFd::from(p))
             }
         }
+    };
+}
 
+/// std's `Debug` for the pipe types.
+macro_rules! pipe_debug {
+    ($t:ident, $std:ty) => {
         impl std::fmt::Debug for $t {
             /// Formats as std's type does.
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -231,5 +241,7 @@ macro_rules! pipe_fd_traits {
     };
 }
 
-pipe_fd_traits!(PipeReader, std::io::PipeReader);
-pipe_fd_traits!(PipeWriter, std::io::PipeWriter);
+crate::__green_fd_traits!(PipeReader, std::io::PipeReader);
+crate::__green_fd_traits!(PipeWriter, std::io::PipeWriter);
+pipe_debug!(PipeReader, std::io::PipeReader);
+pipe_debug!(PipeWriter, std::io::PipeWriter);

@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::process::{ExitStatus, Output, Stdio};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::{ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 use shim_io::sys::GreenFd;
@@ -392,66 +392,11 @@ impl Read for ChildStderr {
     }
 }
 
-/// The descriptor traits and conversions std has for the child pipes.
+/// The descriptor traits and conversions std has for the child pipes
+/// (shared with shim-io's pipe ends), and std's `Debug` for them.
 macro_rules! child_pipe {
     ($t:ident, $std:ty, $name:literal) => {
-        impl AsFd for $t {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.inner.fd().as_fd()
-            }
-        }
-
-        impl AsRawFd for $t {
-            fn as_raw_fd(&self) -> RawFd {
-                self.inner.raw()
-            }
-        }
-
-        impl IntoRawFd for $t {
-            /// Gives up the descriptor, in blocking mode as std hands it over.
-            fn into_raw_fd(self) -> RawFd {
-                self.inner.into_fd().into_raw_fd()
-            }
-        }
-
-        impl From<OwnedFd> for $t {
-            /// Takes ownership of a pipe end, keeping its blocking mode.
-            fn from(fd: OwnedFd) -> $t {
-                $t {
-                    inner: GreenFd::adopt(fd),
-                }
-            }
-        }
-
-        impl From<$t> for OwnedFd {
-            /// Gives up the descriptor, in blocking mode as std hands it over.
-            fn from(p: $t) -> OwnedFd {
-                p.inner.into_fd()
-            }
-        }
-
-        impl From<$t> for Stdio {
-            /// Converts the pipe into a [`Stdio`] for another child (in
-            /// blocking mode, as std hands it over).
-            fn from(p: $t) -> Stdio {
-                Stdio::from(p.inner.into_fd())
-            }
-        }
-
-        impl From<$std> for $t {
-            /// Takes over std's pipe (greenstd's own conversion).
-            fn from(p: $std) -> $t {
-                $t::from(OwnedFd::from(p))
-            }
-        }
-
-        impl From<$t> for $std {
-            /// Hands the pipe to code that takes std's type, which then
-            /// really blocks its thread (greenstd's own conversion).
-            fn from(p: $t) -> $std {
-                <$std>::from(OwnedFd::from(p))
-            }
-        }
+        shim_io::__green_fd_traits!($t, $std);
 
         impl fmt::Debug for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
