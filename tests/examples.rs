@@ -6,40 +6,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const LIMIT: Duration = Duration::from_secs(60);
+mod child_util;
+use child_util::example;
 
-/// The path of the built example `name`, (re)built first: a no-op when
-/// `cargo test`/`cargo nextest run` already built it, but a filtered run
-/// (`--test examples`) does not build examples and would run stale ones.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/examples-<hash> → target/<profile>/examples/<name>
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
-        "debug" => "dev",
-        other => other,
-    };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--offline",
-            "--quiet",
-            "--profile",
-            profile,
-            "--example",
-            name,
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "cargo build --example {name}");
-    profile_dir.join("examples").join(name)
-}
+const LIMIT: Duration = Duration::from_secs(60);
 
 /// A child process killed on drop, unless it was waited for.
 struct Running {
