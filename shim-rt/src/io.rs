@@ -10,14 +10,16 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use std::panic::Location;
 
-use crate::park::in_coroutine;
+use crate::park::{self, in_coroutine};
 use crate::poller;
+use crate::task::{self, Task};
 use crate::wait::{WaitKind, WaitOn, WaitQueue, WaitResult};
 
 /// The direction an operation waits for.
@@ -40,6 +42,13 @@ impl Interest {
 }
 
 /// The waiters of one direction: a broadcast per readiness edge.
+///
+/// The usual case — one coroutine reading, one writing — takes a fast
+/// path: the waiter puts its task in `slot` (one reference, given to the
+/// slot) and parks; an edge takes it out and wakes it. No lock, no list, no
+/// allocation, as may's own sockets do. Only a second waiter at the same
+/// time (two coroutines reading one socket) queues in `more`, made on first
+/// use.
 struct Direction {
     /// Bumped by every readiness edge, before the waiters are woken.
     seq: AtomicU64,
@@ -53,7 +62,11 @@ struct Direction {
     /// return at once (0, or the error) whatever the buffer held, so the
     /// direction is never taken as drained again.
     closed: AtomicBool,
-    waiters: WaitQueue,
+    /// The one fast-path waiter: an `Arc<Task>` turned into a raw pointer
+    /// (the slot owns that reference), or null.
+    slot: AtomicPtr<Task>,
+    /// Waiters beyond the first, woken by the same edges.
+    more: OnceLock<Box<WaitQueue>>,
 }
 
 const NOT_DRAINED: u64 = u64::MAX;
@@ -64,36 +77,122 @@ impl Default for Direction {
             seq: AtomicU64::new(0),
             drained: AtomicU64::new(NOT_DRAINED),
             closed: AtomicBool::new(false),
-            waiters: WaitQueue::default(),
+            slot: AtomicPtr::new(ptr::null_mut()),
+            more: OnceLock::new(),
+        }
+    }
+}
+
+impl Drop for Direction {
+    fn drop(&mut self) {
+        let p = *self.slot.get_mut();
+        if !p.is_null() {
+            // SAFETY: a non-null slot holds one reference made by `Arc::into_raw`.
+            drop(unsafe { Arc::from_raw(p) });
         }
     }
 }
 
 impl Direction {
     fn wake_all(&self) {
-        // SeqCst bump, then the queue's SeqCst count (see
-        // `WaitQueue::has_waiters`): an edge with nobody waiting takes no lock.
+        // The SeqCst bump, then the SeqCst looks at the slot and the
+        // queue's count: either a waiter sees the new `seq` before it
+        // parks, or we see the waiter (see `wait`).
         self.seq.fetch_add(1, Ordering::SeqCst);
-        if self.waiters.has_waiters() {
-            self.waiters.notify_all();
+        if !self.slot.load(Ordering::SeqCst).is_null() {
+            let p = self.slot.swap(ptr::null_mut(), Ordering::SeqCst);
+            if !p.is_null() {
+                // SAFETY: the slot's reference, now ours.
+                let task = unsafe { Arc::from_raw(p) };
+                task.wake();
+            }
+        }
+        if let Some(more) = self.more.get() {
+            if more.has_waiters() {
+                more.notify_all();
+            }
         }
     }
 
-    /// Waits for the next edge after `seq`. `false` when `deadline` passed first.
+    /// Waits for the next edge after `seq`. `false` when `deadline` passed
+    /// first. Only a coroutine waits here (a thread polls the descriptor).
     fn wait(&self, seq: u64, deadline: Option<Instant>, on: WaitOn) -> bool {
-        let r = self.waiters.wait(
-            on,
-            0,
-            deadline,
-            || self.seq.load(Ordering::SeqCst) == seq,
-            || {},
-        );
+        let r = task::with_current_coroutine(|me| {
+            let mine = Arc::into_raw(Arc::clone(me)).cast_mut();
+            match self.slot.compare_exchange(
+                ptr::null_mut(),
+                mine,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => self.wait_in_slot(me, mine, seq, deadline, &on),
+                Err(_) => {
+                    // SAFETY: the reference made just above, not given away.
+                    drop(unsafe { Arc::from_raw(mine) });
+                    self.more.get_or_init(Box::default).wait_as(
+                        me,
+                        on,
+                        0,
+                        deadline,
+                        || self.seq.load(Ordering::SeqCst) == seq,
+                        || {},
+                    )
+                }
+            }
+        });
         if r == WaitResult::Interrupted {
             // Off the queue: a due cancellation or deadline unwinds from
             // here; otherwise like an edge (the caller tries again).
             crate::cancel::interrupted();
         }
         r != WaitResult::TimedOut
+    }
+
+    /// The fast path: `me` is in the slot (as `mine`); park until an edge
+    /// after `seq`, the deadline or an interrupt.
+    fn wait_in_slot(
+        &self,
+        me: &Task,
+        mine: *mut Task,
+        seq: u64,
+        deadline: Option<Instant>,
+        on: &WaitOn,
+    ) -> WaitResult {
+        me.record().begin(on, deadline.is_some());
+        let r = loop {
+            if self.seq.load(Ordering::SeqCst) != seq {
+                break WaitResult::Notified;
+            }
+            if on.is_interruptible() && me.take_interrupt() {
+                break WaitResult::Interrupted;
+            }
+            let timed_out = match deadline {
+                // A coroutine (see `wait`): may's park, without asking again.
+                None => {
+                    may::coroutine::park();
+                    false
+                }
+                Some(d) => park::park_until(d),
+            };
+            if timed_out {
+                break if self.seq.load(Ordering::SeqCst) != seq {
+                    WaitResult::Notified
+                } else {
+                    WaitResult::TimedOut
+                };
+            }
+        };
+        // Still in the slot (no edge took it): take our reference back.
+        if self
+            .slot
+            .compare_exchange(mine, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            // SAFETY: the slot's reference to `me`, made in `wait`.
+            drop(unsafe { Arc::from_raw(mine) });
+        }
+        me.record().end();
+        r
     }
 }
 
@@ -393,5 +492,153 @@ pub fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
         if timeout == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The races of [`Direction`]'s fast path (one waiter in the slot) and
+    //! its queue of further waiters, on coroutines.
+
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Generous: CI runs on two busy cores.
+    const SLACK: Duration = Duration::from_secs(10);
+
+    fn on() -> WaitOn {
+        WaitOn::new(WaitKind::Read, 0)
+    }
+
+    /// Runs `f` in a greenstd coroutine; the receiver gets its result.
+    fn coroutine<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
+        let (tx, rx) = mpsc::channel();
+        task::spawn(
+            Task::new_coroutine(None),
+            None,
+            Box::new(move || {
+                let _ = tx.send(f());
+            }),
+        )
+        .expect("spawn a coroutine");
+        rx
+    }
+
+    /// Waits until `n` waiters are parked on `dir` (slot and queue).
+    fn until_waiting(dir: &Direction, n: usize) {
+        let t = Instant::now();
+        loop {
+            let slot = usize::from(!dir.slot.load(Ordering::SeqCst).is_null());
+            let more = dir.more.get().map_or(0, |q| q.waiters());
+            if slot + more == n {
+                return;
+            }
+            assert!(t.elapsed() < SLACK, "{} waiters, expected {n}", slot + more);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn an_edge_wakes_the_slot_waiter_and_empties_the_slot() {
+        let dir = Arc::new(Direction::default());
+        let d = dir.clone();
+        let rx = coroutine(move || d.wait(0, None, on()));
+        until_waiting(&dir, 1);
+        dir.wake_all();
+        assert_eq!(rx.recv_timeout(SLACK), Ok(true));
+        assert!(dir.slot.load(Ordering::SeqCst).is_null());
+    }
+
+    #[test]
+    fn an_edge_before_the_wait_returns_at_once() {
+        let dir = Direction::default();
+        dir.wake_all();
+        let dir = Arc::new(dir);
+        let d = dir.clone();
+        let rx = coroutine(move || d.wait(0, None, on()));
+        assert_eq!(rx.recv_timeout(SLACK), Ok(true));
+        assert!(dir.slot.load(Ordering::SeqCst).is_null());
+    }
+
+    #[test]
+    fn every_waiter_of_a_direction_is_woken_by_one_edge() {
+        let dir = Arc::new(Direction::default());
+        let rxs: Vec<_> = (0..3)
+            .map(|_| {
+                let d = dir.clone();
+                coroutine(move || d.wait(0, None, on()))
+            })
+            .collect();
+        until_waiting(&dir, 3);
+        dir.wake_all();
+        for rx in rxs {
+            assert_eq!(rx.recv_timeout(SLACK), Ok(true));
+        }
+        until_waiting(&dir, 0);
+    }
+
+    #[test]
+    fn a_deadline_ends_the_wait_and_empties_the_slot() {
+        let dir = Arc::new(Direction::default());
+        let d = dir.clone();
+        let rx = coroutine(move || {
+            let t = Instant::now();
+            let r = d.wait(0, Some(Instant::now() + Duration::from_millis(30)), on());
+            (r, t.elapsed())
+        });
+        let (r, took) = rx.recv_timeout(SLACK).unwrap();
+        assert!(!r, "no edge came: timed out");
+        assert!(took >= Duration::from_millis(30), "{took:?}");
+        assert!(dir.slot.load(Ordering::SeqCst).is_null());
+    }
+
+    #[test]
+    fn an_interrupt_ends_a_slot_wait_like_an_edge() {
+        let dir = Arc::new(Direction::default());
+        let d = dir.clone();
+        let (tx, task_rx) = mpsc::channel();
+        let rx = coroutine(move || {
+            tx.send(task::current()).unwrap();
+            d.wait(0, None, on())
+        });
+        let t = task_rx.recv_timeout(SLACK).unwrap();
+        until_waiting(&dir, 1);
+        t.interrupt();
+        assert_eq!(rx.recv_timeout(SLACK), Ok(true));
+        assert!(dir.slot.load(Ordering::SeqCst).is_null());
+        assert_eq!(dir.seq.load(Ordering::SeqCst), 0, "no edge was made up");
+    }
+
+    /// Two coroutines hand a turn back and forth through two directions,
+    /// each edge racing with the other side's way into the slot: a lost
+    /// wake-up would hang the game.
+    #[test]
+    fn ping_pong_through_the_slot_loses_no_edge() {
+        const ROUNDS: u64 = 20_000;
+        let dirs = Arc::new([Direction::default(), Direction::default()]);
+        let turn = Arc::new(AtomicU64::new(0));
+        let player = |me: usize| {
+            let (dirs, turn) = (dirs.clone(), turn.clone());
+            coroutine(move || {
+                for round in 0..ROUNDS {
+                    let mine = 2 * round + me as u64;
+                    loop {
+                        let seq = dirs[me].seq.load(Ordering::SeqCst);
+                        if turn.load(Ordering::SeqCst) == mine {
+                            break;
+                        }
+                        dirs[me].wait(seq, Some(Instant::now() + SLACK), on());
+                    }
+                    turn.store(mine + 1, Ordering::SeqCst);
+                    dirs[1 - me].wake_all();
+                }
+            })
+        };
+        let (a, b) = (player(0), player(1));
+        a.recv_timeout(SLACK * 3).expect("player 0 finished");
+        b.recv_timeout(SLACK * 3).expect("player 1 finished");
+        assert_eq!(turn.load(Ordering::SeqCst), 2 * ROUNDS);
     }
 }

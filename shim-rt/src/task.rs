@@ -513,22 +513,7 @@ pub fn current_id() -> NonZeroU64 {
 #[inline(never)]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
     if in_coroutine() {
-        with_slot(|s| {
-            f(s.task.get_or_init(|| {
-                // A coroutine spawned by raw `may`, not by greenstd: never
-                // registered (its end cannot be seen).
-                let t = Arc::new(Task::with(
-                    None,
-                    Kind::Coroutine(OnceLock::new()),
-                    None,
-                    false,
-                ));
-                if let Kind::Coroutine(co) = &t.kind {
-                    let _ = co.set(may::coroutine::current());
-                }
-                t
-            }))
-        })
+        with_current_coroutine(f)
     } else {
         let t = THREAD_TASK.try_with(|t| {
             t.0.get_or_init(|| {
@@ -546,6 +531,29 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
             Err(_) => f(&Task::new_thread()),
         }
     }
+}
+
+/// [`with_current`] for a caller that knows it runs in a coroutine (it
+/// checked [`in_coroutine`] itself): a socket's wait, once per round trip,
+/// saves the second look at the thread-local context.
+#[inline(never)]
+pub(crate) fn with_current_coroutine<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
+    with_slot(|s| {
+        f(s.task.get_or_init(|| {
+            // A coroutine spawned by raw `may`, not by greenstd: never
+            // registered (its end cannot be seen).
+            let t = Arc::new(Task::with(
+                None,
+                Kind::Coroutine(OnceLock::new()),
+                None,
+                false,
+            ));
+            if let Kind::Coroutine(co) = &t.kind {
+                let _ = co.set(may::coroutine::current());
+            }
+            t
+        }))
+    })
 }
 
 /// The current task if it is a greenstd coroutine (for panic messages).

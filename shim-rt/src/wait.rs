@@ -257,6 +257,12 @@ impl WaitOn {
         self
     }
 
+    /// `false` for a wait made [`WaitOn::uninterruptible`].
+    #[inline]
+    pub(crate) fn is_interruptible(&self) -> bool {
+        self.interruptible
+    }
+
     /// The kind of wait.
     pub fn kind(&self) -> WaitKind {
         self.kind
