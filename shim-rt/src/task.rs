@@ -617,7 +617,7 @@ fn on_self(on: WaitOn, me: &Task) -> WaitOn {
 pub fn spawn(
     task: Arc<Task>,
     stack_size: Option<usize>,
-    body: Box<dyn FnOnce() + Send + 'static>,
+    body: impl FnOnce() + Send + 'static,
 ) -> io::Result<()> {
     let settings = config::start()?;
     let words = config::stack_words(stack_size.unwrap_or(settings.stack_size));
