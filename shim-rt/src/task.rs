@@ -654,11 +654,13 @@ pub fn spawn(
         drop(slot);
         registry::deregister(&me);
     };
+    // Detached: greenstd's `JoinHandle` keeps its own result and panic
+    // slots, so may's three per-coroutine join allocations are not made.
     // may panics (instead of returning an error) when it cannot map a stack.
     // SAFETY: greenstd coroutines reach thread-locals only through
     // greenstd's `thread_local!`, which is per coroutine; stack overflow hits
     // a guard page and aborts the process (see `overflow`).
-    let spawned = catch_unwind(AssertUnwindSafe(|| unsafe { builder.spawn(main) }));
+    let spawned = catch_unwind(AssertUnwindSafe(|| unsafe { builder.spawn_detached(main) }));
     let handle = match spawned {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => {
@@ -675,7 +677,7 @@ pub fn spawn(
         }
     };
     if let Kind::Coroutine(co) = &task.kind {
-        let _ = co.set(handle.coroutine().clone());
+        let _ = co.set(handle);
     }
     Ok(())
 }

@@ -17,9 +17,12 @@ pub struct CoroutineLocal {
     // current coroutine handle
     co: Coroutine,
     // when panic happens, we need to trigger the join here
-    join: Arc<Join>,
+    // greenstd patch: `None` for a detached coroutine (nobody joins it).
+    join: Option<Arc<Join>>,
     // real local data hash map
-    local_data: LocalMap,
+    // greenstd patch: made on first use (an empty map is 32 bytes of every
+    // coroutine, and greenstd's coroutines never use `coroutine_local!`).
+    local_data: std::cell::OnceCell<Box<LocalMap>>,
     /// greenstd patch: one pointer the embedder keeps for the coroutine,
     /// reached without the hash map (see `embed`).
     embedder: std::cell::Cell<*const ()>,
@@ -27,11 +30,11 @@ pub struct CoroutineLocal {
 
 impl CoroutineLocal {
     /// create coroutine local storage
-    pub fn new(co: Coroutine, join: Arc<Join>) -> Box<Self> {
+    pub fn new(co: Coroutine, join: Option<Arc<Join>>) -> Box<Self> {
         Box::new(CoroutineLocal {
             co,
             join,
-            local_data: RefCell::new(HashMap::default()),
+            local_data: std::cell::OnceCell::new(),
             embedder: std::cell::Cell::new(std::ptr::null()),
         })
     }
@@ -42,7 +45,8 @@ impl CoroutineLocal {
     }
 
     // get the join handle
-    pub fn get_join(&self) -> Arc<Join> {
+    // greenstd patch: `None` for a detached coroutine.
+    pub fn get_join(&self) -> Option<Arc<Join>> {
         self.join.clone()
     }
 }
@@ -64,7 +68,9 @@ pub fn get_co_local_data() -> Option<NonNull<CoroutineLocal>> {
 #[inline]
 fn with<F: FnOnce(&LocalMap) -> R, R>(f: F) -> R {
     match get_co_local_data() {
-        Some(v) => f(&(unsafe { v.as_ref() }.local_data)),
+        Some(v) => f(unsafe { v.as_ref() }
+            .local_data
+            .get_or_init(|| Box::new(RefCell::new(HashMap::default())))),
         None => LOCALMAP.with(|data| f(data)),
     }
 }
