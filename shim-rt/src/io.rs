@@ -11,7 +11,7 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -50,35 +50,39 @@ impl Interest {
 /// time (two coroutines reading one socket) queues in `more`, made on first
 /// use.
 struct Direction {
-    /// Bumped by every readiness edge, before the waiters are woken.
+    /// Bumped by [`EDGE`] by every readiness edge, before the waiters are
+    /// woken. Its lowest bit, [`SEQ_CLOSED`], is set for good by the first edge
+    /// that reports end of stream, hang-up or an error (before that edge's
+    /// bump): a transfer may then return at once (0, or the error) whatever
+    /// the buffer held, so the direction is never taken as drained again.
     seq: AtomicU64,
     /// The `seq` before a stream transfer that moved some but not all of
     /// its bytes: the kernel's buffer was drained (read) or full (write)
     /// then, so until the next edge another try would fail with `EAGAIN`
     /// (see [`Readiness::blocking_stream`]). `NOT_DRAINED` otherwise.
     drained: AtomicU64,
-    /// Set for good by the first edge that reports end of stream, hang-up
-    /// or an error (before that edge's `seq` bump): a transfer may then
-    /// return at once (0, or the error) whatever the buffer held, so the
-    /// direction is never taken as drained again.
-    closed: AtomicBool,
     /// The one fast-path waiter: an `Arc<Task>` turned into a raw pointer
     /// (the slot owns that reference), or null.
     slot: AtomicPtr<Task>,
-    /// Waiters beyond the first, woken by the same edges.
-    more: OnceLock<Box<WaitQueue>>,
+    /// Waiters beyond the first, woken by the same edges: a boxed
+    /// [`WaitQueue`] made on first use, or null. (Four words in all: a
+    /// socket's two directions are 64 bytes of every connection.)
+    more: AtomicPtr<WaitQueue>,
 }
 
 const NOT_DRAINED: u64 = u64::MAX;
+/// What an edge adds to [`Direction::seq`].
+const EDGE: u64 = 2;
+/// [`Direction::seq`]'s bit for "end of stream, hang-up or error seen".
+const SEQ_CLOSED: u64 = 1;
 
 impl Default for Direction {
     fn default() -> Direction {
         Direction {
             seq: AtomicU64::new(0),
             drained: AtomicU64::new(NOT_DRAINED),
-            closed: AtomicBool::new(false),
             slot: AtomicPtr::new(ptr::null_mut()),
-            more: OnceLock::new(),
+            more: AtomicPtr::new(ptr::null_mut()),
         }
     }
 }
@@ -90,6 +94,11 @@ impl Drop for Direction {
             // SAFETY: a non-null slot holds one reference made by `Arc::into_raw`.
             drop(unsafe { Arc::from_raw(p) });
         }
+        let q = *self.more.get_mut();
+        if !q.is_null() {
+            // SAFETY: made by `Box::into_raw` in `more_queue`, freed only here.
+            drop(unsafe { Box::from_raw(q) });
+        }
     }
 }
 
@@ -98,7 +107,7 @@ impl Direction {
         // The SeqCst bump, then the SeqCst looks at the slot and the
         // queue's count: either a waiter sees the new `seq` before it
         // parks, or we see the waiter (see `wait`).
-        self.seq.fetch_add(1, Ordering::SeqCst);
+        self.seq.fetch_add(EDGE, Ordering::SeqCst);
         if !self.slot.load(Ordering::SeqCst).is_null() {
             let p = self.slot.swap(ptr::null_mut(), Ordering::SeqCst);
             if !p.is_null() {
@@ -107,7 +116,8 @@ impl Direction {
                 task.wake();
             }
         }
-        if let Some(more) = self.more.get() {
+        // SAFETY: a non-null `more` lives as long as the direction.
+        if let Some(more) = unsafe { self.more.load(Ordering::Acquire).as_ref() } {
             if more.has_waiters() {
                 more.notify_all();
             }
@@ -129,7 +139,7 @@ impl Direction {
                 Err(_) => {
                     // SAFETY: the reference made just above, not given away.
                     drop(unsafe { Arc::from_raw(mine) });
-                    self.more.get_or_init(Box::default).wait_as(
+                    self.more_queue().wait_as(
                         me,
                         on,
                         0,
@@ -146,6 +156,29 @@ impl Direction {
             crate::cancel::interrupted();
         }
         r != WaitResult::TimedOut
+    }
+
+    /// The queue of waiters beyond the first, made on first use.
+    fn more_queue(&self) -> &WaitQueue {
+        let mut q = self.more.load(Ordering::Acquire);
+        if q.is_null() {
+            let fresh = Box::into_raw(Box::new(WaitQueue::new()));
+            q = match self.more.compare_exchange(
+                ptr::null_mut(),
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => fresh,
+                Err(theirs) => {
+                    // SAFETY: ours, never shared: another waiter made one first.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    theirs
+                }
+            };
+        }
+        // SAFETY: non-null from here on, freed only when the direction drops.
+        unsafe { &*q }
     }
 
     /// The fast path: `me` is in the slot (as `mine`); park until an edge
@@ -216,9 +249,9 @@ impl Registration {
         const WRITE: u32 = libc::EPOLLOUT as u32 | ERR;
         const CLOSED: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
         if flags & CLOSED != 0 {
-            // Before the bumps below: see `Direction::closed`.
-            self.read.closed.store(true, Ordering::Release);
-            self.write.closed.store(true, Ordering::Release);
+            // Before the bumps below: see `Direction::seq`.
+            self.read.seq.fetch_or(SEQ_CLOSED, Ordering::SeqCst);
+            self.write.seq.fetch_or(SEQ_CLOSED, Ordering::SeqCst);
         }
         if flags & READ != 0 {
             self.read.wake_all();
@@ -366,7 +399,7 @@ impl Readiness {
         let dir = self.registration(fd)?.dir(interest);
         loop {
             let seq = dir.seq.load(Ordering::Acquire);
-            if dir.drained.load(Ordering::Relaxed) != seq || dir.closed.load(Ordering::Acquire) {
+            if dir.drained.load(Ordering::Relaxed) != seq || seq & SEQ_CLOSED != 0 {
                 match attempt(&mut op) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -531,7 +564,9 @@ mod tests {
         let t = Instant::now();
         loop {
             let slot = usize::from(!dir.slot.load(Ordering::SeqCst).is_null());
-            let more = dir.more.get().map_or(0, |q| q.waiters());
+            // SAFETY: a non-null `more` lives as long as the direction.
+            let more =
+                unsafe { dir.more.load(Ordering::SeqCst).as_ref() }.map_or(0, |q| q.waiters());
             if slot + more == n {
                 return;
             }
