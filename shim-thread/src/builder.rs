@@ -262,13 +262,16 @@ impl Builder {
             result: Mutex::new(None),
             done: Latch::new(),
             watchers: Default::default(),
-            started_on: std::sync::OnceLock::new(),
+            started_on: std::sync::atomic::AtomicU64::new(0),
             _marker: PhantomData,
         });
         let their_packet = packet.clone();
         let main = move || {
             // SAFETY: pthread_self has no preconditions.
-            let _ = their_packet.started_on.set(unsafe { libc::pthread_self() });
+            let me = unsafe { libc::pthread_self() } as u64;
+            their_packet
+                .started_on
+                .store(me, std::sync::atomic::Ordering::Release);
             let result = catch_unwind(AssertUnwindSafe(f));
             // From here on nothing unwinds: thread-local destructors and the
             // publication of the result are not cut short by a cancellation.

@@ -18,7 +18,9 @@ pub(crate) struct Packet<'scope, T> {
     /// Callbacks run once `done` is set (for `greenstd::green`'s waits).
     pub(crate) watchers: Watchers,
     /// The OS thread the coroutine began to run on (`JoinHandleExt`).
-    pub(crate) started_on: std::sync::OnceLock<libc::pthread_t>,
+    /// (`pthread_self()`, 0 until set: a word, where a `OnceLock` takes two
+    /// — every byte here is a byte of every connection of a server.)
+    pub(crate) started_on: std::sync::atomic::AtomicU64,
     pub(crate) _marker: std::marker::PhantomData<Option<&'scope ScopeData>>,
 }
 
@@ -51,17 +53,21 @@ pub(crate) struct Watchers {
 
 #[derive(Default)]
 struct WatchList {
-    fired: bool,
+    /// The last key given out; [`FIRED`] once the callbacks have run.
     next_key: u64,
     entries: Vec<(u64, Watcher)>,
 }
+
+/// [`WatchList::next_key`] after [`Watchers::fire`].
+const FIRED: u64 = u64::MAX;
 
 impl Watchers {
     /// Registers `w`; `None` (and `w` is not kept) when the thread has
     /// already finished.
     pub(crate) fn add(&self, w: Watcher) -> Option<u64> {
         let mut l = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if l.fired {
+        if l.next_key >= FIRED - 1 {
+            // Fired (or, after 2^64 - 2 callbacks, never to fire again).
             return None;
         }
         l.next_key += 1;
@@ -79,7 +85,7 @@ impl Watchers {
     pub(crate) fn fire(&self) {
         let entries = {
             let mut l = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            l.fired = true;
+            l.next_key = FIRED;
             std::mem::take(&mut l.entries)
         };
         for (_, w) in entries {

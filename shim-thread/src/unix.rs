@@ -32,8 +32,9 @@ impl<T> JoinHandleExt for JoinHandle<T> {
     fn as_pthread_t(&self) -> RawPthread {
         let started_on = &self.0.packet.started_on;
         loop {
-            if let Some(t) = started_on.get() {
-                return *t as RawPthread;
+            let t = started_on.load(std::sync::atomic::Ordering::Acquire);
+            if t != 0 {
+                return t as RawPthread;
             }
             // The coroutine is queued; it records its worker first thing.
             crate::yield_now();
