@@ -582,6 +582,31 @@ fn set_nonblocking_gives_would_block_at_once() {
     }
 }
 
+/// The mode and timeouts are shared with clones made before they were set
+/// too (a fresh socket makes its shared state only when first needed).
+#[test]
+fn settings_made_after_a_clone_reach_it() {
+    let (c, mut s) = pair();
+    let mut clone = c.try_clone().unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    assert!(clone.read_timeout().unwrap().is_some());
+    let t = Instant::now();
+    assert_eq!(
+        clone.read(&mut [0; 1]).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    c.set_nonblocking(true).unwrap();
+    let t = Instant::now();
+    c.set_read_timeout(None).unwrap();
+    assert_eq!(
+        clone.read(&mut [0; 1]).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    assert!(t.elapsed() < Duration::from_secs(1));
+    s.write_all(b"x").unwrap();
+}
+
 #[test]
 fn into_raw_fd_gives_the_users_mode() {
     let (c, _s) = pair();

@@ -20,7 +20,7 @@ use std::ops::Deref;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use shim_rt::io::{Interest, Readiness};
@@ -48,15 +48,28 @@ fn encode_timeout(t: Option<Duration>) -> u64 {
 impl Default for Shared {
     /// A fresh socket: blocking, no timeouts.
     fn default() -> Shared {
-        Shared {
-            nonblocking: AtomicBool::new(false),
-            read_timeout: AtomicU64::new(NO_TIMEOUT),
-            write_timeout: AtomicU64::new(NO_TIMEOUT),
-        }
+        Shared::FRESH
     }
 }
 
+/// What a socket whose shared state was never made reads.
+static FRESH: Shared = Shared::FRESH;
+
 impl Shared {
+    /// A fresh socket's state: blocking, no timeouts.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const FRESH: Shared = Shared {
+        nonblocking: AtomicBool::new(false),
+        read_timeout: AtomicU64::new(NO_TIMEOUT),
+        write_timeout: AtomicU64::new(NO_TIMEOUT),
+    };
+
+    fn is_fresh(&self) -> bool {
+        !self.nonblocking.load(Ordering::Relaxed)
+            && self.read_timeout.load(Ordering::Relaxed) == NO_TIMEOUT
+            && self.write_timeout.load(Ordering::Relaxed) == NO_TIMEOUT
+    }
+
     fn timeout(&self, dir: Direction) -> &AtomicU64 {
         match dir {
             Direction::Read => &self.read_timeout,
@@ -94,7 +107,10 @@ pub(crate) struct Socket {
     // Field order matters: `reg` is dropped (deregistered) before `fd` closes.
     reg: Registered,
     fd: OwnedFd,
-    shared: Arc<Shared>,
+    /// Made on first use (a setter or `try_clone`): until then the socket
+    /// reads [`FRESH`], and a server's connections, which seldom change
+    /// them, keep 48 bytes of heap each.
+    shared: OnceLock<Arc<Shared>>,
 }
 
 /// A std socket type viewing a [`Socket`]'s descriptor without owning it.
@@ -196,7 +212,7 @@ fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
 }
 
 impl Socket {
-    fn with_shared(fd: OwnedFd, shared: Arc<Shared>) -> Socket {
+    fn with_shared(fd: OwnedFd, shared: OnceLock<Arc<Shared>>) -> Socket {
         Socket {
             reg: Registered {
                 readiness: Readiness::new(),
@@ -214,7 +230,7 @@ impl Socket {
         if !already_nonblocking {
             set_o_nonblock(fd.as_raw_fd(), true)?;
         }
-        Ok(Socket::with_shared(fd, Arc::default()))
+        Ok(Socket::with_shared(fd, OnceLock::new()))
     }
 
     /// Takes over a descriptor from outside (`from_raw_fd`, `From<OwnedFd>`,
@@ -238,7 +254,21 @@ impl Socket {
                 kernel_timeout(raw, Direction::Write).ok().flatten(),
             )),
         };
-        Socket::with_shared(fd, Arc::new(shared))
+        let cell = OnceLock::new();
+        if !shared.is_fresh() {
+            let _ = cell.set(Arc::new(shared));
+        }
+        Socket::with_shared(fd, cell)
+    }
+
+    /// The state shared with `try_clone`d handles, as it reads.
+    fn shared(&self) -> &Shared {
+        self.shared.get().map_or(&FRESH, |s| s)
+    }
+
+    /// The state shared with `try_clone`d handles, made if need be.
+    fn shared_made(&self) -> &Arc<Shared> {
+        self.shared.get_or_init(Arc::default)
     }
 
     /// Gives the descriptor up, in the mode the user asked for: `O_NONBLOCK`
@@ -251,9 +281,10 @@ impl Socket {
     /// `recv_from`/`send_to_addr` used through a [`View`]) would then block
     /// their thread.
     pub(crate) fn into_fd(self) -> OwnedFd {
-        let Socket { reg, fd, shared } = self;
+        let nonblocking = self.shared().nonblocking.load(Ordering::Relaxed);
+        let Socket { reg, fd, .. } = self;
         drop(reg); // deregister first
-        if !shared.nonblocking.load(Ordering::Relaxed) {
+        if !nonblocking {
             // The descriptor is valid: on failure it stays non-blocking,
             // which is the only other state it can be in.
             let _ = set_o_nonblock(fd.as_raw_fd(), false);
@@ -265,7 +296,10 @@ impl Socket {
     /// the non-blocking flag and timeouts with this one.
     pub(crate) fn try_clone(&self) -> io::Result<Socket> {
         let fd = self.fd.try_clone()?;
-        Ok(Socket::with_shared(fd, self.shared.clone()))
+        Ok(Socket::with_shared(
+            fd,
+            OnceLock::from(Arc::clone(self.shared_made())),
+        ))
     }
 
     pub(crate) fn raw(&self) -> RawFd {
@@ -292,7 +326,7 @@ impl Socket {
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         // Check the descriptor is usable, as std's ioctl would.
         file_flags(self.raw())?;
-        self.shared
+        self.shared_made()
             .nonblocking
             .store(nonblocking, Ordering::Relaxed);
         Ok(())
@@ -301,13 +335,13 @@ impl Socket {
     /// Records a timeout the caller has just set on the socket (with std's
     /// validation, through a [`View`]); operations obey the recorded value.
     pub(crate) fn record_timeout(&self, dir: Direction, dur: Option<Duration>) {
-        self.shared
+        self.shared_made()
             .timeout(dir)
             .store(encode_timeout(dur), Ordering::Relaxed);
     }
 
     fn deadline(&self, dir: Direction) -> Option<Instant> {
-        match self.shared.timeout(dir).load(Ordering::Relaxed) {
+        match self.shared().timeout(dir).load(Ordering::Relaxed) {
             NO_TIMEOUT => None,
             // A timeout too far away to represent is no timeout.
             nanos => Instant::now().checked_add(Duration::from_nanos(nanos)),
@@ -335,7 +369,7 @@ impl Socket {
         kind: WaitKind,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        if self.shared.nonblocking.load(Ordering::Relaxed) {
+        if self.shared().nonblocking.load(Ordering::Relaxed) {
             loop {
                 match op() {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -363,7 +397,7 @@ impl Socket {
         len: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if self.shared.nonblocking.load(Ordering::Relaxed) {
+        if self.shared().nonblocking.load(Ordering::Relaxed) {
             return self.io(dir, op);
         }
         let interest = match dir {
