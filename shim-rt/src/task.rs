@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::config;
-use crate::park::in_coroutine;
+use crate::park::{in_coroutine, Sleeper};
 use crate::registry;
 use crate::wait::{Holder, Parker, WaitKind, WaitOn, WaitResult};
 
@@ -34,6 +34,8 @@ pub struct Task {
     kind: Kind,
     /// `thread::park`'s token.
     parker: Parker,
+    /// Where the coroutine sleeps in every wait (coroutines only).
+    sleeper: Sleeper,
     /// Set by [`Task::interrupt`], cleared by the wait it ends.
     interrupt: AtomicBool,
     record: Record,
@@ -231,6 +233,7 @@ impl Task {
             name,
             kind,
             parker: Parker::new(),
+            sleeper: Sleeper::new(),
             interrupt: AtomicBool::new(false),
             record: Record::new(),
             parent,
@@ -342,14 +345,20 @@ impl Task {
     }
 
     /// Wakes the task from `park::park` (a wait re-checks its own state).
+    #[inline]
     pub(crate) fn wake(&self) {
         match &self.kind {
-            Kind::Coroutine(co) => {
-                if let Some(co) = co.get() {
-                    co.unpark();
-                }
-            }
+            Kind::Coroutine(_) => self.sleeper.wake(),
             Kind::Thread(t) => t.unpark(),
+        }
+    }
+
+    /// Where the task sleeps when it is a coroutine; `None` for a thread.
+    #[inline]
+    pub(crate) fn sleeper(&self) -> Option<&Sleeper> {
+        match self.kind {
+            Kind::Coroutine(_) => Some(&self.sleeper),
+            Kind::Thread(_) => None,
         }
     }
 
@@ -482,9 +491,11 @@ pub(crate) fn mark_internal_thread() {
     crate::deadlock::internal_thread_started();
 }
 
-#[inline(never)]
-fn with_slot<R>(f: impl FnOnce(&GreenSlot) -> R) -> R {
-    let slot = may::embed::embedder_ptr() as *const GreenSlot;
+/// Runs `f` with the slot of the running coroutine, whose embedder pointer
+/// (`may::embed::current`) is `embedder`.
+#[inline]
+fn with_slot<R>(embedder: *const (), f: impl FnOnce(&GreenSlot) -> R) -> R {
+    let slot = embedder as *const GreenSlot;
     if !slot.is_null() {
         // SAFETY: a greenstd coroutine's slot lives in its main frame (see
         // `spawn`), which outlasts every call made by the coroutine, and
@@ -493,7 +504,37 @@ fn with_slot<R>(f: impl FnOnce(&GreenSlot) -> R) -> R {
     }
     // A coroutine spawned by raw `may`: its slot is a may local (a
     // hash-map lookup away).
+    with_raw_slot(f)
+}
+
+#[inline(never)]
+fn with_raw_slot<R>(f: impl FnOnce(&GreenSlot) -> R) -> R {
     SLOT.with(f)
+}
+
+/// The task of the running coroutine, whose embedder pointer is `embedder`.
+#[inline]
+fn with_coroutine_task<R>(embedder: *const (), f: impl FnOnce(&Arc<Task>) -> R) -> R {
+    with_slot(embedder, |s| match s.task.get() {
+        Some(t) => f(t),
+        None => f(s.task.get_or_init(new_raw_coroutine_task)),
+    })
+}
+
+/// The task of a coroutine spawned by raw `may`, not by greenstd: never
+/// registered (its end cannot be seen).
+#[cold]
+fn new_raw_coroutine_task() -> Arc<Task> {
+    let t = Arc::new(Task::with(
+        None,
+        Kind::Coroutine(OnceLock::new()),
+        None,
+        false,
+    ));
+    if let Kind::Coroutine(co) = &t.kind {
+        let _ = co.set(may::coroutine::current());
+    }
+    t
 }
 
 /// The task of the caller: its coroutine, or its OS thread.
@@ -509,42 +550,40 @@ pub fn current_id() -> NonZeroU64 {
 /// Runs `f` with the task of the caller, without taking a reference count.
 /// The `Arc` stays alive while `f` runs (waits run inside `f`).
 ///
-/// Never inlined: it reads thread-local state (see [`crate::park::in_coroutine`]).
-#[inline(never)]
+/// The thread-local state that tells a coroutine from a thread is read in
+/// a frame of its own (`may::embed::current`, never inlined; see
+/// [`crate::park::in_coroutine`]), so this may be inlined.
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
-    if in_coroutine() {
-        with_slot(|s| {
-            f(s.task.get_or_init(|| {
-                // A coroutine spawned by raw `may`, not by greenstd: never
-                // registered (its end cannot be seen).
-                let t = Arc::new(Task::with(
-                    None,
-                    Kind::Coroutine(OnceLock::new()),
-                    None,
-                    false,
-                ));
-                if let Kind::Coroutine(co) = &t.kind {
-                    let _ = co.set(may::coroutine::current());
-                }
-                t
-            }))
+    match may::embed::current() {
+        Some(embedder) => with_coroutine_task(embedder, f),
+        None => with_thread_task(f),
+    }
+}
+
+/// [`with_current`] in a coroutine; `None` (and `f` not called) on a plain
+/// thread.
+#[inline]
+pub(crate) fn with_current_coroutine<R>(f: impl FnOnce(&Arc<Task>) -> R) -> Option<R> {
+    may::embed::current().map(|embedder| with_coroutine_task(embedder, f))
+}
+
+/// A plain thread's task (registered on first use).
+fn with_thread_task<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
+    let t = THREAD_TASK.try_with(|t| {
+        t.0.get_or_init(|| {
+            let t = Task::new_thread();
+            if !t.internal {
+                registry::register(&t);
+            }
+            t
         })
-    } else {
-        let t = THREAD_TASK.try_with(|t| {
-            t.0.get_or_init(|| {
-                let t = Task::new_thread();
-                if !t.internal {
-                    registry::register(&t);
-                }
-                t
-            })
-            .clone()
-        });
-        match t {
-            Ok(t) => f(&t),
-            // During thread teardown: a fresh, unnamed, unregistered identity.
-            Err(_) => f(&Task::new_thread()),
-        }
+        .clone()
+    });
+    match t {
+        Ok(t) => f(&t),
+        // During thread teardown: a fresh, unnamed, unregistered identity.
+        Err(_) => f(&Task::new_thread()),
     }
 }
 
@@ -777,8 +816,8 @@ pub fn with_coroutine_local<T: 'static, R>(
     init: impl FnOnce() -> T,
     f: impl FnOnce(&T) -> R,
 ) -> Result<R, LocalDestroyed> {
-    debug_assert!(in_coroutine());
-    let ptr = with_slot(|s| s.locals.get_or_init(key, init))?;
+    let embedder = may::embed::current().expect("greenstd: a coroutine local outside a coroutine");
+    let ptr = with_slot(embedder, |s| s.locals.get_or_init(key, init))?;
     // SAFETY: the value is boxed and owned by the coroutine's slot; it is
     // dropped only by `destroy_locals`, which marks it destroyed first, and
     // that runs on this same coroutine, never while `f` runs.
@@ -801,7 +840,7 @@ pub fn finish_current() {
 /// destruction are unavailable (`Err(LocalDestroyed)`), as std's. On a
 /// plain thread it does nothing: std runs those destructors at thread exit.
 pub fn destroy_locals() {
-    if in_coroutine() {
-        with_slot(|s| s.locals.destroy_all());
+    if let Some(embedder) = may::embed::current() {
+        with_slot(embedder, |s| s.locals.destroy_all());
     }
 }

@@ -598,7 +598,7 @@ fn blocking(me: &Task, on: &WaitOn, deadline: Option<Instant>) {
 /// once, and the node is unlinked when this returns.
 fn sleep_on(
     node: &Node,
-    me: &Task,
+    me: &Arc<Task>,
     deadline: Option<Instant>,
     interruptible: bool,
     mut withdraw: impl FnMut() -> bool,
@@ -614,7 +614,7 @@ fn sleep_on(
         if node.is_notified() {
             return Outcome::Notified;
         }
-        if park::park_deadline(deadline) {
+        if park::park_as(me, deadline) {
             if node.is_notified() {
                 return Outcome::Notified;
             }
@@ -951,7 +951,7 @@ impl Parker {
 
     /// Waits for the token and consumes it ([`WaitResult::Notified`]),
     /// until `deadline` or an interrupt. `me` owns the parker.
-    pub(crate) fn park(&self, me: &Task, on: WaitOn, deadline: Option<Instant>) -> WaitResult {
+    pub(crate) fn park(&self, me: &Arc<Task>, on: WaitOn, deadline: Option<Instant>) -> WaitResult {
         if self
             .state
             .compare_exchange(P_NOTIFIED, P_EMPTY, Ordering::Acquire, Ordering::Relaxed)
@@ -976,7 +976,7 @@ impl Parker {
         r
     }
 
-    fn sleep(&self, me: &Task, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
+    fn sleep(&self, me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
         // Leaves the parked state; `false` if an unparker got there first
         // (the token is then there).
         let leave = || {
@@ -994,7 +994,7 @@ impl Parker {
                 self.state.store(P_EMPTY, Ordering::Relaxed);
                 return WaitResult::Notified;
             }
-            if park::park_deadline(deadline) {
+            if park::park_as(me, deadline) {
                 if leave() {
                     return WaitResult::TimedOut;
                 }
@@ -1018,7 +1018,7 @@ pub fn sleep_until(deadline: Instant, on: WaitOn) -> WaitResult {
             if on.interruptible && me.take_interrupt() {
                 break WaitResult::Interrupted;
             }
-            if park::park_until(deadline) {
+            if park::park_as(me, Some(deadline)) {
                 break WaitResult::TimedOut;
             }
         };
