@@ -60,99 +60,161 @@ impl std::fmt::Debug for Waker {
     }
 }
 
-/// Where a coroutine sleeps: a wake-up token and, while the coroutine
-/// sleeps, the coroutine itself (taken off its worker by
-/// `may::embed::suspend`). Every wait of a greenstd coroutine sleeps here
-/// and every wake-up of one — a notifier, an unpark, a timer, an
-/// interrupt — goes through [`Sleeper::wake`]: one state machine, where
-/// may's own `Park` would add a second under greenstd's.
+/// Where a coroutine sleeps: its wake-up token, `thread::park`'s token,
+/// and, while the coroutine sleeps, the coroutine itself (taken off its
+/// worker by `may::embed::suspend`).
 ///
-/// The token has std's `park`/`unpark` shape: a wake-up that finds the
-/// coroutine awake is kept, and its next [`Sleeper::sleep`] returns at
-/// once. Waits loop on their own condition, so a token left over from an
-/// earlier wait only costs one spurious return.
+/// Every wait of a greenstd coroutine sleeps here, and every wake-up of
+/// one — a notifier, a timer, an interrupt ([`Sleeper::wake`]) or an
+/// unpark ([`Sleeper::unpark`]) — goes through this one state word: may's
+/// own `Park` under it, or a separate parker for `thread::park` over it,
+/// would each add a second state machine with its own atomic operations.
+///
+/// Both tokens have std's `park`/`unpark` shape: one that arrives while
+/// the coroutine is awake is kept, and ends its next sleep of that kind at
+/// once. A wake-up ends any sleep; an unpark ends only a sleep of
+/// `thread::park` ([`Sleeper::sleep_parked`]), so it never cuts a lock's
+/// or a channel's wait short. Waits loop on their own condition, so a wake
+/// token left over from an earlier wait costs one spurious return.
 pub(crate) struct Sleeper {
     state: AtomicU8,
     /// The sleeping coroutine. Written by the owner's `suspend` callback
-    /// while the state is `S_IDLE` or `S_TOKEN` (no waker touches it then);
-    /// taken by whoever moves the state out of `S_ASLEEP`.
+    /// while `ASLEEP` is clear (no waker touches it then); taken by whoever
+    /// clears `ASLEEP`.
     co: UnsafeCell<Option<Suspended>>,
 }
 
-// SAFETY: `co` is only touched by the party the state machine makes its
-// owner (see the field), one at a time; the state's acquire/release
-// operations order those accesses.
+// SAFETY: `co` is only touched by the party the state word makes its
+// owner (see the field), one at a time; the acquire/release operations on
+// the state order those accesses.
 unsafe impl Sync for Sleeper {}
 
-/// Awake, no token.
-const S_IDLE: u8 = 0;
-/// Awake, a wake-up is pending: the next sleep returns at once.
-const S_TOKEN: u8 = 1;
-/// Asleep: the coroutine is in `co`.
-const S_ASLEEP: u8 = 2;
+/// A wake-up is pending: the next sleep returns at once.
+const WAKE: u8 = 1;
+/// `thread::park`'s token is available (only the owner takes it).
+const PARK: u8 = 2;
+/// The coroutine sleeps: it is in `co`.
+const ASLEEP: u8 = 4;
+/// With `ASLEEP`: the sleep is `thread::park`'s, which an unpark ends too.
+const PARKED: u8 = 8;
 
 impl Sleeper {
     pub(crate) const fn new() -> Sleeper {
         Sleeper {
-            state: AtomicU8::new(S_IDLE),
+            state: AtomicU8::new(0),
             co: UnsafeCell::new(None),
         }
     }
 
-    /// Sleeps until woken, or consumes a pending token and returns at once.
-    /// Only the coroutine that owns the sleeper calls it, from inside itself.
+    /// Sleeps until woken, or consumes a pending wake-up and returns at
+    /// once. Only the coroutine that owns the sleeper calls it, from inside
+    /// itself.
     #[inline]
     pub(crate) fn sleep(&self) {
-        if self
-            .state
-            .compare_exchange(S_TOKEN, S_IDLE, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+        self.sleep_unless(WAKE, ASLEEP);
+    }
+
+    /// `thread::park`'s sleep: as [`Sleeper::sleep`], and it also ends (or
+    /// does not begin) when the park token is there, which it leaves for
+    /// [`Sleeper::take_park_token`].
+    #[inline]
+    pub(crate) fn sleep_parked(&self) {
+        self.sleep_unless(WAKE | PARK, ASLEEP | PARKED);
+    }
+
+    /// Takes the park token if it is there.
+    #[inline]
+    pub(crate) fn take_park_token(&self) -> bool {
+        // Only the owner clears PARK: seen here, it is still there below.
+        self.state.load(Ordering::Relaxed) & PARK != 0
+            && self.state.fetch_and(!PARK, Ordering::Acquire) & PARK != 0
+    }
+
+    /// Suspends the owner with `asleep` set, unless a bit of `stop` is set
+    /// (before, or by the time it is off its stack). A wake-up that stops
+    /// it is consumed; a park token is left.
+    #[inline]
+    fn sleep_unless(&self, stop: u8, asleep: u8) {
+        let s = self.state.load(Ordering::Relaxed);
+        if s & stop != 0 {
+            if s & WAKE != 0 {
+                self.state.fetch_and(!WAKE, Ordering::Acquire);
+            }
             return;
         }
         may::embed::suspend(|co| {
-            // SAFETY: the state is S_IDLE or S_TOKEN: the cell is ours.
+            // SAFETY: ASLEEP is clear: the cell is ours.
             unsafe { *self.co.get() = Some(co) };
-            if let Err(s) =
-                self.state
-                    .compare_exchange(S_IDLE, S_ASLEEP, Ordering::AcqRel, Ordering::Acquire)
-            {
-                // A wake-up came since the check above (wakers leave a
-                // token and never touch the cell): take it, run on.
-                debug_assert_eq!(s, S_TOKEN);
-                self.state.store(S_IDLE, Ordering::Relaxed);
-                // SAFETY: still ours, see above.
-                if let Some(co) = unsafe { (*self.co.get()).take() } {
-                    co.resume();
+            let mut s = self.state.load(Ordering::Relaxed);
+            loop {
+                if s & stop != 0 {
+                    // Woken since the check above (wakers never touch the
+                    // cell while ASLEEP is clear): run on.
+                    if s & WAKE != 0 {
+                        self.state.fetch_and(!WAKE, Ordering::Acquire);
+                    }
+                    // SAFETY: still ours, see above.
+                    if let Some(co) = unsafe { (*self.co.get()).take() } {
+                        co.resume();
+                    }
+                    return;
+                }
+                match self.state.compare_exchange_weak(
+                    s,
+                    s | asleep,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    // The coroutine now belongs to whoever clears ASLEEP,
+                    // who may resume it at once: nothing here touches
+                    // `self` any more.
+                    Ok(_) => return,
+                    Err(now) => s = now,
                 }
             }
-            // Else the coroutine now belongs to the next `wake`, which may
-            // resume it at once: nothing here touches `self` any more.
         });
     }
 
-    /// Wakes the owner if it sleeps (it goes on the calling worker's run
-    /// queue, or the shared one off a worker); else leaves a token.
+    /// Ends the owner's sleep, any sleep (it goes on the calling worker's
+    /// run queue, or the shared one off a worker); if it is awake, leaves a
+    /// wake-up for its next sleep.
     #[inline]
     pub(crate) fn wake(&self) {
+        // A token already there is written again (a release
+        // read-modify-write, as std's parker's `swap`): the owner's acquire
+        // of the token then also orders what the caller did before this
+        // wake, which a token left by an earlier wake would not.
+        self.set_or_resume(WAKE, ASLEEP, || {});
+    }
+
+    /// Makes the park token available and ends the owner's sleep if it is
+    /// `thread::park`'s, running `before_resume` first (the coroutine
+    /// cannot run meanwhile).
+    #[inline]
+    pub(crate) fn unpark(&self, before_resume: impl FnOnce()) {
+        self.set_or_resume(PARK, PARKED, before_resume);
+    }
+
+    /// If `ends` is set, clears the sleep and resumes the coroutine after
+    /// `before_resume` (setting `token` too unless it is the wake-up token,
+    /// which that resumption delivers); else sets `token`.
+    #[inline]
+    fn set_or_resume(&self, token: u8, ends: u8, before_resume: impl FnOnce()) {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            // Even a token already there is written again (a release
-            // read-modify-write, as std's parker's `swap`): the owner's
-            // acquire of the token then also orders what the caller did
-            // before this wake, which a token left by an earlier wake
-            // would not.
-            let to = match s {
-                S_ASLEEP => S_IDLE,
-                _ => S_TOKEN,
+            let to = if s & ends != 0 {
+                (s & !(ASLEEP | PARKED)) | (token & PARK)
+            } else {
+                s | token
             };
             match self
                 .state
                 .compare_exchange_weak(s, to, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(S_ASLEEP) => {
-                    // SAFETY: we moved the state out of S_ASLEEP: the
-                    // cell is ours until the coroutine runs again.
+                Ok(_) if s & ends != 0 => {
+                    before_resume();
+                    // SAFETY: we cleared ASLEEP: the cell is ours until the
+                    // coroutine runs again.
                     if let Some(co) = unsafe { (*self.co.get()).take() } {
                         co.resume();
                     }
@@ -168,7 +230,7 @@ impl Sleeper {
 #[cfg(test)]
 impl Sleeper {
     fn is_asleep(&self) -> bool {
-        self.state.load(Ordering::Acquire) == S_ASLEEP
+        self.state.load(Ordering::Acquire) & ASLEEP != 0
     }
 }
 

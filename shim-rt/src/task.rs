@@ -32,9 +32,10 @@ pub struct Task {
     id: NonZeroU64,
     name: Option<String>,
     kind: Kind,
-    /// `thread::park`'s token.
+    /// `thread::park`'s token (threads; a coroutine's is in its sleeper).
     parker: Parker,
-    /// Where the coroutine sleeps in every wait (coroutines only).
+    /// Where the coroutine sleeps in every wait, with its park token
+    /// (coroutines only).
     sleeper: Sleeper,
     /// Set by [`Task::interrupt`], cleared by the wait it ends.
     interrupt: AtomicBool,
@@ -311,8 +312,14 @@ impl Task {
 
     /// Makes the park token available and wakes the task if it is parked in
     /// [`park_current`].
+    #[inline]
     pub fn unpark(&self) {
-        self.parker.unpark(self);
+        match self.kind {
+            // The record says runnable before the coroutine can run (and
+            // end its wait).
+            Kind::Coroutine(_) => self.sleeper.unpark(|| self.record.set_state(RUNNABLE)),
+            Kind::Thread(_) => self.parker.unpark(self),
+        }
     }
 
     /// Interrupts the task's current wait, or its next one if it is not
@@ -606,7 +613,7 @@ pub fn park_current() {
     with_current(|me| {
         let on = on_self(on, me);
         loop {
-            match me.parker.park(me, on, None) {
+            match park_as(me, &on, None) {
                 WaitResult::Notified => return,
                 // A due cancellation or deadline unwinds; else park again.
                 WaitResult::Interrupted => crate::cancel::interrupted(),
@@ -623,10 +630,19 @@ pub fn park_current_until(deadline: Instant) {
     let on = WaitOn::new(WaitKind::Park, 0);
     with_current(|me| {
         let on = on_self(on, me);
-        while me.parker.park(me, on, Some(deadline)) == WaitResult::Interrupted {
+        while park_as(me, &on, Some(deadline)) == WaitResult::Interrupted {
             crate::cancel::interrupted();
         }
     })
+}
+
+/// `thread::park` for `me`, the caller's task.
+#[inline]
+fn park_as(me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
+    match me.sleeper() {
+        Some(s) => crate::wait::park_coroutine(me, s, on, deadline),
+        None => me.parker.park(me, *on, deadline),
+    }
 }
 
 /// A park is a wait on the task itself.

@@ -48,7 +48,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::park;
+use crate::hub;
+use crate::park::{self, Sleeper, Waker};
 use crate::task::{self, Task};
 
 /// What a blocked coroutine or thread waits for: the operation it is in.
@@ -916,8 +917,10 @@ impl fmt::Debug for Notifier<'_> {
     }
 }
 
-/// The one-waiter form of a wait, behind `thread::park`: a token that its
-/// owner waits for and anyone makes available ([`Parker::unpark`]).
+/// The one-waiter form of a wait, behind `thread::park` on a plain thread:
+/// a token that its owner waits for and anyone makes available
+/// ([`Parker::unpark`]). A coroutine's token lives in its [`Sleeper`]
+/// instead, under the same rules ([`park_coroutine`]).
 ///
 /// The same rules as a queue wait — the record, the deadlock detector's view,
 /// interruption, the deadline — without a list or a lock: the only waiter
@@ -1003,6 +1006,46 @@ impl Parker {
             }
         }
     }
+}
+
+/// `thread::park` in a coroutine: [`Parker::park`]'s rules — the record,
+/// interruption, the deadline, a token kept across an interrupt — on the
+/// coroutine's [`Sleeper`], whose one state word holds the park token as
+/// well as the coroutine while it sleeps (a [`Parker`] on top of it would
+/// be a second state machine, with atomic operations of its own, on every
+/// park and unpark).
+pub(crate) fn park_coroutine(
+    me: &Arc<Task>,
+    sleeper: &Sleeper,
+    on: &WaitOn,
+    deadline: Option<Instant>,
+) -> WaitResult {
+    if sleeper.take_park_token() {
+        return WaitResult::Notified;
+    }
+    me.record().begin(on, deadline.is_some());
+    let r = loop {
+        if on.interruptible && me.take_interrupt() {
+            // A token that came with the interrupt stays for the next park.
+            break WaitResult::Interrupted;
+        }
+        if sleeper.take_park_token() {
+            break WaitResult::Notified;
+        }
+        match deadline {
+            None => sleeper.sleep_parked(),
+            Some(d) => {
+                if Instant::now() >= d {
+                    break WaitResult::TimedOut;
+                }
+                let key = hub::add_timer(d, Waker::Coroutine(me.clone()));
+                sleeper.sleep_parked();
+                hub::cancel_timer(key);
+            }
+        }
+    };
+    me.record().end();
+    r
 }
 
 /// Sleeps until `deadline`, recorded as `on` (kind [`WaitKind::Sleep`]

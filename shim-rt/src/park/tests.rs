@@ -71,11 +71,29 @@ enum B {
     Spinner,
 }
 
-/// A park and unpark ping-pong between two tasks through `park_as` and
-/// `Task::wake` (the shape of `thread::park`): `turn` odd is B's move, even
-/// A's. A is a coroutine. A lost wake-up hangs one side, and the test fails
-/// on its timeout.
-fn ping_pong(rounds: u64, b: B) {
+/// How the sides of [`ping_pong`] sleep and wake each other.
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    /// Any wait's sleep and wake-up: `park_as` and `Task::wake`.
+    Wake,
+    /// `thread::park` and `unpark`: `task::park_current` and `Task::unpark`.
+    Park,
+}
+
+/// A sleep and wake-up ping-pong between two tasks: `turn` odd is B's
+/// move, even A's. A is a coroutine. A lost wake-up hangs one side, and the
+/// test fails on its timeout.
+fn ping_pong(rounds: u64, b: B, via: Via) {
+    let sleep = move |my: &Arc<Task>| match via {
+        Via::Wake => {
+            park_as(my, None);
+        }
+        Via::Park => task::park_current(),
+    };
+    let wake = move |other: &Arc<Task>| match via {
+        Via::Wake => other.wake(),
+        Via::Park => other.unpark(),
+    };
     let turn = Arc::new(AtomicU64::new(0));
     let tasks: Arc<[OnceLock<Arc<Task>>; 2]> = Arc::new([OnceLock::new(), OnceLock::new()]);
     // Each side publishes its task and waits for the other's.
@@ -97,9 +115,9 @@ fn ping_pong(rounds: u64, b: B) {
         let (my, other) = meet(&tasks_a, 0);
         for k in 0..rounds {
             turn_a.store(2 * k + 1, Ordering::Release);
-            other.wake();
+            wake(&other);
             while turn_a.load(Ordering::Acquire) != 2 * k + 2 {
-                park_as(&my, None);
+                sleep(&my);
             }
         }
     });
@@ -109,7 +127,7 @@ fn ping_pong(rounds: u64, b: B) {
             let mut spins = 0u32;
             while turn.load(Ordering::Acquire) != 2 * k + 1 {
                 if b != B::Spinner {
-                    park_as(&my, None);
+                    sleep(&my);
                 } else if spins < 1000 {
                     spins += 1;
                     std::hint::spin_loop();
@@ -119,7 +137,7 @@ fn ping_pong(rounds: u64, b: B) {
                 }
             }
             turn.store(2 * k + 2, Ordering::Release);
-            other.wake();
+            wake(&other);
         }
     };
     let b = if b != B::Coroutine {
@@ -144,19 +162,22 @@ fn ping_pong(rounds: u64, b: B) {
 
 #[test]
 fn wakes_racing_with_sleeps_between_coroutines_are_never_lost() {
-    ping_pong(20_000, B::Coroutine);
+    ping_pong(20_000, B::Coroutine, Via::Wake);
+    ping_pong(20_000, B::Coroutine, Via::Park);
 }
 
 #[test]
 fn wakes_racing_with_sleeps_between_a_coroutine_and_a_thread_are_never_lost() {
-    ping_pong(5_000, B::Thread);
+    ping_pong(5_000, B::Thread, Via::Wake);
+    ping_pong(5_000, B::Thread, Via::Park);
 }
 
 /// Most of these wake-ups reach A between its token check and its
 /// suspension (the sleeper's second check).
 #[test]
 fn wakes_racing_with_a_coroutine_going_to_sleep_are_never_lost() {
-    ping_pong(50_000, B::Spinner);
+    ping_pong(50_000, B::Spinner, Via::Wake);
+    ping_pong(50_000, B::Spinner, Via::Park);
 }
 
 /// A deadline ends a coroutine's sleep (the hub wakes it).
