@@ -522,9 +522,12 @@ fn with_raw_slot<R>(f: impl FnOnce(&GreenSlot) -> R) -> R {
 /// The task of the running coroutine, whose embedder pointer is `embedder`.
 #[inline]
 fn with_coroutine_task<R>(embedder: *const (), f: impl FnOnce(&Arc<Task>) -> R) -> R {
-    with_slot(embedder, |s| match s.task.get() {
-        Some(t) => f(t),
-        None => f(s.task.get_or_init(new_raw_coroutine_task)),
+    with_slot(embedder, |s| {
+        let t = match s.task.get() {
+            Some(t) => t,
+            None => s.task.get_or_init(new_raw_coroutine_task),
+        };
+        f(t)
     })
 }
 
@@ -609,9 +612,9 @@ pub(crate) fn current_coroutine_task() -> Option<Arc<Task>> {
 /// call site.
 #[track_caller]
 pub fn park_current() {
-    let on = WaitOn::new(WaitKind::Park, 0);
+    let location = Location::caller();
     with_current(|me| {
-        let on = on_self(on, me);
+        let on = on_self(me, location);
         loop {
             match park_as(me, &on, None) {
                 WaitResult::Notified => return,
@@ -627,9 +630,9 @@ pub fn park_current() {
 /// the token if it was available.
 #[track_caller]
 pub fn park_current_until(deadline: Instant) {
-    let on = WaitOn::new(WaitKind::Park, 0);
+    let location = Location::caller();
     with_current(|me| {
-        let on = on_self(on, me);
+        let on = on_self(me, location);
         while park_as(me, &on, Some(deadline)) == WaitResult::Interrupted {
             crate::cancel::interrupted();
         }
@@ -646,8 +649,9 @@ fn park_as(me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult
 }
 
 /// A park is a wait on the task itself.
-fn on_self(on: WaitOn, me: &Task) -> WaitOn {
-    WaitOn::at(on.kind(), me.id.get() as usize, on.location())
+#[inline]
+fn on_self(me: &Task, location: &'static Location<'static>) -> WaitOn {
+    WaitOn::at(WaitKind::Park, me.id.get() as usize, location)
 }
 
 /// Spawns `body` as a coroutine running as `task`, with a stack of

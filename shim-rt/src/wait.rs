@@ -1014,6 +1014,7 @@ impl Parker {
 /// well as the coroutine while it sleeps (a [`Parker`] on top of it would
 /// be a second state machine, with atomic operations of its own, on every
 /// park and unpark).
+#[inline(always)]
 pub(crate) fn park_coroutine(
     me: &Arc<Task>,
     sleeper: &Sleeper,
