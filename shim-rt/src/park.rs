@@ -321,14 +321,14 @@ pub fn park_deadline(deadline: Option<Instant>) -> bool {
 /// coroutine in 61 from the shared queue of such wake-ups before its own
 /// queue, so a coroutine that computes and yields in a loop cannot starve
 /// them.
+#[inline]
 pub fn yield_now() {
-    if !in_coroutine() {
-        return std::thread::yield_now();
-    }
     // may's `yield_now` without its cancellation checks (greenstd
     // cancels at waits, not at yields): the coroutine goes to the back of
     // the run queue.
-    may::embed::suspend(Suspended::resume);
+    if may::embed::try_suspend(Suspended::resume).is_err() {
+        std::thread::yield_now();
+    }
 }
 
 #[cfg(test)]

@@ -91,6 +91,16 @@ impl<F: FnOnce(Suspended)> EventSource for Suspend<F> {
 /// When called outside a coroutine.
 #[inline]
 pub fn suspend<F: FnOnce(Suspended)>(then: F) {
+    if try_suspend(then).is_err() {
+        panic!("may::embed::suspend called outside a coroutine");
+    }
+}
+
+/// [`suspend`] if the caller runs in a coroutine; on a plain thread it
+/// gives `then` back, uncalled (one look at where the caller runs, where
+/// checking [`current`] first would take two).
+#[inline]
+pub fn try_suspend<F: FnOnce(Suspended)>(then: F) -> Result<(), F> {
     let mut src = Suspend { then: Some(then) };
     let r: *mut (dyn EventSource + '_) = &mut src;
     // SAFETY: the worker calls `subscribe` through this pointer after the
@@ -99,7 +109,12 @@ pub fn suspend<F: FnOnce(Suspended)>(then: F) {
     let r = unsafe {
         std::mem::transmute::<*mut (dyn EventSource + '_), *mut (dyn EventSource + 'static)>(r)
     };
-    // Outside a coroutine `co_yield_with` panics (it finds no coroutine
-    // context).
-    generator::co_yield_with(EventSubscriber::new(r));
+    match generator::co_try_yield_with(EventSubscriber::new(r)) {
+        Ok(()) => Ok(()),
+        // Not a coroutine: nothing ran `subscribe`.
+        Err(_) => Err(src
+            .then
+            .take()
+            .expect("`then` is only taken by `subscribe`")),
+    }
 }
