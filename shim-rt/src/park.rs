@@ -321,7 +321,6 @@ pub fn park_deadline(deadline: Option<Instant>) -> bool {
 /// coroutine in 61 from the shared queue of such wake-ups before its own
 /// queue, so a coroutine that computes and yields in a loop cannot starve
 /// them.
-#[inline]
 pub fn yield_now() {
     // may's `yield_now` without its cancellation checks (greenstd
     // cancels at waits, not at yields): the coroutine goes to the back of

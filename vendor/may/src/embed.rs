@@ -91,9 +91,15 @@ impl<F: FnOnce(Suspended)> EventSource for Suspend<F> {
 /// When called outside a coroutine.
 #[inline]
 pub fn suspend<F: FnOnce(Suspended)>(then: F) {
-    if try_suspend(then).is_err() {
-        panic!("may::embed::suspend called outside a coroutine");
-    }
+    let mut src = Suspend { then: Some(then) };
+    let r: *mut (dyn EventSource + '_) = &mut src;
+    // SAFETY: as in `try_suspend`.
+    let r = unsafe {
+        std::mem::transmute::<*mut (dyn EventSource + '_), *mut (dyn EventSource + 'static)>(r)
+    };
+    // Outside a coroutine `co_yield_with` panics (it finds no coroutine
+    // context).
+    generator::co_yield_with(EventSubscriber::new(r));
 }
 
 /// [`suspend`] if the caller runs in a coroutine; on a plain thread it
