@@ -330,17 +330,9 @@ pub fn yield_now() {
     // may's `yield_now` without its cancellation checks (greenstd
     // cancels at waits, not at yields): the coroutine goes to the back of
     // the run queue.
-    if may::embed::try_suspend(requeue).is_err() {
+    if may::embed::try_suspend(Suspended::resume).is_err() {
         std::thread::yield_now();
     }
-}
-
-/// Puts a yielding coroutine back on the run queue (on the worker, once it
-/// is off its stack). A function of its own, not inlined into every
-/// `yield_now`.
-#[inline(never)]
-fn requeue(co: Suspended) {
-    co.resume();
 }
 
 #[cfg(test)]

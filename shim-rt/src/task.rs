@@ -611,6 +611,7 @@ pub(crate) fn current_coroutine_task() -> Option<Arc<Task>> {
 /// Never returns spuriously. Recorded as [`WaitKind::Park`] at the caller's
 /// call site.
 #[track_caller]
+#[inline]
 pub fn park_current() {
     let location = Location::caller();
     with_current(|me| {

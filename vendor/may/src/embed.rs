@@ -45,7 +45,14 @@ pub struct Suspended(ManuallyDrop<CoroutineImpl>);
 impl Suspended {
     /// Puts the coroutine back on a run queue: the calling worker's local
     /// queue when called on a worker, the shared queue otherwise.
-    #[inline]
+    ///
+    /// Never inlined: it reads the worker's id from a thread-local, and a
+    /// caller that also suspends (an `unpark` and a `park` in one loop)
+    /// must not reuse an address of that thread-local computed on another
+    /// worker (the optimiser treats it as fixed for the life of a
+    /// function, and would push onto that worker's queue, which only its
+    /// owner may push to).
+    #[inline(never)]
     pub fn resume(self) {
         let mut this = ManuallyDrop::new(self);
         // SAFETY: taken once; `this` is never dropped (nor is its field).
