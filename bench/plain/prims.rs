@@ -6,7 +6,9 @@
 //! under greenstd the measuring code itself is a coroutine.
 //!
 //! Usage: `prims [MILLIS [NAME]]` (time per benchmark, default 1000; only
-//! the benchmark NAME). Prints one line per benchmark: `NAME OPS_PER_SECOND`.
+//! the benchmark NAME). `xN` instead of `MILLIS` runs N operations of each
+//! (for instruction counts: `bench/callgrind.sh`). Prints one line per
+//! benchmark: `NAME OPS_PER_SECOND`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -17,21 +19,50 @@ use std::time::{Duration, Instant};
 /// Threads in the yield and mutex benchmarks.
 const CONTENDERS: usize = 4;
 
-/// A benchmark: runs for the given time, returns operations per second.
-type Bench = fn(Duration) -> f64;
+/// A benchmark: runs for its budget, returns operations per second.
+type Bench = fn(Budget) -> f64;
 
-fn spawn_join(d: Duration) -> f64 {
+/// How long a benchmark runs: for a time (`MILLIS`), or for a fixed number
+/// of operations (`xN`: instruction counts per operation under callgrind,
+/// see `bench/callgrind.sh`).
+#[derive(Clone, Copy)]
+enum Budget {
+    Time(Duration),
+    Ops(u64),
+}
+
+impl Budget {
+    /// `true` while a loop that has done `done` operations since `start`
+    /// should go on.
+    fn more(self, start: Instant, done: u64) -> bool {
+        match self {
+            Budget::Time(d) => start.elapsed() < d,
+            Budget::Ops(n) => done < n,
+        }
+    }
+
+    /// One contender's share.
+    fn share(self, contenders: usize) -> Budget {
+        match self {
+            Budget::Ops(n) => Budget::Ops(n.div_ceil(contenders as u64)),
+            t => t,
+        }
+    }
+}
+
+fn spawn_join(d: Budget) -> f64 {
     let start = Instant::now();
     let mut n = 0u64;
-    while start.elapsed() < d {
+    while d.more(start, n) {
         thread::spawn(|| ()).join().unwrap();
         n += 1;
     }
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn yield_now(d: Duration) -> f64 {
+fn yield_now(d: Budget) -> f64 {
     let start = Instant::now();
+    let d = d.share(CONTENDERS);
     let handles: Vec<_> = (0..CONTENDERS)
         .map(|_| {
             thread::spawn(move || {
@@ -41,7 +72,7 @@ fn yield_now(d: Duration) -> f64 {
                         thread::yield_now();
                     }
                     n += 64;
-                    if start.elapsed() >= d {
+                    if !d.more(start, n) {
                         return n;
                     }
                 }
@@ -52,7 +83,7 @@ fn yield_now(d: Duration) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn park_round_trip(d: Duration) -> f64 {
+fn park_round_trip(d: Budget) -> f64 {
     // `turn` odd: the partner's move; even: ours. u64::MAX: stop.
     let turn = Arc::new(AtomicU64::new(0));
     let main = thread::current();
@@ -76,7 +107,7 @@ fn park_round_trip(d: Duration) -> f64 {
     let start = Instant::now();
     let mut n = 0u64;
     let mut next = 1;
-    while start.elapsed() < d {
+    while d.more(start, n) {
         for _ in 0..64 {
             turn.store(next, Ordering::Release);
             partner.thread().unpark();
@@ -94,24 +125,33 @@ fn park_round_trip(d: Duration) -> f64 {
     rate
 }
 
-fn mutex_contended(d: Duration) -> f64 {
+fn mutex_contended(d: Budget) -> f64 {
     let counter = Arc::new(Mutex::new(0u64));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
+    let share = d.share(CONTENDERS);
     let handles: Vec<_> = (0..CONTENDERS)
         .map(|_| {
             let counter = counter.clone();
             let stop = stop.clone();
             thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
+                let go_on = |n| match share {
+                    Budget::Time(_) => !stop.load(Ordering::Relaxed),
+                    Budget::Ops(_) => share.more(start, n),
+                };
+                let mut n = 0u64;
+                while go_on(n) {
                     for _ in 0..256 {
                         *counter.lock().unwrap() += 1;
                     }
+                    n += 256;
                 }
             })
         })
         .collect();
-    thread::sleep(d);
+    if let Budget::Time(d) = d {
+        thread::sleep(d);
+    }
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         h.join().unwrap();
@@ -120,7 +160,7 @@ fn mutex_contended(d: Duration) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn channel_ping_pong(d: Duration) -> f64 {
+fn channel_ping_pong(d: Budget) -> f64 {
     let (ping_tx, ping_rx) = mpsc::channel::<u64>();
     let (pong_tx, pong_rx) = mpsc::channel::<u64>();
     let partner = thread::spawn(move || {
@@ -132,7 +172,7 @@ fn channel_ping_pong(d: Duration) -> f64 {
     });
     let start = Instant::now();
     let mut n = 0u64;
-    while start.elapsed() < d {
+    while d.more(start, n) {
         for _ in 0..64 {
             ping_tx.send(n).unwrap();
             pong_rx.recv().unwrap();
@@ -146,11 +186,13 @@ fn channel_ping_pong(d: Duration) -> f64 {
 }
 
 fn main() {
-    let millis: u64 = std::env::args()
-        .nth(1)
-        .map(|s| s.parse().expect("MILLIS"))
-        .unwrap_or(1000);
-    let d = Duration::from_millis(millis);
+    let d = match std::env::args().nth(1) {
+        None => Budget::Time(Duration::from_millis(1000)),
+        Some(a) => match a.strip_prefix('x') {
+            Some(n) => Budget::Ops(n.parse().expect("xOPS")),
+            None => Budget::Time(Duration::from_millis(a.parse().expect("MILLIS"))),
+        },
+    };
     let benches: [(&str, Bench); 5] = [
         ("spawn_join", spawn_join),
         ("yield_now", yield_now),

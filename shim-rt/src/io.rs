@@ -126,8 +126,8 @@ impl Direction {
 
     /// Waits for the next edge after `seq`. `false` when `deadline` passed
     /// first. Only a coroutine waits here (a thread polls the descriptor).
-    fn wait(&self, seq: u64, deadline: Option<Instant>, on: WaitOn) -> bool {
-        let r = task::with_current_coroutine(|me| {
+    fn wait(&self, me: &Arc<Task>, seq: u64, deadline: Option<Instant>, on: WaitOn) -> bool {
+        let r = {
             let mine = Arc::into_raw(Arc::clone(me)).cast_mut();
             match self.slot.compare_exchange(
                 ptr::null_mut(),
@@ -149,7 +149,7 @@ impl Direction {
                     )
                 }
             }
-        });
+        };
         if r == WaitResult::Interrupted {
             // Off the queue: a due cancellation or deadline unwinds from
             // here; otherwise like an edge (the caller tries again).
@@ -185,7 +185,7 @@ impl Direction {
     /// after `seq`, the deadline or an interrupt.
     fn wait_in_slot(
         &self,
-        me: &Task,
+        me: &Arc<Task>,
         mine: *mut Task,
         seq: u64,
         deadline: Option<Instant>,
@@ -199,15 +199,7 @@ impl Direction {
             if on.is_interruptible() && me.take_interrupt() {
                 break WaitResult::Interrupted;
             }
-            let timed_out = match deadline {
-                // A coroutine (see `wait`): may's park, without asking again.
-                None => {
-                    may::coroutine::park();
-                    false
-                }
-                Some(d) => park::park_until(d),
-            };
-            if timed_out {
+            if park::park_as(me, deadline) {
                 break if self.seq.load(Ordering::SeqCst) != seq {
                     WaitResult::Notified
                 } else {
@@ -354,10 +346,14 @@ impl Readiness {
                 r => return r,
             }
             let ready = match (reg, seq) {
-                (Some(reg), Some(seq)) => {
-                    reg.dir(interest)
-                        .wait(seq, deadline, WaitOn::at(kind, fd as usize, location))
-                }
+                (Some(reg), Some(seq)) => task::with_current(|me| {
+                    reg.dir(interest).wait(
+                        me,
+                        seq,
+                        deadline,
+                        WaitOn::at(kind, fd as usize, location),
+                    )
+                }),
                 // A plain thread really blocks, recorded for `green::dump()`.
                 _ => crate::wait::recorded(WaitOn::at(kind, fd as usize, location), || {
                     poll_fd(fd, interest, deadline)
@@ -392,15 +388,36 @@ impl Readiness {
         len: usize,
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if !in_coroutine() {
-            return self.blocking_as(fd, interest, interest.kind(), deadline, op);
-        }
         let location = Location::caller();
+        // One look at the context per transfer: the task found here is the
+        // one that waits.
+        let r = task::with_current_coroutine(|me| {
+            self.stream_in_coroutine(me, fd, interest, deadline, len, location, &mut op)
+        });
+        match r {
+            Some(r) => r,
+            None => self.blocking_as(fd, interest, interest.kind(), deadline, op),
+        }
+    }
+
+    /// [`Readiness::blocking_stream`] in a coroutine, as task `me`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn stream_in_coroutine(
+        &self,
+        me: &Arc<Task>,
+        fd: RawFd,
+        interest: Interest,
+        deadline: Option<Instant>,
+        len: usize,
+        location: &'static Location<'static>,
+        op: &mut impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
         let dir = self.registration(fd)?.dir(interest);
         loop {
             let seq = dir.seq.load(Ordering::Acquire);
             if dir.drained.load(Ordering::Relaxed) != seq || seq & SEQ_CLOSED != 0 {
-                match attempt(&mut op) {
+                match attempt(op) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Ok(n) => {
@@ -413,7 +430,7 @@ impl Readiness {
                 }
             }
             let on = WaitOn::at(interest.kind(), fd as usize, location);
-            if !dir.wait(seq, deadline, on) {
+            if !dir.wait(me, seq, deadline, on) {
                 return Err(timeout_error());
             }
             if dir.seq.load(Ordering::Acquire) == seq {
@@ -457,7 +474,7 @@ impl Readiness {
             if poll_fd(fd, interest, Some(Instant::now()))? {
                 return Ok(true);
             }
-            Ok(dir.wait(seq, deadline, on))
+            Ok(task::with_current(|me| dir.wait(me, seq, deadline, on)))
         } else {
             crate::wait::recorded(on, || poll_fd(fd, interest, deadline))
         }
@@ -579,7 +596,7 @@ mod tests {
     fn an_edge_wakes_the_slot_waiter_and_empties_the_slot() {
         let dir = Arc::new(Direction::default());
         let d = dir.clone();
-        let rx = coroutine(move || d.wait(0, None, on()));
+        let rx = coroutine(move || d.wait(&task::current(), 0, None, on()));
         until_waiting(&dir, 1);
         dir.wake_all();
         assert_eq!(rx.recv_timeout(SLACK), Ok(true));
@@ -592,7 +609,7 @@ mod tests {
         dir.wake_all();
         let dir = Arc::new(dir);
         let d = dir.clone();
-        let rx = coroutine(move || d.wait(0, None, on()));
+        let rx = coroutine(move || d.wait(&task::current(), 0, None, on()));
         assert_eq!(rx.recv_timeout(SLACK), Ok(true));
         assert!(dir.slot.load(Ordering::SeqCst).is_null());
     }
@@ -603,7 +620,7 @@ mod tests {
         let rxs: Vec<_> = (0..3)
             .map(|_| {
                 let d = dir.clone();
-                coroutine(move || d.wait(0, None, on()))
+                coroutine(move || d.wait(&task::current(), 0, None, on()))
             })
             .collect();
         until_waiting(&dir, 3);
@@ -620,7 +637,12 @@ mod tests {
         let d = dir.clone();
         let rx = coroutine(move || {
             let t = Instant::now();
-            let r = d.wait(0, Some(Instant::now() + Duration::from_millis(30)), on());
+            let r = d.wait(
+                &task::current(),
+                0,
+                Some(Instant::now() + Duration::from_millis(30)),
+                on(),
+            );
             (r, t.elapsed())
         });
         let (r, took) = rx.recv_timeout(SLACK).unwrap();
@@ -636,7 +658,7 @@ mod tests {
         let (tx, task_rx) = mpsc::channel();
         let rx = coroutine(move || {
             tx.send(task::current()).unwrap();
-            d.wait(0, None, on())
+            d.wait(&task::current(), 0, None, on())
         });
         let t = task_rx.recv_timeout(SLACK).unwrap();
         until_waiting(&dir, 1);
@@ -664,7 +686,7 @@ mod tests {
                         if turn.load(Ordering::SeqCst) == mine {
                             break;
                         }
-                        dirs[me].wait(seq, Some(Instant::now() + SLACK), on());
+                        dirs[me].wait(&task::current(), seq, Some(Instant::now() + SLACK), on());
                     }
                     turn.store(mine + 1, Ordering::SeqCst);
                     dirs[1 - me].wake_all();

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::config;
-use crate::park::in_coroutine;
+use crate::park::{in_coroutine, Sleeper};
 use crate::registry;
 use crate::wait::{Holder, Parker, WaitKind, WaitOn, WaitResult};
 
@@ -32,8 +32,11 @@ pub struct Task {
     id: NonZeroU64,
     name: Option<String>,
     kind: Kind,
-    /// `thread::park`'s token.
+    /// `thread::park`'s token (threads; a coroutine's is in its sleeper).
     parker: Parker,
+    /// Where the coroutine sleeps in every wait, with its park token
+    /// (coroutines only).
+    sleeper: Sleeper,
     /// Set by [`Task::interrupt`], cleared by the wait it ends.
     interrupt: AtomicBool,
     record: Record,
@@ -231,6 +234,7 @@ impl Task {
             name,
             kind,
             parker: Parker::new(),
+            sleeper: Sleeper::new(),
             interrupt: AtomicBool::new(false),
             record: Record::new(),
             parent,
@@ -308,8 +312,14 @@ impl Task {
 
     /// Makes the park token available and wakes the task if it is parked in
     /// [`park_current`].
+    #[inline]
     pub fn unpark(&self) {
-        self.parker.unpark(self);
+        match self.kind {
+            // The record says runnable before the coroutine can run (and
+            // end its wait).
+            Kind::Coroutine(_) => self.sleeper.unpark(|| self.record.set_state(RUNNABLE)),
+            Kind::Thread(_) => self.parker.unpark(self),
+        }
     }
 
     /// Interrupts the task's current wait, or its next one if it is not
@@ -342,14 +352,20 @@ impl Task {
     }
 
     /// Wakes the task from `park::park` (a wait re-checks its own state).
+    #[inline]
     pub(crate) fn wake(&self) {
         match &self.kind {
-            Kind::Coroutine(co) => {
-                if let Some(co) = co.get() {
-                    co.unpark();
-                }
-            }
+            Kind::Coroutine(_) => self.sleeper.wake(),
             Kind::Thread(t) => t.unpark(),
+        }
+    }
+
+    /// Where the task sleeps when it is a coroutine; `None` for a thread.
+    #[inline]
+    pub(crate) fn sleeper(&self) -> Option<&Sleeper> {
+        match self.kind {
+            Kind::Coroutine(_) => Some(&self.sleeper),
+            Kind::Thread(_) => None,
         }
     }
 
@@ -482,9 +498,11 @@ pub(crate) fn mark_internal_thread() {
     crate::deadlock::internal_thread_started();
 }
 
-#[inline(never)]
-fn with_slot<R>(f: impl FnOnce(&GreenSlot) -> R) -> R {
-    let slot = may::embed::embedder_ptr() as *const GreenSlot;
+/// Runs `f` with the slot of the running coroutine, whose embedder pointer
+/// (`may::embed::current`) is `embedder`.
+#[inline]
+fn with_slot<R>(embedder: *const (), f: impl FnOnce(&GreenSlot) -> R) -> R {
+    let slot = embedder as *const GreenSlot;
     if !slot.is_null() {
         // SAFETY: a greenstd coroutine's slot lives in its main frame (see
         // `spawn`), which outlasts every call made by the coroutine, and
@@ -493,7 +511,40 @@ fn with_slot<R>(f: impl FnOnce(&GreenSlot) -> R) -> R {
     }
     // A coroutine spawned by raw `may`: its slot is a may local (a
     // hash-map lookup away).
+    with_raw_slot(f)
+}
+
+#[inline(never)]
+fn with_raw_slot<R>(f: impl FnOnce(&GreenSlot) -> R) -> R {
     SLOT.with(f)
+}
+
+/// The task of the running coroutine, whose embedder pointer is `embedder`.
+#[inline]
+fn with_coroutine_task<R>(embedder: *const (), f: impl FnOnce(&Arc<Task>) -> R) -> R {
+    with_slot(embedder, |s| {
+        let t = match s.task.get() {
+            Some(t) => t,
+            None => s.task.get_or_init(new_raw_coroutine_task),
+        };
+        f(t)
+    })
+}
+
+/// The task of a coroutine spawned by raw `may`, not by greenstd: never
+/// registered (its end cannot be seen).
+#[cold]
+fn new_raw_coroutine_task() -> Arc<Task> {
+    let t = Arc::new(Task::with(
+        None,
+        Kind::Coroutine(OnceLock::new()),
+        None,
+        false,
+    ));
+    if let Kind::Coroutine(co) = &t.kind {
+        let _ = co.set(may::coroutine::current());
+    }
+    t
 }
 
 /// The task of the caller: its coroutine, or its OS thread.
@@ -509,51 +560,41 @@ pub fn current_id() -> NonZeroU64 {
 /// Runs `f` with the task of the caller, without taking a reference count.
 /// The `Arc` stays alive while `f` runs (waits run inside `f`).
 ///
-/// Never inlined: it reads thread-local state (see [`crate::park::in_coroutine`]).
-#[inline(never)]
+/// The thread-local state that tells a coroutine from a thread is read in
+/// a frame of its own (`may::embed::current`, never inlined; see
+/// [`crate::park::in_coroutine`]), so this may be inlined.
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
-    if in_coroutine() {
-        with_current_coroutine(f)
-    } else {
-        let t = THREAD_TASK.try_with(|t| {
-            t.0.get_or_init(|| {
-                let t = Task::new_thread();
-                if !t.internal {
-                    registry::register(&t);
-                }
-                t
-            })
-            .clone()
-        });
-        match t {
-            Ok(t) => f(&t),
-            // During thread teardown: a fresh, unnamed, unregistered identity.
-            Err(_) => f(&Task::new_thread()),
-        }
+    match may::embed::current() {
+        Some(embedder) => with_coroutine_task(embedder, f),
+        None => with_thread_task(f),
     }
 }
 
-/// [`with_current`] for a caller that knows it runs in a coroutine (it
-/// checked [`in_coroutine`] itself): a socket's wait, once per round trip,
-/// saves the second look at the thread-local context.
-#[inline(never)]
-pub(crate) fn with_current_coroutine<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
-    with_slot(|s| {
-        f(s.task.get_or_init(|| {
-            // A coroutine spawned by raw `may`, not by greenstd: never
-            // registered (its end cannot be seen).
-            let t = Arc::new(Task::with(
-                None,
-                Kind::Coroutine(OnceLock::new()),
-                None,
-                false,
-            ));
-            if let Kind::Coroutine(co) = &t.kind {
-                let _ = co.set(may::coroutine::current());
+/// [`with_current`] in a coroutine; `None` (and `f` not called) on a plain
+/// thread.
+#[inline]
+pub(crate) fn with_current_coroutine<R>(f: impl FnOnce(&Arc<Task>) -> R) -> Option<R> {
+    may::embed::current().map(|embedder| with_coroutine_task(embedder, f))
+}
+
+/// A plain thread's task (registered on first use).
+fn with_thread_task<R>(f: impl FnOnce(&Arc<Task>) -> R) -> R {
+    let t = THREAD_TASK.try_with(|t| {
+        t.0.get_or_init(|| {
+            let t = Task::new_thread();
+            if !t.internal {
+                registry::register(&t);
             }
             t
-        }))
-    })
+        })
+        .clone()
+    });
+    match t {
+        Ok(t) => f(&t),
+        // During thread teardown: a fresh, unnamed, unregistered identity.
+        Err(_) => f(&Task::new_thread()),
+    }
 }
 
 /// The current task if it is a greenstd coroutine (for panic messages).
@@ -570,12 +611,13 @@ pub(crate) fn current_coroutine_task() -> Option<Arc<Task>> {
 /// Never returns spuriously. Recorded as [`WaitKind::Park`] at the caller's
 /// call site.
 #[track_caller]
+#[inline]
 pub fn park_current() {
-    let on = WaitOn::new(WaitKind::Park, 0);
+    let location = Location::caller();
     with_current(|me| {
-        let on = on_self(on, me);
+        let on = on_self(me, location);
         loop {
-            match me.parker.park(me, on, None) {
+            match park_as(me, &on, None) {
                 WaitResult::Notified => return,
                 // A due cancellation or deadline unwinds; else park again.
                 WaitResult::Interrupted => crate::cancel::interrupted(),
@@ -589,18 +631,28 @@ pub fn park_current() {
 /// the token if it was available.
 #[track_caller]
 pub fn park_current_until(deadline: Instant) {
-    let on = WaitOn::new(WaitKind::Park, 0);
+    let location = Location::caller();
     with_current(|me| {
-        let on = on_self(on, me);
-        while me.parker.park(me, on, Some(deadline)) == WaitResult::Interrupted {
+        let on = on_self(me, location);
+        while park_as(me, &on, Some(deadline)) == WaitResult::Interrupted {
             crate::cancel::interrupted();
         }
     })
 }
 
+/// `thread::park` for `me`, the caller's task.
+#[inline]
+fn park_as(me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
+    match me.sleeper() {
+        Some(s) => crate::wait::park_coroutine(me, s, on, deadline),
+        None => me.parker.park(me, *on, deadline),
+    }
+}
+
 /// A park is a wait on the task itself.
-fn on_self(on: WaitOn, me: &Task) -> WaitOn {
-    WaitOn::at(on.kind(), me.id.get() as usize, on.location())
+#[inline]
+fn on_self(me: &Task, location: &'static Location<'static>) -> WaitOn {
+    WaitOn::at(WaitKind::Park, me.id.get() as usize, location)
 }
 
 /// Spawns `body` as a coroutine running as `task`, with a stack of
@@ -787,8 +839,8 @@ pub fn with_coroutine_local<T: 'static, R>(
     init: impl FnOnce() -> T,
     f: impl FnOnce(&T) -> R,
 ) -> Result<R, LocalDestroyed> {
-    debug_assert!(in_coroutine());
-    let ptr = with_slot(|s| s.locals.get_or_init(key, init))?;
+    let embedder = may::embed::current().expect("greenstd: a coroutine local outside a coroutine");
+    let ptr = with_slot(embedder, |s| s.locals.get_or_init(key, init))?;
     // SAFETY: the value is boxed and owned by the coroutine's slot; it is
     // dropped only by `destroy_locals`, which marks it destroyed first, and
     // that runs on this same coroutine, never while `f` runs.
@@ -811,7 +863,7 @@ pub fn finish_current() {
 /// destruction are unavailable (`Err(LocalDestroyed)`), as std's. On a
 /// plain thread it does nothing: std runs those destructors at thread exit.
 pub fn destroy_locals() {
-    if in_coroutine() {
-        with_slot(|s| s.locals.destroy_all());
+    if let Some(embedder) = may::embed::current() {
+        with_slot(embedder, |s| s.locals.destroy_all());
     }
 }

@@ -48,7 +48,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::park;
+use crate::hub;
+use crate::park::{self, Sleeper, Waker};
 use crate::task::{self, Task};
 
 /// What a blocked coroutine or thread waits for: the operation it is in.
@@ -604,7 +605,7 @@ fn blocking(me: &Task, on: &WaitOn, deadline: Option<Instant>) {
 /// once, and the node is unlinked when this returns.
 fn sleep_on(
     node: &Node,
-    me: &Task,
+    me: &Arc<Task>,
     deadline: Option<Instant>,
     interruptible: bool,
     mut withdraw: impl FnMut() -> bool,
@@ -620,7 +621,7 @@ fn sleep_on(
         if node.is_notified() {
             return Outcome::Notified;
         }
-        if park::park_deadline(deadline) {
+        if park::park_as(me, deadline) {
             if node.is_notified() {
                 return Outcome::Notified;
             }
@@ -922,8 +923,10 @@ impl fmt::Debug for Notifier<'_> {
     }
 }
 
-/// The one-waiter form of a wait, behind `thread::park`: a token that its
-/// owner waits for and anyone makes available ([`Parker::unpark`]).
+/// The one-waiter form of a wait, behind `thread::park` on a plain thread:
+/// a token that its owner waits for and anyone makes available
+/// ([`Parker::unpark`]). A coroutine's token lives in its [`Sleeper`]
+/// instead, under the same rules ([`park_coroutine`]).
 ///
 /// The same rules as a queue wait — the record, the deadlock detector's view,
 /// interruption, the deadline — without a list or a lock: the only waiter
@@ -957,7 +960,7 @@ impl Parker {
 
     /// Waits for the token and consumes it ([`WaitResult::Notified`]),
     /// until `deadline` or an interrupt. `me` owns the parker.
-    pub(crate) fn park(&self, me: &Task, on: WaitOn, deadline: Option<Instant>) -> WaitResult {
+    pub(crate) fn park(&self, me: &Arc<Task>, on: WaitOn, deadline: Option<Instant>) -> WaitResult {
         if self
             .state
             .compare_exchange(P_NOTIFIED, P_EMPTY, Ordering::Acquire, Ordering::Relaxed)
@@ -982,7 +985,7 @@ impl Parker {
         r
     }
 
-    fn sleep(&self, me: &Task, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
+    fn sleep(&self, me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
         // Leaves the parked state; `false` if an unparker got there first
         // (the token is then there).
         let leave = || {
@@ -1000,7 +1003,7 @@ impl Parker {
                 self.state.store(P_EMPTY, Ordering::Relaxed);
                 return WaitResult::Notified;
             }
-            if park::park_deadline(deadline) {
+            if park::park_as(me, deadline) {
                 if leave() {
                     return WaitResult::TimedOut;
                 }
@@ -1009,6 +1012,47 @@ impl Parker {
             }
         }
     }
+}
+
+/// `thread::park` in a coroutine: [`Parker::park`]'s rules — the record,
+/// interruption, the deadline, a token kept across an interrupt — on the
+/// coroutine's [`Sleeper`], whose one state word holds the park token as
+/// well as the coroutine while it sleeps (a [`Parker`] on top of it would
+/// be a second state machine, with atomic operations of its own, on every
+/// park and unpark).
+#[inline(always)]
+pub(crate) fn park_coroutine(
+    me: &Arc<Task>,
+    sleeper: &Sleeper,
+    on: &WaitOn,
+    deadline: Option<Instant>,
+) -> WaitResult {
+    if sleeper.take_park_token() {
+        return WaitResult::Notified;
+    }
+    me.record().begin(on, deadline.is_some());
+    let r = loop {
+        if on.interruptible && me.take_interrupt() {
+            // A token that came with the interrupt stays for the next park.
+            break WaitResult::Interrupted;
+        }
+        if sleeper.take_park_token() {
+            break WaitResult::Notified;
+        }
+        match deadline {
+            None => sleeper.sleep_parked(),
+            Some(d) => {
+                if Instant::now() >= d {
+                    break WaitResult::TimedOut;
+                }
+                let key = hub::add_timer(d, Waker::Coroutine(me.clone()));
+                sleeper.sleep_parked();
+                hub::cancel_timer(key);
+            }
+        }
+    };
+    me.record().end();
+    r
 }
 
 /// Sleeps until `deadline`, recorded as `on` (kind [`WaitKind::Sleep`]
@@ -1024,7 +1068,7 @@ pub fn sleep_until(deadline: Instant, on: WaitOn) -> WaitResult {
             if on.interruptible && me.take_interrupt() {
                 break WaitResult::Interrupted;
             }
-            if park::park_until(deadline) {
+            if park::park_as(me, Some(deadline)) {
                 break WaitResult::TimedOut;
             }
         };

@@ -157,6 +157,7 @@ where
 ///
 /// thread::yield_now();
 /// ```
+#[inline]
 pub fn yield_now() {
     shim_rt::park::yield_now()
 }

@@ -98,6 +98,7 @@ impl Thread {
     /// parked.thread().unpark();
     /// parked.join().unwrap();
     /// ```
+    #[inline]
     pub fn unpark(&self) {
         self.inner.unpark()
     }
@@ -151,6 +152,7 @@ pub fn current() -> Thread {
 /// parked.join().unwrap();
 /// ```
 #[track_caller]
+#[inline]
 pub fn park() {
     task::park_current()
 }

@@ -538,3 +538,124 @@ fn parker_wakes_a_parked_coroutine_and_a_token_outlives_an_interrupt() {
         "{second:?} {third:?}"
     );
 }
+
+/// `thread::park` of a coroutine (its token lives in the sleeper): the
+/// same rules as the [`Parker`]'s.
+fn park_me(deadline: Option<Instant>) -> WaitResult {
+    let me = task::current();
+    let on = WaitOn::new(WaitKind::Park, 0);
+    park_coroutine(&me, me.sleeper().expect("a coroutine"), &on, deadline)
+}
+
+#[test]
+fn coroutine_park_token_interrupt_and_deadline() {
+    let done = coroutine(|| {
+        let me = task::current();
+        // A token made available before the park is consumed at once;
+        // tokens do not accumulate.
+        me.unpark();
+        let first = park_me(None);
+        me.unpark();
+        me.unpark();
+        let second = park_me(None);
+        // No token: the deadline ends the park.
+        let t = Instant::now();
+        let third = park_me(Some(t + Duration::from_millis(20)));
+        let waited = t.elapsed();
+        // An interrupt ends a park and is consumed.
+        me.interrupt();
+        let fourth = park_me(None);
+        let interrupted = me.is_interrupted();
+        let state = me.record().read().state;
+        ([first, second, third, fourth], waited, interrupted, state)
+    });
+    let (results, waited, interrupted, state) = done.recv_timeout(SLACK).unwrap();
+    use WaitResult::*;
+    assert_eq!(results, [Notified, Notified, TimedOut, Interrupted]);
+    assert!(waited >= Duration::from_millis(20), "{waited:?}");
+    assert!(!interrupted);
+    assert_eq!(state, task::RUNNING);
+}
+
+/// A wake-up (a timer's, a stray notifier's) does not end a park; an
+/// unpark does not end any other wait, and its token is kept.
+#[test]
+fn a_park_ends_on_unpark_only_and_an_unpark_ends_no_other_wait() {
+    let (tx, rx) = mpsc::channel::<Arc<Task>>();
+    let done = coroutine(move || {
+        let me = task::current();
+        tx.send(me.clone()).unwrap();
+        let parked = park_me(None);
+        // A queue wait that only its deadline ends.
+        let q = WaitQueue::new();
+        let t = Instant::now();
+        let waited = q.wait(
+            on(),
+            0,
+            Some(t + Duration::from_millis(100)),
+            || true,
+            || {},
+        );
+        let elapsed = t.elapsed();
+        // The unpark made during the queue wait left its token.
+        let t = Instant::now();
+        let token = park_me(Some(t + SLACK));
+        (parked, waited, elapsed, token, t.elapsed())
+    });
+    let t = rx.recv_timeout(SLACK).unwrap();
+    until("parked", || t.record().read().state == task::PARKED);
+    let seq = t.record().read().seq;
+    t.wake();
+    // Woken, it sleeps again in the same park (or has not yet run).
+    std::thread::sleep(Duration::from_millis(20));
+    let r = t.record().read();
+    assert_eq!(
+        (r.state, r.seq),
+        (task::PARKED, seq),
+        "a wake-up ended a park"
+    );
+    t.unpark();
+    until("in the queue wait", || {
+        let r = t.record().read();
+        r.state == task::PARKED && r.kind == Some(WaitKind::Event)
+    });
+    t.unpark();
+    let (parked, waited, elapsed, token, token_wait) = done.recv_timeout(SLACK).unwrap();
+    assert_eq!(parked, WaitResult::Notified);
+    assert_eq!(waited, WaitResult::TimedOut, "an unpark ended a queue wait");
+    assert!(elapsed >= Duration::from_millis(100), "{elapsed:?}");
+    assert_eq!(token, WaitResult::Notified);
+    assert!(token_wait < SLACK / 2);
+}
+
+#[test]
+fn a_parked_coroutine_wakes_on_unpark_and_a_token_outlives_an_interrupt() {
+    let (tx, rx) = mpsc::channel::<Arc<Task>>();
+    let done = coroutine(move || {
+        tx.send(task::current()).unwrap();
+        let first = park_me(None);
+        // Parked again: interrupted, then the token arrives with it.
+        let second = park_me(None);
+        let third = park_me(None);
+        (first, second, third)
+    });
+    let t = rx.recv().unwrap();
+    until("parked", || t.record().read().state == task::PARKED);
+    let first_seq = t.record().read().seq;
+    t.unpark();
+    until("in the second park", || {
+        let r = t.record().read();
+        r.state == task::PARKED && r.seq != first_seq
+    });
+    t.interrupt();
+    t.unpark();
+    let (first, second, third) = done.recv_timeout(SLACK).unwrap();
+    assert_eq!(first, WaitResult::Notified);
+    // Either the interrupt came first (and the token was kept for the
+    // third park) or the token did (and the interrupt ended the third).
+    assert!(
+        (second, third) == (WaitResult::Interrupted, WaitResult::Notified)
+            || (second, third) == (WaitResult::Notified, WaitResult::Interrupted),
+        "{second:?} {third:?}"
+    );
+}

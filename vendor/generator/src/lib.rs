@@ -22,6 +22,8 @@ mod yield_;
 pub use crate::gen_impl::{Generator, Gn, LocalGenerator, DEFAULT_STACK_SIZE};
 pub use crate::rt::{get_local_data, is_generator, Error};
 pub use crate::scope::Scope;
+/// greenstd patch (see `co_try_yield_with`).
+pub use crate::yield_::co_try_yield_with;
 pub use crate::yield_::{
     co_get_yield, co_set_para, co_yield_with, done, get_yield, yield_, yield_from, yield_with,
 };

@@ -145,6 +145,32 @@ pub fn co_yield_with<T: Any>(v: T) {
     RegContext::swap(&mut top.regs, &parent.regs);
 }
 
+/// greenstd patch: `co_yield_with` that hands `v` back, without yielding,
+/// outside a coroutine (where `co_yield_with` panics): a caller that does
+/// not know where it runs looks at the context stack once, not twice (an
+/// `is_coroutine` check, then the yield's own look).
+#[inline]
+pub fn co_try_yield_with<T: Any>(v: T) -> Result<(), T> {
+    let env = ContextStack::current();
+    let Some(context) = env.co_ctx() else {
+        return Err(v);
+    };
+
+    // here we just panic to exit the func
+    if unlikely(context._ref != 1) {
+        std::panic::panic_any(Error::Cancel);
+    }
+
+    context.co_set_ret(v);
+    context._ref -= 1;
+
+    let parent = env.pop_context(context);
+    let top = unsafe { &mut *context.parent };
+    // here we should use the top regs
+    RegContext::swap(&mut top.regs, &parent.regs);
+    Ok(())
+}
+
 /// coroutine get passed in yield para
 pub fn co_get_yield<A: Any>() -> Option<A> {
     ContextStack::current()

@@ -38,10 +38,9 @@ mod sleep;
 #[macro_use]
 mod macros;
 mod coroutine_impl;
-/// greenstd patch: one pointer an embedder keeps per coroutine.
-pub mod embed {
-    pub use crate::local::{embedder_ptr, set_embedder_ptr};
-}
+/// greenstd patch: one pointer an embedder keeps per coroutine, and
+/// suspending a coroutine into the embedder's hands.
+pub mod embed;
 /// greenstd patch: what a monitor thread needs (see the module).
 #[cfg(unix)]
 pub mod monitor;

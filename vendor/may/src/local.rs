@@ -25,7 +25,7 @@ pub struct CoroutineLocal {
     local_data: std::cell::OnceCell<Box<LocalMap>>,
     /// greenstd patch: one pointer the embedder keeps for the coroutine,
     /// reached without the hash map (see `embed`).
-    embedder: std::cell::Cell<*const ()>,
+    pub(crate) embedder: std::cell::Cell<*const ()>,
 }
 
 impl CoroutineLocal {

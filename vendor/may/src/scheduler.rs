@@ -162,13 +162,20 @@ impl Scheduler {
         #[cfg(feature = "rand_work_steal")]
         let mut rng = fastrand::Rng::new();
 
+        // greenstd patch: the counts live in registers; `ticks` only
+        // publishes one (a store per coroutine run) for the monitor.
+        let mut ticks = state.ticks.load(Ordering::Relaxed);
+        let mut until_injector = INJECTOR_INTERVAL;
         'work: loop {
+            ticks = ticks.wrapping_add(1);
+            state.ticks.store(ticks, Ordering::Relaxed);
             // greenstd patch: every INJECTOR_INTERVAL-th coroutine comes from
             // the shared queue, so coroutines woken from outside a worker
             // are never starved by a busy local queue (Go does the same
             // every 61 scheduling rounds).
-            let tick = state.tick();
-            if tick % INJECTOR_INTERVAL == 0 {
+            until_injector -= 1;
+            if until_injector == 0 {
+                until_injector = INJECTOR_INTERVAL;
                 if let Some(co) = self.pop_injector() {
                     run_coroutine(co);
                     continue 'work;
@@ -226,9 +233,10 @@ impl Scheduler {
         // greenstd patch: a second runnable coroutine on this worker while
         // another worker sleeps: wake one to steal (as tokio does), instead
         // of leaving it to a periodic wake-up.
-        let piling_up = local.has_tasks();
+        // While every worker is awake (the busy case) that costs one load.
+        let piling_up = self.num_sleeping.load(Ordering::Relaxed) > 0 && local.has_tasks();
         local.push_back(co);
-        if piling_up && self.num_sleeping.load(Ordering::Relaxed) > 0 {
+        if piling_up {
             self.wake_sleeper();
         }
     }
@@ -388,7 +396,7 @@ impl Scheduler {
 }
 
 /// greenstd patch: how often a worker takes from the shared injector before its local queue.
-const INJECTOR_INTERVAL: u64 = 61;
+const INJECTOR_INTERVAL: u32 = 61;
 
 /// greenstd patch: how many coroutines a worker takes from the injector at once.
 const INJECTOR_BATCH: usize = 32;
@@ -403,15 +411,4 @@ pub(crate) struct WorkerState {
     pub(crate) sleeping: AtomicBool,
     /// The worker's `pthread_t`, once it runs.
     pub(crate) thread: AtomicU64,
-}
-
-impl WorkerState {
-    /// Counts one more coroutine run; returns the new count. Only the
-    /// owner writes, so a load and a store do (no locked instruction).
-    #[inline]
-    fn tick(&self) -> u64 {
-        let t = self.ticks.load(Ordering::Relaxed).wrapping_add(1);
-        self.ticks.store(t, Ordering::Relaxed);
-        t
-    }
 }

@@ -3,7 +3,9 @@
 //! `may::sync::Mutex`, `may::sync::mpsc`. Every benchmark runs inside a
 //! coroutine.
 //!
-//! Usage: `may-prims [MILLIS [NAME]]`. Prints `NAME OPS_PER_SECOND` lines.
+//! Usage: `may-prims [MILLIS|xOPS [NAME]]` (see `bench/plain/prims.rs`).
+//! Prints `NAME OPS_PER_SECOND` lines. `MAY_WORKERS` sets the number of
+//! workers (may's default: one per CPU), like `GREENSTD_WORKERS` for greenstd.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,21 +18,50 @@ use may::sync::{mpsc, Mutex};
 /// Coroutines in the yield and mutex benchmarks.
 const CONTENDERS: usize = 4;
 
-/// A benchmark: runs for the given time, returns operations per second.
-type Bench = fn(Duration) -> f64;
+/// A benchmark: runs for its budget, returns operations per second.
+type Bench = fn(Budget) -> f64;
 
-fn spawn_join(d: Duration) -> f64 {
+/// How long a benchmark runs: for a time (`MILLIS`), or for a fixed number
+/// of operations (`xN`: instruction counts per operation under callgrind,
+/// see `bench/callgrind.sh`).
+#[derive(Clone, Copy)]
+enum Budget {
+    Time(Duration),
+    Ops(u64),
+}
+
+impl Budget {
+    /// `true` while a loop that has done `done` operations since `start`
+    /// should go on.
+    fn more(self, start: Instant, done: u64) -> bool {
+        match self {
+            Budget::Time(d) => start.elapsed() < d,
+            Budget::Ops(n) => done < n,
+        }
+    }
+
+    /// One contender's share.
+    fn share(self, contenders: usize) -> Budget {
+        match self {
+            Budget::Ops(n) => Budget::Ops(n.div_ceil(contenders as u64)),
+            t => t,
+        }
+    }
+}
+
+fn spawn_join(d: Budget) -> f64 {
     let start = Instant::now();
     let mut n = 0u64;
-    while start.elapsed() < d {
+    while d.more(start, n) {
         go!(|| ()).join().unwrap();
         n += 1;
     }
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn yield_now(d: Duration) -> f64 {
+fn yield_now(d: Budget) -> f64 {
     let start = Instant::now();
+    let d = d.share(CONTENDERS);
     let handles: Vec<_> = (0..CONTENDERS)
         .map(|_| {
             go!(move || {
@@ -40,7 +71,7 @@ fn yield_now(d: Duration) -> f64 {
                         coroutine::yield_now();
                     }
                     n += 64;
-                    if start.elapsed() >= d {
+                    if !d.more(start, n) {
                         return n;
                     }
                 }
@@ -51,7 +82,7 @@ fn yield_now(d: Duration) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn park_round_trip(d: Duration) -> f64 {
+fn park_round_trip(d: Budget) -> f64 {
     let turn = Arc::new(AtomicU64::new(0));
     let main = coroutine::current();
     let t = turn.clone();
@@ -74,7 +105,7 @@ fn park_round_trip(d: Duration) -> f64 {
     let start = Instant::now();
     let mut n = 0u64;
     let mut next = 1;
-    while start.elapsed() < d {
+    while d.more(start, n) {
         for _ in 0..64 {
             turn.store(next, Ordering::Release);
             partner.coroutine().unpark();
@@ -92,24 +123,33 @@ fn park_round_trip(d: Duration) -> f64 {
     rate
 }
 
-fn mutex_contended(d: Duration) -> f64 {
+fn mutex_contended(d: Budget) -> f64 {
     let counter = Arc::new(Mutex::new(0u64));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
+    let share = d.share(CONTENDERS);
     let handles: Vec<_> = (0..CONTENDERS)
         .map(|_| {
             let counter = counter.clone();
             let stop = stop.clone();
             go!(move || {
-                while !stop.load(Ordering::Relaxed) {
+                let go_on = |n| match share {
+                    Budget::Time(_) => !stop.load(Ordering::Relaxed),
+                    Budget::Ops(_) => share.more(start, n),
+                };
+                let mut n = 0u64;
+                while go_on(n) {
                     for _ in 0..256 {
                         *counter.lock().unwrap() += 1;
                     }
+                    n += 256;
                 }
             })
         })
         .collect();
-    coroutine::sleep(d);
+    if let Budget::Time(d) = d {
+        coroutine::sleep(d);
+    }
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         h.join().unwrap();
@@ -118,7 +158,7 @@ fn mutex_contended(d: Duration) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn channel_ping_pong(d: Duration) -> f64 {
+fn channel_ping_pong(d: Budget) -> f64 {
     let (ping_tx, ping_rx) = mpsc::channel::<u64>();
     let (pong_tx, pong_rx) = mpsc::channel::<u64>();
     let partner = go!(move || {
@@ -130,7 +170,7 @@ fn channel_ping_pong(d: Duration) -> f64 {
     });
     let start = Instant::now();
     let mut n = 0u64;
-    while start.elapsed() < d {
+    while d.more(start, n) {
         for _ in 0..64 {
             ping_tx.send(n).unwrap();
             pong_rx.recv().unwrap();
@@ -145,11 +185,19 @@ fn channel_ping_pong(d: Duration) -> f64 {
 
 fn main() {
     may::config().set_worker_pin(false);
-    let millis: u64 = std::env::args()
-        .nth(1)
-        .map(|s| s.parse().expect("MILLIS"))
-        .unwrap_or(1000);
-    let d = Duration::from_millis(millis);
+    if let Some(w) = std::env::var("MAY_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+    {
+        may::config().set_workers(w);
+    }
+    let d = match std::env::args().nth(1) {
+        None => Budget::Time(Duration::from_millis(1000)),
+        Some(a) => match a.strip_prefix('x') {
+            Some(n) => Budget::Ops(n.parse().expect("xOPS")),
+            None => Budget::Time(Duration::from_millis(a.parse().expect("MILLIS"))),
+        },
+    };
     let benches: [(&str, Bench); 5] = [
         ("spawn_join", spawn_join),
         ("yield_now", yield_now),

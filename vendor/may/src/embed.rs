@@ -1,0 +1,133 @@
+//! greenstd patch: what an embedder that keeps its own per-coroutine state
+//! needs to run its waits directly on the scheduler.
+//!
+//! * [`embedder_ptr`] / [`set_embedder_ptr`]: one pointer per coroutine,
+//!   reached without the local map; [`current`] says in one look whether
+//!   the caller runs in a coroutine and gives that pointer.
+//! * [`suspend`] / [`Suspended`]: the running coroutine leaves its worker
+//!   and is handed, as a value, to a callback that runs on the worker once
+//!   the coroutine is off its stack. Whoever ends up holding the
+//!   [`Suspended`] resumes it. This is may's `EventSource` protocol (the
+//!   one `Park`, `yield_now` and the I/O waits are built on) without the
+//!   state of a `Park`: an embedder with its own wait state keeps one state
+//!   machine instead of two. may's cancellation (`Coroutine::cancel`) does
+//!   not reach a coroutine suspended this way.
+
+use std::mem::ManuallyDrop;
+
+use crate::coroutine_impl::{CoroutineImpl, EventSource, EventSubscriber};
+use crate::local::get_co_local_data;
+use crate::scheduler::get_scheduler;
+
+pub use crate::local::{embedder_ptr, set_embedder_ptr};
+
+/// Where the caller runs: `None` on a plain thread, `Some(embedder
+/// pointer)` in a coroutine (the pointer is null until
+/// [`set_embedder_ptr`] gives one).
+///
+/// Never inlined: the thread-local it reads belongs to the worker that runs
+/// the coroutine now, and a coroutine that was suspended may resume on
+/// another worker; a frame of its own reads it afresh every time.
+#[inline(never)]
+pub fn current() -> Option<*const ()> {
+    // SAFETY: the local data lives as long as the running coroutine.
+    get_co_local_data().map(|p| unsafe { (*p.as_ptr()).embedder.get() })
+}
+
+/// A coroutine taken off its worker by [`suspend`]: it runs again when
+/// [`Suspended::resume`] is called, once.
+///
+/// Dropping it without resuming leaks the coroutine (its stack and
+/// everything on it stay allocated): a suspended coroutine cannot be
+/// unwound from outside.
+pub struct Suspended(ManuallyDrop<CoroutineImpl>);
+
+impl Suspended {
+    /// Puts the coroutine back on a run queue: the calling worker's local
+    /// queue when called on a worker, the shared queue otherwise.
+    ///
+    /// Never inlined: it reads the worker's id from a thread-local, and a
+    /// caller that also suspends (an `unpark` and a `park` in one loop)
+    /// must not reuse an address of that thread-local computed on another
+    /// worker (the optimiser treats it as fixed for the life of a
+    /// function, and would push onto that worker's queue, which only its
+    /// owner may push to).
+    #[inline(never)]
+    pub fn resume(self) {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: taken once; `this` is never dropped (nor is its field).
+        let co = unsafe { ManuallyDrop::take(&mut this.0) };
+        get_scheduler().schedule(co);
+    }
+}
+
+impl std::fmt::Debug for Suspended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Suspended")
+    }
+}
+
+/// The event source of [`suspend`]: lives in the suspending frame.
+struct Suspend<F: FnOnce(Suspended)> {
+    then: Option<F>,
+}
+
+impl<F: FnOnce(Suspended)> EventSource for Suspend<F> {
+    #[inline]
+    fn subscribe(&mut self, co: CoroutineImpl) {
+        if let Some(then) = self.then.take() {
+            // From here `self` may be gone: `then` may hand the coroutine
+            // to another thread, which resumes it and returns from
+            // `suspend`.
+            then(Suspended(ManuallyDrop::new(co)));
+        }
+    }
+}
+
+/// Suspends the running coroutine: once it is off its stack, `then` runs on
+/// the worker with the coroutine as a [`Suspended`], and the worker goes on
+/// with other coroutines. `suspend` returns when the coroutine is resumed.
+///
+/// `then` must not block, and must not use anything of the suspended
+/// coroutine's frames after it gave the [`Suspended`] away (whoever holds
+/// it may resume it at once, on another thread). It may resume it itself:
+/// `suspend(Suspended::resume)` is a yield to the back of the run queue.
+///
+/// # Panics
+///
+/// When called outside a coroutine.
+#[inline]
+pub fn suspend<F: FnOnce(Suspended)>(then: F) {
+    let mut src = Suspend { then: Some(then) };
+    let r: *mut (dyn EventSource + '_) = &mut src;
+    // SAFETY: as in `try_suspend`.
+    let r = unsafe {
+        std::mem::transmute::<*mut (dyn EventSource + '_), *mut (dyn EventSource + 'static)>(r)
+    };
+    // Outside a coroutine `co_yield_with` panics (it finds no coroutine
+    // context).
+    generator::co_yield_with(EventSubscriber::new(r));
+}
+
+/// [`suspend`] if the caller runs in a coroutine; on a plain thread it
+/// gives `then` back, uncalled (one look at where the caller runs, where
+/// checking [`current`] first would take two).
+#[inline]
+pub fn try_suspend<F: FnOnce(Suspended)>(then: F) -> Result<(), F> {
+    let mut src = Suspend { then: Some(then) };
+    let r: *mut (dyn EventSource + '_) = &mut src;
+    // SAFETY: the worker calls `subscribe` through this pointer after the
+    // coroutine has switched out and before anyone can resume it (only
+    // `subscribe` hands it out); `src` lives in this frame until then.
+    let r = unsafe {
+        std::mem::transmute::<*mut (dyn EventSource + '_), *mut (dyn EventSource + 'static)>(r)
+    };
+    match generator::co_try_yield_with(EventSubscriber::new(r)) {
+        Ok(()) => Ok(()),
+        // Not a coroutine: nothing ran `subscribe`.
+        Err(_) => Err(src
+            .then
+            .take()
+            .expect("`then` is only taken by `subscribe`")),
+    }
+}
