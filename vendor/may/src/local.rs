@@ -16,27 +16,52 @@ thread_local! {static LOCALMAP: LocalMap = RefCell::new(HashMap::default());}
 pub struct CoroutineLocal {
     // current coroutine handle
     co: Coroutine,
-    // when panic happens, we need to trigger the join here
-    // greenstd patch: `None` for a detached coroutine (nobody joins it).
-    join: Option<Arc<Join>>,
-    // real local data hash map
-    // greenstd patch: made on first use (an empty map is 32 bytes of every
-    // coroutine, and greenstd's coroutines never use `coroutine_local!`).
-    local_data: std::cell::OnceCell<Box<LocalMap>>,
+    // greenstd patch: the join (when panic happens, we need to trigger it
+    // here) and the `coroutine_local!` map, in one box made only when
+    // needed: a detached coroutine has no join, and greenstd's coroutines
+    // never use `coroutine_local!` (an empty map and a join pointer inline
+    // were 40 bytes of every coroutine).
+    extra: std::cell::OnceCell<Box<Extra>>,
     /// greenstd patch: one pointer the embedder keeps for the coroutine,
     /// reached without the hash map (see `embed`).
     pub(crate) embedder: std::cell::Cell<*const ()>,
 }
 
+/// greenstd patch: what only some coroutines need (see `CoroutineLocal::extra`).
+struct Extra {
+    join: Option<Arc<Join>>,
+    // real local data hash map
+    local_data: LocalMap,
+}
+
 impl CoroutineLocal {
     /// create coroutine local storage
     pub fn new(co: Coroutine, join: Option<Arc<Join>>) -> Box<Self> {
+        let extra = std::cell::OnceCell::new();
+        if join.is_some() {
+            let _ = extra.set(Box::new(Extra {
+                join,
+                local_data: RefCell::new(HashMap::default()),
+            }));
+        }
         Box::new(CoroutineLocal {
             co,
-            join,
-            local_data: std::cell::OnceCell::new(),
+            extra,
             embedder: std::cell::Cell::new(std::ptr::null()),
         })
+    }
+
+    /// greenstd patch: the `coroutine_local!` map, made on first use.
+    fn local_data(&self) -> &LocalMap {
+        &self
+            .extra
+            .get_or_init(|| {
+                Box::new(Extra {
+                    join: None,
+                    local_data: RefCell::new(HashMap::default()),
+                })
+            })
+            .local_data
     }
 
     // get the coroutine handle
@@ -47,7 +72,7 @@ impl CoroutineLocal {
     // get the join handle
     // greenstd patch: `None` for a detached coroutine.
     pub fn get_join(&self) -> Option<Arc<Join>> {
-        self.join.clone()
+        self.extra.get().and_then(|e| e.join.clone())
     }
 }
 
@@ -68,9 +93,7 @@ pub fn get_co_local_data() -> Option<NonNull<CoroutineLocal>> {
 #[inline]
 fn with<F: FnOnce(&LocalMap) -> R, R>(f: F) -> R {
     match get_co_local_data() {
-        Some(v) => f(unsafe { v.as_ref() }
-            .local_data
-            .get_or_init(|| Box::new(RefCell::new(HashMap::default())))),
+        Some(v) => f(unsafe { v.as_ref() }.local_data()),
         None => LOCALMAP.with(|data| f(data)),
     }
 }
