@@ -68,9 +68,13 @@ fn run(limit: Option<Duration>) -> ! {
         // of coroutines begins, if the tasks all wait for each other.
         if (0..workers).all(may::monitor::worker_sleeping) {
             crate::deadlock::workers_fell_asleep();
+            // Sleeps while every worker sleeps: idle means idle. Only
+            // after the detector was told: had the last worker fallen
+            // asleep between a look that saw it awake and this wait, the
+            // monitor would sleep through the start of a deadlock and
+            // nobody would report it (seen once, under load).
+            may::monitor::wait_for_activity(None);
         }
-        // Sleeps while every worker sleeps: idle means idle.
-        may::monitor::wait_for_activity(None);
         std::thread::sleep(PERIOD);
         let now = Instant::now();
         for (id, w) in watch.iter_mut().enumerate() {
