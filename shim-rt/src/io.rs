@@ -554,26 +554,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    /// Generous: CI runs on two busy cores.
-    const SLACK: Duration = Duration::from_secs(10);
+    use crate::test_util::{coroutine, SLACK};
 
     fn on() -> WaitOn {
         WaitOn::new(WaitKind::Read, 0)
-    }
-
-    /// Runs `f` in a greenstd coroutine; the receiver gets its result.
-    fn coroutine<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
-        let (tx, rx) = mpsc::channel();
-        task::spawn(
-            Task::new_coroutine(None),
-            None,
-            Box::new(move || {
-                let _ = tx.send(f());
-            }),
-        )
-        .expect("spawn a coroutine");
-        rx
     }
 
     /// Waits until `n` waiters are parked on `dir` (slot and queue).

@@ -42,6 +42,8 @@ pub mod park;
 mod poller;
 mod registry;
 pub mod task;
+#[cfg(test)]
+mod test_util;
 pub mod wait;
 
 pub use config::Config;

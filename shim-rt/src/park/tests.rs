@@ -7,32 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::task::{self, Task};
-
-/// Generous: CI runs on two busy cores.
-const SLACK: Duration = Duration::from_secs(10);
-
-/// Runs `f` in a greenstd coroutine; the receiver gets its result.
-fn coroutine<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
-    let (tx, rx) = mpsc::channel();
-    task::spawn(
-        Task::new_coroutine(None),
-        None,
-        Box::new(move || {
-            let _ = tx.send(f());
-        }),
-    )
-    .expect("spawn a coroutine");
-    rx
-}
-
-/// Spins (yielding) until `f` holds, at most `SLACK`.
-fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < SLACK, "timed out waiting for: {what}");
-        std::thread::yield_now();
-    }
-}
+use crate::test_util::{coroutine, until, SLACK};
 
 #[test]
 fn a_token_is_kept_once_and_a_sleep_without_one_waits_for_a_wake() {
