@@ -299,19 +299,6 @@ pub fn park_until(deadline: Instant) -> bool {
     Instant::now() >= deadline
 }
 
-/// Parks with an optional deadline; see [`park`] and [`park_until`].
-/// Returns `true` when the deadline has passed.
-#[inline]
-pub fn park_deadline(deadline: Option<Instant>) -> bool {
-    match deadline {
-        None => {
-            park();
-            false
-        }
-        Some(d) => park_until(d),
-    }
-}
-
 /// Lets other coroutines run (in a coroutine) or gives up the time slice (on
 /// an OS thread).
 ///
