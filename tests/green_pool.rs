@@ -277,3 +277,37 @@ fn dropping_a_map_starts_no_more_items() {
         started.load(Ordering::SeqCst)
     );
 }
+
+/// gevent's `Pool(0)`: a pool that never runs anything — no panic; a
+/// spawn into it blocks (cooperatively) until cancelled.
+#[test]
+fn pool_of_zero_never_runs_anything() {
+    let pool = Arc::new(Pool::new(0));
+    assert_eq!((pool.capacity(), pool.free_count()), (0, 0));
+    assert!(pool.is_full());
+    assert!(pool.try_spawn(|| ()).is_err());
+    assert!(!pool.wait_available_timeout(Duration::from_millis(5)));
+    let ran = Arc::new(AtomicBool::new(false));
+    let spawner = {
+        let (pool, ran) = (pool.clone(), ran.clone());
+        thread::spawn(move || {
+            pool.spawn(move || ran.store(true, Ordering::SeqCst));
+        })
+    };
+    let mapper = {
+        let pool = pool.clone();
+        thread::spawn(move || pool.map([1, 2], |x| x).count())
+    };
+    let spawner = spawner
+        .join_timeout(Duration::from_millis(50))
+        .expect_err("spawn blocks");
+    let mapper = mapper
+        .join_timeout(Duration::from_millis(1))
+        .expect_err("map blocks");
+    spawner.cancel();
+    mapper.cancel();
+    assert!(spawner.join().unwrap_err().is::<green::Cancelled>());
+    assert!(mapper.join().unwrap_err().is::<green::Cancelled>());
+    assert!(!ran.load(Ordering::SeqCst));
+    assert!(pool.is_empty());
+}

@@ -281,3 +281,119 @@ fn blocked_queue_users_leave_the_workers_free() {
         b.join().unwrap();
     }
 }
+
+/// gevent's test__queue `test_peek_empty` / `test_peek_two_greenlets`:
+/// peek blocks (a coroutine's peek does not block its worker), every
+/// peeker sees the item, and the item stays for the getter.
+#[test]
+fn peek_waits_for_an_item_and_leaves_it() {
+    green::Config::new().workers(1).apply().unwrap();
+    for q in [Arc::new(Queue::new()), Arc::new(Queue::bounded(0))] {
+        let peekers: Vec<_> = (0..20)
+            .map(|_| {
+                let q = q.clone();
+                thread::spawn(move || q.peek())
+            })
+            .collect();
+        let plain = {
+            let q = q.clone();
+            std::thread::spawn(move || q.peek_timeout(Duration::from_secs(30)))
+        };
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || q.get())
+        };
+        // One worker: this sleep runs only if the waits park their coroutines.
+        thread::sleep(Duration::from_millis(50));
+        assert!(peekers.iter().all(|p| !p.is_finished()));
+        assert!(!getter.is_finished());
+        q.put(7).unwrap();
+        for p in peekers {
+            assert_eq!(p.join_timeout(Duration::from_secs(10)).unwrap().unwrap(), Some(7));
+        }
+        assert_eq!(plain.join().unwrap(), Ok(7));
+        assert_eq!(getter.join_timeout(Duration::from_secs(10)).unwrap().unwrap(), Some(7));
+        assert_eq!(q.try_peek(), Err(TryGetError::Empty));
+    }
+    let l = LifoQueue::new();
+    let p = PriorityQueue::new();
+    for i in [3, 9, 1] {
+        l.put(i).unwrap();
+        p.put(i).unwrap();
+    }
+    assert_eq!((l.try_peek(), l.len()), (Ok(1), 3));
+    assert_eq!((p.try_peek(), p.len()), (Ok(9), 3));
+    assert_eq!(
+        Queue::<u8>::new().peek_timeout(Duration::from_millis(5)),
+        Err(GetTimeoutError::Timeout)
+    );
+    let closed = Queue::<u8>::new();
+    closed.close();
+    assert_eq!(closed.peek(), None);
+    assert_eq!(closed.try_peek(), Err(TryGetError::Closed));
+}
+
+/// Python 3.13's test_queue shutdown cases: `shutdown(false)` drains,
+/// `shutdown(true)` drops what is queued; blocked getters, peekers and
+/// putters (coroutines and a plain thread) all wake with `Closed`.
+#[test]
+fn shutdown_wakes_waiters_and_immediate_drops_the_items() {
+    two_workers();
+    let drained = Queue::new();
+    drained.put(1).unwrap();
+    drained.shutdown(false);
+    assert!(drained.put(2).is_err());
+    assert_eq!(drained.try_peek(), Ok(1));
+    assert_eq!(drained.get(), Some(1));
+    assert_eq!(drained.get(), None);
+
+    let empty: Arc<Queue<u32>> = Arc::new(Queue::new());
+    let full: Arc<JoinableQueue<Arc<u32>>> = Arc::new(JoinableQueue::bounded(1));
+    let item = Arc::new(0);
+    full.put(item.clone()).unwrap();
+    let getters: Vec<_> = (0..50)
+        .map(|_| {
+            let q = empty.clone();
+            thread::spawn(move || q.get_timeout(Duration::from_secs(30)))
+        })
+        .collect();
+    let peekers: Vec<_> = (0..50)
+        .map(|_| {
+            let q = empty.clone();
+            thread::spawn(move || q.peek())
+        })
+        .collect();
+    let putters: Vec<_> = (0..50)
+        .map(|i| {
+            let q = full.clone();
+            thread::spawn(move || q.put(Arc::new(i)).map_err(|e| *e.0))
+        })
+        .collect();
+    let plain = {
+        let q = full.clone();
+        std::thread::spawn(move || q.put_timeout(Arc::new(99), Duration::from_secs(30)))
+    };
+    let joiner = {
+        let q = full.clone();
+        thread::spawn(move || q.join_timeout(Duration::from_secs(30)))
+    };
+    thread::sleep(Duration::from_millis(50));
+    assert!(!joiner.is_finished());
+    empty.shutdown(true);
+    full.shutdown(true);
+    assert_eq!(Arc::strong_count(&item), 1, "the queued item was dropped");
+    assert!(full.is_empty() && full.is_closed());
+    assert_eq!(full.try_get().unwrap_err(), TryGetError::Closed);
+    for g in getters {
+        assert_eq!(g.join().unwrap(), Err(GetTimeoutError::Closed));
+    }
+    for p in peekers {
+        assert_eq!(p.join().unwrap(), None);
+    }
+    for (i, p) in putters.into_iter().enumerate() {
+        assert_eq!(p.join().unwrap(), Err(i as u32), "the item comes back");
+    }
+    assert!(matches!(plain.join().unwrap(), Err(PutTimeoutError::Closed(_))));
+    assert!(joiner.join().unwrap(), "dropped items count as done");
+    assert_eq!(full.unfinished_tasks(), 0);
+}

@@ -56,10 +56,12 @@ impl Pool {
     /// Creates a pool that runs at most `capacity` members at once
     /// (gevent: `Pool(size)`).
     ///
-    /// # Panics
-    ///
-    /// If `capacity` is 0 (a pool that could never run anything), as
-    /// std panics on `chunks(0)`.
+    /// A capacity of 0 is gevent's `Pool(0)`: a pool that never runs
+    /// anything. [`spawn`](Pool::spawn) and [`map`](Pool::map) on it block
+    /// until cancelled (or forever), [`try_spawn`](Pool::try_spawn) gives
+    /// the function back and [`wait_available_timeout`](Pool::wait_available_timeout)
+    /// times out; it is of use only to code that checks
+    /// [`free_count`](Pool::free_count) before it spawns.
     ///
     /// # Examples
     ///
@@ -71,7 +73,6 @@ impl Pool {
     /// assert_eq!(pool.free_count(), 10);
     /// ```
     pub fn new(capacity: usize) -> Pool {
-        assert!(capacity != 0, "greenstd: Pool capacity must be at least 1");
         Pool {
             group: Group::new(),
             slots: Arc::new(Semaphore::new(capacity)),
@@ -471,9 +472,12 @@ where
     }
 
     /// Starts items while slots are free (blocking for one when nothing of
-    /// ours is running), up to twice the pool's capacity in flight.
+    /// ours is running), up to twice the pool's capacity in flight (and at
+    /// least one: on a pool of capacity 0 the wait for a slot never ends,
+    /// as `spawn`'s does not).
     fn top_up(&mut self) {
-        while self.in_flight < 2 * self.pool.capacity && self.items.peek().is_some() {
+        let most = (2 * self.pool.capacity).max(1);
+        while self.in_flight < most && self.items.peek().is_some() {
             let permit = if self.in_flight == 0 {
                 self.pool.slots.clone().acquire_owned()
             } else {

@@ -9,7 +9,9 @@
 //! for real on a plain OS thread. [`close`](Queue::close) wakes every
 //! waiter: later `put`s fail, and `get`s drain what is left and then
 //! return `None` (gevent's `StopIteration` sentinel), which also ends a
-//! `for item in &queue` loop.
+//! `for item in &queue` loop. [`shutdown(true)`](Queue::shutdown) also
+//! drops what is queued (Python 3.13's `Queue.shutdown(immediate=True)`),
+//! and `peek` returns a copy of the next item without taking it.
 //!
 //! Share a queue between threads with an `Arc`.
 
@@ -27,6 +29,8 @@ use crate::event::{deadline_after, lock, wait_until};
 trait Store<T>: Default {
     fn push(&mut self, t: T);
     fn pop(&mut self) -> Option<T>;
+    /// The item `pop` would return, left in place.
+    fn peek(&self) -> Option<&T>;
     fn len(&self) -> usize;
 }
 
@@ -36,6 +40,9 @@ impl<T> Store<T> for VecDeque<T> {
     }
     fn pop(&mut self) -> Option<T> {
         self.pop_front()
+    }
+    fn peek(&self) -> Option<&T> {
+        self.front()
     }
     fn len(&self) -> usize {
         VecDeque::len(self)
@@ -49,6 +56,9 @@ impl<T> Store<T> for Vec<T> {
     fn pop(&mut self) -> Option<T> {
         Vec::pop(self)
     }
+    fn peek(&self) -> Option<&T> {
+        self.last()
+    }
     fn len(&self) -> usize {
         Vec::len(self)
     }
@@ -60,6 +70,9 @@ impl<T: Ord> Store<T> for BinaryHeap<T> {
     }
     fn pop(&mut self) -> Option<T> {
         BinaryHeap::pop(self)
+    }
+    fn peek(&self) -> Option<&T> {
+        BinaryHeap::peek(self)
     }
     fn len(&self) -> usize {
         BinaryHeap::len(self)
@@ -191,14 +204,35 @@ impl<T, S: Store<T>> Chan<T, S> {
     }
 
     fn get(&self, block: Block) -> Result<T, GetFail> {
+        self.take(block, |items| items.pop())
+    }
+
+    /// A copy of the next item, left in the queue.
+    fn peek(&self, block: Block) -> Result<T, GetFail>
+    where
+        T: Clone,
+    {
+        self.take(block, |items| items.peek().cloned())
+    }
+
+    /// Waits for an item as `get` does and returns what `grab` makes of
+    /// the store: the item taken (`get`) or a copy (`peek`).
+    fn take(&self, block: Block, grab: impl Fn(&mut S) -> Option<T>) -> Result<T, GetFail> {
         let mut s = lock(&self.state);
         let mut timed_out = false;
         loop {
-            if let Some(t) = s.items.pop() {
+            let before = s.items.len();
+            if let Some(t) = grab(&mut s.items) {
+                let taken = s.items.len() < before;
                 let bounded = s.cap.is_some();
+                let others_wait = s.waiting_getters > 0;
                 drop(s);
-                if bounded {
+                if taken && bounded {
                     self.not_full.notify_one();
+                }
+                if !taken && others_wait {
+                    // A peek may have consumed the wakeup meant for a getter.
+                    self.not_empty.notify_one();
                 }
                 return Ok(t);
             }
@@ -244,10 +278,27 @@ impl<T, S: Store<T>> Chan<T, S> {
         lock(&self.state).cap
     }
 
-    fn close(&self) {
-        lock(&self.state).closed = true;
+    fn shutdown(&self, immediate: bool) {
+        let dropped = {
+            let mut s = lock(&self.state);
+            s.closed = true;
+            if immediate {
+                // Python's `shutdown(immediate=True)`: what is queued is
+                // dropped and counts as done.
+                let n = s.items.len();
+                s.unfinished = s.unfinished.saturating_sub(n);
+                if s.unfinished == 0 {
+                    self.all_done.notify_all();
+                }
+                Some(std::mem::take(&mut s.items))
+            } else {
+                None
+            }
+        };
         self.not_empty.notify_all();
         self.not_full.notify_all();
+        // The items' destructors run outside the lock.
+        drop(dropped);
     }
 
     fn is_closed(&self) -> bool {
@@ -549,9 +600,118 @@ macro_rules! queue_methods {
                 self.chan.capacity()
             }
 
+            /// Returns a copy of the next item, leaving it in the queue,
+            /// blocking while the queue is empty (gevent: `Queue.peek`);
+            /// `None` once the queue is closed and empty. The next `get`
+            /// may still return another item if another thread gets first.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use shim_green::queue::", stringify!($Q), ";")]
+            /// use shim_thread as thread;
+            /// use std::sync::Arc;
+            ///
+            #[doc = concat!("let q = Arc::new(", stringify!($Q), "::new());")]
+            /// let q2 = q.clone();
+            /// thread::spawn(move || q2.put(5).unwrap());
+            /// assert_eq!(q.peek(), Some(5));
+            /// assert_eq!(q.len(), 1);
+            /// assert_eq!(q.get(), Some(5));
+            /// ```
+            pub fn peek(&self) -> Option<T>
+            where
+                T: Clone,
+            {
+                self.chan.peek(Block::Until(None)).ok()
+            }
+
+            /// Returns a copy of the next item if there is one, without
+            /// blocking or removing it (gevent: `Queue.peek_nowait`).
+            ///
+            /// # Errors
+            ///
+            /// [`TryGetError::Empty`], or [`TryGetError::Closed`] when the
+            /// queue is closed and empty.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use shim_green::queue::{", stringify!($Q), ", TryGetError};")]
+            ///
+            #[doc = concat!("let q = ", stringify!($Q), "::new();")]
+            /// assert_eq!(q.try_peek(), Err(TryGetError::Empty));
+            /// q.put(1).unwrap();
+            /// assert_eq!(q.try_peek(), Ok(1));
+            /// assert_eq!(q.len(), 1);
+            /// ```
+            pub fn try_peek(&self) -> Result<T, TryGetError>
+            where
+                T: Clone,
+            {
+                self.chan.peek(Block::No).map_err(|e| match e {
+                    GetFail::Closed => TryGetError::Closed,
+                    GetFail::Empty | GetFail::Timeout => TryGetError::Empty,
+                })
+            }
+
+            /// As [`peek`](Self::peek), blocking at most `dur` (gevent:
+            /// `Queue.peek(timeout=dur)`).
+            ///
+            /// # Errors
+            ///
+            /// [`GetTimeoutError::Timeout`], or [`GetTimeoutError::Closed`]
+            /// when the queue is closed and empty.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use shim_green::queue::{", stringify!($Q), ", GetTimeoutError};")]
+            /// use std::time::Duration;
+            ///
+            #[doc = concat!("let q = ", stringify!($Q), "::<u8>::new();")]
+            /// assert_eq!(q.peek_timeout(Duration::from_millis(10)), Err(GetTimeoutError::Timeout));
+            /// ```
+            pub fn peek_timeout(&self, dur: Duration) -> Result<T, GetTimeoutError>
+            where
+                T: Clone,
+            {
+                self.chan
+                    .peek(Block::Until(deadline_after(dur)))
+                    .map_err(|e| match e {
+                        GetFail::Closed => GetTimeoutError::Closed,
+                        GetFail::Empty | GetFail::Timeout => GetTimeoutError::Timeout,
+                    })
+            }
+
+            /// Shuts the queue down (Python 3.13's `Queue.shutdown`): as
+            /// [`close`](Self::close) when `immediate` is `false` — blocked
+            /// and later `put`s fail, `get`s drain what is left and then
+            /// report the queue closed. When `immediate` is `true`, what is
+            /// queued is dropped as well (and counts as done for a
+            /// `JoinableQueue`'s `join`), so every `get` fails at once.
+            /// Waiters wake with the `Closed` errors (Python's `ShutDown`),
+            /// distinct from `Empty`, `Full` and `Timeout`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use shim_green::queue::{", stringify!($Q), ", TryGetError};")]
+            ///
+            #[doc = concat!("let q = ", stringify!($Q), "::new();")]
+            /// q.put(1).unwrap();
+            /// q.shutdown(true);
+            /// assert_eq!(q.try_get(), Err(TryGetError::Closed));
+            /// assert!(q.put(2).is_err());
+            /// ```
+            pub fn shutdown(&self, immediate: bool) {
+                self.chan.shutdown(immediate)
+            }
+
             /// Closes the queue and wakes every waiter: blocked and later
             /// `put`s fail, and `get`s take what is left, then return `None`.
-            /// Closing twice does nothing.
+            /// Closing twice does nothing. The same as
+            /// [`shutdown(false)`](Self::shutdown).
             ///
             /// # Examples
             ///
@@ -568,7 +728,7 @@ macro_rules! queue_methods {
             /// assert!(q.is_closed());
             /// ```
             pub fn close(&self) {
-                self.chan.close()
+                self.chan.shutdown(false)
             }
 
             /// `true` once [`close`](Self::close) was called.
