@@ -311,3 +311,143 @@ fn pool_of_zero_never_runs_anything() {
     assert!(!ran.load(Ordering::SeqCst));
     assert!(pool.is_empty());
 }
+
+/// gevent's test__pool `test_add_method`/`test_discard`: a coroutine
+/// started elsewhere is tracked (joined, counted, cancelled, holding a
+/// pool's slot) once added, and no longer once discarded.
+#[test]
+fn add_and_discard_threads_started_elsewhere() {
+    two_workers();
+    let group = Group::new();
+    let outside = thread::spawn(|| thread::sleep(Duration::from_millis(100)));
+    assert!(group.add(&outside));
+    assert!(!group.add(&outside), "a member already");
+    assert_eq!(group.len(), 1);
+    let t = Instant::now();
+    group.join_all();
+    assert!(
+        t.elapsed() >= Duration::from_millis(50),
+        "join_all waited for it"
+    );
+    assert!(group.is_empty());
+    // Already finished: added and gone at once.
+    assert!(group.add(&outside));
+    assert!(group.is_empty());
+    outside.join().unwrap();
+
+    // Cancelled with the group; discarded ones are not.
+    let kept = thread::spawn(|| thread::sleep(Duration::from_secs(3600)));
+    let dropped = thread::spawn(|| thread::sleep(Duration::from_millis(50)));
+    group.add(&kept);
+    group.add(&dropped);
+    assert!(group.discard(dropped.thread()));
+    assert!(!group.discard(dropped.thread()));
+    assert!(!group.contains(dropped.thread()) && group.contains(kept.thread()));
+    assert_eq!(group.cancel_all(), 1);
+    group.join_all();
+    assert!(kept.join().unwrap_err().is::<green::Cancelled>());
+    assert!(dropped.join().is_ok());
+
+    // A pool: add takes a slot (blocking while full, from a plain thread
+    // here), discard gives it back.
+    let pool = Arc::new(Pool::new(1));
+    let first = thread::spawn(|| thread::sleep(Duration::from_millis(50)));
+    assert!(pool.add(&first));
+    assert!(pool.is_full());
+    let second = thread::spawn(|| thread::sleep(Duration::from_secs(3600)));
+    let t = Instant::now();
+    assert!(pool.add(&second), "waits for first to finish");
+    assert!(t.elapsed() >= Duration::from_millis(20));
+    assert!(pool.discard(second.thread()));
+    assert_eq!(pool.free_count(), 1);
+    second.cancel();
+    assert!(second.join().is_err());
+    first.join().unwrap();
+}
+
+/// gevent's test__pool `test_apply_recursive`/`test_map_recursive`: a
+/// member of a full Pool(1) that spawns into its own pool and joins, or
+/// maps over it, runs the work inline instead of deadlocking — on one
+/// worker too.
+#[test]
+fn a_member_of_a_full_pool_runs_its_own_work_inline() {
+    green::Config::new().workers(1).apply().unwrap();
+    let pool = Arc::new(Pool::new(1));
+    let p = pool.clone();
+    let outer = pool.spawn(move || {
+        let me = thread::current().id();
+        let inner = p.spawn(move || thread::current().id() == me);
+        let ran_inline = inner.join().unwrap();
+        let squares: Vec<u32> = p.map(1..=4, |x| x * x).map(Result::unwrap).collect();
+        let mut sums: Vec<u32> = p
+            .map_unordered([1, 2], |x| x + 1)
+            .map(Result::unwrap)
+            .collect();
+        sums.sort();
+        (ran_inline, squares, sums)
+    });
+    let (ran_inline, squares, sums) = outer
+        .join_timeout(Duration::from_secs(20))
+        .expect("no deadlock")
+        .unwrap();
+    assert!(ran_inline, "the nested spawn ran in the member itself");
+    assert_eq!(squares, [1, 4, 9, 16]);
+    assert_eq!(sums, [2, 3]);
+    // Not a member: spawn waits for the slot as before.
+    let busy = pool.spawn(|| thread::sleep(Duration::from_millis(50)));
+    let t = Instant::now();
+    let me = std::thread::current().id();
+    assert!(!pool
+        .spawn(move || std::thread::current().id() == me)
+        .join()
+        .unwrap());
+    assert!(
+        t.elapsed() >= Duration::from_millis(20),
+        "waited for the slot"
+    );
+    busy.join().unwrap();
+}
+
+/// gevent's test__joinall `raise_error=True` and `count=N`.
+#[test]
+fn try_join_all_stops_at_the_first_failure_and_join_n_at_n() {
+    two_workers();
+    let group = Group::new();
+    let slow = group.spawn(|| thread::sleep(Duration::from_secs(3600)));
+    for i in 0..5u64 {
+        group.spawn(move || thread::sleep(Duration::from_millis(i)));
+    }
+    let bad = group.spawn(|| -> () {
+        thread::sleep(Duration::from_millis(20));
+        panic!("member 7 failed")
+    });
+    let t = Instant::now();
+    let failed = group.try_join_all().unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(60));
+    assert_eq!(failed.thread().id(), bad.thread().id());
+    assert_eq!(failed.message(), Some("member 7 failed"));
+    assert!(!failed.is_cancelled());
+    assert!(failed.to_string().contains("member 7 failed"));
+    assert!(bad.join().is_err(), "the payload stays with the handle");
+    assert!(group.contains(slow.thread()), "the others go on");
+    // The six that finished are counted by join_n, each once.
+    assert_eq!(group.join_n(4), 4);
+    assert_eq!(group.join_n(2), 2);
+    assert_eq!(group.join_n_timeout(1, Duration::from_millis(10)), 0);
+    // A cancellation is a failure too; then the group is empty and Ok.
+    group.cancel_all();
+    assert!(group.try_join_all().unwrap_err().is_cancelled());
+    assert!(group.try_join_all().is_ok());
+    assert!(slow.join().unwrap_err().is::<green::Cancelled>());
+    // From a coroutine: join_n waits for N of many.
+    let g = Arc::new(Group::new());
+    let g2 = g.clone();
+    let waiter = thread::spawn(move || {
+        for i in 0..10u64 {
+            g2.spawn(move || thread::sleep(Duration::from_millis(10 * i)));
+        }
+        g2.join_n(3)
+    });
+    assert_eq!(waiter.join().unwrap(), 3);
+    g.join_all();
+}

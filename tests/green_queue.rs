@@ -309,10 +309,19 @@ fn peek_waits_for_an_item_and_leaves_it() {
         assert!(!getter.is_finished());
         q.put(7).unwrap();
         for p in peekers {
-            assert_eq!(p.join_timeout(Duration::from_secs(10)).unwrap().unwrap(), Some(7));
+            assert_eq!(
+                p.join_timeout(Duration::from_secs(10)).unwrap().unwrap(),
+                Some(7)
+            );
         }
         assert_eq!(plain.join().unwrap(), Ok(7));
-        assert_eq!(getter.join_timeout(Duration::from_secs(10)).unwrap().unwrap(), Some(7));
+        assert_eq!(
+            getter
+                .join_timeout(Duration::from_secs(10))
+                .unwrap()
+                .unwrap(),
+            Some(7)
+        );
         assert_eq!(q.try_peek(), Err(TryGetError::Empty));
     }
     let l = LifoQueue::new();
@@ -393,7 +402,10 @@ fn shutdown_wakes_waiters_and_immediate_drops_the_items() {
     for (i, p) in putters.into_iter().enumerate() {
         assert_eq!(p.join().unwrap(), Err(i as u32), "the item comes back");
     }
-    assert!(matches!(plain.join().unwrap(), Err(PutTimeoutError::Closed(_))));
+    assert!(matches!(
+        plain.join().unwrap(),
+        Err(PutTimeoutError::Closed(_))
+    ));
     assert!(joiner.join().unwrap(), "dropped items count as done");
     assert_eq!(full.unfinished_tasks(), 0);
 }

@@ -253,6 +253,16 @@ impl Waitable for Event {
     }
 }
 
+/// The message of a panic whose payload is a `&str` or a `String` (as
+/// `panic!("…")` makes).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        Some((*s).to_owned())
+    } else {
+        payload.downcast_ref::<String>().cloned()
+    }
+}
+
 /// The payload of a panic, kept so that it can be shared: the error of an
 /// [`AsyncResult`] filled by [`AsyncResult::set_panic`].
 ///
@@ -283,11 +293,7 @@ impl Panicked {
     /// assert_eq!(Panicked::new(payload).message(), Some("boom"));
     /// ```
     pub fn new(payload: Box<dyn Any + Send>) -> Panicked {
-        let message = if let Some(s) = payload.downcast_ref::<&str>() {
-            Some((*s).to_owned())
-        } else {
-            payload.downcast_ref::<String>().cloned()
-        };
+        let message = panic_message(&*payload);
         Panicked { payload, message }
     }
 

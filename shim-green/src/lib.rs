@@ -20,6 +20,7 @@
 //! | `gevent.queue.Queue`, `LifoQueue`, `PriorityQueue`, `JoinableQueue` | [`queue`] |
 //! | `gevent.pool.Group` (`spawn`, `join`, `kill`) | [`Group`] (`spawn`, `join_all`, `cancel_all`) |
 //! | `gevent.pool.Pool` (`map`, `imap`, `imap_unordered`, `kill`) | [`Pool`] (`map`, `map_unordered`, `cancel_all`) |
+//! | `Group.add`, `discard`, `joinall(raise_error=True, count=n)` | [`Group::add`], [`Group::discard`], [`Group::try_join_all`], [`Group::join_n`] |
 
 #![warn(missing_docs)]
 
@@ -34,7 +35,7 @@ mod wait;
 
 pub use cancel::{checkpoint, shield, with_deadline, with_timeout, Cancelled, Elapsed};
 pub use event::{AsyncResult, Event, Panicked};
-pub use group::Group;
+pub use group::{Group, MemberFailed};
 pub use join::{spawn_after, JoinHandleExt};
 pub use pool::{Map, MapUnordered, Pool};
 pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shim_sync::mpsc::{channel, Receiver, Sender};
-use shim_thread::{Builder, JoinHandle};
+use shim_thread::{Builder, JoinHandle, Thread};
 
 use crate::event::deadline_after;
 use crate::group::Group;
@@ -96,6 +96,12 @@ impl Pool {
     /// Spawns `f` in the pool, first blocking until a slot is free
     /// (gevent: `Pool.spawn`), and returns its [`JoinHandle`].
     ///
+    /// A member of the pool that calls it while the pool is full would
+    /// wait for itself; instead `f` runs at once, in the caller (gevent's
+    /// rule for `Pool.apply` and `map` from a member), and the returned
+    /// handle — of a coroutine outside the pool — gives its result. A
+    /// panic of `f` there unwinds the caller, as gevent's inline call does.
+    ///
     /// # Panics
     ///
     /// As `thread::spawn`: if the runtime cannot start or no stack can be
@@ -142,12 +148,18 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self.slots.clone().acquire_owned();
-        self.group
-            .spawn_member(builder, Some(permit), move |membership| {
-                let _membership = membership;
-                f()
-            })
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Some(p) => p,
+            None if self.group.contains(&shim_thread::current()) => {
+                // gevent's rule: a member waiting for a slot of its own full
+                // pool would wait for itself. The work runs here, and the
+                // handle (of a coroutine outside the pool) gives its result.
+                let r = f();
+                return builder.spawn(move || r);
+            }
+            None => self.slots.clone().acquire_owned(),
+        };
+        self.group.spawn_member(builder, Some(permit), move |_| f())
     }
 
     /// Spawns `f` if a slot is free now, without blocking; gives `f` back
@@ -181,13 +193,108 @@ impl Pool {
         match self.slots.clone().try_acquire_owned() {
             Some(permit) => Ok(self
                 .group
-                .spawn_member(Builder::new(), Some(permit), move |membership| {
-                    let _membership = membership;
-                    f()
-                })
+                .spawn_member(Builder::new(), Some(permit), move |_| f())
                 .expect("failed to spawn thread")),
             None => Err(f),
         }
+    }
+
+    /// Adds a thread started elsewhere to the pool (gevent: `Pool.add`),
+    /// first blocking until a slot is free: it holds the slot until it
+    /// finishes. Returns `false` (and takes no slot) when it was a member
+    /// already. See [`Group::add`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::Pool;
+    /// use shim_thread as thread;
+    /// use std::time::Duration;
+    ///
+    /// let pool = Pool::new(1);
+    /// let h = thread::spawn(|| thread::sleep(Duration::from_millis(20)));
+    /// assert!(pool.add(&h));
+    /// assert!(pool.is_full());
+    /// pool.join_all();
+    /// assert_eq!(pool.free_count(), 1);
+    /// ```
+    pub fn add<T>(&self, handle: &JoinHandle<T>) -> bool {
+        if self.group.contains(handle.thread()) {
+            return false;
+        }
+        let permit = self.slots.clone().acquire_owned();
+        self.group.adopt(handle, Some(permit))
+    }
+
+    /// Stops tracking `thread` and gives its slot back (gevent:
+    /// `Pool.discard`); it goes on running. Returns `false` when it was
+    /// not a member. See [`Group::discard`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::Pool;
+    /// use shim_thread as thread;
+    /// use std::time::Duration;
+    ///
+    /// let pool = Pool::new(1);
+    /// let h = pool.spawn(|| thread::sleep(Duration::from_millis(50)));
+    /// assert!(pool.discard(h.thread()));
+    /// assert_eq!(pool.free_count(), 1); // room for another
+    /// h.join().unwrap();
+    /// ```
+    pub fn discard(&self, thread: &Thread) -> bool {
+        self.group.discard(thread)
+    }
+
+    /// `true` while `thread` is a member (gevent: `greenlet in pool`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::Pool;
+    /// use shim_thread as thread;
+    ///
+    /// assert!(!Pool::new(1).contains(&thread::current()));
+    /// ```
+    pub fn contains(&self, thread: &Thread) -> bool {
+        self.group.contains(thread)
+    }
+
+    /// Blocks until `n` members have finished, or none is left; see
+    /// [`Group::join_n`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::Pool;
+    ///
+    /// let pool = Pool::new(2);
+    /// pool.spawn(|| ());
+    /// assert_eq!(pool.join_n(1), 1);
+    /// ```
+    pub fn join_n(&self, n: usize) -> usize {
+        self.group.join_n(n)
+    }
+
+    /// Blocks until every member has finished or one fails; see
+    /// [`Group::try_join_all`].
+    ///
+    /// # Errors
+    ///
+    /// [`MemberFailed`](crate::MemberFailed), naming the member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::Pool;
+    ///
+    /// let pool = Pool::new(2);
+    /// pool.spawn(|| panic!("bad"));
+    /// assert!(pool.try_join_all().is_err());
+    /// ```
+    pub fn try_join_all(&self) -> Result<(), crate::MemberFailed> {
+        self.group.try_join_all()
     }
 
     /// Cancels every running member (gevent: `Pool.kill(block=False)`);
@@ -357,6 +464,11 @@ impl Pool {
     /// for that item. Dropping the iterator starts no more items; those
     /// already running finish on their own.
     ///
+    /// Called by a member of the pool while the pool is full, an item is
+    /// run in the calling thread as it is iterated, instead of waiting for
+    /// a slot the caller itself holds (gevent's rule); a panic there
+    /// unwinds the caller.
+    ///
     /// # Examples
     ///
     /// ```
@@ -478,13 +590,22 @@ where
     fn top_up(&mut self) {
         let most = (2 * self.pool.capacity).max(1);
         while self.in_flight < most && self.items.peek().is_some() {
-            let permit = if self.in_flight == 0 {
-                self.pool.slots.clone().acquire_owned()
-            } else {
-                match self.pool.slots.clone().try_acquire_owned() {
-                    Some(p) => p,
-                    None => return,
+            let permit = match self.pool.slots.clone().try_acquire_owned() {
+                Some(p) => p,
+                None if self.in_flight > 0 => return,
+                None if self.pool.group.contains(&shim_thread::current()) => {
+                    // A member mapping over its own full pool: the item runs
+                    // here (gevent's rule), where waiting for a slot would
+                    // wait for ourselves.
+                    let Some(item) = self.items.next() else {
+                        return;
+                    };
+                    let _ = self.tx.send((self.next_in, Ok((self.f)(item))));
+                    self.next_in += 1;
+                    self.in_flight += 1;
+                    return;
                 }
+                None => self.pool.slots.clone().acquire_owned(),
             };
             let Some(item) = self.items.next() else {
                 return;
@@ -493,6 +614,7 @@ where
             self.pool
                 .group
                 .spawn_member(Builder::new(), Some(permit), move |membership| {
+                    let membership = membership.take();
                     let r = catch_unwind(AssertUnwindSafe(|| f(item)));
                     // Leave (and free the slot) before reporting, so the
                     // consumer can start the next item at once. Not cut
