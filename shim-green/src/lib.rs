@@ -13,7 +13,8 @@
 //! | `gevent.Timeout`, `with_timeout` | [`with_timeout`], [`with_deadline`], [`Elapsed`] |
 //! | (blocking `GreenletExit` by hand) | [`shield`], [`checkpoint`] |
 //! | `gevent.spawn_later` | [`spawn_after`] |
-//! | `gevent.wait(objs, count=1)`, `iwait` | [`wait_any`], [`wait_any_timeout`] |
+//! | `gevent.wait(objs, count=1)` | [`wait_any`], [`wait_any_timeout`] |
+//! | `gevent.wait(objs, count=n)`, `gevent.wait(objs)`, `iwait` | [`wait_n`], [`wait_all`], [`iwait`] (and `_timeout`s) |
 //! | `gevent.event.Event` | [`Event`] |
 //! | `gevent.event.AsyncResult` | [`AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore` | [`Semaphore`] |
@@ -39,4 +40,7 @@ pub use group::{Group, MemberFailed};
 pub use join::{spawn_after, JoinHandleExt};
 pub use pool::{Map, MapUnordered, Pool};
 pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
-pub use wait::{wait_any, wait_any_timeout, Waitable};
+pub use wait::{
+    iwait, iwait_timeout, wait_all, wait_all_timeout, wait_any, wait_any_timeout, wait_n,
+    wait_n_timeout, Iwait, Waitable,
+};

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use shim_sync::{Condvar, Mutex};
 
 use crate::event::{deadline_after, lock, wait_until};
+use crate::wait::{Waitable, Watcher, Watchers};
 
 /// Where a queue keeps its items: the order is the store's.
 trait Store<T>: Default {
@@ -148,6 +149,8 @@ struct Chan<T, S> {
     not_empty: Condvar,
     not_full: Condvar,
     all_done: Condvar,
+    /// `wait_any` and friends waiting for the queue to be ready.
+    watchers: Watchers,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -164,6 +167,7 @@ impl<T, S: Store<T>> Chan<T, S> {
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
             all_done: Condvar::new(),
+            watchers: Watchers::new(),
             _items: PhantomData,
         }
     }
@@ -180,6 +184,7 @@ impl<T, S: Store<T>> Chan<T, S> {
                 s.unfinished += 1;
                 drop(s);
                 self.not_empty.notify_one();
+                self.watchers.notify();
                 return Ok(());
             }
             let deadline = match block {
@@ -297,12 +302,19 @@ impl<T, S: Store<T>> Chan<T, S> {
         };
         self.not_empty.notify_all();
         self.not_full.notify_all();
+        self.watchers.notify();
         // The items' destructors run outside the lock.
         drop(dropped);
     }
 
     fn is_closed(&self) -> bool {
         lock(&self.state).closed
+    }
+
+    /// A `get` would not block.
+    fn is_ready(&self) -> bool {
+        let s = lock(&self.state);
+        s.items.len() > 0 || s.closed
     }
 
     fn task_done(&self) -> Result<(), TaskDoneError> {
@@ -776,6 +788,22 @@ macro_rules! queue_methods {
         impl<T $($bound)*> fmt::Debug for $Q<T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.chan.fmt(f)
+            }
+        }
+
+        impl<T $($bound)*> crate::wait::sealed::Sealed for $Q<T> {}
+
+        /// Ready while a `get` would not block: the queue holds an item or
+        /// is closed.
+        impl<T $($bound)*> Waitable for $Q<T> {
+            fn is_ready(&self) -> bool {
+                self.chan.is_ready()
+            }
+            fn __watch(&self, w: Watcher) -> Option<u64> {
+                Some(self.chan.watchers.add(w))
+            }
+            fn __unwatch(&self, key: u64) {
+                self.chan.watchers.remove(key)
             }
         }
 

@@ -10,6 +10,7 @@
 //! [`Event`]: crate::Event
 //! [`AsyncResult`]: crate::AsyncResult
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -121,11 +122,13 @@ pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
-/// Something a coroutine or thread can wait for with [`wait_any`]: a
-/// thread's [`JoinHandle`] or [`ScopedJoinHandle`] (ready once the thread
-/// has finished), an [`Event`](crate::Event) (ready while it is set) or an
+/// Something a coroutine or thread can wait for with [`wait_any`],
+/// [`wait_n`], [`wait_all`] or [`iwait`]: a thread's [`JoinHandle`] or
+/// [`ScopedJoinHandle`] (ready once the thread has finished), an
+/// [`Event`](crate::Event) (ready while it is set), an
 /// [`AsyncResult`](crate::AsyncResult) (ready once it holds a value or an
-/// error). References to waitables, `Box`es and trait objects
+/// error) or a [queue](crate::queue) (ready while a `get` would not block:
+/// it holds an item or is closed). References to waitables, `Box`es and trait objects
 /// (`&dyn Waitable`) are waitable too, so one call can wait for different
 /// kinds of things.
 ///
@@ -307,6 +310,198 @@ pub(crate) fn wait_any_deadline<W: Waitable>(
         if !signal.wait(deadline) {
             return first_ready(items);
         }
+    }
+}
+
+/// Blocks until `n` of `items` are ready (or all of them, when there are
+/// fewer) and returns their indices in the order they became ready
+/// (gevent: `gevent.wait(objects, count=n)`). Each item is reported once;
+/// items ready already come first, lowest index first.
+///
+/// # Examples
+///
+/// ```
+/// use shim_thread as thread;
+/// use std::time::Duration;
+///
+/// let handles: Vec<_> = [300, 1, 2]
+///     .into_iter()
+///     .map(|ms| thread::spawn(move || thread::sleep(Duration::from_millis(ms))))
+///     .collect();
+/// let mut done = shim_green::wait_n(&handles, 2);
+/// done.sort();
+/// assert_eq!(done, [1, 2]);
+/// ```
+pub fn wait_n<W: Waitable>(items: &[W], n: usize) -> Vec<usize> {
+    iwait(items).take(n).collect()
+}
+
+/// As [`wait_n`], blocking at most `dur`: the indices of the items found
+/// ready by then, fewer than `n` on timeout (gevent:
+/// `gevent.wait(objects, timeout=dur, count=n)`).
+///
+/// # Examples
+///
+/// ```
+/// use shim_green::{wait_n_timeout, Event};
+/// use std::time::Duration;
+///
+/// let events = [Event::new(), Event::new(), Event::new()];
+/// events[2].set();
+/// assert_eq!(wait_n_timeout(&events, 2, Duration::from_millis(10)), [2]);
+/// ```
+pub fn wait_n_timeout<W: Waitable>(items: &[W], n: usize, dur: Duration) -> Vec<usize> {
+    iwait_timeout(items, dur).take(n).collect()
+}
+
+/// Blocks until every one of `items` is ready (gevent:
+/// `gevent.wait(objects)`, `joinall`).
+///
+/// # Examples
+///
+/// ```
+/// use shim_green::Waitable;
+/// use shim_thread as thread;
+///
+/// let handles: Vec<_> = (0..10).map(|i| thread::spawn(move || i)).collect();
+/// shim_green::wait_all(&handles);
+/// assert!(handles.iter().all(|h| h.is_ready()));
+/// ```
+pub fn wait_all<W: Waitable>(items: &[W]) {
+    iwait(items).for_each(drop);
+}
+
+/// As [`wait_all`], blocking at most `dur`; `true` when every item is
+/// ready (gevent: `gevent.wait(objects, timeout=dur)`).
+///
+/// # Examples
+///
+/// ```
+/// use shim_green::{wait_all_timeout, Event};
+/// use std::time::Duration;
+///
+/// let (a, b) = (Event::new(), Event::new());
+/// a.set();
+/// assert!(!wait_all_timeout(&[&a, &b], Duration::from_millis(10)));
+/// b.set();
+/// assert!(wait_all_timeout(&[&a, &b], Duration::from_millis(10)));
+/// ```
+pub fn wait_all_timeout<W: Waitable>(items: &[W], dur: Duration) -> bool {
+    iwait_timeout(items, dur).count() == items.len()
+}
+
+/// An iterator over `items` that yields the index of each as it becomes
+/// ready, blocking in `next` until one does (gevent: `gevent.iwait`).
+/// Every item is yielded once; the iteration ends when all have been.
+/// Nothing polls: each item tells the waiter when it may have changed.
+///
+/// # Examples
+///
+/// ```
+/// use shim_thread as thread;
+/// use std::time::Duration;
+///
+/// let handles: Vec<_> = [30, 10, 20]
+///     .into_iter()
+///     .map(|ms| thread::spawn(move || {
+///         thread::sleep(Duration::from_millis(ms * 5));
+///         ms
+///     }))
+///     .collect();
+/// let order: Vec<usize> = shim_green::iwait(&handles).collect();
+/// assert_eq!(order, [1, 2, 0]);
+/// ```
+pub fn iwait<W: Waitable>(items: &[W]) -> Iwait<'_, W> {
+    Iwait::new(items, None)
+}
+
+/// As [`iwait`], with the whole iteration ending once `dur` has passed
+/// (gevent: `gevent.iwait(objects, timeout=dur)`).
+///
+/// # Examples
+///
+/// ```
+/// use shim_green::{iwait_timeout, Event};
+/// use std::time::Duration;
+///
+/// let events = [Event::new(), Event::new()];
+/// events[1].set();
+/// let ready: Vec<usize> = iwait_timeout(&events, Duration::from_millis(10)).collect();
+/// assert_eq!(ready, [1]);
+/// ```
+pub fn iwait_timeout<W: Waitable>(items: &[W], dur: Duration) -> Iwait<'_, W> {
+    Iwait::new(items, Instant::now().checked_add(dur))
+}
+
+/// The iterator of [`iwait`] and [`iwait_timeout`].
+pub struct Iwait<'a, W: Waitable> {
+    regs: Registrations<'a, W>,
+    /// Not yet yielded.
+    left: Vec<bool>,
+    remaining: usize,
+    signal: Arc<Signal>,
+    deadline: Option<Instant>,
+}
+
+impl<'a, W: Waitable> Iwait<'a, W> {
+    fn new(items: &'a [W], deadline: Option<Instant>) -> Iwait<'a, W> {
+        let signal = Signal::new();
+        let keys = items.iter().map(|w| w.__watch(signal.watcher())).collect();
+        Iwait {
+            regs: Registrations { items, keys },
+            left: vec![true; items.len()],
+            remaining: items.len(),
+            signal,
+            deadline,
+        }
+    }
+}
+
+impl<W: Waitable> Iterator for Iwait<'_, W> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            if self.remaining == 0 {
+                return None;
+            }
+            let items = self.regs.items;
+            let ready = (0..items.len()).find(|&i| self.left[i] && items[i].is_ready());
+            if let Some(i) = ready {
+                self.left[i] = false;
+                self.remaining -= 1;
+                if let Some(k) = self.regs.keys[i].take() {
+                    items[i].__unwatch(k);
+                }
+                return Some(i);
+            }
+            if !self.signal.wait(self.deadline) {
+                // Timed out: a last look, then the end.
+                let ready = (0..items.len()).find(|&i| self.left[i] && items[i].is_ready());
+                if ready.is_none() {
+                    self.remaining = 0;
+                }
+                self.deadline = Some(Instant::now());
+                if let Some(i) = ready {
+                    self.left[i] = false;
+                    self.remaining -= 1;
+                    return Some(i);
+                }
+                return None;
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.remaining))
+    }
+}
+
+impl<W: Waitable> fmt::Debug for Iwait<'_, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iwait")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
     }
 }
 
