@@ -1,11 +1,12 @@
 //! What gevent's `Greenlet` has beyond std's `JoinHandle`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use shim_thread::__green::{task, Finish};
+use shim_thread::__green::{task, Finish, Watcher};
 use shim_thread::{JoinHandle, ScopedJoinHandle};
 
-use crate::event::deadline_after;
+use crate::event::{deadline_after, AsyncResult, Event, Panicked};
 use crate::wait::wait_one;
 
 mod sealed {
@@ -84,11 +85,144 @@ pub trait JoinHandleExt<T>: sealed::Sealed + Sized {
     /// drop(tx);
     /// ```
     fn cancel(&self);
+
+    /// Runs `f` once the thread has finished — its result is stored and
+    /// `join` returns at once — on a coroutine of its own, so a callback
+    /// that blocks delays nothing else (gevent: `Greenlet.link`,
+    /// `rawlink`). Callbacks of one thread are started in the order they
+    /// were linked; one linked after the thread finished starts at once.
+    /// Each runs once. Nothing waits for them: `f` ends as any detached
+    /// thread does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::{Event, JoinHandleExt};
+    /// use shim_thread as thread;
+    /// use std::sync::Arc;
+    ///
+    /// let done = Arc::new(Event::new());
+    /// let h = thread::spawn(|| 6 * 7);
+    /// let d = done.clone();
+    /// h.link(move || d.set());
+    /// done.wait();
+    /// assert_eq!(h.join().unwrap(), 42);
+    /// ```
+    fn link<F>(&self, f: F)
+    where
+        F: FnOnce() + Send + 'static;
+
+    /// Fills `target` with the thread's result once it has finished (gevent:
+    /// `Greenlet.link(async_result)`): its value, or its panic's payload as
+    /// [`Panicked`] — a [`Cancelled`](crate::Cancelled) thread's too. The
+    /// handle is consumed, its result moving to `target`, where any number
+    /// of threads can wait for it. A `target` filled already is left as it
+    /// is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::{AsyncResult, JoinHandleExt};
+    /// use shim_thread as thread;
+    /// use std::sync::Arc;
+    ///
+    /// let result = Arc::new(AsyncResult::new());
+    /// thread::spawn(|| "fetched").link_result(result.clone());
+    /// assert_eq!(result.get().ok(), Some(&"fetched"));
+    ///
+    /// let failed: Arc<AsyncResult<()>> = Arc::new(AsyncResult::new());
+    /// thread::spawn(|| panic!("no route")).link_result(failed.clone());
+    /// assert_eq!(failed.get().unwrap_err().message(), Some("no route"));
+    /// ```
+    fn link_result(self, target: Arc<AsyncResult<T>>)
+    where
+        Self: Send + 'static,
+        T: Send + Sync + 'static;
+}
+
+/// Registers `f` to start on a coroutine of its own when `handle` finishes.
+fn link_to<H: Finish, F: FnOnce() + Send + 'static>(handle: &H, f: F) {
+    let once = parking_lot::Mutex::new(Some(f));
+    let start: Watcher = Arc::new(move || {
+        if let Some(f) = once.lock().take() {
+            start_link(f);
+        }
+    });
+    if handle.watch(start.clone()).is_none() {
+        start();
+    }
+}
+
+/// Starts a linked callback; when no coroutine can be had (no memory for
+/// a stack), runs it here rather than lose it.
+fn start_link<F: FnOnce() + Send + 'static>(f: F) {
+    let f = Arc::new(parking_lot::Mutex::new(Some(f)));
+    let g = f.clone();
+    let spawned = shim_thread::Builder::new().spawn(move || {
+        if let Some(f) = g.lock().take() {
+            f()
+        }
+    });
+    if spawned.is_err() {
+        if let Some(f) = f.lock().take() {
+            f()
+        }
+    }
+}
+
+/// `link_result` for either kind of handle.
+fn link_result_of<H, T>(
+    handle: H,
+    target: Arc<AsyncResult<T>>,
+    join: fn(H) -> std::thread::Result<T>,
+) where
+    H: Finish + Send + 'static,
+    T: Send + Sync + 'static,
+{
+    // The callback may start before the handle is stored (the thread
+    // finishes meanwhile): it waits for it.
+    let slot = Arc::new((parking_lot::Mutex::new(None::<H>), Event::new()));
+    let s = slot.clone();
+    let once = parking_lot::Mutex::new(Some(move || {
+        s.1.wait();
+        if let Some(h) = s.0.lock().take() {
+            let _ = match join(h) {
+                Ok(v) => target.set(v).map_err(drop),
+                Err(p) => target.set_error(Panicked::new(p)).map_err(drop),
+            };
+        }
+    }));
+    let start: Watcher = Arc::new(move || {
+        if let Some(f) = once.lock().take() {
+            start_link(f);
+        }
+    });
+    let watching = handle.watch(start.clone()).is_some();
+    *slot.0.lock() = Some(handle);
+    slot.1.set();
+    if !watching {
+        start();
+    }
 }
 
 impl<T> JoinHandleExt<T> for JoinHandle<T> {
     fn cancel(&self) {
         shim_rt::cancel::cancel(task(self.thread_of()));
+    }
+
+    fn link<F>(&self, f: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        link_to(self, f)
+    }
+
+    fn link_result(self, target: Arc<AsyncResult<T>>)
+    where
+        Self: Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        link_result_of(self, target, JoinHandle::join)
     }
 
     fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self> {
@@ -103,6 +237,21 @@ impl<T> JoinHandleExt<T> for JoinHandle<T> {
 impl<T> JoinHandleExt<T> for ScopedJoinHandle<'_, T> {
     fn cancel(&self) {
         shim_rt::cancel::cancel(task(self.thread_of()));
+    }
+
+    fn link<F>(&self, f: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        link_to(self, f)
+    }
+
+    fn link_result(self, target: Arc<AsyncResult<T>>)
+    where
+        Self: Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        link_result_of(self, target, ScopedJoinHandle::join)
     }
 
     fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self> {

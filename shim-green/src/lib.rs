@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `gevent.spawn`, `Greenlet` | `thread::spawn`, `thread::JoinHandle` (std's names) |
 //! | `Greenlet.join(timeout)` | [`JoinHandleExt::join_timeout`] |
+//! | `Greenlet.link`, `rawlink`, `link(async_result)` | [`JoinHandleExt::link`], [`JoinHandleExt::link_result`] |
 //! | `Greenlet.kill`, `GreenletExit` | [`JoinHandleExt::cancel`], [`Cancelled`] |
 //! | `gevent.Timeout`, `with_timeout` | [`with_timeout`], [`with_deadline`], [`Elapsed`] |
 //! | (blocking `GreenletExit` by hand) | [`shield`], [`checkpoint`] |
