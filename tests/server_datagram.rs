@@ -191,3 +191,39 @@ fn the_socket_keeps_its_blocking_mode() {
         t.elapsed()
     );
 }
+
+/// The datagram server's pause: datagrams sent while paused wait in the
+/// socket's buffer and are handled on resume.
+#[test]
+fn stop_accepting_holds_datagrams_until_start_accepting() {
+    rt();
+    let _dog = Watchdog::new(60);
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = handled.clone();
+    let server = DatagramServer::bind("127.0.0.1:0", move |data, peer, socket| {
+        h.fetch_add(1, Ordering::SeqCst);
+        socket.send_to(&data, peer).unwrap();
+    })
+    .unwrap();
+    server.stop_accepting(); // before start: starts paused
+    server.start().unwrap();
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..10u8 {
+        client.send_to(&[i], server.local_addr()).unwrap();
+    }
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(handled.load(Ordering::SeqCst), 0);
+    server.start_accepting();
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut got = HashSet::new();
+    for _ in 0..10 {
+        let mut buf = [0; 1];
+        client.recv(&mut buf).unwrap();
+        got.insert(buf[0]);
+    }
+    assert_eq!(got.len(), 10);
+    assert_eq!(handled.load(Ordering::SeqCst), 10);
+    assert_eq!(server.stop(Duration::from_secs(10)), 0);
+}

@@ -414,3 +414,68 @@ fn sigterm_stops_the_server_gracefully() {
     assert!(child.wait().unwrap().success());
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+/// gevent's test__server `stop_accepting`/`start_accepting`: the listener
+/// stays bound; clients arriving during the pause wait in the backlog and
+/// are served on resume; handlers running meanwhile go on.
+#[test]
+fn stop_accepting_pauses_and_start_accepting_serves_the_backlog() {
+    rt();
+    let _dog = Watchdog::new(60);
+    let served = Arc::new(AtomicUsize::new(0));
+    let s = served.clone();
+    let server = StreamServer::bind("127.0.0.1:0", move |conn: TcpStream, _| {
+        s.fetch_add(1, Ordering::SeqCst);
+        echo_lines(conn);
+    })
+    .unwrap();
+    server.start().unwrap();
+    let addr = server.local_addr();
+    let mut before = std::net::TcpStream::connect(addr).unwrap();
+    assert_eq!(ask(&mut before, "one\n"), "one\n");
+    server.stop_accepting();
+    assert!(!server.is_accepting());
+    // Clients connect during the pause (from coroutines and plain threads).
+    let mut waiting: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(b"queued\n").unwrap();
+            c
+        })
+        .collect();
+    let coroutine_client = thread::spawn(move || {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"green\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(&c).read_line(&mut line).unwrap();
+        line
+    });
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "nothing accepted while paused"
+    );
+    assert!(!coroutine_client.is_finished());
+    // The running handler goes on.
+    assert_eq!(ask(&mut before, "two\n"), "two\n");
+    waiting[0]
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    assert!(waiting[0].read(&mut [0; 8]).is_err(), "not served yet");
+    waiting[0].set_read_timeout(None).unwrap();
+    server.start_accepting();
+    assert!(server.is_accepting());
+    for c in &mut waiting {
+        let mut line = String::new();
+        BufReader::new(&*c).read_line(&mut line).unwrap();
+        assert_eq!(line, "queued\n");
+    }
+    assert_eq!(coroutine_client.join().unwrap(), "green\n");
+    assert_eq!(served.load(Ordering::SeqCst), 22);
+    // Paused again, then stopped while paused: stop still works.
+    server.stop_accepting();
+    drop((before, waiting));
+    assert_eq!(server.stop(Duration::from_secs(10)), 0);
+    assert!(server.is_stopped());
+}

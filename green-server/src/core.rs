@@ -28,6 +28,10 @@ struct State {
     started: bool,
     /// The accept (receive) loop runs.
     accepting: bool,
+    /// `stop_accepting` was called (and no `start_accepting` since).
+    paused: bool,
+    /// The loop has seen `paused` and accepts nothing until it is cleared.
+    loop_paused: bool,
     stop_requested: bool,
     /// `stop` has finished, or the loop failed: `serve_forever` returns.
     stopped: bool,
@@ -142,11 +146,46 @@ impl Core {
             if s.stop_requested {
                 return false;
             }
-            if s.limit.is_none_or(|max| s.handlers.len() < max) {
-                return true;
+            if s.paused {
+                if !s.loop_paused {
+                    s.loop_paused = true;
+                    self.changed.notify_all();
+                }
+            } else {
+                s.loop_paused = false;
+                if s.limit.is_none_or(|max| s.handlers.len() < max) {
+                    return true;
+                }
             }
             s = self.wait(s);
         }
+    }
+
+    /// Pauses the loop: once this returns, nothing more is accepted (or
+    /// received) until [`Core::resume`].
+    pub(crate) fn pause(&self) {
+        let mut s = self.lock();
+        s.paused = true;
+        self.wake_loop();
+        // Wait for the loop to see it, if it runs.
+        while s.accepting && !s.loop_paused && !s.stop_requested {
+            s = self.wait(s);
+        }
+    }
+
+    pub(crate) fn resume(&self) {
+        self.lock().paused = false;
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.lock().paused
+    }
+
+    /// Wakes the loop out of its wait for readiness.
+    fn wake_loop(&self) {
+        // SAFETY: writing 8 bytes from a live u64 to our eventfd.
+        unsafe { libc::write(self.wake.as_raw_fd(), (&1u64 as *const u64).cast(), 8) };
     }
 
     /// Waits until `fd` is readable (`true`) or a stop is requested
@@ -158,8 +197,16 @@ impl Core {
         ];
         loop {
             green_os::poll(&mut fds, None)?;
-            if !fds[1].revents().is_empty() || self.lock().stop_requested {
+            if self.lock().stop_requested {
                 return Ok(false);
+            }
+            if !fds[1].revents().is_empty() {
+                // A pause: take the wakeup, and let the loop look again.
+                let mut buf = 0u64;
+                // SAFETY: reading 8 bytes into a live u64 from our eventfd
+                // (non-blocking: EAGAIN when another took it).
+                unsafe { libc::read(self.wake.as_raw_fd(), (&mut buf as *mut u64).cast(), 8) };
+                return Ok(true);
             }
             if !fds[0].revents().is_empty() {
                 return Ok(true);
@@ -248,9 +295,7 @@ impl Core {
             s.stop_requested = true;
         }
         self.changed.notify_all();
-        // Wake the loop out of its wait for readiness.
-        // SAFETY: writing 8 bytes from a live u64 to our eventfd.
-        unsafe { libc::write(self.wake.as_raw_fd(), (&1u64 as *const u64).cast(), 8) };
+        self.wake_loop();
         {
             let mut s = self.lock();
             while s.accepting {

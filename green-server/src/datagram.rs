@@ -148,6 +148,67 @@ impl DatagramServer {
         Ok(())
     }
 
+    /// Pauses accepting (gevent: `stop_accepting`): once it returns, no
+    /// new datagrams are taken until [`start_accepting`](Self::start_accepting);
+    /// the socket stays bound, and datagrams arriving meanwhile wait in the socket's receive buffer
+    /// (up to its limit), to be served on resume. Running handlers go on.
+    /// What a server does under overload or during a reload. Calling it
+    /// before [`start`](Self::start) makes the server start paused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use green_server::DatagramServer;
+    /// use std::time::Duration;
+    ///
+    /// let server = DatagramServer::bind("127.0.0.1:0", |data, peer, socket| {
+    ///     socket.send_to(&data, peer).unwrap();
+    /// })
+    /// .unwrap();
+    /// server.start().unwrap();
+    /// server.stop_accepting();
+    /// let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    /// client.send_to(b"ping", server.local_addr()).unwrap();
+    /// client.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    /// let mut buf = [0; 4];
+    /// assert!(client.recv(&mut buf).is_err()); // waits in the socket's buffer
+    /// server.start_accepting();
+    /// client.set_read_timeout(None).unwrap();
+    /// assert_eq!(client.recv(&mut buf).unwrap(), 4);
+    /// server.stop(Duration::from_secs(5));
+    /// ```
+    pub fn stop_accepting(&self) {
+        self.core.pause()
+    }
+
+    /// Resumes accepting after [`stop_accepting`](Self::stop_accepting)
+    /// (gevent: `start_accepting`); does nothing otherwise. It does not
+    /// [`start`](Self::start) a server that was not started.
+    ///
+    /// # Examples
+    ///
+    /// See [`stop_accepting`](Self::stop_accepting).
+    pub fn start_accepting(&self) {
+        self.core.resume()
+    }
+
+    /// `false` from [`stop_accepting`](Self::stop_accepting) until
+    /// [`start_accepting`](Self::start_accepting).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use green_server::DatagramServer;
+    ///
+    /// let server = DatagramServer::bind("127.0.0.1:0", |_, _, _| {}).unwrap();
+    /// assert!(server.is_accepting());
+    /// server.stop_accepting();
+    /// assert!(!server.is_accepting());
+    /// ```
+    pub fn is_accepting(&self) -> bool {
+        !self.core.is_paused()
+    }
+
     /// Starts the server if it is not started, and waits until it stops.
     ///
     /// # Errors

@@ -4,7 +4,9 @@
 //!   TCP or Unix listener and runs a handler for each in a coroutine of its
 //!   own, at most [`max_connections`](StreamServer::max_connections) at
 //!   once; [`serve_forever`](StreamServer::serve_forever) and a graceful
-//!   [`stop`](StreamServer::stop).
+//!   [`stop`](StreamServer::stop); [`stop_accepting`](StreamServer::stop_accepting)
+//!   and [`start_accepting`](StreamServer::start_accepting) pause and
+//!   resume accepting, the listener staying bound.
 //! * [`DatagramServer`] (gevent's `DatagramServer`): the same for UDP, a
 //!   coroutine per datagram.
 //!

@@ -311,6 +311,69 @@ impl<L: Listener> StreamServer<L> {
         Ok(())
     }
 
+    /// Pauses accepting (gevent: `stop_accepting`): once it returns, no
+    /// new connections are taken until [`start_accepting`](Self::start_accepting);
+    /// the listener stays bound, and connections arriving meanwhile wait in the listener's backlog
+    /// (up to its limit), to be served on resume. Running handlers go on.
+    /// What a server does under overload or during a reload. Calling it
+    /// before [`start`](Self::start) makes the server start paused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use green_server::StreamServer;
+    /// use std::io::Read;
+    /// use std::time::Duration;
+    ///
+    /// let server = StreamServer::bind("127.0.0.1:0", |mut conn: shim_net::TcpStream, _| {
+    ///     let _ = std::io::Write::write_all(&mut conn, b"hi");
+    /// })
+    /// .unwrap();
+    /// server.start().unwrap();
+    /// server.stop_accepting();
+    /// // Connects (the backlog holds it), but is not served while paused.
+    /// let mut client = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    /// client.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    /// let mut buf = [0; 2];
+    /// assert!(client.read_exact(&mut buf).is_err());
+    /// server.start_accepting();
+    /// client.set_read_timeout(None).unwrap();
+    /// client.read_exact(&mut buf).unwrap();
+    /// assert_eq!(&buf, b"hi");
+    /// server.stop(Duration::from_secs(5));
+    /// ```
+    pub fn stop_accepting(&self) {
+        self.core.pause()
+    }
+
+    /// Resumes accepting after [`stop_accepting`](Self::stop_accepting)
+    /// (gevent: `start_accepting`); does nothing otherwise. It does not
+    /// [`start`](Self::start) a server that was not started.
+    ///
+    /// # Examples
+    ///
+    /// See [`stop_accepting`](Self::stop_accepting).
+    pub fn start_accepting(&self) {
+        self.core.resume()
+    }
+
+    /// `false` from [`stop_accepting`](Self::stop_accepting) until
+    /// [`start_accepting`](Self::start_accepting).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use green_server::StreamServer;
+    ///
+    /// let server = StreamServer::bind("127.0.0.1:0", |_, _| {}).unwrap();
+    /// assert!(server.is_accepting());
+    /// server.stop_accepting();
+    /// assert!(!server.is_accepting());
+    /// ```
+    pub fn is_accepting(&self) -> bool {
+        !self.core.is_paused()
+    }
+
     /// Starts the server if it is not started, and waits until it stops
     /// (gevent's `serve_forever`): until [`stop`](StreamServer::stop) is
     /// called from elsewhere — another coroutine, a signal handler, a
