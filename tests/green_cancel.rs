@@ -389,14 +389,20 @@ fn cancelling_a_finished_thread_does_nothing() {
     assert_eq!(h.join().unwrap(), 7);
     // A thread that is cancelled only after it stopped blocking finishes
     // its work if it never blocks again.
+    // (Cancelled once running: one cancelled before it starts never runs.)
     let go = Arc::new(AtomicBool::new(false));
-    let g2 = go.clone();
+    let started = Arc::new(AtomicBool::new(false));
+    let (g2, s2) = (go.clone(), started.clone());
     let h = thread::spawn(move || {
+        s2.store(true, Ordering::SeqCst);
         while !g2.load(Ordering::SeqCst) {
             std::hint::spin_loop();
         }
         "computed"
     });
+    while !started.load(Ordering::SeqCst) {
+        std::hint::spin_loop();
+    }
     h.cancel();
     go.store(true, Ordering::SeqCst);
     assert_eq!(h.join().unwrap(), "computed");
@@ -617,4 +623,108 @@ fn the_panic_hook_prints_nothing_for_a_cancellation() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("a real panic, for contrast"), "{stderr}");
     assert_eq!(stderr.matches("panicked").count(), 1, "{stderr}");
+}
+
+/// gevent's test__greenlet `test_kill_before_start` (and `joinall` of
+/// greenlets killed before they ran): a coroutine cancelled before it
+/// first runs never runs its function, its captures are dropped, and
+/// `join` gives the cancellation. One worker: the spawner holds it, so
+/// the children cannot have started when they are cancelled.
+#[test]
+fn a_thread_cancelled_before_it_starts_never_runs() {
+    green::Config::new().workers(1).apply().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let outer = thread::spawn(move || {
+        let dropped = Arc::new(());
+        let handles: Vec<_> = (0..100)
+            .map(|_| {
+                let (r, d) = (r.clone(), dropped.clone());
+                thread::spawn(move || {
+                    let _keep = d;
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for h in &handles {
+            h.cancel();
+        }
+        let cancelled = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_err().is::<Cancelled>())
+            .filter(|&c| c)
+            .count();
+        // A group member and a pool's map item cancelled before they ran.
+        let group = Group::new();
+        let member = group.spawn(|| 1);
+        group.cancel_all();
+        let member_cancelled = member.join().unwrap_err().is::<Cancelled>();
+        group.join_all();
+        (cancelled, Arc::strong_count(&dropped), member_cancelled)
+    });
+    let (cancelled, refs, member_cancelled) = outer.join().unwrap();
+    assert_eq!(cancelled, 100);
+    assert_eq!(refs, 1, "every closure was dropped");
+    assert!(member_cancelled);
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "no body ran");
+}
+
+/// A map whose items are cancelled before they start still reports each
+/// of them (as cancelled) instead of waiting for them forever.
+#[test]
+fn map_items_cancelled_before_they_start_are_reported() {
+    green::Config::new().workers(1).apply().unwrap();
+    let outer = thread::spawn(|| {
+        let pool = Arc::new(Pool::new(4));
+        let p = pool.clone();
+        // Cancel every member as soon as the map has started them (the
+        // canceller runs right after the map's spawns, on the one worker).
+        let canceller = thread::spawn(move || {
+            while p.is_empty() {
+                thread::yield_now();
+            }
+            p.cancel_all()
+        });
+        let results: Vec<bool> = pool
+            .map(0..4, |_| thread::sleep(Duration::from_secs(3600)))
+            .map(|r| r.unwrap_err().is::<Cancelled>())
+            .collect();
+        canceller.join().unwrap();
+        results
+    });
+    let results = outer
+        .join_timeout(Duration::from_secs(30))
+        .unwrap()
+        .unwrap();
+    assert_eq!(results, [true; 4]);
+}
+
+/// gevent's `kill(exception=…)`: the payload of the caller's choosing is
+/// what `join` gives; a second cancellation keeps the first.
+#[test]
+fn cancel_with_unwinds_with_the_callers_payload() {
+    #[derive(Debug, PartialEq)]
+    struct Reload(u32);
+    let blocked = thread::spawn(|| thread::sleep(Duration::from_secs(3600)));
+    thread::sleep(Duration::from_millis(10));
+    blocked.cancel_with(Reload(1));
+    blocked.cancel_with(Reload(2));
+    blocked.cancel();
+    let payload = blocked.join().unwrap_err();
+    assert_eq!(payload.downcast_ref::<Reload>(), Some(&Reload(1)));
+    // Before it starts, too (one worker is not needed: either way the
+    // payload is what join gives).
+    let h = thread::spawn(|| thread::sleep(Duration::from_secs(3600)));
+    h.cancel_with("shutdown");
+    assert_eq!(
+        h.join().unwrap_err().downcast_ref::<&str>(),
+        Some(&"shutdown")
+    );
+    // A finished thread: nothing happens.
+    let done = thread::spawn(|| 5);
+    while !done.is_finished() {
+        thread::sleep(Duration::from_millis(1));
+    }
+    done.cancel_with(Reload(3));
+    assert_eq!(done.join().unwrap(), 5);
 }

@@ -1,5 +1,6 @@
 //! What gevent's `Greenlet` has beyond std's `JoinHandle`.
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +86,31 @@ pub trait JoinHandleExt<T>: sealed::Sealed + Sized {
     /// drop(tx);
     /// ```
     fn cancel(&self);
+
+    /// As [`cancel`](JoinHandleExt::cancel), the thread unwinding with
+    /// `payload` — `join` then gives it back — instead of
+    /// [`Cancelled`](crate::Cancelled) (gevent: `kill(exception=…)`). A
+    /// thread cancelled already keeps its first cancellation, and
+    /// `payload` is dropped. Like `Cancelled`, the payload is not reported
+    /// by the panic hook; code that tells cancellations from panics by
+    /// `is::<Cancelled>()` sees it as a panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shim_green::JoinHandleExt;
+    /// use shim_thread as thread;
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct Shutdown(&'static str);
+    ///
+    /// let h = thread::spawn(|| thread::sleep(Duration::from_secs(3600)));
+    /// h.cancel_with(Shutdown("reload"));
+    /// let payload = h.join().unwrap_err();
+    /// assert_eq!(payload.downcast_ref(), Some(&Shutdown("reload")));
+    /// ```
+    fn cancel_with<P: Any + Send>(&self, payload: P);
 
     /// Runs `f` once the thread has finished — its result is stored and
     /// `join` returns at once — on a coroutine of its own, so a callback
@@ -210,6 +236,10 @@ impl<T> JoinHandleExt<T> for JoinHandle<T> {
         shim_rt::cancel::cancel(task(self.thread_of()));
     }
 
+    fn cancel_with<P: Any + Send>(&self, payload: P) {
+        shim_rt::cancel::cancel_with(task(self.thread_of()), Box::new(payload));
+    }
+
     fn link<F>(&self, f: F)
     where
         F: FnOnce() + Send + 'static,
@@ -237,6 +267,10 @@ impl<T> JoinHandleExt<T> for JoinHandle<T> {
 impl<T> JoinHandleExt<T> for ScopedJoinHandle<'_, T> {
     fn cancel(&self) {
         shim_rt::cancel::cancel(task(self.thread_of()));
+    }
+
+    fn cancel_with<P: Any + Send>(&self, payload: P) {
+        shim_rt::cancel::cancel_with(task(self.thread_of()), Box::new(payload));
     }
 
     fn link<F>(&self, f: F)

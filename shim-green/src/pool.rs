@@ -610,7 +610,8 @@ where
             let Some(item) = self.items.next() else {
                 return;
             };
-            let (f, tx, index) = (self.f.clone(), self.tx.clone(), self.next_in);
+            let f = self.f.clone();
+            let report = Report(Some((self.tx.clone(), self.next_in)));
             self.pool
                 .group
                 .spawn_member(Builder::new(), Some(permit), move |membership| {
@@ -622,7 +623,7 @@ where
                     // hearing of every item (a cancelled one reports `Err`).
                     shim_rt::cancel::defer(move || {
                         drop(membership);
-                        let _ = tx.send((index, r));
+                        report.send(r);
                     });
                 })
                 .expect("failed to spawn thread");
@@ -639,6 +640,26 @@ where
         }
         // We hold a sender: this never reports a disconnection.
         self.rx.recv().ok()
+    }
+}
+
+/// An item's report to its map: sent once, and by its drop — as
+/// cancelled — when the item never ran (cancelled before it started).
+struct Report<R>(Option<(Sender<(usize, std::thread::Result<R>)>, usize)>);
+
+impl<R> Report<R> {
+    fn send(mut self, r: std::thread::Result<R>) {
+        if let Some((tx, index)) = self.0.take() {
+            let _ = tx.send((index, r));
+        }
+    }
+}
+
+impl<R> Drop for Report<R> {
+    fn drop(&mut self) {
+        if let Some((tx, index)) = self.0.take() {
+            let _ = tx.send((index, Err(Box::new(crate::Cancelled))));
+        }
     }
 }
 

@@ -86,11 +86,32 @@ pub(crate) struct State {
     shield: AtomicU32,
     /// An unwinding we started is under way.
     unwinding: AtomicBool,
-    /// Active deadlines, outermost first; the list is made by the first
-    /// `with_deadline` (most tasks never have one, and an empty `Vec` here
-    /// would be 16 bytes more of every task).
-    #[allow(clippy::box_collection)] // one word inline, where a `Vec` takes three
-    deadlines: Mutex<Option<Box<Vec<Deadline>>>>,
+    /// Active deadlines, outermost first, and the payload of
+    /// [`cancel_with`]; made by the first `with_deadline` or `cancel_with`
+    /// (most tasks never have either, and an empty `Vec` here would be 16
+    /// bytes more of every task).
+    deadlines: Mutex<Option<Box<Rare>>>,
+}
+
+/// What few tasks need: their deadlines (it derefs to the list) and a
+/// cancellation payload of the caller's choosing.
+#[derive(Default)]
+struct Rare {
+    list: Vec<Deadline>,
+    payload: Option<Box<dyn Any + Send>>,
+}
+
+impl std::ops::Deref for Rare {
+    type Target = Vec<Deadline>;
+    fn deref(&self) -> &Vec<Deadline> {
+        &self.list
+    }
+}
+
+impl std::ops::DerefMut for Rare {
+    fn deref_mut(&mut self) -> &mut Vec<Deadline> {
+        &mut self.list
+    }
 }
 
 impl State {
@@ -124,7 +145,12 @@ impl State {
         }
         if self.requested.load(Ordering::SeqCst) && !self.delivered.swap(true, Ordering::SeqCst) {
             self.unwinding.store(true, Ordering::SeqCst);
-            return Some(Box::new(Cancelled));
+            let chosen = self
+                .deadlines
+                .lock()
+                .as_mut()
+                .and_then(|r| r.payload.take());
+            return Some(chosen.unwrap_or_else(|| Box::new(Cancelled)));
         }
         let mut d = self.deadlines.lock();
         let e = d
@@ -162,6 +188,25 @@ pub fn cancel(task: &Task) -> bool {
     st.requested.store(true, Ordering::SeqCst);
     task.interrupt();
     true
+}
+
+/// As [`cancel`], the task unwinding with `payload` instead of
+/// [`Cancelled`]. A task cancelled already keeps its first cancellation
+/// (and `payload` is dropped).
+pub fn cancel_with(task: &Task, payload: Box<dyn Any + Send>) -> bool {
+    if !task.is_coroutine() {
+        return false;
+    }
+    let st = task.cancel_state();
+    if st.closed.load(Ordering::SeqCst) || st.requested.load(Ordering::SeqCst) {
+        return !st.closed.load(Ordering::SeqCst);
+    }
+    st.deadlines
+        .lock()
+        .get_or_insert_default()
+        .payload
+        .get_or_insert(payload);
+    cancel(task)
 }
 
 /// Called by the wait mechanism when an interrupt ended a wait (the node

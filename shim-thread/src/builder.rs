@@ -272,7 +272,13 @@ impl Builder {
             their_packet
                 .started_on
                 .store(me, std::sync::atomic::Ordering::Release);
-            let result = catch_unwind(AssertUnwindSafe(f));
+            // Cancelled before it first ran (gevent's `kill` of a greenlet
+            // not yet started): its function never runs, and `join` gives
+            // the cancellation's payload.
+            let result = match shim_rt::cancel::take_due() {
+                Some(payload) => catch_unwind(AssertUnwindSafe(|| drop(f))).and(Err(payload)),
+                None => catch_unwind(AssertUnwindSafe(f)),
+            };
             // From here on nothing unwinds: thread-local destructors and the
             // publication of the result are not cut short by a cancellation.
             shim_rt::cancel::close_current();
