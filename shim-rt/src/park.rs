@@ -41,7 +41,7 @@ impl Waker {
             .unwrap_or_else(|| Waker::Thread(std::thread::current()))
     }
 
-    /// Wakes the context. If it is not parked, its next [`park`] returns at once.
+    /// Wakes the context. If it is not parked, its next park returns at once.
     #[inline]
     pub fn wake(&self) {
         match self {
