@@ -17,14 +17,17 @@ set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 work="$root/target/third-party-green"
 mkdir -p "$work"
+
+# cargo green itself, on PATH as a cargo subcommand (built where the
+# workspace's builds go: CARGO_TARGET_DIR when set).
+green_target="${CARGO_TARGET_DIR:-$root/target}"
+(cd "$root" && CARGO_TARGET_DIR="$green_target" cargo build --quiet -p cargo-green) || exit 1
+export PATH="$green_target/debug:$PATH"
+
 export CARGO_TARGET_DIR="$work/target"
 export GREENSTD_WORKERS=2
 export CARGO_TERM_COLOR=never
 per_run_timeout="${GREEN_SUITE_TIMEOUT:-600}"
-
-# cargo green itself, on PATH as a cargo subcommand.
-(cd "$root" && cargo build --quiet -p cargo-green) || exit 1
-export PATH="$root/target/debug:$PATH"
 
 # Each suite: "crate version | cargo test's target arguments | tests to skip"
 # (a skip is a name filter for the test harness's --skip). Doc tests are
