@@ -216,12 +216,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The one line a build prints: `cargo green: patched N crates, M left`,
+/// then where to look.
 pub(crate) fn summary(plan: &Plan) -> String {
     let (patched, left) = plan.counts();
     let crates = if patched == 1 { "crate" } else { "crates" };
     if left == 0 {
         format!(
-            "cargo green: patched {patched} {crates} onto {} (details: cargo green status)",
+            "cargo green: patched {patched} {crates}, 0 left (onto {}; details: cargo green status)",
             plan.spec.describe()
         )
     } else {
@@ -518,13 +520,7 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
             "check" | "clippy" | "doc" => ("check", &[]),
             _ => ("build", &[]),
         };
-        let before_dashes: Vec<OsString> = args
-            .rest
-            .iter()
-            .take_while(|a| *a != "--")
-            .cloned()
-            .collect();
-        let out = green_command(diag, &plan, &applied, args, &before_dashes)?
+        let out = green_command(diag, &plan, &applied, args, &diagnostic_args(&args.rest))?
             .args(extra)
             .arg("--message-format=json")
             .output()?;
@@ -544,4 +540,51 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
         plan::record_failed(&plan.green_dir, &plan.spec, &failed)?;
     }
     Err(io::Error::other("gave up after 8 attempts"))
+}
+
+/// The user's cargo arguments for cargo green's own diagnostic pass
+/// (`--message-format=json`, `--no-run` added): everything before `--`
+/// except what that pass sets itself or what its command does not take,
+/// so that cargo never sees a flag twice.
+fn diagnostic_args(rest: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut it = rest.iter().take_while(|a| *a != "--");
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        match &*s {
+            // Set by the diagnostic pass.
+            "--no-run" | "--no-fail-fast" | "--doc" => {}
+            "--message-format" => {
+                it.next();
+            }
+            _ if s.starts_with("--message-format=") => {}
+            _ => out.push(a.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_args_never_repeat_what_the_pass_sets() {
+        let v = |xs: &[&str]| xs.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            diagnostic_args(&v(&[
+                "--release",
+                "--no-run",
+                "--message-format",
+                "short",
+                "--message-format=json",
+                "-p",
+                "x",
+                "--no-fail-fast",
+                "--",
+                "--no-run",
+            ])),
+            v(&["--release", "-p", "x"])
+        );
+    }
 }

@@ -48,6 +48,10 @@ pub(crate) enum Why {
     NoStd,
     /// It failed to build when patched: the original is used.
     BuildFailed,
+    /// A crate it shares types with (the first string) is built from the
+    /// original and uses the original of a renamed copy (the second) this
+    /// one would use: the original keeps the graph's types whole.
+    WithFallback(String, String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +76,7 @@ impl Status {
             Status::Left(Why::NothingToPatch) => "not patched: nothing to patch (never names what greenstd replaces: thread, net, sync, process, fs, stdio, thread_local!)".into(),
             Status::Left(Why::NoStd) => "not patched: no_std".into(),
             Status::Left(Why::BuildFailed) => "NOT PATCHED: failed to build against greenstd; the original is used (delete <target>/green/failed to try again)".into(),
+            Status::Left(Why::WithFallback(user, shared)) => format!("NOT PATCHED: {user} is built from the original and passes it `{shared}`'s types; the original is used so that both name the same `{shared}`"),
         }
     }
 
@@ -84,7 +89,9 @@ impl Status {
     pub(crate) fn counts_as_left(&self) -> bool {
         matches!(
             self,
-            Status::Left(Why::BuildFailed) | Status::Left(Why::RuntimeShared(_))
+            Status::Left(Why::BuildFailed)
+                | Status::Left(Why::RuntimeShared(_))
+                | Status::Left(Why::WithFallback(..))
         )
     }
 }
@@ -420,6 +427,7 @@ impl Plan {
             }
             first = false;
         }
+        keep_types_whole(&graph, &mut status);
         Ok(Plan {
             graph,
             spec,
@@ -439,5 +447,49 @@ impl Plan {
             .count();
         let left = self.status.values().filter(|s| s.counts_as_left()).count();
         (patched, left)
+    }
+}
+
+/// A crate built from its original (it failed against greenstd) names the
+/// original of every renamed copy (`log`), while a patched copy it depends
+/// on names the renamed one (`log-green`): types of the two meet in the
+/// original and do not match (`env_logger` falling back while `env_filter`
+/// is patched). Such a dependency falls back too, to a fixed point.
+fn keep_types_whole(graph: &Graph, status: &mut BTreeMap<PackageId, Status>) {
+    loop {
+        let mut fallback: Option<(PackageId, Why)> = None;
+        'find: for (id, n) in &graph.nodes {
+            if !matches!(
+                status[id],
+                Status::Left(Why::BuildFailed | Why::WithFallback(..))
+            ) {
+                continue;
+            }
+            for (d, _) in &n.deps {
+                if !matches!(
+                    status.get(d),
+                    Some(Status::Patched(How::Copy | How::Parker))
+                ) {
+                    continue;
+                }
+                let shared = graph.nodes[d].deps.iter().find(|(r, _)| {
+                    matches!(status.get(r), Some(Status::Patched(How::Renamed(_))))
+                        && n.deps.iter().any(|(x, _)| x == r)
+                });
+                if let Some((r, _)) = shared {
+                    fallback = Some((
+                        d.clone(),
+                        Why::WithFallback(n.name().to_string(), graph.nodes[r].name().to_string()),
+                    ));
+                    break 'find;
+                }
+            }
+        }
+        match fallback {
+            Some((id, why)) => {
+                status.insert(id, Status::Left(why));
+            }
+            None => return,
+        }
     }
 }
