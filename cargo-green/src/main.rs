@@ -543,9 +543,16 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
             if matches!(cmd, "test" | "bench") {
                 c.arg("--no-run");
             }
-            if !before_dashes().any(|a| a == "--keep-going") {
-                // Every copy that fails is found in one pass.
-                c.arg("--keep-going");
+            // Every copy that fails is found in one pass.
+            match compile {
+                "test" | "bench" => {
+                    c.arg("--no-fail-fast");
+                }
+                "rustc" => {}
+                _ if !before_dashes().any(|a| a == "--keep-going") => {
+                    c.arg("--keep-going");
+                }
+                _ => {}
             }
             c.arg(if io::IsTerminal::is_terminal(&io::stderr()) {
                 "--message-format=json-diagnostic-rendered-ansi"

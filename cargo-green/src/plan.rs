@@ -110,6 +110,9 @@ pub(crate) struct Plan {
     pub(crate) project_dir: PathBuf,
     /// Path packages of the user (members and path dependencies).
     pub(crate) shadowed: BTreeSet<PackageId>,
+    /// Library names of greenstd and everything it depends on (whether or
+    /// not the user's graph has them): what `audit` leaves out.
+    pub(crate) greenstd_libs: BTreeSet<String>,
 }
 
 /// A short, stable hash for directory names.
@@ -182,7 +185,7 @@ fn probe_closure(
     green_dir: &Path,
     user_lock: Option<&Path>,
     args: &GraphArgs,
-) -> io::Result<BTreeSet<Compat>> {
+) -> io::Result<(BTreeSet<Compat>, BTreeSet<String>)> {
     let dir = green_dir.join("probe");
     fs::create_dir_all(dir.join("src"))?;
     let mut doc = toml_edit::DocumentMut::new();
@@ -220,11 +223,14 @@ fn probe_closure(
     let closure = g.closure([green.pkg.id.clone()], |k| {
         k.iter().any(|k| *k != DependencyKind::Development)
     });
-    Ok(closure
-        .iter()
-        .filter_map(|id| g.nodes.get(id))
-        .map(|n| (n.name().to_string(), compat(&n.pkg.version)))
-        .collect())
+    let nodes: Vec<&Node> = closure.iter().filter_map(|id| g.nodes.get(id)).collect();
+    Ok((
+        nodes
+            .iter()
+            .map(|n| (n.name().to_string(), compat(&n.pkg.version)))
+            .collect(),
+        nodes.iter().filter_map(|n| n.lib_name()).collect(),
+    ))
 }
 
 pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
@@ -297,15 +303,20 @@ impl Plan {
         let spec = green.map(spec_of).unwrap_or_else(own_greenstd);
 
         // greenstd and what it depends on, as (name, compatible version).
-        let closure: BTreeSet<Compat> = match green {
-            Some(g) => graph
-                .closure([g.pkg.id.clone()], |k| {
+        let (closure, greenstd_libs): (BTreeSet<Compat>, BTreeSet<String>) = match green {
+            Some(g) => {
+                let ids = graph.closure([g.pkg.id.clone()], |k| {
                     k.iter().any(|k| *k != DependencyKind::Development)
-                })
-                .iter()
-                .filter_map(|id| graph.nodes.get(id))
-                .map(|n| (n.name().to_string(), compat(&n.pkg.version)))
-                .collect(),
+                });
+                let nodes: Vec<&Node> = ids.iter().filter_map(|id| graph.nodes.get(id)).collect();
+                (
+                    nodes
+                        .iter()
+                        .map(|n| (n.name().to_string(), compat(&n.pkg.version)))
+                        .collect(),
+                    nodes.iter().filter_map(|n| n.lib_name()).collect(),
+                )
+            }
             None => {
                 let lock = graph.workspace_root.join("Cargo.lock");
                 probe_closure(&spec, &project_dir, lock.exists().then_some(&*lock), args)?
@@ -435,6 +446,7 @@ impl Plan {
             green_dir,
             project_dir,
             shadowed,
+            greenstd_libs,
         })
     }
 

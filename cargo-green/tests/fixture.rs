@@ -213,7 +213,10 @@ fn status_names_minreq_patched_and_the_runtime_not() {
 fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
     let _l = lock();
     let mut a = green();
-    a.env("PATH", path_with_cargo_green()).arg("audit");
+    // --locked: the project's lockfile is checked, the build's own copy
+    // (which names greenstd) is not held to it.
+    a.env("PATH", path_with_cargo_green())
+        .args(["audit", "--locked"]);
     let out = run_ok(a);
     // One section per binary, each starting with its header line.
     let section = |bin: &str| -> String {
@@ -243,6 +246,12 @@ fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
     let blocking = section("blocking");
     assert!(
         blocking.contains("green-fixture:") && blocking.contains("blocking::c_sleep -> nanosleep"),
+        "{out}"
+    );
+    // Ranked: the summary line names it first, as what blocks a worker.
+    let summary = blocking.lines().next().unwrap_or_default();
+    assert!(
+        summary.contains("1 blocks a worker") && summary.contains("first: green-fixture:"),
         "{out}"
     );
     // Nothing of greenstd or its runtime is reported.
