@@ -261,6 +261,68 @@ fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
     assert!(out.contains("cargo green audit cannot see:"), "{out}");
 }
 
+/// tests/green-clap: crates that name std's sealed `IsTerminal`
+/// (is_terminal_polyfill, anstream, clap_builder) build patched, the user's
+/// `#![deny(warnings)]` crate naming it too; normpath (a `Path::read_dir()`
+/// that returns std's `ReadDir`) falls back with one line and no rustc
+/// error on screen, its errors in the log the line names.
+#[test]
+fn sealed_is_terminal_users_build_patched_and_a_std_typed_return_falls_back_quietly() {
+    let _l = lock();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/green-clap");
+    // A fallback recorded by an earlier run would not be reported again.
+    let _ = std::fs::remove_file(target_dir().join("green/failed"));
+    let mut b = green_in(&dir);
+    b.env("PATH", path_with_cargo_green()).arg("build");
+    let out = run_ok(b);
+    let fallback: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("built from the original"))
+        .collect();
+    assert_eq!(fallback.len(), 1, "{out}");
+    assert!(
+        fallback[0].starts_with("cargo green: normpath 1.5.2: error[E0308]"),
+        "{out}"
+    );
+    // No rustc diagnostic of a copy on screen.
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with("error[") || l.trim_start().starts_with("-->")),
+        "{out}"
+    );
+    assert!(out.contains(", 1 left: run cargo green status"), "{out}");
+    let log = target_dir().join("green/fallback.log");
+    assert!(fallback[0].contains(&*log.to_string_lossy()), "{out}");
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains("E0308"),
+        "{out}"
+    );
+    let mut st = green_in(&dir);
+    st.env("PATH", path_with_cargo_green()).arg("status");
+    let status = run_ok(st);
+    for name in ["is_terminal_polyfill", "anstream", "clap_builder"] {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{status}"));
+        assert!(line.ends_with("  patched"), "{status}");
+    }
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("normpath ") && l.contains("NOT PATCHED")),
+        "{status}"
+    );
+    let run = Command::new(target_dir().join("debug/green-clap"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("word=hello terminal=false polyfill=false normalized=true"),
+        "{stdout}"
+    );
+}
+
 /// tests/green-workspace: a virtual workspace, a path dependency with its
 /// own `[lib] name`, minreq in two versions (one under another name).
 #[test]
