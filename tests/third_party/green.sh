@@ -53,6 +53,10 @@ suites=(
   "tiny_http 0.12.0 | --lib --tests |"
   # WebSocket; its published tests are unit tests (no sockets).
   "tungstenite 0.21.0 | --lib --tests |"
+  # Its current version: its dev-dependencies (env_logger, anstream,
+  # is_terminal_polyfill) name std's sealed IsTerminal, and env_logger
+  # shares log's types with env_filter.
+  "tungstenite 0.29.0 | --lib --tests |"
   # A blocking HTTP server framework with a thread pool. Every one of its
   # client tests names example.com or wikipedia.org: the module is skipped;
   # its server tests talk to localhost / 127.0.0.1 / [::1].
