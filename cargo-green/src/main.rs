@@ -346,12 +346,7 @@ fn failed_copies(plan: &Plan, stdout: &[u8], stderr: &[u8]) -> Vec<cargo_metadat
     let copies: Vec<(cargo_metadata::PackageId, PathBuf, String)> = plan
         .status
         .iter()
-        .filter(|(_, s)| {
-            matches!(
-                s,
-                Status::Patched(How::Copy | How::Parker | How::Renamed(_))
-            )
-        })
+        .filter(|(_, s)| is_copy(s))
         .map(|(id, _)| {
             let n = &plan.graph.nodes[id];
             (
