@@ -553,8 +553,8 @@ struct Feed<'p, I: Iterator, R> {
     pool: &'p Pool,
     items: Peekable<I>,
     f: Job<I::Item, R>,
-    tx: Sender<(usize, std::thread::Result<R>)>,
-    rx: Receiver<(usize, std::thread::Result<R>)>,
+    tx: Sender<Done<R>>,
+    rx: Receiver<Done<R>>,
     /// Index of the next item to start.
     next_in: usize,
     /// Started and not yet yielded.
@@ -633,7 +633,7 @@ where
     }
 
     /// The next result to arrive; `None` when nothing is in flight.
-    fn next_done(&mut self) -> Option<(usize, std::thread::Result<R>)> {
+    fn next_done(&mut self) -> Option<Done<R>> {
         self.top_up();
         if self.in_flight == 0 {
             return None;
@@ -645,7 +645,10 @@ where
 
 /// An item's report to its map: sent once, and by its drop — as
 /// cancelled — when the item never ran (cancelled before it started).
-struct Report<R>(Option<(Sender<(usize, std::thread::Result<R>)>, usize)>);
+struct Report<R>(Option<(Sender<Done<R>>, usize)>);
+
+/// An item's index and result.
+type Done<R> = (usize, std::thread::Result<R>);
 
 impl<R> Report<R> {
     fn send(mut self, r: std::thread::Result<R>) {
