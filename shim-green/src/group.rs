@@ -387,7 +387,8 @@ impl Group {
     /// assert!(group.add(&h));
     /// assert!(group.contains(h.thread()));
     /// group.join_all(); // waits for it
-    /// assert!(h.is_finished());
+    /// assert!(group.is_empty());
+    /// h.join().unwrap();
     /// ```
     pub fn add<T>(&self, handle: &JoinHandle<T>) -> bool {
         self.adopt(handle, None)
