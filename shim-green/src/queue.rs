@@ -73,19 +73,37 @@ enum Block {
     Until(Option<Instant>),
 }
 
-struct State<S> {
+struct State<T, S> {
     items: S,
     /// `None`: unbounded. `Some(0)`: a put waits for a waiting getter.
     cap: Option<usize>,
     closed: bool,
     /// Getters blocked in `get` now (a capacity of 0 hands items to them).
     waiting_getters: usize,
+    /// Capacity 0: the items of putters blocked in `put`, each under its
+    /// putter's ticket, in the order they came; any getter (`try_get`
+    /// too, as gevent's `get_nowait`) takes the first, which completes
+    /// that put.
+    offered: VecDeque<(u64, T)>,
+    /// The next putter's ticket.
+    next_ticket: u64,
     /// Items put and not yet marked done (`JoinableQueue`).
     unfinished: usize,
 }
 
-impl<S> State<S> {
-    fn has_room<T>(&self) -> bool
+impl<T, S> State<T, S> {
+    /// Takes back the item offered under `ticket`; `None` once a getter
+    /// took it (the put succeeded).
+    fn withdraw(&mut self, ticket: u64) -> Option<T> {
+        let i = self.offered.iter().position(|(t, _)| *t == ticket)?;
+        self.offered.remove(i).map(|(_, item)| item)
+    }
+
+    fn is_offered(&self, ticket: u64) -> bool {
+        self.offered.iter().any(|(t, _)| *t == ticket)
+    }
+
+    fn has_room(&self) -> bool
     where
         S: Store<T>,
     {
@@ -131,7 +149,7 @@ impl<F: FnMut()> Drop for OnUnwind<F> {
 
 /// The queue itself, generic over the store.
 struct Chan<T, S> {
-    state: Mutex<State<S>>,
+    state: Mutex<State<T, S>>,
     not_empty: Condvar,
     not_full: Condvar,
     all_done: Condvar,
@@ -146,6 +164,8 @@ impl<T, S: Store<T>> Chan<T, S> {
                 cap,
                 closed: false,
                 waiting_getters: 0,
+                offered: VecDeque::new(),
+                next_ticket: 0,
                 unfinished: 0,
             }),
             not_empty: Condvar::new(),
@@ -176,6 +196,9 @@ impl<T, S: Store<T>> Chan<T, S> {
             if timed_out {
                 return Err(PutFail::Timeout(item));
             }
+            if s.cap == Some(0) {
+                return self.offer(s, item, deadline);
+            }
             // If this wait unwinds, pass on a wakeup it may have consumed.
             let undo = OnUnwind(Some(|| {
                 shim_rt::cancel::defer(|| {
@@ -202,6 +225,13 @@ impl<T, S: Store<T>> Chan<T, S> {
                 }
                 return Ok(t);
             }
+            if let Some((_, t)) = s.offered.pop_front() {
+                s.unfinished += 1;
+                drop(s);
+                // Putters wait on one condvar, each for its own ticket.
+                self.not_full.notify_all();
+                return Ok(t);
+            }
             if s.closed {
                 return Err(GetFail::Closed);
             }
@@ -213,10 +243,6 @@ impl<T, S: Store<T>> Chan<T, S> {
                 return Err(GetFail::Timeout);
             }
             s.waiting_getters += 1;
-            if s.cap == Some(0) {
-                // A putter may be waiting for a getter.
-                self.not_full.notify_one();
-            }
             let undo = OnUnwind(Some(|| {
                 shim_rt::cancel::defer(|| {
                     let mut s = lock(&self.state);
@@ -229,6 +255,39 @@ impl<T, S: Store<T>> Chan<T, S> {
             (s, timed_out) = wait_until(&self.not_empty, s, deadline);
             undo.defuse();
             s.waiting_getters -= 1;
+        }
+    }
+
+    /// Capacity 0, no getter waiting: offers `item` to getters and waits
+    /// until one takes it, the deadline passes or the queue closes.
+    fn offer(
+        &self,
+        mut s: shim_sync::MutexGuard<'_, State<T, S>>,
+        item: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), PutFail<T>> {
+        let ticket = s.next_ticket;
+        s.next_ticket += 1;
+        s.offered.push_back((ticket, item));
+        loop {
+            // If this wait unwinds, the offer is withdrawn (the item dropped).
+            let undo = OnUnwind(Some(|| {
+                shim_rt::cancel::defer(|| drop(lock(&self.state).withdraw(ticket)))
+            }));
+            let timed_out;
+            (s, timed_out) = wait_until(&self.not_full, s, deadline);
+            undo.defuse();
+            if !s.is_offered(ticket) {
+                return Ok(());
+            }
+            if s.closed || timed_out {
+                let closed = s.closed;
+                return match s.withdraw(ticket) {
+                    None => Ok(()),
+                    Some(item) if closed => Err(PutFail::Closed(item)),
+                    Some(item) => Err(PutFail::Timeout(item)),
+                };
+            }
         }
     }
 
@@ -318,9 +377,11 @@ macro_rules! queue_methods {
             #[doc = concat!("Creates a `", stringify!($Q), "` holding at most `capacity` items \
                 (gevent: `maxsize`): `put` blocks while it is full.")]
             ///
-            /// With a capacity of 0, `put` blocks until a getter is waiting
-            /// and hands the item over (gevent's `Channel`); a getter that
-            /// times out after that leaves the item for the next one.
+            /// With a capacity of 0, `put` blocks until a getter takes the
+            /// item (gevent's `Channel`): a getter that is waiting, or any
+            /// later `get`, `get_timeout` or `try_get`; a getter that times
+            /// out after the item was handed to it leaves the item for the
+            /// next one.
             ///
             /// # Examples
             ///
