@@ -294,7 +294,10 @@ fn capacity_zero_try_get_takes_from_a_waiting_putter() {
         match q.try_get() {
             Ok(v) => break v,
             Err(TryGetError::Empty) => {
-                assert!(t.elapsed() < Duration::from_secs(20), "putter never offered");
+                assert!(
+                    t.elapsed() < Duration::from_secs(20),
+                    "putter never offered"
+                );
                 thread::sleep(Duration::from_millis(1));
             }
             Err(e) => panic!("{e:?}"),

@@ -331,3 +331,21 @@ fn send_and_sync_as_std() {
     let o: Once = greenstd::sync::ONCE_INIT;
     assert!(!o.is_completed());
 }
+
+/// std's `dropck` test: a cell may hold a reference that dies before the
+/// cell (compiles only when the drop checker lets it, as std's
+/// `#[may_dangle]`); the value is still dropped with the cell.
+#[test]
+fn once_lock_dropck_as_std() {
+    let cell = OnceLock::new();
+    {
+        let s = String::new();
+        cell.set(&s).unwrap();
+    }
+    let drops = std::rc::Rc::new(());
+    let cell = OnceLock::new();
+    cell.set(drops.clone()).unwrap();
+    assert_eq!(std::rc::Rc::strong_count(&drops), 2);
+    drop(cell);
+    assert_eq!(std::rc::Rc::strong_count(&drops), 1);
+}

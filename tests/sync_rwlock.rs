@@ -266,3 +266,17 @@ fn stress_threads_and_coroutines() {
     }
     assert_eq!(*l.read().unwrap(), 50 * 100);
 }
+
+/// std's `test_read_guard_covariance`: a read guard is covariant in `T`
+/// (compiles only then).
+#[test]
+fn read_guard_is_covariant_as_std() {
+    fn do_stuff<'a>(_: greenstd::sync::RwLockReadGuard<'_, &'a i32>, _: &'a i32) {}
+    let j: i32 = 5;
+    let lock = RwLock::new(&j);
+    {
+        let i = 6;
+        do_stuff(lock.read().unwrap(), &i);
+    }
+    drop(lock);
+}

@@ -81,8 +81,8 @@ impl From<Elapsed> for std::io::Error {
 /// * Waits greenstd cannot interrupt: the offload pool ([`offload`], host
 ///   name lookups) and the end of `thread::scope` (it always waits for its
 ///   threads); the deadline then takes effect at the next wait. On a plain
-///   OS thread, socket I/O and `sleep` are std's own blocking system calls
-///   and are not interrupted either; waits on greenstd's locks, channels,
+///   OS thread, socket I/O is std's own blocking system calls and is not
+///   interrupted either; `sleep` and waits on greenstd's locks, channels,
 ///   `join`, `park` and this module's types are.
 ///
 /// [`offload`]: https://docs.rs/greenstd/latest/greenstd/green/fn.offload.html
