@@ -122,6 +122,20 @@ fn max_connections_bounds_the_running_handlers() {
 }
 
 #[test]
+fn max_connections_zero_is_invalid_input_at_start() {
+    let server = StreamServer::bind("127.0.0.1:0", |_c: TcpStream, _| {})
+        .unwrap()
+        .max_connections(0);
+    let e = server.start().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    assert!(!server.is_started());
+    assert_eq!(
+        server.serve_forever().unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
+}
+
+#[test]
 fn stop_lets_handlers_finish_within_grace_and_closes_the_listener() {
     rt();
     let _w = Watchdog::new(60);

@@ -170,6 +170,22 @@ fn configuration_after_start_must_agree() {
 }
 
 #[test]
+fn a_zero_max_blocking_time_is_invalid_input_as_the_variable() {
+    // GREENSTD_MAX_BLOCKING_TIME=0 is refused; so is the same from Config
+    // (and the refused configuration changes nothing).
+    let e = greenstd::green::Config::new()
+        .max_blocking_time(Some(Duration::ZERO))
+        .apply()
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+    greenstd::green::Config::new()
+        .max_blocking_time(Some(Duration::from_micros(1)))
+        .max_blocking_time(None)
+        .apply()
+        .unwrap();
+}
+
+#[test]
 fn configuration_from_the_environment() {
     if !is_child() {
         let out = run_child(

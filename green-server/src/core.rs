@@ -117,6 +117,14 @@ impl Core {
         if s.started {
             return Ok(false);
         }
+        if s.limit == Some(0) {
+            // A server that may run no handler would never serve.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a handler limit of 0: the server could never serve; \
+                 give at least 1, or no limit",
+            ));
+        }
         s.started = true;
         s.accepting = true;
         Ok(true)

@@ -134,7 +134,9 @@ impl Config {
 
     /// Reports (to stderr) every coroutine that holds its worker without
     /// switching for longer than `limit`, with a backtrace of where it is;
-    /// `None` turns the reports off (gevent's `max_blocking_time`).
+    /// `None` turns the reports off (gevent's `max_blocking_time`). A zero
+    /// `limit` is refused by [`apply`](Config::apply), as a
+    /// `GREENSTD_MAX_BLOCKING_TIME` of 0.
     pub fn max_blocking_time(mut self, limit: Option<std::time::Duration>) -> Config {
         self.max_blocking_time = Some(limit);
         self
@@ -178,7 +180,8 @@ impl Config {
     ///
     /// `InvalidInput` for a value out of range (0 workers, a stack below
     /// [`MIN_STACK_SIZE`] or above [`MAX_STACK_SIZE`], a backlog above
-    /// [`MAX_LISTEN_BACKLOG`]); `Other` when the runtime is already running
+    /// [`MAX_LISTEN_BACKLOG`], a `max_blocking_time` of zero — as the
+    /// environment variables); `Other` when the runtime is already running
     /// with different settings.
     pub fn apply(self) -> io::Result<()> {
         if let Some(w) = self.workers {
@@ -195,6 +198,9 @@ impl Config {
         }
         if let Some(b) = self.listen_backlog {
             check_backlog(b as usize, "listen_backlog")?;
+        }
+        if let Some(Some(t)) = self.max_blocking_time {
+            check_blocking_time(t)?;
         }
         let mut req = REQUESTED.lock();
         if let Some(started) = STARTED.get() {
@@ -284,6 +290,27 @@ fn check_millis(n: usize, what: &str) -> io::Result<usize> {
         )));
     }
     Ok(n)
+}
+
+fn check_blocking_time(t: std::time::Duration) -> io::Result<()> {
+    if t.is_zero() {
+        return Err(invalid(
+            "max_blocking_time=Some(0s): give a time above 0, or None to turn the reports off"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a listen backlog given to a function (`bind_with_backlog`) by
+/// the rule [`Config::listen_backlog`] and `GREENSTD_LISTEN_BACKLOG`
+/// follow: at most [`MAX_LISTEN_BACKLOG`].
+///
+/// # Errors
+///
+/// `InvalidInput` above [`MAX_LISTEN_BACKLOG`].
+pub fn check_listen_backlog(backlog: u32) -> io::Result<u32> {
+    check_backlog(backlog as usize, "backlog").map(|_| backlog)
 }
 
 fn check_backlog(n: usize, what: &str) -> io::Result<usize> {
