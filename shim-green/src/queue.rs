@@ -175,6 +175,7 @@ impl<T, S: Store<T>> Chan<T, S> {
         }
     }
 
+    #[track_caller]
     fn put(&self, item: T, block: Block) -> Result<(), PutFail<T>> {
         let mut s = lock(&self.state);
         let mut timed_out = false;
@@ -213,6 +214,7 @@ impl<T, S: Store<T>> Chan<T, S> {
         }
     }
 
+    #[track_caller]
     fn get(&self, block: Block) -> Result<T, GetFail> {
         let mut s = lock(&self.state);
         let mut timed_out = false;
@@ -260,6 +262,7 @@ impl<T, S: Store<T>> Chan<T, S> {
 
     /// Capacity 0, no getter waiting: offers `item` to getters and waits
     /// until one takes it, the deadline passes or the queue closes.
+    #[track_caller]
     fn offer(
         &self,
         mut s: shim_sync::MutexGuard<'_, State<T, S>>,
@@ -329,6 +332,7 @@ impl<T, S: Store<T>> Chan<T, S> {
         lock(&self.state).unfinished
     }
 
+    #[track_caller]
     fn join(&self, deadline: Option<Instant>) -> bool {
         let mut s = lock(&self.state);
         loop {
@@ -415,6 +419,7 @@ macro_rules! queue_methods {
             /// q.close();
             /// assert_eq!(q.put(8).unwrap_err().0, 8);
             /// ```
+            #[track_caller]
             pub fn put(&self, item: T) -> Result<(), PutError<T>> {
                 match self.chan.put(item, Block::Until(None)) {
                     Ok(()) => Ok(()),
@@ -467,6 +472,7 @@ macro_rules! queue_methods {
             /// let r = q.put_timeout(2, Duration::from_millis(10));
             /// assert!(matches!(r, Err(PutTimeoutError::Timeout(2))));
             /// ```
+            #[track_caller]
             pub fn put_timeout(&self, item: T, dur: Duration) -> Result<(), PutTimeoutError<T>> {
                 match self.chan.put(item, Block::Until(deadline_after(dur))) {
                     Ok(()) => Ok(()),
@@ -493,6 +499,7 @@ macro_rules! queue_methods {
             /// q.close();
             /// assert_eq!(q.get(), None);
             /// ```
+            #[track_caller]
             pub fn get(&self) -> Option<T> {
                 self.chan.get(Block::Until(None)).ok()
             }
@@ -539,6 +546,7 @@ macro_rules! queue_methods {
             #[doc = concat!("let q = ", stringify!($Q), "::<u8>::new();")]
             /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetTimeoutError::Timeout));
             /// ```
+            #[track_caller]
             pub fn get_timeout(&self, dur: Duration) -> Result<T, GetTimeoutError> {
                 self.chan
                     .get(Block::Until(deadline_after(dur)))
@@ -662,6 +670,7 @@ macro_rules! queue_methods {
             /// q.close();
             /// assert_eq!(q.iter().sum::<i32>(), 2);
             /// ```
+            #[track_caller]
             pub fn iter(&self) -> Iter<'_, T> {
                 Iter { get: self }
             }
@@ -852,6 +861,7 @@ impl<T> JoinableQueue<T> {
     /// let q: JoinableQueue<u8> = JoinableQueue::new();
     /// q.join(); // nothing was put
     /// ```
+    #[track_caller]
     pub fn join(&self) {
         self.chan.join(None);
     }
@@ -869,6 +879,7 @@ impl<T> JoinableQueue<T> {
     /// q.put(1).unwrap();
     /// assert!(!q.join_timeout(Duration::from_millis(10)));
     /// ```
+    #[track_caller]
     pub fn join_timeout(&self, dur: Duration) -> bool {
         self.chan.join(deadline_after(dur))
     }
@@ -904,6 +915,7 @@ pub struct Iter<'a, T> {
 
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.get.get_item()
     }
