@@ -335,15 +335,30 @@ fn write_frames(out: &mut String, frames: &[usize]) {
     }) {
         start += 1;
     }
-    // Below the coroutine's entry point there is only the runtime.
-    let end = lines[start..]
+    // Below the coroutine's entry point there is only the runtime. When
+    // the entry point is the first frame, the thread's closure was inlined
+    // into it (a release build without debug info has no inline frames to
+    // tell): that frame is the user's code, so it stays, said so.
+    let entry = lines[start..]
         .iter()
         .position(|(n, _)| n.starts_with("shim_thread::builder::") || n.starts_with("generator::"))
-        .map_or(lines.len(), |i| start + i);
+        .map(|i| start + i);
+    let end = match entry {
+        Some(e) if e == start => (e + 1).min(lines.len()),
+        Some(e) => e,
+        None => lines.len(),
+    };
     for (i, (name, place)) in lines[start..end].iter().enumerate() {
         let _ = writeln!(out, "  {i:>3}: {name}");
         if !place.is_empty() {
             let _ = writeln!(out, "             at {place}");
+        }
+        if entry == Some(start + i) {
+            let _ = writeln!(
+                out,
+                "             (the thread's closure, inlined into greenstd's entry point; \
+                 build with debug info to see its lines)"
+            );
         }
     }
 }
