@@ -5,6 +5,7 @@
 //! process.
 
 mod net_util;
+mod stdio_util;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -119,6 +120,69 @@ fn max_connections_bounds_the_running_handlers() {
     }
     assert_eq!(most.load(Ordering::SeqCst), 5);
     assert_eq!(server.stop(Duration::from_secs(5)), 0);
+}
+
+/// The sockets this process has open (the runtime's own descriptors,
+/// some made lazily, are not sockets).
+fn open_sockets() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// A stop whose short grace runs out over many handlers blocked in a read:
+/// when it returns, every handler has left the books (`connections()` 0,
+/// the true count 0 returned) and every server-side descriptor (the
+/// connections and their duplicates) is closed. Handlers that ended while
+/// the stop held the server's lock used to be cancelled again inside their
+/// bookkeeping and never leave it (issue 22 item 1). Fds are counted, so
+/// it runs alone in a child process.
+#[test]
+fn stop_after_grace_leaves_no_connection_and_no_descriptor_behind() {
+    if !stdio_util::is_child() {
+        for workers in ["1", "2"] {
+            let out = stdio_util::child_command(
+                "stop_after_grace_leaves_no_connection_and_no_descriptor_behind",
+            )
+            .env("GREENSTD_WORKERS", workers)
+            .output()
+            .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{workers} worker(s): {err}");
+        }
+        return;
+    }
+    let _w = Watchdog::new(60);
+    const N: usize = 1000;
+    let server = StreamServer::bind("127.0.0.1:0", |mut c: TcpStream, _| {
+        let _ = c.read(&mut [0; 16]);
+    })
+    .unwrap();
+    server.start().unwrap();
+    let before = open_sockets();
+    let addr = server.local_addr();
+    let clients: Vec<std::net::TcpStream> = (0..N)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let t = Instant::now();
+    while server.connections() < N {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{}",
+            server.connections()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    let left = server.stop(Duration::from_millis(100));
+    let (connections, sockets) = (server.connections(), open_sockets());
+    assert_eq!((left, connections), (0, 0));
+    // Only the clients' own sockets remain (the listener is closed too).
+    assert_eq!(sockets, before - 1 + N, "server-side sockets left open");
+    for mut c in clients {
+        assert_eq!(c.read(&mut [0; 16]).unwrap_or(0), 0);
+    }
 }
 
 #[test]
