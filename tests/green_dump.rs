@@ -273,16 +273,16 @@ fn green_waits_report_the_callers_line() {
         group.clone(),
     );
     spawn("event", line!(), Box::new(move || e.wait()));
-    spawn("result", line!(), Box::new(move || drop(r.get())));
-    spawn("get", line!(), Box::new(move || drop(q.get())));
+    spawn("result", line!(), Box::new(move || _ = r.get()));
+    spawn("get", line!(), Box::new(move || _ = q.get()));
     let q = rendezvous.clone();
-    spawn("put", line!(), Box::new(move || drop(q.put(1))));
+    spawn("put", line!(), Box::new(move || _ = q.put(1)));
     spawn("acquire", line!(), Box::new(move || drop(s.acquire())));
     let ev = event.clone();
     group.spawn(move || ev.wait());
     spawn("join_all", line!(), Box::new(move || g.join_all()));
     let items = [event.clone()];
-    let any = move || drop(green::wait_any(&items));
+    let any = move || _ = green::wait_any(&items);
     spawn("wait_any", line!() - 1, Box::new(any));
     for (name, line) in &lines {
         dump_until(&format!("{name} waits at line {line}"), |d| {
@@ -295,11 +295,76 @@ fn green_waits_report_the_callers_line() {
         });
     }
     event.set();
-    result.set(1);
+    result.set(1).unwrap();
     sem.add_permits(1);
     queue.close();
     rendezvous.close();
     for h in handles {
         h.join().unwrap();
     }
+}
+
+/// Waits `dump_until` finds the coroutine `name` parked in a `kind` wait
+/// recorded at `line` of this file, then cancels it: the wait must end with
+/// the cancellation.
+fn parked_at_then_cancelled<T: Send + 'static>(
+    name: &str,
+    kind: WaitKind,
+    line: u32,
+    h: thread::JoinHandle<T>,
+) {
+    use greenstd::green::JoinHandleExt;
+    let what = format!("{name} parked in {kind:?} at {}:{line}", file!());
+    dump_until(&what, |d| {
+        d.tasks().iter().any(|t| {
+            t.name() == Some(name)
+                && t.state() == TaskState::Parked
+                && t.wait().is_some_and(|w| {
+                    w.kind() == kind
+                        && w.location().file() == file!()
+                        && w.location().line() == line
+                })
+        })
+    });
+    h.cancel();
+    let t = Instant::now();
+    let r = h.join();
+    assert!(
+        r.as_ref().err().is_some_and(|p| p.is::<green::Cancelled>()),
+        "{name}: not cancelled"
+    );
+    assert!(t.elapsed() < LIMIT);
+}
+
+#[test]
+fn a_unix_connect_to_a_full_backlog_is_recorded_and_cancellable() {
+    two_workers();
+    let dir = std::env::temp_dir().join(format!("greenstd-dump-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("full.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = green::bind_unix_with_backlog(&path, 0).unwrap();
+    // Fill the backlog with connections nobody accepts, until the kernel
+    // says `EAGAIN` to a non-blocking one.
+    let mut queued = Vec::new();
+    loop {
+        let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        match s.connect(&socket2::SockAddr::unix(&path).unwrap()) {
+            Ok(()) => queued.push(s),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
+            Err(e) => panic!("connect: {e}"),
+        }
+        assert!(queued.len() < 1000, "the backlog never filled");
+    }
+    let p = path.clone();
+    let line = line!() + 1;
+    let body = move || greenstd::os::unix::net::UnixStream::connect(&p).map(drop);
+    let h = thread::Builder::new()
+        .name("full-backlog".into())
+        .spawn(body)
+        .unwrap();
+    parked_at_then_cancelled("full-backlog", WaitKind::Connect, line, h);
+    drop((listener, queued));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

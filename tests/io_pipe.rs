@@ -193,13 +193,10 @@ fn a_blocked_read_reports_the_callers_line() {
     rt();
     let _w = Watchdog::new(60);
     let (mut r, mut w) = pipe().unwrap();
-    let line = line!() + 4;
+    let line = line!() + 3;
     let reader = thread::Builder::new()
         .name("pipe-reader".into())
-        .spawn(move || {
-            let n = r.read(&mut [0; 8]).unwrap();
-            n
-        })
+        .spawn(move || r.read(&mut [0; 8]).unwrap())
         .unwrap();
     assert_eq!(
         stdio_util::wait_site("pipe-reader"),

@@ -5,7 +5,6 @@
 //! process.
 
 mod net_util;
-mod stdio_util;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -141,14 +140,18 @@ fn open_sockets() -> usize {
 /// it runs alone in a child process.
 #[test]
 fn stop_after_grace_leaves_no_connection_and_no_descriptor_behind() {
-    if !stdio_util::is_child() {
+    if std::env::var_os("STOP_CHILD").is_none() {
         for workers in ["1", "2"] {
-            let out = stdio_util::child_command(
-                "stop_after_grace_leaves_no_connection_and_no_descriptor_behind",
-            )
-            .env("GREENSTD_WORKERS", workers)
-            .output()
-            .unwrap();
+            let out = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "stop_after_grace_leaves_no_connection_and_no_descriptor_behind",
+                    "--nocapture",
+                ])
+                .env("STOP_CHILD", "1")
+                .env("GREENSTD_WORKERS", workers)
+                .output()
+                .unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success(), "{workers} worker(s): {err}");
         }

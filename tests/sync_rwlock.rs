@@ -283,5 +283,5 @@ fn read_guard_is_covariant_as_std() {
         let i = 6;
         do_stuff(lock.read().unwrap(), &i);
     }
-    drop(lock);
+    assert_eq!(**lock.read().unwrap(), 5);
 }
