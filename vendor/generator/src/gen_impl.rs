@@ -171,7 +171,41 @@ impl<'a, A, T, const LOCAL: bool> GeneratorObj<'a, A, T, LOCAL> {
     pub fn stack_usage(&self) -> (usize, usize) {
         self.gen.stack_usage()
     }
+
+    /// greenstd patch: offers the pages of this suspended (or finished)
+    /// generator's stack below what it uses for trimming (see
+    /// `stack::arena`): below the stack pointer it saved when it switched
+    /// out, or, once done, below the data the stack still holds. Until
+    /// [`reclaim_stack`](Self::reclaim_stack) it must not run.
+    #[inline]
+    pub fn offer_stack_trim(&self) {
+        let end = self.gen.stack.end() as usize;
+        let floor = if self.gen.is_done() {
+            end
+        } else {
+            match self.gen.context.regs.saved_sp() {
+                0 => return,
+                // The red zone below the stack pointer, and room for the
+                // few words the generator's resume path pushes before it
+                // would reclaim.
+                sp => sp.saturating_sub(TRIM_MARGIN),
+            }
+        };
+        self.gen.stack.offer_trim(floor.min(end));
+    }
+
+    /// greenstd patch: takes back an offer of
+    /// [`offer_stack_trim`](Self::offer_stack_trim); the generator may run
+    /// again.
+    #[inline]
+    pub fn reclaim_stack(&self) {
+        self.gen.stack.reclaim();
+    }
 }
+
+/// greenstd patch: bytes below a suspended generator's saved stack pointer
+/// kept when its stack is trimmed.
+const TRIM_MARGIN: usize = 512;
 
 impl<T, const LOCAL: bool> Iterator for GeneratorObj<'_, (), T, LOCAL> {
     type Item = T;
@@ -339,6 +373,8 @@ impl<'a, A, T> GeneratorImpl<'a, A, T> {
     where
         T: 'a,
     {
+        // greenstd patch: a pooled stack may have been offered for trimming.
+        self.stack.reclaim();
         // make sure the last one is finished
         if self.f.is_none() && self.context._ref == 0 {
             self.cancel();
