@@ -10,8 +10,9 @@
 //! not split the mapping. A kernel without guard regions keeps upstream's
 //! per-stack mappings ([`allocate`] returns `None`).
 //!
-//! A freed slot goes back to a free list of its size, its pages returned to
-//! the kernel and its guard left in place. Chunks are never unmapped.
+//! A freed slot goes back to a free list of its size, its guard left in
+//! place; its pages are returned to the kernel by a later [`sweep`] unless
+//! it is reused first. Chunks are never unmapped.
 //!
 //! Trimming: the owner of a stack that will not run for a while (a parked
 //! coroutine, a finished one kept in a pool) offers the part of the stack
@@ -191,6 +192,9 @@ pub fn allocate(size: usize) -> Option<io::Result<(usize, &'static TrimState)>> 
     };
     if let Some(base) = arena.classes[idx].free.pop() {
         let state = state_of(&arena.chunks, base);
+        drop(arena);
+        // Its pages may be going back to the kernel right now.
+        reclaim(state);
         return Some(Ok((base, state)));
     }
     let chunk = match arena.classes[idx].chunk {
@@ -220,11 +224,12 @@ fn state_of(chunks: &[&'static Chunk], base: usize) -> &'static TrimState {
     &c.states[(base - c.base) / c.slot]
 }
 
-/// Gives a slot back: its pages go back to the kernel (its guard stays),
-/// and the slot to the free list of its size.
+/// Gives a slot back to the free list of its size (its guard stays). Its
+/// pages are offered for trimming as a whole: a later [`sweep`] returns
+/// them unless the slot was reused first (no `madvise` on this path).
 pub fn free(base: usize, size: usize, state: &'static TrimState) {
     reclaim(state);
-    let _ = madvise(base + page(), size - page(), libc::MADV_DONTNEED);
+    offer(state, base + size);
     let mut arena = ARENA.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(c) = arena.classes.iter_mut().find(|c| c.slot == size) {
         c.free.push(base);
