@@ -26,10 +26,16 @@ struct Gate {
 }
 
 fn rss_kib() -> f64 {
+    status_kib("VmRSS:")
+}
+
+/// A `kB` field of `/proc/self/status` (VmRSS, or VmPTE: page tables, which
+/// RSS does not count).
+fn status_kib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .unwrap()
 }
@@ -64,7 +70,7 @@ fn main() {
         cv: Condvar::new(),
         waiting: AtomicUsize::new(0),
     });
-    let rss0 = rss_kib();
+    let (rss0, pte0) = (rss_kib(), status_kib("VmPTE:"));
     let deep_first = mode == "deep";
     let start = Instant::now();
     let mut handles = Vec::with_capacity(n);
@@ -91,8 +97,9 @@ fn main() {
     let parked_s = start.elapsed().as_secs_f64();
     let per = |rss: f64| (rss - rss0) / n as f64;
     let mut line = format!(
-        "mode={mode} n={n} spawn_s={spawn_s:.3} all_waiting_s={parked_s:.3} rss_kib_per={:.2}",
-        per(rss_kib())
+        "mode={mode} n={n} spawn_s={spawn_s:.3} all_waiting_s={parked_s:.3} rss_kib_per={:.2} pte_kib_per={:.2}",
+        per(rss_kib()),
+        (status_kib("VmPTE:") - pte0) / n as f64
     );
     if deep_first {
         let t0 = Instant::now();
