@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | worker threads | `GREENSTD_WORKERS` | `std::thread::available_parallelism()` |
 //! | default coroutine stack, bytes | `GREENSTD_STACK_SIZE`, else std's `RUST_MIN_STACK` | [`DEFAULT_STACK_SIZE`] (2 MiB, std's) |
+//! | stacks from the stack arena (Linux 6.13+), `0` for a mapping per stack | `GREENSTD_STACK_ARENA` | on where the kernel has guard regions |
 //! | offload pool threads | `GREENSTD_OFFLOAD_THREADS` | 4 |
 //! | name-resolver threads | `GREENSTD_RESOLVER_THREADS` | 10 |
 //! | report a coroutine that holds its worker longer than, ms | `GREENSTD_MAX_BLOCKING_TIME` | off |
