@@ -172,26 +172,26 @@ impl<'a, A, T, const LOCAL: bool> GeneratorObj<'a, A, T, LOCAL> {
         self.gen.stack_usage()
     }
 
-    /// greenstd patch: offers the pages of this suspended (or finished)
-    /// generator's stack below what it uses for trimming (see
-    /// `stack::arena`): below the stack pointer it saved when it switched
-    /// out, or, once done, below the data the stack still holds. Until
-    /// [`reclaim_stack`](Self::reclaim_stack) it must not run.
+    /// greenstd patch: offers the pages of this suspended generator's stack
+    /// below the stack pointer it saved when it switched out for trimming
+    /// (see `stack::arena`). Until [`reclaim_stack`](Self::reclaim_stack)
+    /// it must not run.
     #[inline]
     pub fn offer_stack_trim(&self) {
-        let end = self.gen.stack.end() as usize;
-        let floor = if self.gen.is_done() {
-            end
-        } else {
-            match self.gen.context.regs.saved_sp() {
-                0 => return,
-                // The red zone below the stack pointer, and room for the
-                // few words the generator's resume path pushes before it
-                // would reclaim.
-                sp => sp.saturating_sub(TRIM_MARGIN),
-            }
-        };
-        self.gen.stack.offer_trim(floor.min(end));
+        match self.gen.context.regs.saved_sp() {
+            0 => {}
+            // Below the red zone, and room for the few words the
+            // generator's resume path pushes before it would reclaim.
+            sp => self.gen.stack.offer_trim(sp.saturating_sub(TRIM_MARGIN)),
+        }
+    }
+
+    /// greenstd patch: offers the pages of this finished generator's stack
+    /// below the data it still holds (a pooled generator) for trimming;
+    /// `init_code` takes the offer back.
+    #[inline]
+    pub fn offer_finished_stack_trim(&self) {
+        self.gen.stack.offer_trim(self.gen.stack.end() as usize);
     }
 
     /// greenstd patch: takes back an offer of

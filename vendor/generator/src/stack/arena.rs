@@ -39,6 +39,9 @@ const MAX_SLOTS: usize = 1 << 16;
 /// of the stack below the floor are not in use.
 pub type TrimState = AtomicUsize;
 const BUSY: usize = 1;
+/// Floors are kept aligned to this (the flag bits below it); a sweep
+/// rounds them down to the page size.
+pub const FLOOR_ALIGN: usize = 4096;
 /// Seen offered by one sweep: the next one trims it.
 const AGED: usize = 2;
 /// Its pages below the floor were returned; nothing more to do.
@@ -236,10 +239,11 @@ pub fn free(base: usize, size: usize, state: &'static TrimState) {
     }
 }
 
-/// Offers the pages below `floor` (page-aligned) for trimming.
+/// Offers the pages below `floor` (aligned to [`FLOOR_ALIGN`]) for
+/// trimming.
 #[inline]
 pub fn offer(state: &TrimState, floor: usize) {
-    debug_assert_eq!(floor % page(), 0);
+    debug_assert_eq!(floor % FLOOR_ALIGN, 0);
     state.store(floor, Ordering::Release);
     if !PENDING.load(Ordering::Relaxed) {
         PENDING.store(true, Ordering::Relaxed);
@@ -250,7 +254,13 @@ pub fn offer(state: &TrimState, floor: usize) {
 /// Waits while a sweep is returning its pages (one `madvise`).
 #[inline]
 pub fn reclaim(state: &TrimState) {
-    if state.load(Ordering::Acquire) == 0 {
+    let s = state.load(Ordering::Acquire);
+    if s == 0
+        || (s != BUSY
+            && state
+                .compare_exchange(s, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok())
+    {
         return;
     }
     reclaim_slow(state);
@@ -327,6 +337,8 @@ pub fn sweep(budget: usize) -> Sweep {
                 out.pending = true;
                 continue;
             }
+            // Rounded down to the page size: a page is returned only if
+            // all of it is below the floor.
             let floor = s & !(page - 1);
             let lo = c.base + i * c.slot + page;
             if floor > lo {

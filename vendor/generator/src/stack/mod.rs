@@ -460,7 +460,7 @@ impl Stack {
     pub fn offer_trim(&self, addr: usize) {
         #[cfg(target_os = "linux")]
         if let Some(state) = self.trim {
-            let floor = addr & !(sys::page_size() - 1);
+            let floor = addr & !(arena::FLOOR_ALIGN - 1);
             if floor > self.buf.bottom as usize {
                 arena::offer(state, floor);
             }
