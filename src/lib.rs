@@ -38,7 +38,15 @@ pub use patch_macro::patch_all;
 
 /// Threads, cooperative: `std::thread` on coroutines.
 pub mod thread {
-    pub use shim_thread::*;
+    // Named one by one: shim-thread's crate-internal modules (`unix`, the
+    // hooks `greenstd::green` uses) must not appear at std-shaped paths.
+    pub use shim_thread::{
+        available_parallelism, current, panicking, park, park_timeout, scope, sleep, sleep_until,
+        spawn, yield_now, AccessError, Builder, JoinHandle, LocalKey, Result, Scope,
+        ScopedJoinHandle, Thread, ThreadId,
+    };
+    #[allow(deprecated)]
+    pub use shim_thread::{park_timeout_ms, sleep_ms};
 }
 
 /// Temporal quantification: std's types, re-exported (they never block).
@@ -50,7 +58,11 @@ pub mod time {
 
 /// Networking, cooperative: `std::net` whose blocking calls yield.
 pub mod net {
-    pub use shim_net::*;
+    // Named one by one: `shim_net::unix` lives at `os::unix::net`.
+    pub use shim_net::{
+        AddrParseError, Incoming, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4,
+        SocketAddrV6, TcpListener, TcpStream, ToSocketAddrs, UdpSocket,
+    };
 }
 
 /// Synchronization, cooperative: `std::sync` whose waits park the coroutine.

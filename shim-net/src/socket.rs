@@ -574,9 +574,9 @@ macro_rules! fd_traits {
             /// Takes ownership of `fd`; its current blocking mode becomes the
             /// mode of the new socket (it is non-blocking underneath).
             unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $t {
+                use std::os::fd::OwnedFd;
                 // SAFETY: the caller guarantees `fd` is an open socket it owns.
-                let owned =
-                    unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
                 $t::from(owned)
             }
         }

@@ -47,14 +47,14 @@ pub(crate) fn install() {
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 unsafe fn stack_pointer(ctx: *mut libc::c_void) -> Option<usize> {
-    // SAFETY (caller): `ctx` is the ucontext_t the kernel passed to the handler.
+    // SAFETY: (the caller's promise) `ctx` is the ucontext_t the kernel passed to the handler.
     let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
     Some(uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize)
 }
 
 #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
 unsafe fn stack_pointer(ctx: *mut libc::c_void) -> Option<usize> {
-    // SAFETY (caller): `ctx` is the ucontext_t the kernel passed to the handler.
+    // SAFETY: (the caller's promise) `ctx` is the ucontext_t the kernel passed to the handler.
     let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
     Some(uc.uc_mcontext.sp as usize)
 }
