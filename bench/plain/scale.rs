@@ -11,9 +11,15 @@
 //! wait, and again 0.5, 1 and 2 s later (a coroutine's stack pages below
 //! what it uses now may be given back meanwhile), then wakes and joins them.
 //!
+//! `scale serve N ADDR`: N threads wait on the `Condvar` as above; then an
+//! echo server (a thread per connection, 64-byte messages) listens on ADDR,
+//! prints `ready …` and serves until killed (`bench/scale-mixed.sh` drives
+//! it with `loadgen idle`).
+//!
 //! Output: one line of `key=value` pairs.
 
 use std::hint::black_box;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -71,6 +77,7 @@ fn main() {
         waiting: AtomicUsize::new(0),
     });
     let (rss0, pte0) = (rss_kib(), status_kib("VmPTE:"));
+    let serve = (mode == "serve").then(|| args.get(3).cloned().expect("serve N ADDR"));
     let deep_first = mode == "deep";
     let start = Instant::now();
     let mut handles = Vec::with_capacity(n);
@@ -101,6 +108,22 @@ fn main() {
         per(rss_kib()),
         (status_kib("VmPTE:") - pte0) / n as f64
     );
+    if let Some(addr) = serve {
+        let listener = std::net::TcpListener::bind(&addr).unwrap();
+        println!("ready {line}");
+        std::io::stdout().flush().unwrap();
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                while conn.read_exact(&mut buf).is_ok() {
+                    if conn.write_all(&buf).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
     if deep_first {
         let t0 = Instant::now();
         for at in [0.5f64, 1.0, 2.0] {
