@@ -735,9 +735,9 @@ fn stack_map_error() -> &'static str {
         return "cannot map a coroutine stack: out of memory or address space \
                 (stacks come from greenstd's stack arena); use fewer coroutines";
     }
-    "cannot map a coroutine stack: out of memory or of memory mappings: this kernel has no \
-     guard regions (MADV_GUARD_INSTALL, Linux 6.13+), so every stack is a mapping of its own \
-     and two count against the sysctl vm.max_map_count; raise it \
+    "cannot map a coroutine stack: out of memory or of memory mappings: every stack is a \
+     mapping of its own (the kernel has no guard regions, MADV_GUARD_INSTALL of Linux 6.13+, \
+     or GREENSTD_STACK_ARENA=0) and two count against the sysctl vm.max_map_count; raise it \
      (sysctl -w vm.max_map_count=...), or use fewer coroutines or smaller stacks"
 }
 
