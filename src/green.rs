@@ -45,6 +45,8 @@ pub use green_os::{
     wait_writable, PollFd, PollFlags,
 };
 
+pub use shim_net::set_test_resolver;
+
 /// The settings of the running runtime, starting it if it is not running.
 ///
 /// # Errors

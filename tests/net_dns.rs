@@ -37,7 +37,7 @@ fn resolver(host: &str) -> Option<std::io::Result<Vec<SocketAddr>>> {
 
 fn setup() {
     let _ = greenstd::green::Config::new().workers(2).apply();
-    greenstd::net::set_test_resolver(resolver);
+    greenstd::green::set_test_resolver(resolver);
 }
 
 #[test]

@@ -178,9 +178,23 @@ static TEST_RESOLVER: std::sync::OnceLock<TestResolver> = std::sync::OnceLock::n
 
 /// Installs `hook` in front of the system resolver for host names (not
 /// for IP literals or `localhost`), once per process: a `Some` result is
-/// used instead of `getaddrinfo`'s. For tests of slow or failing DNS that
-/// must not touch the machine's real resolver.
-#[doc(hidden)]
+/// used instead of `getaddrinfo`'s, a `None` falls through to it. For
+/// tests of slow or failing DNS that must not touch the machine's real
+/// resolver. A second call is ignored.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::SocketAddr;
+///
+/// shim_net::set_test_resolver(|host| {
+///     (host == "db.test").then(|| Ok(vec![SocketAddr::from(([127, 0, 0, 1], 5432))]))
+/// });
+/// let addrs: Vec<_> = shim_net::ToSocketAddrs::to_socket_addrs("db.test:5432")
+///     .unwrap()
+///     .collect();
+/// assert_eq!(addrs, [SocketAddr::from(([127, 0, 0, 1], 5432))]);
+/// ```
 pub fn set_test_resolver(hook: TestResolver) {
     let _ = TEST_RESOLVER.set(hook);
 }

@@ -82,7 +82,6 @@ pub use std::net::{
     AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6,
 };
 
-#[doc(hidden)]
 pub use addr::set_test_resolver;
 pub use addr::ToSocketAddrs;
 

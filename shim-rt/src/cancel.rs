@@ -164,11 +164,6 @@ pub fn cancel(task: &Task) -> bool {
     true
 }
 
-/// `true` once [`cancel`] was called for `task`.
-pub fn is_cancel_requested(task: &Task) -> bool {
-    task.cancel_state().requested.load(Ordering::SeqCst)
-}
-
 /// Called by the wait mechanism when an interrupt ended a wait (the node
 /// is off its queue): unwinds if a cancellation or an expired deadline is
 /// due, else returns (the wait reports `Interrupted`, a spurious wakeup).
@@ -349,9 +344,4 @@ fn expire(task: &Task, id: u64) {
         drop(d);
         task.interrupt();
     }
-}
-
-/// `true` when `payload` is a cancellation's.
-pub fn is_cancelled(payload: &(dyn Any + Send)) -> bool {
-    payload.is::<Cancelled>()
 }

@@ -8,7 +8,6 @@
 //! `GREENSTD_DUMP_SIGNAL=SIGQUIT` (or `SIGUSR1`) prints one to stderr
 //! whenever the process receives that signal.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::panic::Location;
@@ -112,6 +111,8 @@ impl WaitInfo {
             WaitKind::Sleep => write!(f, "sleep"),
             WaitKind::Scope => write!(f, "scope (its threads)"),
             WaitKind::Offload => write!(f, "offload"),
+            WaitKind::Child => write!(f, "Child::wait on process {}", self.object),
+            WaitKind::Poll => write!(f, "poll on fd {} and others", self.object),
             WaitKind::Read | WaitKind::Write | WaitKind::Accept | WaitKind::Connect => {
                 write!(f, "{} on fd {}", self.kind.name(), self.object)
             }
@@ -565,43 +566,4 @@ pub(crate) fn init_dump_signal() -> io::Result<()> {
         cvt(libc::sigaction(sig, &action, std::ptr::null_mut()))?;
     }
     Ok(())
-}
-
-/// The snapshot of one task (for the blocked-worker monitor: what the
-/// coroutine that holds a worker was last waiting on, and its name).
-pub fn task_info(task: &Task) -> TaskInfo {
-    let view = task.record().read();
-    let state = state_of(&view);
-    let wait = match (view.kind, view.location) {
-        (Some(kind), Some(location)) if state != TaskState::Running => Some(WaitInfo {
-            kind,
-            object: view.object,
-            holder: view.holder,
-            holder_task: match view.holder {
-                Holder::Task(id) => Some(id.get()),
-                _ => None,
-            },
-            location,
-            waited: Duration::from_nanos(coarse_now().saturating_sub(view.since)),
-            timed: view.timed,
-        }),
-        _ => None,
-    };
-    TaskInfo {
-        id: task.id().get(),
-        name: task.name().map(str::to_owned),
-        coroutine: task.is_coroutine(),
-        state,
-        wait,
-        parent: task.parent().map(|p| p.get()),
-        seq: view.seq,
-    }
-}
-
-/// Tasks by id, for code that wants to look one up (the monitor).
-pub fn tasks_by_id() -> HashMap<u64, Arc<Task>> {
-    registry::all()
-        .into_iter()
-        .map(|t| (t.id().get(), t))
-        .collect()
 }

@@ -301,28 +301,13 @@ impl Readiness {
     }
 
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for
-    /// `interest` between tries, until `deadline`.
+    /// `interest` between tries, until `deadline`; the waits are recorded as
+    /// `kind` (such as [`WaitKind::Accept`]) at the caller's call site: put
+    /// `#[track_caller]` on the public method that calls it.
     ///
     /// `op` must be a non-blocking attempt (the descriptor is in
     /// non-blocking mode). `EINTR` is retried. When `deadline` passes the
     /// result is [`timeout_error`], as std's socket timeouts give on Linux.
-    ///
-    /// A coroutine's waits are recorded as `read` or `write` on `fd` at the
-    /// caller's call site (see [`Readiness::blocking_as`]).
-    #[track_caller]
-    pub fn blocking<R>(
-        &self,
-        fd: RawFd,
-        interest: Interest,
-        deadline: Option<Instant>,
-        op: impl FnMut() -> io::Result<R>,
-    ) -> io::Result<R> {
-        self.blocking_as(fd, interest, interest.kind(), deadline, op)
-    }
-
-    /// [`Readiness::blocking`], with the waits recorded as `kind` (such as
-    /// [`WaitKind::Accept`]) at the caller's call site: put
-    /// `#[track_caller]` on the public method that calls it.
     #[track_caller]
     pub fn blocking_as<R>(
         &self,
@@ -365,7 +350,7 @@ impl Readiness {
         }
     }
 
-    /// [`Readiness::blocking`] for one stream transfer of `len` bytes (a
+    /// [`Readiness::blocking_as`] for one stream transfer of `len` bytes (a
     /// `recv` or `send` on a stream socket or pipe) that returns how many
     /// bytes it moved.
     ///
@@ -378,7 +363,7 @@ impl Readiness {
     /// is never missed: the mark is the edge count from *before* the
     /// transfer. Once an edge has reported end of stream, hang-up or an
     /// error, every transfer makes its syscall (it returns at once). On a
-    /// plain thread this is [`Readiness::blocking`].
+    /// plain thread this is [`Readiness::blocking_as`].
     #[track_caller]
     pub fn blocking_stream(
         &self,
@@ -491,7 +476,7 @@ impl Readiness {
 }
 
 /// Runs one non-blocking attempt in a frame of its own, as
-/// [`Readiness::blocking`] runs each try.
+/// [`Readiness::blocking_as`] runs each try.
 ///
 /// `op` reads `errno` through `__errno_location`, which the optimiser may
 /// treat as a `const` function of the thread: inlined into a retry loop

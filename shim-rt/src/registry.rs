@@ -62,15 +62,6 @@ pub(crate) fn deregister(task: &Task) {
     drop(gone);
 }
 
-/// Every registered task, each shard's lock held in turn.
-pub(crate) fn all() -> Vec<Arc<Task>> {
-    let mut v = Vec::new();
-    for shard in &TABLE {
-        v.extend(shard.lock().slots.iter().flatten().cloned());
-    }
-    v
-}
-
 /// Runs `f` with every registered task while no task can register or
 /// leave (every shard locked, in order): a thread in the list has not
 /// exited (it leaves the list first).

@@ -552,11 +552,6 @@ pub fn current() -> Arc<Task> {
     with_current(Arc::clone)
 }
 
-/// The id of the caller's task.
-pub fn current_id() -> NonZeroU64 {
-    with_current(|t| t.id)
-}
-
 /// Runs `f` with the task of the caller, without taking a reference count.
 /// The `Arc` stays alive while `f` runs (waits run inside `f`).
 ///
