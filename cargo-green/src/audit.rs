@@ -499,6 +499,11 @@ pub(crate) fn audit_file(
                     continue;
                 };
                 (krate, d)
+            } else if caller_raw == "main" {
+                // The entry point rustc generates: std's start-up code
+                // (the standard descriptors checked with poll, …) inlined
+                // into it, run once before the program and its runtime.
+                continue;
             } else {
                 (
                     "(not Rust: C code linked in)".to_string(),
