@@ -15,7 +15,10 @@
 //!
 //! Cost: while any worker is awake the monitor wakes every [`PERIOD`] and
 //! reads two words per worker; while every worker sleeps it sleeps too, so
-//! an idle process makes no periodic wake-ups. A report costs one signal to
+//! an idle process makes no periodic wake-ups (once the stacks parked
+//! coroutines offered are trimmed: every [`TRIM_PERIOD`] while offers wait,
+//! it sweeps the stack arena, which returns the pages below where each
+//! coroutine parked). A report costs one signal to
 //! the stuck worker and symbolising its backtrace on the monitor thread.
 
 use std::fmt::Write as _;
