@@ -36,6 +36,7 @@ const BATCH: usize = 64;
 /// assert!(names.iter().any(|n| n == "Cargo.toml"));
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
     let path = path.as_ref();
     let inner = offload::run(|| std::fs::read_dir(path))?;
@@ -63,6 +64,7 @@ pub struct ReadDir {
 
 impl ReadDir {
     /// Fetches up to [`BATCH`] entries on the pool.
+    #[track_caller]
     fn fetch(&mut self) {
         let inner = &mut self.inner;
         let batch: Vec<Option<io::Result<DirEntry>>> = offload::run(|| {
@@ -89,6 +91,7 @@ impl ReadDir {
 impl Iterator for ReadDir {
     type Item = io::Result<DirEntry>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<DirEntry>> {
         if !in_coroutine() && self.fetched.is_empty() {
             return self.inner.next().map(|r| r.map(DirEntry::lazy));
@@ -150,6 +153,7 @@ impl DirEntry {
     /// # Errors
     ///
     /// The OS error of `fstatat`/`statx` (e.g. the entry was removed).
+    #[track_caller]
     pub fn metadata(&self) -> io::Result<Metadata> {
         offload::run(|| self.inner.metadata())
     }
@@ -163,6 +167,7 @@ impl DirEntry {
     ///
     /// The OS error of looking the type up, when the directory listing did
     /// not carry it.
+    #[track_caller]
     pub fn file_type(&self) -> io::Result<FileType> {
         match self.file_type {
             Some(t) => Ok(t),
@@ -238,6 +243,7 @@ impl DirBuilder {
     ///
     /// As [`create_dir`](crate::create_dir) (or
     /// [`create_dir_all`](crate::create_dir_all) in recursive mode).
+    #[track_caller]
     pub fn create<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
         let (builder, path) = (&self.inner, path.as_ref());
         offload::run(|| builder.create(path))

@@ -98,6 +98,7 @@ pub use file::{File, OpenOptions};
 /// assert!(data.starts_with(b"[package]"));
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn read<P: AsRef<Path>>(path: P) -> io::Result<Vec<u8>> {
     let path = path.as_ref();
     offload::run(|| std::fs::read(path))
@@ -118,6 +119,7 @@ pub fn read<P: AsRef<Path>>(path: P) -> io::Result<Vec<u8>> {
 /// assert!(text.contains("shim-fs"));
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn read_to_string<P: AsRef<Path>>(path: P) -> io::Result<String> {
     let path = path.as_ref();
     offload::run(|| std::fs::read_to_string(path))
@@ -141,6 +143,7 @@ pub fn read_to_string<P: AsRef<Path>>(path: P) -> io::Result<String> {
 /// shim_fs::remove_file(&path)?;
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn write<P: AsRef<Path>, C: AsRef<[u8]>>(path: P, contents: C) -> io::Result<()> {
     let (path, contents) = (path.as_ref(), contents.as_ref());
     offload::run(|| std::fs::write(path, contents))
@@ -156,6 +159,7 @@ pub fn write<P: AsRef<Path>, C: AsRef<[u8]>>(path: P, contents: C) -> io::Result
 ///
 /// `path` points at a directory, the file does not exist, or the user
 /// lacks permissions to remove it.
+#[track_caller]
 pub fn remove_file<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
     offload::run(|| std::fs::remove_file(path))
@@ -179,6 +183,7 @@ pub fn remove_file<P: AsRef<Path>>(path: P) -> io::Result<()> {
 /// assert!(attr.is_file());
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
     let path = path.as_ref();
     offload::run(|| std::fs::metadata(path))
@@ -189,6 +194,7 @@ pub fn metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
 /// # Errors
 ///
 /// As [`metadata`].
+#[track_caller]
 pub fn symlink_metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
     let path = path.as_ref();
     offload::run(|| std::fs::symlink_metadata(path))
@@ -201,6 +207,7 @@ pub fn symlink_metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
 ///
 /// `from` does not exist, the user lacks permissions, or `from` and `to`
 /// are on separate filesystems.
+#[track_caller]
 pub fn rename<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<()> {
     let (from, to) = (from.as_ref(), to.as_ref());
     offload::run(|| std::fs::rename(from, to))
@@ -226,6 +233,7 @@ pub fn rename<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<()> 
 /// shim_fs::remove_file(&to)?;
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn copy<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<u64> {
     let (from, to) = (from.as_ref(), to.as_ref());
     offload::run(|| std::fs::copy(from, to))
@@ -239,6 +247,7 @@ pub fn copy<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<u64> {
 ///
 /// The `original` path is not a file or doesn't exist, or `link` already
 /// exists.
+#[track_caller]
 pub fn hard_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
     let (original, link) = (original.as_ref(), link.as_ref());
     offload::run(|| std::fs::hard_link(original, link))
@@ -255,6 +264,7 @@ pub fn hard_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Re
     since = "1.1.0",
     note = "replaced with std::os::unix::fs::symlink and std::os::windows::fs::{symlink_file, symlink_dir}"
 )]
+#[track_caller]
 pub fn soft_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
     let (original, link) = (original.as_ref(), link.as_ref());
     offload::run(|| std::os::unix::fs::symlink(original, link))
@@ -265,6 +275,7 @@ pub fn soft_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Re
 /// # Errors
 ///
 /// `path` is not a symbolic link or does not exist.
+#[track_caller]
 pub fn read_link<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {
     let path = path.as_ref();
     offload::run(|| std::fs::read_link(path))
@@ -285,6 +296,7 @@ pub fn read_link<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {
 /// assert!(path.is_absolute());
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn canonicalize<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {
     let path = path.as_ref();
     offload::run(|| std::fs::canonicalize(path))
@@ -296,6 +308,7 @@ pub fn canonicalize<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {
 ///
 /// The user lacks permissions, a parent of the given path doesn't exist, or
 /// `path` already exists.
+#[track_caller]
 pub fn create_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
     offload::run(|| std::fs::create_dir(path))
@@ -318,6 +331,7 @@ pub fn create_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
 /// shim_fs::remove_dir_all(&root)?;
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn create_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
     offload::run(|| std::fs::create_dir_all(path))
@@ -329,6 +343,7 @@ pub fn create_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
 ///
 /// `path` doesn't exist, isn't a directory, the user lacks permissions, or
 /// the directory isn't empty.
+#[track_caller]
 pub fn remove_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
     offload::run(|| std::fs::remove_dir(path))
@@ -343,6 +358,7 @@ pub fn remove_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
 /// # Errors
 ///
 /// As [`remove_file`] and [`remove_dir`].
+#[track_caller]
 pub fn remove_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
     offload::run(|| std::fs::remove_dir_all(path))
@@ -354,6 +370,7 @@ pub fn remove_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
 ///
 /// `path` does not exist, or the user lacks the permission to change
 /// attributes of the file.
+#[track_caller]
 pub fn set_permissions<P: AsRef<Path>>(path: P, perm: Permissions) -> io::Result<()> {
     let path = path.as_ref();
     offload::run(|| std::fs::set_permissions(path, perm))
@@ -377,6 +394,7 @@ pub fn set_permissions<P: AsRef<Path>>(path: P, perm: Permissions) -> io::Result
 /// assert!(!shim_fs::exists("does_not_exist.txt")?);
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn exists<P: AsRef<Path>>(path: P) -> io::Result<bool> {
     let path = path.as_ref();
     offload::run(|| std::fs::exists(path))

@@ -117,6 +117,7 @@ impl Pool {
     /// let squares: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     /// assert_eq!(squares, [0, 1, 4, 9, 16]);
     /// ```
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -143,6 +144,7 @@ impl Pool {
     /// let h = pool.spawn_with(thread::Builder::new().name("w".into()), || 1).unwrap();
     /// assert_eq!(h.join().unwrap(), 1);
     /// ```
+    #[track_caller]
     pub fn spawn_with<F, T>(&self, builder: Builder, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -185,6 +187,7 @@ impl Pool {
     /// assert!(pool.try_spawn(|| ()).is_err());
     /// busy.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn try_spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, F>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -367,6 +370,7 @@ impl Pool {
     /// pool.wait_available();
     /// assert_eq!(pool.free_count(), 1);
     /// ```
+    #[track_caller]
     pub fn wait_available(&self) {
         self.slots.wait_free(None);
     }
@@ -388,6 +392,7 @@ impl Pool {
     /// h.join().unwrap();
     /// assert!(pool.wait_available_timeout(Duration::from_millis(10)));
     /// ```
+    #[track_caller]
     pub fn wait_available_timeout(&self, dur: Duration) -> bool {
         self.slots.wait_free(deadline_after(dur))
     }
@@ -434,6 +439,7 @@ impl Pool {
     /// pool.join_all();
     /// assert!(pool.is_empty());
     /// ```
+    #[track_caller]
     pub fn join_all(&self) {
         self.group.join_all()
     }
@@ -449,6 +455,7 @@ impl Pool {
     ///
     /// assert!(Pool::new(2).join_all_timeout(Duration::from_millis(1)));
     /// ```
+    #[track_caller]
     pub fn join_all_timeout(&self, dur: Duration) -> bool {
         self.group.join_all_timeout(dur)
     }
@@ -486,6 +493,7 @@ impl Pool {
     ///     .collect();
     /// assert_eq!(lengths, [1, 3, 2]);
     /// ```
+    #[track_caller]
     pub fn map<I, F, R>(&self, items: I, f: F) -> Map<'_, I::IntoIter, R>
     where
         I: IntoIterator,
@@ -523,6 +531,7 @@ impl Pool {
     ///     .collect();
     /// assert_eq!(order, [10, 20, 30]);
     /// ```
+    #[track_caller]
     pub fn map_unordered<I, F, R>(&self, items: I, f: F) -> MapUnordered<'_, I::IntoIter, R>
     where
         I: IntoIterator,
@@ -587,6 +596,7 @@ where
     /// ours is running), up to twice the pool's capacity in flight (and at
     /// least one: on a pool of capacity 0 the wait for a slot never ends,
     /// as `spawn`'s does not).
+    #[track_caller]
     fn top_up(&mut self) {
         let most = (2 * self.pool.capacity).max(1);
         while self.in_flight < most && self.items.peek().is_some() {
@@ -633,6 +643,7 @@ where
     }
 
     /// The next result to arrive; `None` when nothing is in flight.
+    #[track_caller]
     fn next_done(&mut self) -> Option<Done<R>> {
         self.top_up();
         if self.in_flight == 0 {
@@ -682,6 +693,7 @@ where
 {
     type Item = std::thread::Result<R>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<std::thread::Result<R>> {
         loop {
             if let Some(r) = self.ready.remove(&self.next_out) {
@@ -716,6 +728,7 @@ where
 {
     type Item = std::thread::Result<R>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<std::thread::Result<R>> {
         let (_, r) = self.feed.next_done()?;
         self.feed.in_flight -= 1;
