@@ -284,6 +284,16 @@ fn green_waits_report_the_callers_line() {
     let items = [event.clone()];
     let any = move || _ = green::wait_any(&items);
     spawn("wait_any", line!() - 1, Box::new(any));
+    let items = [event.clone()];
+    let all = move || green::wait_all(&items);
+    spawn("wait_all", line!() - 1, Box::new(all));
+    let items = [event.clone()];
+    let each = move || for _ in green::iwait(&items) {};
+    spawn("iwait", line!() - 1, Box::new(each));
+    let q = queue.clone();
+    spawn("peek", line!(), Box::new(move || _ = q.peek()));
+    let g = group.clone();
+    spawn("join_n", line!(), Box::new(move || _ = g.join_n(1)));
     for (name, line) in &lines {
         dump_until(&format!("{name} waits at line {line}"), |d| {
             d.tasks().iter().any(|t| {

@@ -393,11 +393,13 @@ impl Group {
     /// assert!(group.is_empty());
     /// h.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn add<T>(&self, handle: &JoinHandle<T>) -> bool {
         self.adopt(handle, None)
     }
 
     /// [`add`](Group::add), holding `slot` while the thread runs.
+    #[track_caller]
     pub(crate) fn adopt<T>(
         &self,
         handle: &JoinHandle<T>,
@@ -637,6 +639,7 @@ impl Group {
     /// group.cancel_all();
     /// assert!(slow.join().is_err());
     /// ```
+    #[track_caller]
     pub fn join_n(&self, n: usize) -> usize {
         self.join_n_deadline(n, None)
     }
@@ -656,6 +659,7 @@ impl Group {
     /// assert_eq!(group.join_n_timeout(1, Duration::from_millis(10)), 0); // timed out
     /// assert_eq!(group.join_n_timeout(1, Duration::from_secs(10)), 1);
     /// ```
+    #[track_caller]
     pub fn join_n_timeout(&self, n: usize, dur: Duration) -> usize {
         self.join_n_deadline(n, deadline_after(dur))
     }
@@ -688,6 +692,7 @@ impl Group {
     /// group.join_all();
     /// assert!(group.try_join_all().unwrap_err().is_cancelled());
     /// ```
+    #[track_caller]
     pub fn try_join_all(&self) -> Result<(), MemberFailed> {
         let mut s = lock(&self.inner.state);
         loop {
@@ -701,6 +706,7 @@ impl Group {
         }
     }
 
+    #[track_caller]
     fn join_n_deadline(&self, n: usize, deadline: Option<Instant>) -> usize {
         let mut s = lock(&self.inner.state);
         loop {

@@ -221,6 +221,7 @@ impl Pool {
     /// pool.join_all();
     /// assert_eq!(pool.free_count(), 1);
     /// ```
+    #[track_caller]
     pub fn add<T>(&self, handle: &JoinHandle<T>) -> bool {
         if self.group.contains(handle.thread()) {
             return false;
@@ -276,6 +277,7 @@ impl Pool {
     /// pool.spawn(|| ());
     /// assert_eq!(pool.join_n(1), 1);
     /// ```
+    #[track_caller]
     pub fn join_n(&self, n: usize) -> usize {
         self.group.join_n(n)
     }
@@ -296,6 +298,7 @@ impl Pool {
     /// pool.spawn(|| panic!("bad"));
     /// assert!(pool.try_join_all().is_err());
     /// ```
+    #[track_caller]
     pub fn try_join_all(&self) -> Result<(), crate::MemberFailed> {
         self.group.try_join_all()
     }

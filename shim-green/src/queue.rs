@@ -238,6 +238,7 @@ impl<T, S: Store<T>> Chan<T, S> {
     }
 
     /// A copy of the next item, left in the queue.
+    #[track_caller]
     fn peek(&self, block: Block) -> Result<T, GetFail>
     where
         T: Clone,
@@ -247,6 +248,7 @@ impl<T, S: Store<T>> Chan<T, S> {
 
     /// Waits for an item as `get` does and returns what `grab` makes of
     /// the store: the item taken (`get`) or a copy (`peek`).
+    #[track_caller]
     fn take(&self, block: Block, grab: impl Fn(&mut S) -> Option<T>) -> Result<T, GetFail> {
         let mut s = lock(&self.state);
         let mut timed_out = false;
@@ -700,6 +702,7 @@ macro_rules! queue_methods {
             /// assert_eq!(q.len(), 1);
             /// assert_eq!(q.get(), Some(5));
             /// ```
+            #[track_caller]
             pub fn peek(&self) -> Option<T>
             where
                 T: Clone,
@@ -726,6 +729,7 @@ macro_rules! queue_methods {
             /// assert_eq!(q.try_peek(), Ok(1));
             /// assert_eq!(q.len(), 1);
             /// ```
+            #[track_caller]
             pub fn try_peek(&self) -> Result<T, TryGetError>
             where
                 T: Clone,
@@ -753,6 +757,7 @@ macro_rules! queue_methods {
             #[doc = concat!("let q = ", stringify!($Q), "::<u8>::new();")]
             /// assert_eq!(q.peek_timeout(Duration::from_millis(10)), Err(GetTimeoutError::Timeout));
             /// ```
+            #[track_caller]
             pub fn peek_timeout(&self, dur: Duration) -> Result<T, GetTimeoutError>
             where
                 T: Clone,

@@ -336,8 +336,9 @@ pub(crate) fn wait_any_deadline<W: Waitable>(
 /// done.sort();
 /// assert_eq!(done, [1, 2]);
 /// ```
+#[track_caller]
 pub fn wait_n<W: Waitable>(items: &[W], n: usize) -> Vec<usize> {
-    iwait(items).take(n).collect()
+    take_n(iwait(items), n)
 }
 
 /// As [`wait_n`], blocking at most `dur`: the indices of the items found
@@ -354,8 +355,24 @@ pub fn wait_n<W: Waitable>(items: &[W], n: usize) -> Vec<usize> {
 /// events[2].set();
 /// assert_eq!(wait_n_timeout(&events, 2, Duration::from_millis(10)), [2]);
 /// ```
+#[track_caller]
 pub fn wait_n_timeout<W: Waitable>(items: &[W], n: usize, dur: Duration) -> Vec<usize> {
-    iwait_timeout(items, dur).take(n).collect()
+    take_n(iwait_timeout(items, dur), n)
+}
+
+/// The first `n` indices `it` yields (fewer if it ends), each wait recorded
+/// at the caller's line (an adapter such as `take(n).collect()` would put
+/// std's own line there).
+#[track_caller]
+fn take_n<W: Waitable>(mut it: Iwait<'_, W>, n: usize) -> Vec<usize> {
+    let mut ready = Vec::with_capacity(n.min(it.remaining));
+    while ready.len() < n {
+        match it.next() {
+            Some(i) => ready.push(i),
+            None => break,
+        }
+    }
+    ready
 }
 
 /// Blocks until every one of `items` is ready (gevent:
@@ -371,8 +388,9 @@ pub fn wait_n_timeout<W: Waitable>(items: &[W], n: usize, dur: Duration) -> Vec<
 /// shim_green::wait_all(&handles);
 /// assert!(handles.iter().all(|h| h.is_ready()));
 /// ```
+#[track_caller]
 pub fn wait_all<W: Waitable>(items: &[W]) {
-    iwait(items).for_each(drop);
+    take_n(iwait(items), items.len());
 }
 
 /// As [`wait_all`], blocking at most `dur`; `true` when every item is
@@ -390,8 +408,9 @@ pub fn wait_all<W: Waitable>(items: &[W]) {
 /// b.set();
 /// assert!(wait_all_timeout(&[&a, &b], Duration::from_millis(10)));
 /// ```
+#[track_caller]
 pub fn wait_all_timeout<W: Waitable>(items: &[W], dur: Duration) -> bool {
-    iwait_timeout(items, dur).count() == items.len()
+    take_n(iwait_timeout(items, dur), items.len()).len() == items.len()
 }
 
 /// An iterator over `items` that yields the index of each as it becomes
@@ -464,6 +483,7 @@ impl<'a, W: Waitable> Iwait<'a, W> {
 impl<W: Waitable> Iterator for Iwait<'_, W> {
     type Item = usize;
 
+    #[track_caller]
     fn next(&mut self) -> Option<usize> {
         loop {
             if self.remaining == 0 {
