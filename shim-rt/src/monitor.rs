@@ -15,7 +15,10 @@
 //!
 //! Cost: while any worker is awake the monitor wakes every [`PERIOD`] and
 //! reads two words per worker; while every worker sleeps it sleeps too, so
-//! an idle process makes no periodic wake-ups. A report costs one signal to
+//! an idle process makes no periodic wake-ups (once the stacks parked
+//! coroutines offered are trimmed: every [`TRIM_PERIOD`] while offers wait,
+//! it sweeps the stack arena, which returns the pages below where each
+//! coroutine parked). A report costs one signal to
 //! the stuck worker and symbolising its backtrace on the monitor thread.
 
 use std::fmt::Write as _;
@@ -30,6 +33,15 @@ pub const PERIOD: Duration = Duration::from_millis(2);
 /// How long a worker may run one coroutine before its other work is moved
 /// to the other workers.
 pub const RESCUE_AFTER: Duration = Duration::from_millis(2);
+
+/// How often parked coroutines' stacks are looked at for trimming: pages
+/// below the depth a coroutine parked at go back to the kernel once it has
+/// been parked for one to two periods (see `may::stack_arena`).
+pub const TRIM_PERIOD: Duration = Duration::from_millis(500);
+
+/// At most this many stacks are trimmed per period (one `madvise` each,
+/// about a microsecond): the rest wait for the next period.
+pub const TRIM_BUDGET: usize = 20_000;
 
 /// Starts the monitor thread (once, when the runtime starts).
 pub(crate) fn start(settings: &Settings) {
@@ -63,20 +75,36 @@ fn run(limit: Option<Duration>) -> ! {
             reported: false,
         })
         .collect();
+    let mut next_trim = now + TRIM_PERIOD;
+    // The workers' tick total when the deadlock detector was last told
+    // they all sleep: a wait that ends (for a trim) with nothing run since
+    // does not tell it again.
+    let mut told_at: Option<u64> = None;
     loop {
         // Every worker asleep: no coroutine can run. The moment a deadlock
         // of coroutines begins, if the tasks all wait for each other.
         if (0..workers).all(may::monitor::worker_sleeping) {
-            crate::deadlock::workers_fell_asleep();
+            let ticks: u64 = (0..workers).map(may::monitor::worker_ticks).sum();
+            if told_at != Some(ticks) {
+                crate::deadlock::workers_fell_asleep();
+                told_at = Some(ticks);
+            }
             // Sleeps while every worker sleeps: idle means idle. Only
             // after the detector was told: had the last worker fallen
             // asleep between a look that saw it awake and this wait, the
             // monitor would sleep through the start of a deadlock and
-            // nobody would report it (seen once, under load).
-            may::monitor::wait_for_activity(None);
+            // nobody would report it (seen once, under load). Stacks
+            // offered for trimming bound the sleep.
+            let timeout =
+                trim_pending().then(|| next_trim.saturating_duration_since(Instant::now()));
+            may::monitor::wait_for_activity(timeout);
         }
         std::thread::sleep(PERIOD);
         let now = Instant::now();
+        if now >= next_trim {
+            trim();
+            next_trim = now + TRIM_PERIOD;
+        }
         for (id, w) in watch.iter_mut().enumerate() {
             let ticks = may::monitor::worker_ticks(id);
             if ticks != w.ticks || may::monitor::worker_sleeping(id) {
@@ -142,6 +170,24 @@ static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 
 /// Installs the sampler, unless the program handles the signal itself
 /// (then reports come without a backtrace).
+#[cfg(target_os = "linux")]
+fn trim_pending() -> bool {
+    may::stack_arena::pending()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn trim_pending() -> bool {
+    false
+}
+
+#[cfg(target_os = "linux")]
+fn trim() {
+    may::stack_arena::sweep(TRIM_BUDGET);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn trim() {}
+
 fn install_sampler() {
     // SAFETY: zeroed sigactions are valid "no handler, no flags, empty
     // mask" values; the handler is an `extern "C"` function of the right
