@@ -61,9 +61,9 @@ use crate::config::Settings;
 /// hand-off happened lately.
 pub const PERIOD: Duration = Duration::from_millis(2);
 
-/// How often the monitor looks right after a hand-off: the period halves
-/// down to this after each hand-off and doubles back to [`PERIOD`] after
-/// 50 looks without one.
+/// How often the monitor looks right after a hand-off, or after it found a
+/// worker's thread blocked in the kernel; the period doubles back to
+/// [`PERIOD`] after 50 looks without either.
 pub const MIN_PERIOD: Duration = Duration::from_micros(50);
 
 /// How long a worker may stay in one coroutine, its thread blocked in the
@@ -147,6 +147,9 @@ fn sched_times(tid: libc::pid_t) -> Option<(u64, u64)> {
 
 fn run(limit: Option<Duration>) -> ! {
     crate::task::mark_internal_thread();
+    // Sleeps of MIN_PERIOD, not the default 50 µs timer slack on top.
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
     let workers = may::monitor::workers();
     let now = Instant::now();
     let fresh = |look: Look, now: Instant| Watch {
@@ -178,10 +181,21 @@ fn run(limit: Option<Duration>) -> ! {
         std::thread::sleep(period);
         let now = Instant::now();
         let mut handed = false;
+        let mut suspect = false;
         for (id, w) in watch.iter_mut().enumerate() {
             let look = may::monitor::worker_look(id);
-            if look != w.look || may::monitor::worker_sleeping(id) {
+            let sleeping = may::monitor::worker_sleeping(id);
+            if look != w.look || sleeping {
                 *w = fresh(look, now);
+                // At the slow period a blocking call shorter than it would
+                // never be seen twice: a worker found blocked in the
+                // kernel brings the next look forward.
+                if !sleeping
+                    && period > MIN_PERIOD * 4
+                    && thread_state(look.tid()) == ThreadState::Blocked
+                {
+                    suspect = true;
+                }
                 continue;
             }
             let time = now.duration_since(w.since);
@@ -237,9 +251,9 @@ fn run(limit: Option<Duration>) -> ! {
         }
         // Go's sysmon backs off the same way: fast right after a
         // hand-off, back to the slow period after 50 quiet looks.
-        if handed {
+        if handed || suspect {
             quiet = 0;
-            period = (period / 2).max(MIN_PERIOD);
+            period = MIN_PERIOD;
         } else {
             quiet += 1;
             if quiet > 50 {
