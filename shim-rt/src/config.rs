@@ -130,7 +130,7 @@ impl Config {
         self
     }
 
-    /// Sets the most threads the offload pool (DNS, file I/O, FFI) may run at once.
+    /// Sets the most threads the offload pool (spawning processes, FFI) may run at once.
     pub fn offload_threads(mut self, n: usize) -> Config {
         self.offload_threads = Some(n);
         self

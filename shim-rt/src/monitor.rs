@@ -300,7 +300,16 @@ fn watch_snapshot(id: usize, look: Look, time: Duration) -> Vec<(usize, Look, Du
     v
 }
 
-/// The hand-offs made so far (for tests and `dump`).
+/// The kernel thread ids of the threads held by a coroutine after their
+/// worker was handed off (for `dump`).
+pub(crate) fn held_threads() -> Vec<libc::pid_t> {
+    if crate::config::running().is_none() {
+        return Vec::new();
+    }
+    may::monitor::detached().iter().map(Look::tid).collect()
+}
+
+/// The hand-offs made so far (for tests).
 pub fn handoffs() -> usize {
     may::monitor::handoffs()
 }
