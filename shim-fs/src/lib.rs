@@ -9,7 +9,7 @@
 //! (nearly all of them) costs what it costs std, and one that waits for the
 //! disk (or an NFS server, or a `flock`) holds the worker's OS thread while
 //! greenstd's monitor hands the worker itself to another thread after
-//! about 50 µs, so the other coroutines go on running (see
+//! about 20 µs, so the other coroutines go on running (see
 //! `shim_rt::monitor`). On a plain OS thread every call is std's, made
 //! right there.
 //!

@@ -64,11 +64,11 @@ pub const PERIOD: Duration = Duration::from_millis(2);
 /// How often the monitor looks right after a hand-off, or after it found a
 /// worker's thread blocked in the kernel; the period doubles back to
 /// [`PERIOD`] after 50 looks without either.
-pub const MIN_PERIOD: Duration = Duration::from_micros(50);
+pub const MIN_PERIOD: Duration = Duration::from_micros(20);
 
 /// How long a worker may stay in one coroutine, its thread blocked in the
 /// kernel, before another thread takes over its slot.
-pub const HANDOFF_AFTER: Duration = Duration::from_micros(50);
+pub const HANDOFF_AFTER: Duration = Duration::from_micros(20);
 
 /// How long a worker may compute in one coroutine (its thread running on
 /// a CPU) before another thread takes over its slot.
