@@ -29,7 +29,9 @@
 
 pub use shim_green::*;
 
-pub use shim_rt::config::{Settings, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use shim_rt::config::{
+    Settings, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
+};
 pub use shim_rt::Config;
 
 /// gevent's servers: [`StreamServer`](server::StreamServer) (TCP and Unix
