@@ -1,7 +1,8 @@
 //! greenstd patch: what a monitor thread outside the scheduler needs to
-//! find a worker stuck in one coroutine and move that worker's other work
-//! to the rest (as Go's sysmon hands off a P), without waking periodically
-//! while every worker sleeps.
+//! find a worker stuck in one coroutine and hand that worker's slot to
+//! another OS thread (as Go's sysmon hands off a P, see `handoff`), or move
+//! its other work to the rest, without waking periodically while every
+//! worker sleeps.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::time::Duration;
