@@ -536,9 +536,8 @@ fn report_worker(worker: usize, look: Look, held: Duration, limit: Duration) {
 fn report_held(look: Look, held: Duration, limit: Duration) {
     report(look, |who| {
         format!(
-            "greenstd: {who} has held OS thread {} for {} ms in a call greenstd cannot \
-             see (GREENSTD_MAX_BLOCKING_TIME={} ms); its worker was handed to another \
-             thread.",
+            "greenstd: {who} has held OS thread {} for {} ms without switching \
+             (GREENSTD_MAX_BLOCKING_TIME={} ms); its worker was handed to another thread.",
             look.tid(),
             held.as_millis(),
             limit.as_millis()
