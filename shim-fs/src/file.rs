@@ -255,13 +255,6 @@ impl File {
     pub fn unlock(&self) -> io::Result<()> {
         self.inner.unlock()
     }
-
-    /// `true` if the file is a terminal (std's `IsTerminal`, which is
-    /// sealed: greenstd's `File` has it as a method).
-    pub fn is_terminal(&self) -> bool {
-        use std::io::IsTerminal;
-        self.inner.is_terminal()
-    }
 }
 
 impl Read for &File {
@@ -359,6 +352,15 @@ impl fmt::Debug for File {
     /// Formats as std's `File` (path and access mode, read from `/proc`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl shim_io::sys::Sealed for File {}
+
+/// greenstd's `IsTerminal` (std's is sealed), as std's for its `File`.
+impl shim_io::IsTerminal for File {
+    fn is_terminal(&self) -> bool {
+        shim_io::sys::fd_is_terminal(self.as_fd())
     }
 }
 
