@@ -186,9 +186,12 @@ fn blocking_call_on_one_of_two_workers_delays_only_itself() {
 #[test]
 fn raw_read_on_the_only_worker_is_handed_off() {
     let p = run_probe(1, "pipe");
+    // Measured: 95-97% on this 2-core machine shared with other work, 85%
+    // at a load average of 8.5; without the hand-off, 0% (nothing else
+    // runs on the one worker). The bound leaves room for a busy CI.
     assert!(
-        p.share() >= 0.90,
-        "tickers got {:.0}% of their ideal ticks while the only worker's thread was blocked in read(2) (want >= 90%): {p:?}",
+        p.share() >= 0.70,
+        "tickers got {:.0}% of their ideal ticks while the only worker's thread was blocked in read(2) (want >= 70%): {p:?}",
         p.share() * 100.0
     );
     assert!(

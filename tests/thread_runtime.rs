@@ -67,7 +67,18 @@ fn ten_thousand_sleepers_finish_together_on_few_threads() {
         during <= limit,
         "{during} OS threads (before: {before}), limit {limit}"
     );
-    assert!(os_threads() <= limit);
+    // A worker blocked in the kernel for a moment (mapping 10,000 stacks
+    // contends on the address-space lock of a busy machine) may have been
+    // handed off: its spare thread exits after 500 ms idle.
+    let t = Instant::now();
+    while os_threads() > limit {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{} OS threads 5 s after the work, limit {limit}",
+            os_threads()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Thread count sampled from inside coroutines, without allocating a dir
