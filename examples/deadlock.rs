@@ -13,7 +13,9 @@
 //! following run to completion with no report: `sleepers`, `accept` (a
 //! server idle in `accept` until a client connects: pass its address to
 //! connect to on stdout), `plain-thread` (coroutines wait on a plain OS
-//! thread that computes, then sleeps), `stdin` (a coroutine reads a line).
+//! thread that computes, then sleeps), `stdin` (a coroutine reads a line),
+//! `hog` (a coroutine computes for half a second without switching: run it
+//! with `GREENSTD_MAX_BLOCKING_TIME=100` for the blocked-worker report).
 //!
 //! This program is also what tests/green_deadlock.rs runs.
 
@@ -141,6 +143,33 @@ fn stdin() {
     print!("{}", reader.join().unwrap().unwrap());
 }
 
+/// A coroutine that holds its worker for 500 ms (not a deadlock: with
+/// `GREENSTD_MAX_BLOCKING_TIME` set, the monitor names it and where it is).
+/// Its loop calls nothing: in a release build it is inlined into the
+/// coroutine's entry point.
+fn hog() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(500));
+        DONE.store(true, Ordering::Relaxed);
+    });
+    named("number-cruncher", || {
+        let mut x = 0u64;
+        while !DONE.load(Ordering::Relaxed) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        x
+    })
+    .join()
+    .unwrap();
+    // Let the monitor's report (printed from its own thread) come out.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while shim_rt::monitor::reports_printed() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn main() {
     let which = std::env::args().nth(1).unwrap_or_default();
     match which.as_str() {
@@ -152,9 +181,10 @@ fn main() {
         "accept" => accept(),
         "plain-thread" => plain_thread(),
         "stdin" => stdin(),
+        "hog" => hog(),
         _ => {
             eprintln!(
-                "usage: deadlock mutexes|channel|join|condvar|sleepers|accept|plain-thread|stdin"
+                "usage: deadlock mutexes|channel|join|condvar|sleepers|accept|plain-thread|stdin|hog"
             );
             std::process::exit(2);
         }

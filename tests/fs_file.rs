@@ -253,3 +253,27 @@ fn reads_of_data_not_in_the_page_cache_are_correct() {
         assert_eq!(at, [data[1000], data[1001], data[1002]]);
     });
 }
+
+/// A coroutine blocked opening a FIFO (no writer yet) is reported at the
+/// caller's line.
+#[test]
+fn a_blocked_open_reports_the_callers_line() {
+    let _ = greenstd::green::Config::new().workers(2).apply();
+    let dir = TempDir::new("track-caller");
+    let fifo = dir.join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string; creates a FIFO in our temporary directory.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let path = fifo.clone();
+    let line = line!() + 3;
+    let opener = greenstd::thread::Builder::new()
+        .name("fifo-opener".into())
+        .spawn(move || File::open(&path).map(|_| ()))
+        .unwrap();
+    assert_eq!(
+        stdio_util::wait_site("fifo-opener"),
+        (file!().to_string(), line)
+    );
+    let _writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    opener.join().unwrap().unwrap();
+}

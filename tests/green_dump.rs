@@ -286,6 +286,62 @@ fn a_coroutine_blocked_in_a_raw_system_call_shows_the_thread_it_holds() {
     }
 }
 
+/// Every blocking call of `green` reports the caller's line, not
+/// greenstd's (its internal waits are `#[track_caller]` all the way).
+#[test]
+fn green_waits_report_the_callers_line() {
+    two_workers();
+    let event = Arc::new(green::Event::new());
+    let result = Arc::new(green::AsyncResult::<u8, ()>::new());
+    let queue = Arc::new(green::queue::Queue::<u8>::new());
+    let rendezvous = Arc::new(green::queue::Queue::<u8>::bounded(0));
+    let sem = Arc::new(green::Semaphore::new(0));
+    let group = Arc::new(green::Group::new());
+    let mut lines = Vec::new();
+    let mut handles = Vec::new();
+    let mut spawn = |name: &str, line: u32, f: Box<dyn FnOnce() + Send>| {
+        lines.push((name.to_string(), line));
+        handles.push(thread::Builder::new().name(name.into()).spawn(f).unwrap());
+    };
+    let (e, r, q, s, g) = (
+        event.clone(),
+        result.clone(),
+        queue.clone(),
+        sem.clone(),
+        group.clone(),
+    );
+    spawn("event", line!(), Box::new(move || e.wait()));
+    spawn("result", line!(), Box::new(move || _ = r.get()));
+    spawn("get", line!(), Box::new(move || _ = q.get()));
+    let q = rendezvous.clone();
+    spawn("put", line!(), Box::new(move || _ = q.put(1)));
+    spawn("acquire", line!(), Box::new(move || drop(s.acquire())));
+    let ev = event.clone();
+    group.spawn(move || ev.wait());
+    spawn("join_all", line!(), Box::new(move || g.join_all()));
+    let items = [event.clone()];
+    let any = move || _ = green::wait_any(&items);
+    spawn("wait_any", line!() - 1, Box::new(any));
+    for (name, line) in &lines {
+        dump_until(&format!("{name} waits at line {line}"), |d| {
+            d.tasks().iter().any(|t| {
+                t.name() == Some(name.as_str())
+                    && t.wait().is_some_and(|w| {
+                        w.location().file() == file!() && w.location().line() == *line
+                    })
+            })
+        });
+    }
+    event.set();
+    result.set(1).unwrap();
+    sem.add_permits(1);
+    queue.close();
+    rendezvous.close();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
 /// Waits `dump_until` finds the coroutine `name` parked in a `kind` wait
 /// recorded at `line` of this file, then cancels it: the wait must end with
 /// the cancellation.

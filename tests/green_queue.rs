@@ -281,3 +281,39 @@ fn blocked_queue_users_leave_the_workers_free() {
         b.join().unwrap();
     }
 }
+
+#[test]
+fn capacity_zero_try_get_takes_from_a_waiting_putter() {
+    // gevent's Channel: get_nowait takes the item of a blocked put.
+    let q: Arc<Queue<u32>> = Arc::new(Queue::bounded(0));
+    assert_eq!(q.try_get(), Err(TryGetError::Empty));
+    let q2 = q.clone();
+    let putter = thread::spawn(move || q2.put(7));
+    let t = Instant::now();
+    let got = loop {
+        match q.try_get() {
+            Ok(v) => break v,
+            Err(TryGetError::Empty) => {
+                assert!(
+                    t.elapsed() < Duration::from_secs(20),
+                    "putter never offered"
+                );
+                thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert_eq!(got, 7);
+    putter.join().unwrap().unwrap();
+    assert_eq!(q.try_get(), Err(TryGetError::Empty));
+    // A putter that times out takes its item back; closing gives it back
+    // (whether the put was already waiting or not).
+    let r = q.put_timeout(8, Duration::from_millis(20));
+    assert!(matches!(r, Err(PutTimeoutError::Timeout(8))));
+    assert_eq!(q.try_get(), Err(TryGetError::Empty));
+    let q2 = q.clone();
+    let putter = thread::spawn(move || q2.put(9));
+    thread::sleep(Duration::from_millis(20));
+    q.close();
+    assert_eq!(putter.join().unwrap().unwrap_err().0, 9);
+}

@@ -186,3 +186,22 @@ fn concurrent_readers_of_one_pipe_each_get_distinct_bytes() {
     assert_eq!(total, 100_000);
     assert!(start.elapsed() < Duration::from_secs(30));
 }
+
+/// A blocked pipe read is reported at the caller's line.
+#[test]
+fn a_blocked_read_reports_the_callers_line() {
+    rt();
+    let _w = Watchdog::new(60);
+    let (mut r, mut w) = pipe().unwrap();
+    let line = line!() + 3;
+    let reader = thread::Builder::new()
+        .name("pipe-reader".into())
+        .spawn(move || r.read(&mut [0; 8]).unwrap())
+        .unwrap();
+    assert_eq!(
+        stdio_util::wait_site("pipe-reader"),
+        (file!().to_string(), line)
+    );
+    w.write_all(b"x").unwrap();
+    assert_eq!(reader.join().unwrap(), 1);
+}

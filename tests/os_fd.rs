@@ -169,6 +169,26 @@ fn timeouts_in_coroutines_and_on_plain_threads() {
     in_co(move || check(&b2));
 }
 
+#[test]
+fn a_descriptor_that_is_not_open_is_ebadf() {
+    rt();
+    let _w = Watchdog::new(60);
+    let check = || {
+        // Far above any limit on open files: never open.
+        // SAFETY: only polled; poll(2) reports POLLNVAL and touches nothing.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(1 << 28) };
+        for r in [
+            wait_readable(fd, Some(Duration::from_secs(5))),
+            wait_writable(fd, None),
+            wait_readable(fd, Some(Duration::ZERO)),
+        ] {
+            assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EBADF));
+        }
+    };
+    check();
+    in_co(check);
+}
+
 /// Fills the send buffer of a non-blocking socket.
 fn fill(s: &UnixStream) -> usize {
     s.set_nonblocking(true).unwrap();

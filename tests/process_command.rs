@@ -334,3 +334,24 @@ fn a_child_spawned_in_a_coroutine_can_be_waited_on_a_thread() {
     let status = in_co(move || child.wait().unwrap());
     assert!(status.success());
 }
+
+/// A coroutine waiting for its child is reported at the caller's line.
+#[test]
+fn a_wait_for_a_child_reports_the_callers_line() {
+    rt();
+    let _w = Watchdog::new(60);
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = child.id();
+    let line = line!() + 3;
+    let waiter = greenstd::thread::Builder::new()
+        .name("child-waiter".into())
+        .spawn(move || child.wait().unwrap())
+        .unwrap();
+    assert_eq!(
+        stdio_util::wait_site("child-waiter"),
+        (file!().to_string(), line)
+    );
+    // SAFETY: a signal to our own child, which has not been reaped.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert_eq!(waiter.join().unwrap().signal(), Some(libc::SIGKILL));
+}

@@ -6,6 +6,8 @@
 //! is fixed per process): 1,000 coroutines tick every 10 ms while one
 //! coroutine holds its worker for 2 s.
 
+mod child_util;
+
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -565,4 +567,36 @@ fn baseline_scenario() {
 fn threads_held_by_blocking_calls_are_given_back() {
     let (stdout, _) = run_handoff_child("baseline", &[("GREENSTD_WORKERS", "2")]);
     assert!(stdout.contains("back to "), "{stdout}");
+}
+
+/// A release build (no debug info, symbols kept) gets frames in the report
+/// too: the hog's loop is inlined into the coroutine's entry point, which
+/// the report used to cut away, printing no frame at all.
+#[test]
+fn monitor_report_of_a_release_build_has_frames() {
+    let exe = child_util::example_in("deadlock", "release");
+    let out = Command::new(exe)
+        .arg("hog")
+        .env("GREENSTD_WORKERS", "2")
+        .env("GREENSTD_MAX_BLOCKING_TIME", "100")
+        .output()
+        .expect("run the release child");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.contains("has held "))
+        .collect();
+    assert!(
+        report
+            .first()
+            .is_some_and(|l| l.contains("'number-cruncher'") && l.ends_with("It is at:")),
+        "no report in:\n{stderr}"
+    );
+    assert!(
+        report
+            .get(1)
+            .is_some_and(|l| l.trim_start().starts_with("0: ")),
+        "no frame in the report:\n{stderr}"
+    );
 }

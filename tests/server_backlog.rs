@@ -90,6 +90,27 @@ fn bind_unix_with_backlog_sets_the_queue_length() {
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
+#[test]
+fn bind_with_backlog_refuses_what_the_setting_refuses() {
+    // One rule with Config::listen_backlog and GREENSTD_LISTEN_BACKLOG.
+    let too_big = greenstd::green::MAX_LISTEN_BACKLOG + 1;
+    for backlog in [too_big, u32::MAX] {
+        let e = bind_with_backlog("127.0.0.1:0", backlog).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        let e = greenstd::green::Config::new()
+            .listen_backlog(backlog)
+            .apply()
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        let path = sock_path("too-big");
+        let e = bind_unix_with_backlog(&path, backlog).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(!path.exists(), "no socket file is left behind");
+    }
+    let l = bind_with_backlog("127.0.0.1:0", greenstd::green::MAX_LISTEN_BACKLOG).unwrap();
+    drop(l);
+}
+
 /// Runs `test` of this binary in a child with `env`.
 fn child(test: &str, env: &[(&str, &str)]) -> std::process::Output {
     Command::new(std::env::current_exe().unwrap())

@@ -121,6 +121,87 @@ fn max_connections_bounds_the_running_handlers() {
     assert_eq!(server.stop(Duration::from_secs(5)), 0);
 }
 
+/// The sockets this process has open (the runtime's own descriptors,
+/// some made lazily, are not sockets).
+fn open_sockets() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// A stop whose short grace runs out over many handlers blocked in a read:
+/// when it returns, every handler has left the books (`connections()` 0,
+/// the true count 0 returned) and every server-side descriptor (the
+/// connections and their duplicates) is closed. Handlers that ended while
+/// the stop held the server's lock used to be cancelled again inside their
+/// bookkeeping and never leave it (issue 22 item 1). Fds are counted, so
+/// it runs alone in a child process.
+#[test]
+fn stop_after_grace_leaves_no_connection_and_no_descriptor_behind() {
+    if std::env::var_os("STOP_CHILD").is_none() {
+        for workers in ["1", "2"] {
+            let out = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "stop_after_grace_leaves_no_connection_and_no_descriptor_behind",
+                    "--nocapture",
+                ])
+                .env("STOP_CHILD", "1")
+                .env("GREENSTD_WORKERS", workers)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{workers} worker(s): {err}");
+        }
+        return;
+    }
+    let _w = Watchdog::new(60);
+    const N: usize = 1000;
+    let server = StreamServer::bind("127.0.0.1:0", |mut c: TcpStream, _| {
+        let _ = c.read(&mut [0; 16]);
+    })
+    .unwrap();
+    server.start().unwrap();
+    let before = open_sockets();
+    let addr = server.local_addr();
+    let clients: Vec<std::net::TcpStream> = (0..N)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let t = Instant::now();
+    while server.connections() < N {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{}",
+            server.connections()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    let left = server.stop(Duration::from_millis(100));
+    let (connections, sockets) = (server.connections(), open_sockets());
+    assert_eq!((left, connections), (0, 0));
+    // Only the clients' own sockets remain (the listener is closed too).
+    assert_eq!(sockets, before - 1 + N, "server-side sockets left open");
+    for mut c in clients {
+        assert_eq!(c.read(&mut [0; 16]).unwrap_or(0), 0);
+    }
+}
+
+#[test]
+fn max_connections_zero_is_invalid_input_at_start() {
+    let server = StreamServer::bind("127.0.0.1:0", |_c: TcpStream, _| {})
+        .unwrap()
+        .max_connections(0);
+    let e = server.start().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    assert!(!server.is_started());
+    assert_eq!(
+        server.serve_forever().unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
+}
+
 #[test]
 fn stop_lets_handlers_finish_within_grace_and_closes_the_listener() {
     rt();

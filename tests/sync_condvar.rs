@@ -1,6 +1,8 @@
 //! `greenstd::sync::Condvar`: notify_one/notify_all, timeouts, spurious
 //! wakeup tolerance, several mutexes over its life, and mixed callers.
 
+mod alone;
+
 use greenstd::sync::{Arc, Condvar, Mutex};
 use greenstd::thread;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -255,6 +257,9 @@ fn wait_reports_poison_and_keeps_the_guard() {
 
 #[test]
 fn ping_pong_on_one_worker() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(1).apply().unwrap();
     let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
     let hs: Vec<_> = (0..2u32)

@@ -2,6 +2,8 @@
 //! as std, races between many initialisers, and cooperation: an initialiser
 //! that sleeps parks the other callers, not the worker.
 
+mod alone;
+
 use greenstd::sync::{Arc, LazyLock, Once, OnceLock};
 use greenstd::thread;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -258,6 +260,9 @@ fn lazy_lock_waiters_of_a_panicking_initialiser_panic() {
 
 #[test]
 fn lazy_lock_sleeping_initialiser_hit_by_thousand_coroutines_on_one_worker() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(1).apply().unwrap();
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     static VALUE: LazyLock<u64> = LazyLock::new(|| {
@@ -282,6 +287,9 @@ fn lazy_lock_sleeping_initialiser_hit_by_thousand_coroutines_on_one_worker() {
 
 #[test]
 fn once_lock_sleeping_initialiser_on_one_worker_parks_the_others() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(1).apply().unwrap();
     static CELL: OnceLock<u32> = OnceLock::new();
     let ticks = Arc::new(AtomicUsize::new(0));
@@ -330,4 +338,22 @@ fn send_and_sync_as_std() {
     #[allow(deprecated)]
     let o: Once = greenstd::sync::ONCE_INIT;
     assert!(!o.is_completed());
+}
+
+/// std's `dropck` test: a cell may hold a reference that dies before the
+/// cell (compiles only when the drop checker lets it, as std's
+/// `#[may_dangle]`); the value is still dropped with the cell.
+#[test]
+fn once_lock_dropck_as_std() {
+    let cell = OnceLock::new();
+    {
+        let s = String::new();
+        cell.set(&s).unwrap();
+    }
+    let drops = std::rc::Rc::new(());
+    let cell = OnceLock::new();
+    cell.set(drops.clone()).unwrap();
+    assert_eq!(std::rc::Rc::strong_count(&drops), 2);
+    drop(cell);
+    assert_eq!(std::rc::Rc::strong_count(&drops), 1);
 }

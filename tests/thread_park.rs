@@ -1,6 +1,8 @@
 //! park / unpark / park_timeout: std's token semantics, in coroutines and on
 //! plain OS threads (where park must really park, never be a no-op).
 
+mod alone;
+
 use greenstd::thread;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -94,6 +96,9 @@ fn plain_thread_unparks_a_parked_coroutine() {
 
 #[test]
 fn unpark_from_another_coroutine_wakes_exactly_the_target() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(1).apply().unwrap();
     let woke = Arc::new(AtomicBool::new(false));
     let w2 = woke.clone();
@@ -116,6 +121,9 @@ fn unpark_from_another_coroutine_wakes_exactly_the_target() {
 
 #[test]
 fn a_parked_coroutine_does_not_block_its_worker() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(1).apply().unwrap();
     let parked = thread::spawn(thread::park);
     // With one worker, this can only run if the parked coroutine yielded it.

@@ -1,6 +1,8 @@
 //! The runtime under the thread shim: cooperation at scale, the OS thread
 //! budget, configuration, stack overflow and out-of-memory behaviour.
 
+mod alone;
+
 use greenstd::thread;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +41,9 @@ fn is_child() -> bool {
 
 #[test]
 fn ten_thousand_sleepers_finish_together_on_few_threads() {
+    if !alone::here() {
+        return;
+    }
     let settings = greenstd::green::runtime().unwrap();
     let before = os_threads();
     let done = Arc::new(AtomicUsize::new(0));
@@ -93,6 +98,9 @@ fn os_threads_cheap() -> usize {
 
 #[test]
 fn code_after_a_sleep_runs_on_a_worker_never_on_the_timer_thread() {
+    if !alone::here() {
+        return;
+    }
     // may resumes timed-out coroutines on its timer thread itself, so CPU
     // work after a sleep delayed every other sleeper. greenstd's hub only
     // wakes coroutines; they resume on a worker.
@@ -113,6 +121,9 @@ fn code_after_a_sleep_runs_on_a_worker_never_on_the_timer_thread() {
 
 #[test]
 fn cooperative_cpu_work_after_a_sleep_does_not_delay_other_sleepers() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(2).apply().unwrap();
     let busy = thread::spawn(|| {
         thread::sleep(Duration::from_millis(20));
@@ -142,6 +153,9 @@ fn cooperative_cpu_work_after_a_sleep_does_not_delay_other_sleepers() {
 
 #[test]
 fn sleep_in_a_coroutine_does_not_block_the_worker() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(1).apply().unwrap();
     let start = Instant::now();
     let hs: Vec<_> = (0..50)
@@ -160,6 +174,9 @@ fn sleep_in_a_coroutine_does_not_block_the_worker() {
 
 #[test]
 fn configuration_after_start_must_agree() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(3).apply().unwrap();
     let s = greenstd::green::runtime().unwrap();
     assert_eq!(s.workers, 3);
@@ -181,7 +198,29 @@ fn configuration_after_start_must_agree() {
 }
 
 #[test]
+fn a_zero_max_blocking_time_is_invalid_input_as_the_variable() {
+    if !alone::here() {
+        return;
+    }
+    // GREENSTD_MAX_BLOCKING_TIME=0 is refused; so is the same from Config
+    // (and the refused configuration changes nothing).
+    let e = greenstd::green::Config::new()
+        .max_blocking_time(Some(Duration::ZERO))
+        .apply()
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+    greenstd::green::Config::new()
+        .max_blocking_time(Some(Duration::from_micros(1)))
+        .max_blocking_time(None)
+        .apply()
+        .unwrap();
+}
+
+#[test]
 fn configuration_from_the_environment() {
+    if !alone::here() {
+        return;
+    }
     if !is_child() {
         let out = run_child(
             "configuration_from_the_environment",
@@ -233,6 +272,9 @@ fn configuration_from_the_environment() {
 
 #[test]
 fn stack_overflow_aborts_with_std_message() {
+    if !alone::here() {
+        return;
+    }
     if !is_child() {
         let out = run_child("stack_overflow_aborts_with_std_message", &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -261,6 +303,9 @@ fn stack_overflow_aborts_with_std_message() {
 
 #[test]
 fn out_of_memory_is_an_error_from_builder_spawn() {
+    if !alone::here() {
+        return;
+    }
     if !is_child() {
         let out = run_child("out_of_memory_is_an_error_from_builder_spawn", &[]);
         assert!(
@@ -316,6 +361,9 @@ fn out_of_memory_is_an_error_from_builder_spawn() {
 
 #[test]
 fn offloaded_blocking_work_does_not_block_the_worker() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new()
         .workers(1)
         .offload_threads(4)
@@ -355,6 +403,9 @@ fn offloaded_blocking_work_does_not_block_the_worker() {
 
 #[test]
 fn main_thread_stack_overflow_still_gets_std_message() {
+    if !alone::here() {
+        return;
+    }
     if !is_child() {
         let out = run_child("main_thread_stack_overflow_still_gets_std_message", &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -378,6 +429,9 @@ fn main_thread_stack_overflow_still_gets_std_message() {
 
 #[test]
 fn a_yielding_loop_does_not_starve_woken_coroutines_on_one_worker() {
+    if !alone::here() {
+        return;
+    }
     greenstd::green::Config::new().workers(1).apply().unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = stop.clone();

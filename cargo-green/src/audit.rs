@@ -152,13 +152,16 @@ const LIBC_WAITS: &[&str] = &[
 
 /// The rank of a call of `callee` (of `kind`) made in crate `krate`;
 /// `cooperative` names the crates whose waits cargo green rewrote (mio's
-/// selector calls `epoll_wait` only once greenstd saw it ready).
+/// selector calls `epoll_wait` only once greenstd saw it ready; its other
+/// calls are on non-blocking descriptors).
 fn rank_of(kind: &str, callee: &str, krate: &str, cooperative: &BTreeSet<String>) -> Rank {
     if kind == FS_VALUE {
         return Rank::Benign;
     }
     if kind == LIBC_KIND {
-        if cooperative.contains(krate) && matches!(callee, "epoll_wait" | "epoll_pwait") {
+        // mio's sockets are non-blocking by construction, and its selector
+        // waits through greenstd in the copy.
+        if cooperative.contains(krate) {
             return Rank::Benign;
         }
         return if LIBC_WAITS.contains(&callee) {
@@ -340,11 +343,68 @@ pub(crate) struct Finding {
     pub(crate) caller: String,
     pub(crate) callee: String,
     pub(crate) kind: &'static str,
+    /// A chain of calls from a function of the user's crates to `caller`
+    /// (demangled, the user's first), when one is found.
+    pub(crate) chain: Vec<String>,
+}
+
+/// A shortest chain of calls from a function of a crate in `user` to
+/// `to`, through `callers` (callee -> its callers), at most `depth` calls
+/// long: the user's function first, `to` excluded.
+fn chain_from_user(
+    to: &str,
+    callers: &BTreeMap<String, BTreeSet<String>>,
+    user: &BTreeSet<String>,
+    depth: usize,
+) -> Vec<String> {
+    let is_user = |raw: &str| {
+        is_rust(raw)
+            && crates_of(&demangle(raw))
+                .first()
+                .is_some_and(|c| user.contains(c))
+    };
+    if is_user(to) {
+        return Vec::new();
+    }
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut frontier: Vec<&str> = vec![to];
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for f in frontier {
+            for c in callers.get(f).into_iter().flatten() {
+                if c == to || seen.contains_key(c.as_str()) {
+                    continue;
+                }
+                seen.insert(c, f);
+                if is_user(c) {
+                    let mut chain = vec![demangle(c)];
+                    let mut at = f;
+                    while at != to {
+                        chain.push(demangle(at));
+                        at = seen[at];
+                    }
+                    return chain;
+                }
+                next.push(c.as_str());
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    Vec::new()
 }
 
 /// The findings in one executable linked with `--emit-relocs`; `skip` are
 /// the crates (library names) not audited.
-pub(crate) fn audit_file(path: &Path, skip: &BTreeSet<String>) -> io::Result<Vec<Finding>> {
+/// `user`: the user's own crates (library and binary names), where call
+/// chains start.
+pub(crate) fn audit_file(
+    path: &Path,
+    skip: &BTreeSet<String>,
+    user: &BTreeSet<String>,
+) -> io::Result<Vec<Finding>> {
     let data = std::fs::read(path)?;
     let file = object::File::parse(&*data)
         .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
@@ -362,6 +422,8 @@ pub(crate) fn audit_file(path: &Path, skip: &BTreeSet<String>) -> io::Result<Vec
     };
     let mut relocs = 0usize;
     let mut found = BTreeSet::new();
+    // Every call (and address taken) between functions: callee -> callers.
+    let mut callers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     // Code only: the relocations of debug info and unwind tables point at
     // functions too, from offsets that are not call sites.
     for section in file.sections().filter(|s| s.kind() == SectionKind::Text) {
@@ -410,6 +472,12 @@ pub(crate) fn audit_file(path: &Path, skip: &BTreeSet<String>) -> io::Result<Vec
             let Some(caller_raw) = containing(site) else {
                 continue;
             };
+            if caller_raw != callee_raw {
+                callers
+                    .entry(callee_raw.clone())
+                    .or_default()
+                    .insert(caller_raw.to_string());
+            }
             let kind = if is_rust(&callee_raw) {
                 match blocking_kind(&demangle(&callee_raw)) {
                     Some(k) => k,
@@ -431,6 +499,11 @@ pub(crate) fn audit_file(path: &Path, skip: &BTreeSet<String>) -> io::Result<Vec
                     continue;
                 };
                 (krate, d)
+            } else if caller_raw == "main" {
+                // The entry point rustc generates: std's start-up code
+                // (the standard descriptors checked with poll, …) inlined
+                // into it, run once before the program and its runtime.
+                continue;
             } else {
                 (
                     "(not Rust: C code linked in)".to_string(),
@@ -446,12 +519,16 @@ pub(crate) fn audit_file(path: &Path, skip: &BTreeSet<String>) -> io::Result<Vec
                     .unwrap_or(&callee_raw)
                     .to_string()
             };
-            found.insert(Finding {
-                krate,
-                caller,
-                callee,
-                kind,
-            });
+            found.insert((
+                Finding {
+                    krate,
+                    caller,
+                    callee,
+                    kind,
+                    chain: Vec::new(),
+                },
+                caller_raw.to_string(),
+            ));
         }
     }
     if relocs == 0 {
@@ -460,7 +537,13 @@ pub(crate) fn audit_file(path: &Path, skip: &BTreeSet<String>) -> io::Result<Vec
             path.display()
         )));
     }
-    Ok(found.into_iter().collect())
+    Ok(found
+        .into_iter()
+        .map(|(mut f, raw)| {
+            f.chain = chain_from_user(&raw, &callers, user, 8);
+            f
+        })
+        .collect())
 }
 
 /// `cargo green audit [cargo build's arguments]`.
@@ -531,6 +614,15 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
         }
     }
 
+    // The user's own crates: where call chains start.
+    let user: BTreeSet<String> = plan
+        .graph
+        .members
+        .iter()
+        .flat_map(|m| plan.graph.nodes[m].pkg.targets.iter())
+        .map(|t| t.name.replace('-', "_"))
+        .collect();
+
     // Which binaries: the ones the arguments name, else every binary of
     // the workspace members.
     let selects = rest.iter().any(|a| {
@@ -586,7 +678,7 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
         }
     }
     for exe in &exes {
-        let mut findings: Vec<(Rank, Finding)> = audit_file(exe, &skip)?
+        let mut findings: Vec<(Rank, Finding)> = audit_file(exe, &skip, &user)?
             .into_iter()
             .map(|f| (rank_of(f.kind, &f.callee, &f.krate, &cooperative), f))
             .collect();
@@ -648,6 +740,13 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
                 }
                 for f in fs {
                     println!("      {} -> {} [{}]", f.caller, f.callee, f.kind);
+                    if !f.chain.is_empty() {
+                        println!(
+                            "        from your code: {} -> {}",
+                            f.chain.join(" -> "),
+                            f.caller
+                        );
+                    }
                 }
             }
         }
@@ -709,6 +808,7 @@ mod tests {
         // mio's selector waits through greenstd first in its copy.
         assert_eq!(rank("epoll_wait", "mio", &mio), Rank::Benign);
         assert_eq!(rank("epoll_wait", "polling", &mio), Rank::Blocks);
+        assert_eq!(rank("connect", "mio", &mio), Rank::Benign);
         assert_eq!(rank("accept4", "x", &none), Rank::Blocks);
         assert_eq!(rank("nanosleep", "x", &none), Rank::Blocks);
         assert_eq!(rank("read", "x", &none), Rank::MayBlock);

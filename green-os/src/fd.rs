@@ -49,7 +49,8 @@ fn timed_out() -> io::Error {
 ///
 /// # Errors
 ///
-/// [`io::ErrorKind::TimedOut`] when `timeout` passes first; the OS error
+/// [`io::ErrorKind::TimedOut`] when `timeout` passes first; `EBADF` when
+/// `fd` is not an open descriptor (`poll`'s `POLLNVAL`); the OS error
 /// when the descriptor cannot be duplicated or waited on.
 ///
 /// # Examples

@@ -53,7 +53,9 @@ fn set_backlog(fd: impl AsFd, backlog: u32) -> io::Result<()> {
 ///
 /// # Errors
 ///
-/// As `TcpListener::bind`.
+/// `InvalidInput` for a backlog above `MAX_LISTEN_BACKLOG` (`i32::MAX`, as
+/// `Config::listen_backlog` and `GREENSTD_LISTEN_BACKLOG`); else as
+/// `TcpListener::bind`.
 ///
 /// # Examples
 ///
@@ -64,6 +66,7 @@ fn set_backlog(fd: impl AsFd, backlog: u32) -> io::Result<()> {
 /// assert_ne!(listener.local_addr().unwrap().port(), 0);
 /// ```
 pub fn bind_with_backlog<A: ToSocketAddrs>(addr: A, backlog: u32) -> io::Result<TcpListener> {
+    shim_rt::config::check_listen_backlog(backlog)?;
     let listener = TcpListener::bind(addr)?;
     set_backlog(&listener, backlog)?;
     Ok(listener)
@@ -75,7 +78,8 @@ pub fn bind_with_backlog<A: ToSocketAddrs>(addr: A, backlog: u32) -> io::Result<
 ///
 /// # Errors
 ///
-/// As `UnixListener::bind`.
+/// `InvalidInput` for a backlog above `MAX_LISTEN_BACKLOG` (as
+/// [`bind_with_backlog`]); else as `UnixListener::bind`.
 ///
 /// # Examples
 ///
@@ -90,6 +94,7 @@ pub fn bind_with_backlog<A: ToSocketAddrs>(addr: A, backlog: u32) -> io::Result<
 /// std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn bind_unix_with_backlog<P: AsRef<Path>>(path: P, backlog: u32) -> io::Result<UnixListener> {
+    shim_rt::config::check_listen_backlog(backlog)?;
     let listener = UnixListener::bind(path)?;
     set_backlog(&listener, backlog)?;
     Ok(listener)

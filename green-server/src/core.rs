@@ -117,6 +117,14 @@ impl Core {
         if s.started {
             return Ok(false);
         }
+        if s.limit == Some(0) {
+            // A server that may run no handler would never serve.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a handler limit of 0: the server could never serve; \
+                 give at least 1, or no limit",
+            ));
+        }
         s.started = true;
         s.accepting = true;
         Ok(true)
@@ -299,6 +307,11 @@ pub(crate) struct Leave {
 
 impl Drop for Leave {
     fn drop(&mut self) {
-        self.core.remove(self.id);
+        // Deferred: a handler that returns on its own after a stop has
+        // cancelled it (its connection was shut down) would otherwise take
+        // the cancellation at this lock — contended while the stop walks
+        // the handlers — and unwind out of here with its entry, and the
+        // duplicate of its connection, left on the books for good.
+        shim_rt::cancel::defer(|| self.core.remove(self.id));
     }
 }

@@ -91,6 +91,8 @@ impl DatagramServer {
     }
 
     /// Runs at most `n` handlers at once; by default there is no limit.
+    /// `n` must be at least 1: with 0, [`start`](DatagramServer::start)
+    /// fails with `InvalidInput`.
     pub fn max_handlers(self, n: usize) -> DatagramServer {
         self.core.set_limit(Some(n));
         self
@@ -127,7 +129,8 @@ impl DatagramServer {
     /// # Errors
     ///
     /// When the server was stopped, or the receive loop's coroutine cannot
-    /// be spawned.
+    /// be spawned; `InvalidInput` for a
+    /// [`max_handlers`](DatagramServer::max_handlers) of 0.
     pub fn start(&self) -> io::Result<()> {
         if !self.core.begin()? {
             return Ok(());

@@ -249,7 +249,8 @@ impl<L: Listener> StreamServer<L> {
 
     /// Runs at most `n` handlers at once (gevent's `spawn=Pool(n)`); by
     /// default there is no limit. While `n` run, connections wait in the
-    /// listen queue.
+    /// listen queue. `n` must be at least 1: with 0,
+    /// [`start`](StreamServer::start) fails with `InvalidInput`.
     pub fn max_connections(self, n: usize) -> StreamServer<L> {
         self.core.set_limit(Some(n));
         self
@@ -282,7 +283,8 @@ impl<L: Listener> StreamServer<L> {
     /// # Errors
     ///
     /// When the server was stopped, or the accept loop's coroutine cannot
-    /// be spawned.
+    /// be spawned; `InvalidInput` for a
+    /// [`max_connections`](StreamServer::max_connections) of 0.
     pub fn start(&self) -> io::Result<()> {
         if !self.core.begin()? {
             return Ok(());

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 /// assert!(names.iter().any(|n| n == "Cargo.toml"));
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
     let path = path.as_ref();
     let inner = std::fs::read_dir(path)?;
@@ -49,6 +50,7 @@ pub struct ReadDir {
 impl Iterator for ReadDir {
     type Item = io::Result<DirEntry>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<DirEntry>> {
         self.inner.next().map(|r| r.map(|inner| DirEntry { inner }))
     }
@@ -87,6 +89,7 @@ impl DirEntry {
     /// # Errors
     ///
     /// The OS error of `fstatat`/`statx` (e.g. the entry was removed).
+    #[track_caller]
     pub fn metadata(&self) -> io::Result<Metadata> {
         self.inner.metadata()
     }
@@ -100,6 +103,7 @@ impl DirEntry {
     ///
     /// The OS error of looking the type up, when the directory listing did
     /// not carry it.
+    #[track_caller]
     pub fn file_type(&self) -> io::Result<FileType> {
         self.inner.file_type()
     }
@@ -172,6 +176,7 @@ impl DirBuilder {
     ///
     /// As [`create_dir`](crate::create_dir) (or
     /// [`create_dir_all`](crate::create_dir_all) in recursive mode).
+    #[track_caller]
     pub fn create<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
         let (builder, path) = (&self.inner, path.as_ref());
         builder.create(path)

@@ -78,6 +78,7 @@ impl File {
     ///
     /// This function will return an error if `path` does not already exist.
     /// Other errors may also be returned according to [`OpenOptions::open`].
+    #[track_caller]
     pub fn open<P: AsRef<Path>>(path: P) -> io::Result<File> {
         OpenOptions::new().read(true).open(path)
     }
@@ -90,6 +91,7 @@ impl File {
     /// # Errors
     ///
     /// As [`OpenOptions::open`].
+    #[track_caller]
     pub fn create<P: AsRef<Path>>(path: P) -> io::Result<File> {
         OpenOptions::new()
             .write(true)
@@ -108,6 +110,7 @@ impl File {
     ///
     /// [`io::ErrorKind::AlreadyExists`] if the file exists; otherwise as
     /// [`OpenOptions::open`].
+    #[track_caller]
     pub fn create_new<P: AsRef<Path>>(path: P) -> io::Result<File> {
         OpenOptions::new()
             .read(true)
@@ -130,6 +133,7 @@ impl File {
     /// # Errors
     ///
     /// The OS error of `fsync(2)`.
+    #[track_caller]
     pub fn sync_all(&self) -> io::Result<()> {
         self.inner.sync_all()
     }
@@ -140,6 +144,7 @@ impl File {
     /// # Errors
     ///
     /// The OS error of `fdatasync(2)`.
+    #[track_caller]
     pub fn sync_data(&self) -> io::Result<()> {
         self.inner.sync_data()
     }
@@ -150,6 +155,7 @@ impl File {
     /// # Errors
     ///
     /// The file is not opened for writing, or `size` is too large.
+    #[track_caller]
     pub fn set_len(&self, size: u64) -> io::Result<()> {
         self.inner.set_len(size)
     }
@@ -159,6 +165,7 @@ impl File {
     /// # Errors
     ///
     /// The OS error of `fstat`/`statx`.
+    #[track_caller]
     pub fn metadata(&self) -> io::Result<Metadata> {
         self.inner.metadata()
     }
@@ -170,6 +177,7 @@ impl File {
     /// # Errors
     ///
     /// The OS error of `fcntl(F_DUPFD_CLOEXEC)`.
+    #[track_caller]
     pub fn try_clone(&self) -> io::Result<File> {
         Ok(File::wrap(self.inner.try_clone()?))
     }
@@ -179,6 +187,7 @@ impl File {
     /// # Errors
     ///
     /// The user lacks the permission to change attributes of the file.
+    #[track_caller]
     pub fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
         self.inner.set_permissions(perm)
     }
@@ -188,6 +197,7 @@ impl File {
     /// # Errors
     ///
     /// The OS error of `futimens(2)`.
+    #[track_caller]
     pub fn set_times(&self, times: FileTimes) -> io::Result<()> {
         self.inner.set_times(times)
     }
@@ -199,6 +209,7 @@ impl File {
     /// # Errors
     ///
     /// As [`set_times`](File::set_times).
+    #[track_caller]
     pub fn set_modified(&self, time: SystemTime) -> io::Result<()> {
         self.inner.set_modified(time)
     }
@@ -210,6 +221,7 @@ impl File {
     /// # Errors
     ///
     /// The OS error of `flock(2)`.
+    #[track_caller]
     pub fn lock(&self) -> io::Result<()> {
         self.inner.lock()
     }
@@ -221,6 +233,7 @@ impl File {
     /// # Errors
     ///
     /// The OS error of `flock(2)`.
+    #[track_caller]
     pub fn lock_shared(&self) -> io::Result<()> {
         self.inner.lock_shared()
     }
@@ -231,6 +244,7 @@ impl File {
     /// # Errors
     ///
     /// [`TryLockError::WouldBlock`] if another handle holds a lock.
+    #[track_caller]
     pub fn try_lock(&self) -> Result<(), TryLockError> {
         // Never waits for another holder, but may for the network (NFS).
         self.inner.try_lock()
@@ -243,6 +257,7 @@ impl File {
     ///
     /// [`TryLockError::WouldBlock`] if another handle holds an exclusive
     /// lock.
+    #[track_caller]
     pub fn try_lock_shared(&self) -> Result<(), TryLockError> {
         self.inner.try_lock_shared()
     }
@@ -252,51 +267,64 @@ impl File {
     /// # Errors
     ///
     /// The OS error of `flock(2)`.
+    #[track_caller]
     pub fn unlock(&self) -> io::Result<()> {
         self.inner.unlock()
     }
 }
 
 impl Read for &File {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self.inner).read(buf)
     }
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         (&*self.inner).read_vectored(bufs)
     }
+    #[track_caller]
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         (&*self.inner).read_to_end(buf)
     }
+    #[track_caller]
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
         (&*self.inner).read_to_string(buf)
     }
 }
 
 impl Read for File {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         (&*self).read_vectored(bufs)
     }
+    #[track_caller]
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         (&*self).read_to_end(buf)
     }
+    #[track_caller]
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
         (&*self).read_to_string(buf)
     }
 }
 
 impl Write for &File {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self.inner).write(buf)
     }
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self.inner).write_vectored(bufs)
     }
+    #[track_caller]
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         (&*self.inner).write_all(buf)
     }
+    #[track_caller]
     fn flush(&mut self) -> io::Result<()> {
         // std's File::flush does nothing (no user-space buffer).
         Ok(())
@@ -304,21 +332,26 @@ impl Write for &File {
 }
 
 impl Write for File {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
     }
+    #[track_caller]
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         (&*self).write_all(buf)
     }
+    #[track_caller]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
 impl Seek for &File {
+    #[track_caller]
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         match pos {
             // Only moves the file position: made right here.
@@ -331,18 +364,22 @@ impl Seek for &File {
 }
 
 impl Seek for File {
+    #[track_caller]
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         (&*self).seek(pos)
     }
 }
 
 impl FileExt for File {
+    #[track_caller]
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.inner.read_at(buf, offset)
     }
+    #[track_caller]
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         self.inner.write_at(buf, offset)
     }
+    #[track_caller]
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.inner.write_all_at(buf, offset)
     }
@@ -500,6 +537,7 @@ impl OpenOptions {
     /// As std's: `NotFound`, `PermissionDenied`, `AlreadyExists` (with
     /// `create_new`), `InvalidInput` (invalid combinations of options), and
     /// other OS errors.
+    #[track_caller]
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<File> {
         let (options, path) = (&self.inner, path.as_ref());
         options.open(path).map(File::wrap)

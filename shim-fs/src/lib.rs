@@ -97,6 +97,7 @@ pub use file::{File, OpenOptions};
 /// assert!(data.starts_with(b"[package]"));
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn read<P: AsRef<Path>>(path: P) -> io::Result<Vec<u8>> {
     let path = path.as_ref();
     std::fs::read(path)
@@ -117,6 +118,7 @@ pub fn read<P: AsRef<Path>>(path: P) -> io::Result<Vec<u8>> {
 /// assert!(text.contains("shim-fs"));
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn read_to_string<P: AsRef<Path>>(path: P) -> io::Result<String> {
     let path = path.as_ref();
     std::fs::read_to_string(path)
@@ -140,6 +142,7 @@ pub fn read_to_string<P: AsRef<Path>>(path: P) -> io::Result<String> {
 /// shim_fs::remove_file(&path)?;
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn write<P: AsRef<Path>, C: AsRef<[u8]>>(path: P, contents: C) -> io::Result<()> {
     let (path, contents) = (path.as_ref(), contents.as_ref());
     std::fs::write(path, contents)
@@ -155,6 +158,7 @@ pub fn write<P: AsRef<Path>, C: AsRef<[u8]>>(path: P, contents: C) -> io::Result
 ///
 /// `path` points at a directory, the file does not exist, or the user
 /// lacks permissions to remove it.
+#[track_caller]
 pub fn remove_file<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
     std::fs::remove_file(path)
@@ -178,6 +182,7 @@ pub fn remove_file<P: AsRef<Path>>(path: P) -> io::Result<()> {
 /// assert!(attr.is_file());
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
     let path = path.as_ref();
     std::fs::metadata(path)
@@ -188,6 +193,7 @@ pub fn metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
 /// # Errors
 ///
 /// As [`metadata`].
+#[track_caller]
 pub fn symlink_metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
     let path = path.as_ref();
     std::fs::symlink_metadata(path)
@@ -200,6 +206,7 @@ pub fn symlink_metadata<P: AsRef<Path>>(path: P) -> io::Result<Metadata> {
 ///
 /// `from` does not exist, the user lacks permissions, or `from` and `to`
 /// are on separate filesystems.
+#[track_caller]
 pub fn rename<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<()> {
     let (from, to) = (from.as_ref(), to.as_ref());
     std::fs::rename(from, to)
@@ -225,6 +232,7 @@ pub fn rename<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<()> 
 /// shim_fs::remove_file(&to)?;
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn copy<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<u64> {
     let (from, to) = (from.as_ref(), to.as_ref());
     std::fs::copy(from, to)
@@ -238,6 +246,7 @@ pub fn copy<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<u64> {
 ///
 /// The `original` path is not a file or doesn't exist, or `link` already
 /// exists.
+#[track_caller]
 pub fn hard_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
     let (original, link) = (original.as_ref(), link.as_ref());
     std::fs::hard_link(original, link)
@@ -254,6 +263,7 @@ pub fn hard_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Re
     since = "1.1.0",
     note = "replaced with std::os::unix::fs::symlink and std::os::windows::fs::{symlink_file, symlink_dir}"
 )]
+#[track_caller]
 pub fn soft_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
     let (original, link) = (original.as_ref(), link.as_ref());
     std::os::unix::fs::symlink(original, link)
@@ -264,6 +274,7 @@ pub fn soft_link<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Re
 /// # Errors
 ///
 /// `path` is not a symbolic link or does not exist.
+#[track_caller]
 pub fn read_link<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {
     let path = path.as_ref();
     std::fs::read_link(path)
@@ -284,6 +295,7 @@ pub fn read_link<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {
 /// assert!(path.is_absolute());
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn canonicalize<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {
     let path = path.as_ref();
     std::fs::canonicalize(path)
@@ -295,6 +307,7 @@ pub fn canonicalize<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {
 ///
 /// The user lacks permissions, a parent of the given path doesn't exist, or
 /// `path` already exists.
+#[track_caller]
 pub fn create_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
     std::fs::create_dir(path)
@@ -317,6 +330,7 @@ pub fn create_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
 /// shim_fs::remove_dir_all(&root)?;
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn create_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
     std::fs::create_dir_all(path)
@@ -328,6 +342,7 @@ pub fn create_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
 ///
 /// `path` doesn't exist, isn't a directory, the user lacks permissions, or
 /// the directory isn't empty.
+#[track_caller]
 pub fn remove_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
     std::fs::remove_dir(path)
@@ -342,6 +357,7 @@ pub fn remove_dir<P: AsRef<Path>>(path: P) -> io::Result<()> {
 /// # Errors
 ///
 /// As [`remove_file`] and [`remove_dir`].
+#[track_caller]
 pub fn remove_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
     let path = path.as_ref();
     std::fs::remove_dir_all(path)
@@ -353,6 +369,7 @@ pub fn remove_dir_all<P: AsRef<Path>>(path: P) -> io::Result<()> {
 ///
 /// `path` does not exist, or the user lacks the permission to change
 /// attributes of the file.
+#[track_caller]
 pub fn set_permissions<P: AsRef<Path>>(path: P, perm: Permissions) -> io::Result<()> {
     let path = path.as_ref();
     std::fs::set_permissions(path, perm)
@@ -376,6 +393,7 @@ pub fn set_permissions<P: AsRef<Path>>(path: P, perm: Permissions) -> io::Result
 /// assert!(!shim_fs::exists("does_not_exist.txt")?);
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn exists<P: AsRef<Path>>(path: P) -> io::Result<bool> {
     let path = path.as_ref();
     std::fs::exists(path)

@@ -27,6 +27,7 @@ pub use std::os::unix::fs::{
 /// shim_fs::remove_file(&link)?;
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn symlink<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
     let (original, link) = (original.as_ref(), link.as_ref());
     std::os::unix::fs::symlink(original, link)
@@ -38,6 +39,7 @@ pub fn symlink<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Resu
 /// # Errors
 ///
 /// The OS error of `chown(2)`.
+#[track_caller]
 pub fn chown<P: AsRef<Path>>(dir: P, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     let dir = dir.as_ref();
     std::os::unix::fs::chown(dir, uid, gid)
@@ -49,6 +51,7 @@ pub fn chown<P: AsRef<Path>>(dir: P, uid: Option<u32>, gid: Option<u32>) -> io::
 /// # Errors
 ///
 /// The OS error of `fchown(2)`.
+#[track_caller]
 pub fn fchown<F: AsFd>(fd: F, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     let fd = fd.as_fd();
     std::os::unix::fs::fchown(fd, uid, gid)
@@ -60,6 +63,7 @@ pub fn fchown<F: AsFd>(fd: F, uid: Option<u32>, gid: Option<u32>) -> io::Result<
 /// # Errors
 ///
 /// The OS error of `lchown(2)`.
+#[track_caller]
 pub fn lchown<P: AsRef<Path>>(dir: P, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     let dir = dir.as_ref();
     std::os::unix::fs::lchown(dir, uid, gid)
@@ -70,6 +74,7 @@ pub fn lchown<P: AsRef<Path>>(dir: P, uid: Option<u32>, gid: Option<u32>) -> io:
 /// # Errors
 ///
 /// The OS error of `chroot(2)` (e.g. the process lacks the privilege).
+#[track_caller]
 pub fn chroot<P: AsRef<Path>>(dir: P) -> io::Result<()> {
     let dir = dir.as_ref();
     std::os::unix::fs::chroot(dir)

@@ -81,8 +81,8 @@ impl From<Elapsed> for std::io::Error {
 /// * Waits greenstd cannot interrupt: the offload pool ([`offload`], host
 ///   name lookups) and the end of `thread::scope` (it always waits for its
 ///   threads); the deadline then takes effect at the next wait. On a plain
-///   OS thread, socket I/O and `sleep` are std's own blocking system calls
-///   and are not interrupted either; waits on greenstd's locks, channels,
+///   OS thread, socket I/O is std's own blocking system calls and is not
+///   interrupted either; `sleep` and waits on greenstd's locks, channels,
 ///   `join`, `park` and this module's types are.
 ///
 /// [`offload`]: https://docs.rs/greenstd/latest/greenstd/green/fn.offload.html
@@ -103,6 +103,7 @@ impl From<Elapsed> for std::io::Error {
 /// assert!(h.join().unwrap().is_err());
 /// drop(tx);
 /// ```
+#[track_caller]
 pub fn with_timeout<R>(dur: Duration, f: impl FnOnce() -> R) -> Result<R, Elapsed> {
     match Instant::now().checked_add(dur) {
         Some(deadline) => with_deadline(deadline, f),
@@ -126,6 +127,7 @@ pub fn with_timeout<R>(dur: Duration, f: impl FnOnce() -> R) -> Result<R, Elapse
 /// let second = with_deadline(deadline, || shim_time::sleep(Duration::from_secs(5)));
 /// assert!(second.is_err());
 /// ```
+#[track_caller]
 pub fn with_deadline<R>(deadline: Instant, f: impl FnOnce() -> R) -> Result<R, Elapsed> {
     shim_rt::cancel::with_deadline(deadline, f).map_err(|_| Elapsed::new())
 }
@@ -161,6 +163,7 @@ pub fn with_deadline<R>(deadline: Instant, f: impl FnOnce() -> R) -> Result<R, E
 /// assert!(h.join().is_err());
 /// assert!(committed.load(Ordering::SeqCst));
 /// ```
+#[track_caller]
 pub fn shield<R>(f: impl FnOnce() -> R) -> R {
     shim_rt::cancel::shield(f)
 }
@@ -187,6 +190,7 @@ pub fn shield<R>(f: impl FnOnce() -> R) -> R {
 /// });
 /// assert!(r.is_err());
 /// ```
+#[track_caller]
 pub fn checkpoint() {
     shim_rt::cancel::checkpoint()
 }

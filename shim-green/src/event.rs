@@ -13,12 +13,14 @@ use crate::wait::{Waitable, Watcher, Watchers};
 
 /// Locks a mutex of this crate, ignoring poison: every critical section
 /// here leaves the state consistent, also when a wait inside it unwinds.
+#[track_caller]
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Waits on `cv` until `deadline` (`None`: no deadline); returns the guard
 /// and `true` when the deadline has passed.
+#[track_caller]
 pub(crate) fn wait_until<'a, T>(
     cv: &Condvar,
     guard: MutexGuard<'a, T>,
@@ -177,6 +179,7 @@ impl Event {
     /// thread::spawn(move || e2.set());
     /// e.wait();
     /// ```
+    #[track_caller]
     pub fn wait(&self) {
         self.wait_deadline(None);
     }
@@ -195,10 +198,12 @@ impl Event {
     /// e.set();
     /// assert!(e.wait_timeout(Duration::from_millis(10)));
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&self, dur: Duration) -> bool {
         self.wait_deadline(deadline_after(dur))
     }
 
+    #[track_caller]
     fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
         if self.is_set() {
             return true;
@@ -517,6 +522,7 @@ impl<T, E> AsyncResult<T, E> {
     /// thread::spawn(move || setter.set("done").unwrap());
     /// assert_eq!(r.get().ok(), Some(&"done"));
     /// ```
+    #[track_caller]
     pub fn get(&self) -> Result<&T, &E> {
         self.wait_deadline(None);
         self.value
@@ -538,6 +544,7 @@ impl<T, E> AsyncResult<T, E> {
     /// let r: AsyncResult<u8> = AsyncResult::new();
     /// assert!(r.get_timeout(Duration::from_millis(10)).is_none());
     /// ```
+    #[track_caller]
     pub fn get_timeout(&self, dur: Duration) -> Option<Result<&T, &E>> {
         self.wait_deadline(deadline_after(dur));
         self.try_get()
@@ -555,6 +562,7 @@ impl<T, E> AsyncResult<T, E> {
     /// r.set(1).unwrap();
     /// r.wait();
     /// ```
+    #[track_caller]
     pub fn wait(&self) {
         self.wait_deadline(None);
     }
@@ -571,10 +579,12 @@ impl<T, E> AsyncResult<T, E> {
     /// r.set("owned".to_string()).unwrap();
     /// assert_eq!(r.into_inner().unwrap().unwrap(), "owned");
     /// ```
+    #[track_caller]
     pub fn into_inner(self) -> Option<Result<T, E>> {
         self.value.into_inner()
     }
 
+    #[track_caller]
     fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
         if self.is_ready() {
             return true;

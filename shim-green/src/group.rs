@@ -158,6 +158,7 @@ impl Group {
     /// let h = group.spawn(|| 6 * 7);
     /// assert_eq!(h.join().unwrap(), 42);
     /// ```
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -188,6 +189,7 @@ impl Group {
     ///     .unwrap();
     /// assert_eq!(h.join().unwrap().as_deref(), Some("fetcher"));
     /// ```
+    #[track_caller]
     pub fn spawn_with<F, T>(&self, builder: Builder, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -201,6 +203,7 @@ impl Group {
 
     /// Spawns `f` as a member holding `slot`; `f` gets its membership and
     /// leaves the group (and gives the slot back) by dropping it.
+    #[track_caller]
     pub(crate) fn spawn_member<F, T>(
         &self,
         builder: Builder,
@@ -298,6 +301,7 @@ impl Group {
     /// group.join_all();
     /// assert!(group.is_empty());
     /// ```
+    #[track_caller]
     pub fn join_all(&self) {
         self.join_deadline(None);
     }
@@ -318,6 +322,7 @@ impl Group {
     /// assert!(!group.join_all_timeout(Duration::from_millis(10)));
     /// assert!(group.join_all_timeout(Duration::from_secs(10)));
     /// ```
+    #[track_caller]
     pub fn join_all_timeout(&self, dur: Duration) -> bool {
         self.join_deadline(deadline_after(dur))
     }
@@ -376,6 +381,7 @@ impl Group {
         lock(&self.inner.state).cancel_on_panic = on;
     }
 
+    #[track_caller]
     fn join_deadline(&self, deadline: Option<Instant>) -> bool {
         let mut s = lock(&self.inner.state);
         loop {

@@ -38,6 +38,7 @@ pub trait JoinHandleExt<T>: sealed::Sealed + Sized {
     /// let h = h.join_timeout(Duration::from_millis(1)).unwrap_err();
     /// assert_eq!(h.join_timeout(Duration::from_secs(10)).unwrap().unwrap(), 7);
     /// ```
+    #[track_caller]
     fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self>;
 
     /// Cancels the thread (gevent: `Greenlet.kill(block=False)`): it unwinds
@@ -91,6 +92,7 @@ impl<T> JoinHandleExt<T> for JoinHandle<T> {
         shim_rt::cancel::cancel(task(self.thread_of()));
     }
 
+    #[track_caller]
     fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self> {
         if wait_one(&self, deadline_after(dur)) {
             Ok(self.join())
@@ -105,6 +107,7 @@ impl<T> JoinHandleExt<T> for ScopedJoinHandle<'_, T> {
         shim_rt::cancel::cancel(task(self.thread_of()));
     }
 
+    #[track_caller]
     fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self> {
         if wait_one(&self, deadline_after(dur)) {
             Ok(self.join())
@@ -131,6 +134,7 @@ impl<T> JoinHandleExt<T> for ScopedJoinHandle<'_, T> {
 /// let h = shim_green::spawn_after(Duration::from_millis(20), move || start.elapsed());
 /// assert!(h.join().unwrap() >= Duration::from_millis(20));
 /// ```
+#[track_caller]
 pub fn spawn_after<F, T>(dur: Duration, f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,

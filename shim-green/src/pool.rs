@@ -110,6 +110,7 @@ impl Pool {
     /// let squares: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     /// assert_eq!(squares, [0, 1, 4, 9, 16]);
     /// ```
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -136,6 +137,7 @@ impl Pool {
     /// let h = pool.spawn_with(thread::Builder::new().name("w".into()), || 1).unwrap();
     /// assert_eq!(h.join().unwrap(), 1);
     /// ```
+    #[track_caller]
     pub fn spawn_with<F, T>(&self, builder: Builder, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -172,6 +174,7 @@ impl Pool {
     /// assert!(pool.try_spawn(|| ()).is_err());
     /// busy.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn try_spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, F>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -259,6 +262,7 @@ impl Pool {
     /// pool.wait_available();
     /// assert_eq!(pool.free_count(), 1);
     /// ```
+    #[track_caller]
     pub fn wait_available(&self) {
         self.slots.wait_free(None);
     }
@@ -280,6 +284,7 @@ impl Pool {
     /// h.join().unwrap();
     /// assert!(pool.wait_available_timeout(Duration::from_millis(10)));
     /// ```
+    #[track_caller]
     pub fn wait_available_timeout(&self, dur: Duration) -> bool {
         self.slots.wait_free(deadline_after(dur))
     }
@@ -326,6 +331,7 @@ impl Pool {
     /// pool.join_all();
     /// assert!(pool.is_empty());
     /// ```
+    #[track_caller]
     pub fn join_all(&self) {
         self.group.join_all()
     }
@@ -341,6 +347,7 @@ impl Pool {
     ///
     /// assert!(Pool::new(2).join_all_timeout(Duration::from_millis(1)));
     /// ```
+    #[track_caller]
     pub fn join_all_timeout(&self, dur: Duration) -> bool {
         self.group.join_all_timeout(dur)
     }
@@ -373,6 +380,7 @@ impl Pool {
     ///     .collect();
     /// assert_eq!(lengths, [1, 3, 2]);
     /// ```
+    #[track_caller]
     pub fn map<I, F, R>(&self, items: I, f: F) -> Map<'_, I::IntoIter, R>
     where
         I: IntoIterator,
@@ -410,6 +418,7 @@ impl Pool {
     ///     .collect();
     /// assert_eq!(order, [10, 20, 30]);
     /// ```
+    #[track_caller]
     pub fn map_unordered<I, F, R>(&self, items: I, f: F) -> MapUnordered<'_, I::IntoIter, R>
     where
         I: IntoIterator,
@@ -472,6 +481,7 @@ where
 
     /// Starts items while slots are free (blocking for one when nothing of
     /// ours is running), up to twice the pool's capacity in flight.
+    #[track_caller]
     fn top_up(&mut self) {
         while self.in_flight < 2 * self.pool.capacity && self.items.peek().is_some() {
             let permit = if self.in_flight == 0 {
@@ -506,6 +516,7 @@ where
     }
 
     /// The next result to arrive; `None` when nothing is in flight.
+    #[track_caller]
     fn next_done(&mut self) -> Option<(usize, std::thread::Result<R>)> {
         self.top_up();
         if self.in_flight == 0 {
@@ -532,6 +543,7 @@ where
 {
     type Item = std::thread::Result<R>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<std::thread::Result<R>> {
         loop {
             if let Some(r) = self.ready.remove(&self.next_out) {
@@ -566,6 +578,7 @@ where
 {
     type Item = std::thread::Result<R>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<std::thread::Result<R>> {
         let (_, r) = self.feed.next_done()?;
         self.feed.in_flight -= 1;

@@ -73,19 +73,37 @@ enum Block {
     Until(Option<Instant>),
 }
 
-struct State<S> {
+struct State<T, S> {
     items: S,
     /// `None`: unbounded. `Some(0)`: a put waits for a waiting getter.
     cap: Option<usize>,
     closed: bool,
     /// Getters blocked in `get` now (a capacity of 0 hands items to them).
     waiting_getters: usize,
+    /// Capacity 0: the items of putters blocked in `put`, each under its
+    /// putter's ticket, in the order they came; any getter (`try_get`
+    /// too, as gevent's `get_nowait`) takes the first, which completes
+    /// that put.
+    offered: VecDeque<(u64, T)>,
+    /// The next putter's ticket.
+    next_ticket: u64,
     /// Items put and not yet marked done (`JoinableQueue`).
     unfinished: usize,
 }
 
-impl<S> State<S> {
-    fn has_room<T>(&self) -> bool
+impl<T, S> State<T, S> {
+    /// Takes back the item offered under `ticket`; `None` once a getter
+    /// took it (the put succeeded).
+    fn withdraw(&mut self, ticket: u64) -> Option<T> {
+        let i = self.offered.iter().position(|(t, _)| *t == ticket)?;
+        self.offered.remove(i).map(|(_, item)| item)
+    }
+
+    fn is_offered(&self, ticket: u64) -> bool {
+        self.offered.iter().any(|(t, _)| *t == ticket)
+    }
+
+    fn has_room(&self) -> bool
     where
         S: Store<T>,
     {
@@ -131,7 +149,7 @@ impl<F: FnMut()> Drop for OnUnwind<F> {
 
 /// The queue itself, generic over the store.
 struct Chan<T, S> {
-    state: Mutex<State<S>>,
+    state: Mutex<State<T, S>>,
     not_empty: Condvar,
     not_full: Condvar,
     all_done: Condvar,
@@ -146,6 +164,8 @@ impl<T, S: Store<T>> Chan<T, S> {
                 cap,
                 closed: false,
                 waiting_getters: 0,
+                offered: VecDeque::new(),
+                next_ticket: 0,
                 unfinished: 0,
             }),
             not_empty: Condvar::new(),
@@ -155,6 +175,7 @@ impl<T, S: Store<T>> Chan<T, S> {
         }
     }
 
+    #[track_caller]
     fn put(&self, item: T, block: Block) -> Result<(), PutFail<T>> {
         let mut s = lock(&self.state);
         let mut timed_out = false;
@@ -176,6 +197,9 @@ impl<T, S: Store<T>> Chan<T, S> {
             if timed_out {
                 return Err(PutFail::Timeout(item));
             }
+            if s.cap == Some(0) {
+                return self.offer(s, item, deadline);
+            }
             // If this wait unwinds, pass on a wakeup it may have consumed.
             let undo = OnUnwind(Some(|| {
                 shim_rt::cancel::defer(|| {
@@ -190,6 +214,7 @@ impl<T, S: Store<T>> Chan<T, S> {
         }
     }
 
+    #[track_caller]
     fn get(&self, block: Block) -> Result<T, GetFail> {
         let mut s = lock(&self.state);
         let mut timed_out = false;
@@ -200,6 +225,13 @@ impl<T, S: Store<T>> Chan<T, S> {
                 if bounded {
                     self.not_full.notify_one();
                 }
+                return Ok(t);
+            }
+            if let Some((_, t)) = s.offered.pop_front() {
+                s.unfinished += 1;
+                drop(s);
+                // Putters wait on one condvar, each for its own ticket.
+                self.not_full.notify_all();
                 return Ok(t);
             }
             if s.closed {
@@ -213,10 +245,6 @@ impl<T, S: Store<T>> Chan<T, S> {
                 return Err(GetFail::Timeout);
             }
             s.waiting_getters += 1;
-            if s.cap == Some(0) {
-                // A putter may be waiting for a getter.
-                self.not_full.notify_one();
-            }
             let undo = OnUnwind(Some(|| {
                 shim_rt::cancel::defer(|| {
                     let mut s = lock(&self.state);
@@ -229,6 +257,40 @@ impl<T, S: Store<T>> Chan<T, S> {
             (s, timed_out) = wait_until(&self.not_empty, s, deadline);
             undo.defuse();
             s.waiting_getters -= 1;
+        }
+    }
+
+    /// Capacity 0, no getter waiting: offers `item` to getters and waits
+    /// until one takes it, the deadline passes or the queue closes.
+    #[track_caller]
+    fn offer(
+        &self,
+        mut s: shim_sync::MutexGuard<'_, State<T, S>>,
+        item: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), PutFail<T>> {
+        let ticket = s.next_ticket;
+        s.next_ticket += 1;
+        s.offered.push_back((ticket, item));
+        loop {
+            // If this wait unwinds, the offer is withdrawn (the item dropped).
+            let undo = OnUnwind(Some(|| {
+                shim_rt::cancel::defer(|| drop(lock(&self.state).withdraw(ticket)))
+            }));
+            let timed_out;
+            (s, timed_out) = wait_until(&self.not_full, s, deadline);
+            undo.defuse();
+            if !s.is_offered(ticket) {
+                return Ok(());
+            }
+            if s.closed || timed_out {
+                let closed = s.closed;
+                return match s.withdraw(ticket) {
+                    None => Ok(()),
+                    Some(item) if closed => Err(PutFail::Closed(item)),
+                    Some(item) => Err(PutFail::Timeout(item)),
+                };
+            }
         }
     }
 
@@ -270,6 +332,7 @@ impl<T, S: Store<T>> Chan<T, S> {
         lock(&self.state).unfinished
     }
 
+    #[track_caller]
     fn join(&self, deadline: Option<Instant>) -> bool {
         let mut s = lock(&self.state);
         loop {
@@ -318,9 +381,11 @@ macro_rules! queue_methods {
             #[doc = concat!("Creates a `", stringify!($Q), "` holding at most `capacity` items \
                 (gevent: `maxsize`): `put` blocks while it is full.")]
             ///
-            /// With a capacity of 0, `put` blocks until a getter is waiting
-            /// and hands the item over (gevent's `Channel`); a getter that
-            /// times out after that leaves the item for the next one.
+            /// With a capacity of 0, `put` blocks until a getter takes the
+            /// item (gevent's `Channel`): a getter that is waiting, or any
+            /// later `get`, `get_timeout` or `try_get`; a getter that times
+            /// out after the item was handed to it leaves the item for the
+            /// next one.
             ///
             /// # Examples
             ///
@@ -354,6 +419,7 @@ macro_rules! queue_methods {
             /// q.close();
             /// assert_eq!(q.put(8).unwrap_err().0, 8);
             /// ```
+            #[track_caller]
             pub fn put(&self, item: T) -> Result<(), PutError<T>> {
                 match self.chan.put(item, Block::Until(None)) {
                     Ok(()) => Ok(()),
@@ -406,6 +472,7 @@ macro_rules! queue_methods {
             /// let r = q.put_timeout(2, Duration::from_millis(10));
             /// assert!(matches!(r, Err(PutTimeoutError::Timeout(2))));
             /// ```
+            #[track_caller]
             pub fn put_timeout(&self, item: T, dur: Duration) -> Result<(), PutTimeoutError<T>> {
                 match self.chan.put(item, Block::Until(deadline_after(dur))) {
                     Ok(()) => Ok(()),
@@ -432,6 +499,7 @@ macro_rules! queue_methods {
             /// q.close();
             /// assert_eq!(q.get(), None);
             /// ```
+            #[track_caller]
             pub fn get(&self) -> Option<T> {
                 self.chan.get(Block::Until(None)).ok()
             }
@@ -478,6 +546,7 @@ macro_rules! queue_methods {
             #[doc = concat!("let q = ", stringify!($Q), "::<u8>::new();")]
             /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetTimeoutError::Timeout));
             /// ```
+            #[track_caller]
             pub fn get_timeout(&self, dur: Duration) -> Result<T, GetTimeoutError> {
                 self.chan
                     .get(Block::Until(deadline_after(dur)))
@@ -601,6 +670,7 @@ macro_rules! queue_methods {
             /// q.close();
             /// assert_eq!(q.iter().sum::<i32>(), 2);
             /// ```
+            #[track_caller]
             pub fn iter(&self) -> Iter<'_, T> {
                 Iter { get: self }
             }
@@ -791,6 +861,7 @@ impl<T> JoinableQueue<T> {
     /// let q: JoinableQueue<u8> = JoinableQueue::new();
     /// q.join(); // nothing was put
     /// ```
+    #[track_caller]
     pub fn join(&self) {
         self.chan.join(None);
     }
@@ -808,6 +879,7 @@ impl<T> JoinableQueue<T> {
     /// q.put(1).unwrap();
     /// assert!(!q.join_timeout(Duration::from_millis(10)));
     /// ```
+    #[track_caller]
     pub fn join_timeout(&self, dur: Duration) -> bool {
         self.chan.join(deadline_after(dur))
     }
@@ -843,6 +915,7 @@ pub struct Iter<'a, T> {
 
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.get.get_item()
     }

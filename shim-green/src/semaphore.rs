@@ -82,6 +82,7 @@ impl Semaphore {
     /// drop(permit);
     /// assert_eq!(sem.available_permits(), 1);
     /// ```
+    #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         self.take(None);
         SemaphorePermit { sem: self }
@@ -122,6 +123,7 @@ impl Semaphore {
     /// sem.add_permits(1);
     /// assert!(sem.acquire_timeout(Duration::from_millis(10)).is_some());
     /// ```
+    #[track_caller]
     pub fn acquire_timeout(&self, dur: Duration) -> Option<SemaphorePermit<'_>> {
         if self.take(deadline_after(dur)) {
             Some(SemaphorePermit { sem: self })
@@ -147,6 +149,7 @@ impl Semaphore {
     /// t.join().unwrap();
     /// assert_eq!(sem.available_permits(), 1);
     /// ```
+    #[track_caller]
     pub fn acquire_owned(self: Arc<Self>) -> OwnedSemaphorePermit {
         self.take(None);
         OwnedSemaphorePermit { sem: Some(self) }
@@ -219,6 +222,7 @@ impl Semaphore {
 
     /// Blocks until a permit is free, without taking it, or `deadline`
     /// passes; `true` when one is free (gevent: `Semaphore.wait`).
+    #[track_caller]
     pub(crate) fn wait_free(&self, deadline: Option<Instant>) -> bool {
         let mut p = lock(&self.permits);
         loop {
@@ -235,6 +239,7 @@ impl Semaphore {
         }
     }
 
+    #[track_caller]
     fn take(&self, deadline: Option<Instant>) -> bool {
         let mut p = lock(&self.permits);
         loop {

@@ -47,6 +47,7 @@ impl Signal {
 
     /// Waits until notified (and consumes the notification) or `deadline`
     /// passes; `false` on timeout.
+    #[track_caller]
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
         let mut c = self.changed.lock().unwrap_or_else(|e| e.into_inner());
         loop {
@@ -230,6 +231,7 @@ impl<W: Waitable + ?Sized> Waitable for Arc<W> {
 /// let first = shim_green::wait_any(&handles).unwrap();
 /// assert_eq!(handles.swap_remove(first).join().unwrap(), "fast");
 /// ```
+#[track_caller]
 pub fn wait_any<W: Waitable>(items: &[W]) -> Option<usize> {
     wait_any_deadline(items, None)
 }
@@ -250,6 +252,7 @@ pub fn wait_any<W: Waitable>(items: &[W]) -> Option<usize> {
 /// b.set();
 /// assert_eq!(wait_any_timeout(&[&a, &b], Duration::from_millis(10)), Some(1));
 /// ```
+#[track_caller]
 pub fn wait_any_timeout<W: Waitable>(items: &[W], dur: Duration) -> Option<usize> {
     match Instant::now().checked_add(dur) {
         Some(d) => wait_any_deadline(items, Some(d)),
@@ -278,6 +281,7 @@ impl<W: Waitable> Drop for Registrations<'_, W> {
     }
 }
 
+#[track_caller]
 pub(crate) fn wait_any_deadline<W: Waitable>(
     items: &[W],
     deadline: Option<Instant>,
@@ -311,6 +315,7 @@ pub(crate) fn wait_any_deadline<W: Waitable>(
 }
 
 /// Waits until `item` is ready or `deadline` passes; `true` when ready.
+#[track_caller]
 pub(crate) fn wait_one<W: Waitable>(item: &W, deadline: Option<Instant>) -> bool {
     wait_any_deadline(std::slice::from_ref(item), deadline).is_some()
 }

@@ -332,12 +332,14 @@ impl GreenFd {
 
     /// Takes a descriptor greenstd (or std, for greenstd) just created and
     /// holds alone: one end of a new pipe, in blocking mode.
+    #[track_caller]
     pub fn new_pipe(fd: OwnedFd) -> GreenFd {
         GreenFd::new_pipe_with(fd, pipe_facts().nowait)
     }
 
     /// [`GreenFd::new_pipe`], with or without `RWF_NOWAIT` (tests force the
     /// fallback through it).
+    #[track_caller]
     fn new_pipe_with(fd: OwnedFd, nowait: bool) -> GreenFd {
         let mode = if nowait {
             Mode::NoWait
@@ -355,6 +357,7 @@ impl GreenFd {
     /// its current blocking mode is kept as the user's. Cannot fail (the
     /// traits cannot): a descriptor that rejects `fstat` or `fcntl` reports
     /// the OS error when used.
+    #[track_caller]
     pub fn adopt(fd: OwnedFd) -> GreenFd {
         let raw = fd.as_raw_fd();
         let user_nonblocking = file_flags(raw).is_ok_and(|f| f & libc::O_NONBLOCK != 0);
@@ -414,6 +417,7 @@ impl GreenFd {
 
     /// A new handle to the same description (`F_DUPFD_CLOEXEC`, as std's
     /// `try_clone`), made non-blocking the same way.
+    #[track_caller]
     pub fn try_clone(&self) -> io::Result<GreenFd> {
         let fd = self.fd.try_clone()?;
         Ok(GreenFd::with_mode(fd, self.mode(), self.user_nonblocking))
@@ -431,25 +435,30 @@ impl GreenFd {
     }
 
     /// Reads, as std's `read` on a pipe: cooperative in a coroutine.
+    #[track_caller]
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_vectored(&mut [IoSliceMut::new(buf)])
     }
 
     /// Reads into several buffers, as std's `read_vectored` (`readv`).
+    #[track_caller]
     pub fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.transfer(Bufs::Read(bufs))
     }
 
     /// Writes, as std's `write` on a pipe: cooperative in a coroutine.
+    #[track_caller]
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
         self.write_vectored(&[IoSlice::new(buf)])
     }
 
     /// Writes from several buffers, as std's `write_vectored` (`writev`).
+    #[track_caller]
     pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.transfer(Bufs::Write(bufs))
     }
 
+    #[track_caller]
     fn transfer(&self, mut bufs: Bufs<'_, '_>) -> io::Result<usize> {
         let fd = self.raw();
         let coroutine = in_coroutine();
@@ -492,24 +501,29 @@ impl GreenFd {
 }
 
 impl io::Read for &GreenFd {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         GreenFd::read(self, buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         GreenFd::read_vectored(self, bufs)
     }
 }
 
 impl io::Write for &GreenFd {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         GreenFd::write(self, buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         GreenFd::write_vectored(self, bufs)
     }
 
+    #[track_caller]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }

@@ -53,6 +53,7 @@ use crate::fd::{raw_pipe, GreenFd};
 /// assert_eq!(s, "hello");
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
     let (r, w) = raw_pipe()?;
     Ok((
@@ -82,6 +83,7 @@ impl PipeReader {
     /// # Errors
     ///
     /// The OS error of `fcntl(F_DUPFD_CLOEXEC)`.
+    #[track_caller]
     pub fn try_clone(&self) -> io::Result<PipeReader> {
         Ok(PipeReader {
             inner: self.inner.try_clone()?,
@@ -96,6 +98,7 @@ impl PipeWriter {
     /// # Errors
     ///
     /// The OS error of `fcntl(F_DUPFD_CLOEXEC)`.
+    #[track_caller]
     pub fn try_clone(&self) -> io::Result<PipeWriter> {
         Ok(PipeWriter {
             inner: self.inner.try_clone()?,
@@ -104,48 +107,58 @@ impl PipeWriter {
 }
 
 impl Read for &PipeReader {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.inner.read_vectored(bufs)
     }
 }
 
 impl Read for PipeReader {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.inner.read_vectored(bufs)
     }
 }
 
 impl Write for &PipeWriter {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write(buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.inner.write_vectored(bufs)
     }
 
+    #[track_caller]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
 impl Write for PipeWriter {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write(buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.inner.write_vectored(bufs)
     }
 
+    #[track_caller]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }

@@ -113,6 +113,7 @@ impl StdFd {
     }
 
     /// Opens the file again as a private non-blocking description.
+    #[track_caller]
     fn reopen(&self) -> How {
         let access = if self.fd == 0 {
             libc::O_RDONLY
@@ -138,6 +139,7 @@ impl StdFd {
 
     /// One transfer, as std's raw standard stream makes it (see the module
     /// documentation).
+    #[track_caller]
     fn transfer(&self, mut bufs: Bufs<'_, '_>) -> io::Result<usize> {
         if !in_coroutine() {
             return bufs.plain(self.fd);
@@ -182,6 +184,7 @@ impl StdFd {
 }
 
 impl Routes {
+    #[track_caller]
     fn direct_readiness(&mut self, ident: Ident) -> &'static Readiness {
         if let Some((_, r)) = self.direct.iter().find(|(id, _)| *id == ident) {
             return r;
@@ -194,6 +197,7 @@ impl Routes {
 
 /// std treats a closed standard descriptor as a bottomless sink and an
 /// empty source (`EBADF` is success).
+#[track_caller]
 fn handle_ebadf<T>(r: io::Result<T>, default: T) -> io::Result<T> {
     match r {
         Err(ref e) if e.raw_os_error() == Some(libc::EBADF) => Ok(default),
@@ -205,25 +209,30 @@ fn handle_ebadf<T>(r: io::Result<T>, default: T) -> io::Result<T> {
 struct Raw(usize);
 
 impl Read for Raw {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_vectored(&mut [IoSliceMut::new(buf)])
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         handle_ebadf(STD_FDS[self.0].transfer(Bufs::Read(bufs)), 0)
     }
 }
 
 impl Write for Raw {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_vectored(&[IoSlice::new(buf)])
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let total = bufs.iter().map(|b| b.len()).sum();
         handle_ebadf(STD_FDS[self.0].transfer(Bufs::Write(bufs)), total)
     }
 
+    #[track_caller]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -272,6 +281,7 @@ impl<T> ReentrantLock<T> {
         }
     }
 
+    #[track_caller]
     fn lock(&self) -> ReentrantGuard<'_, T> {
         let me = me();
         if self.owner.load(Ordering::Relaxed) != me {
@@ -289,6 +299,7 @@ impl<T> ReentrantLock<T> {
         self.enter()
     }
 
+    #[track_caller]
     fn try_lock(&self) -> Option<ReentrantGuard<'_, T>> {
         let me = me();
         if self.owner.load(Ordering::Relaxed) != me {
@@ -399,6 +410,7 @@ pub struct StdinLock<'a> {
 /// }
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn stdin() -> Stdin {
     Stdin { _priv: () }
 }
@@ -410,6 +422,7 @@ impl Stdin {
     /// The lock is released when the returned lock goes out of scope. The
     /// returned guard also implements the [`Read`] and [`BufRead`] traits
     /// for accessing the underlying data.
+    #[track_caller]
     pub fn lock(&self) -> StdinLock<'static> {
         StdinLock {
             inner: stdin_buffer()
@@ -428,6 +441,7 @@ impl Stdin {
     ///
     /// As [`BufRead::read_line`]: the read error, or `InvalidData` when the
     /// line is not UTF-8.
+    #[track_caller]
     pub fn read_line(&self, buf: &mut String) -> io::Result<usize> {
         self.lock().read_line(buf)
     }
@@ -436,6 +450,7 @@ impl Stdin {
     ///
     /// For detailed semantics of this method, see the documentation on
     /// [`BufRead::lines`].
+    #[track_caller]
     pub fn lines(self) -> Lines<StdinLock<'static>> {
         self.lock().lines()
     }
@@ -448,69 +463,88 @@ impl fmt::Debug for Stdin {
 }
 
 impl Read for Stdin {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.lock().read(buf)
     }
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.lock().read_vectored(bufs)
     }
+    #[track_caller]
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         self.lock().read_to_end(buf)
     }
+    #[track_caller]
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
         self.lock().read_to_string(buf)
     }
+    #[track_caller]
     fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
         self.lock().read_exact(buf)
     }
 }
 
 impl Read for &Stdin {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.lock().read(buf)
     }
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.lock().read_vectored(bufs)
     }
+    #[track_caller]
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         self.lock().read_to_end(buf)
     }
+    #[track_caller]
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
         self.lock().read_to_string(buf)
     }
+    #[track_caller]
     fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
         self.lock().read_exact(buf)
     }
 }
 
 impl Read for StdinLock<'_> {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf)
     }
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.inner.read_vectored(bufs)
     }
+    #[track_caller]
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         self.inner.read_to_end(buf)
     }
+    #[track_caller]
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
         self.inner.read_to_string(buf)
     }
+    #[track_caller]
     fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
         self.inner.read_exact(buf)
     }
 }
 
 impl BufRead for StdinLock<'_> {
+    #[track_caller]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         self.inner.fill_buf()
     }
+    #[track_caller]
     fn consume(&mut self, n: usize) {
         self.inner.consume(n)
     }
+    #[track_caller]
     fn read_until(&mut self, byte: u8, buf: &mut Vec<u8>) -> io::Result<usize> {
         self.inner.read_until(byte, buf)
     }
+    #[track_caller]
     fn read_line(&mut self, buf: &mut String) -> io::Result<usize> {
         self.inner.read_line(buf)
     }
@@ -618,6 +652,7 @@ enum OutLock<'a, S, G> {
 /// shim_io::stdout().write_all(b"hello world")?;
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn stdout() -> Stdout {
     Stdout { _priv: () }
 }
@@ -634,6 +669,7 @@ pub fn stdout() -> Stdout {
 /// shim_io::stderr().write_all(b"hello world")?;
 /// # std::io::Result::Ok(())
 /// ```
+#[track_caller]
 pub fn stderr() -> Stderr {
     Stderr { _priv: () }
 }
@@ -644,6 +680,7 @@ impl Stdout {
     ///
     /// The lock is released when the returned lock goes out of scope. The
     /// returned guard also implements the `Write` trait for writing data.
+    #[track_caller]
     pub fn lock(&self) -> StdoutLock<'static> {
         StdoutLock {
             inner: if in_coroutine() {
@@ -661,6 +698,7 @@ impl Stderr {
     ///
     /// The lock is released when the returned lock goes out of scope. The
     /// returned guard also implements the [`Write`] trait for writing data.
+    #[track_caller]
     pub fn lock(&self) -> StderrLock<'static> {
         StderrLock {
             inner: if in_coroutine() {
@@ -676,30 +714,35 @@ impl Stderr {
 macro_rules! out_lock_write {
     ($lock:ty) => {
         impl Write for $lock {
+            #[track_caller]
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
                 match &mut self.inner {
                     OutLock::Std(s) => s.write(buf),
                     OutLock::Green(g) => g.borrow_mut().write(buf),
                 }
             }
+            #[track_caller]
             fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
                 match &mut self.inner {
                     OutLock::Std(s) => s.write_vectored(bufs),
                     OutLock::Green(g) => g.borrow_mut().write_vectored(bufs),
                 }
             }
+            #[track_caller]
             fn flush(&mut self) -> io::Result<()> {
                 match &mut self.inner {
                     OutLock::Std(s) => s.flush(),
                     OutLock::Green(g) => g.borrow_mut().flush(),
                 }
             }
+            #[track_caller]
             fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
                 match &mut self.inner {
                     OutLock::Std(s) => s.write_all(buf),
                     OutLock::Green(g) => g.borrow_mut().write_all(buf),
                 }
             }
+            #[track_caller]
             fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> io::Result<()> {
                 match &mut self.inner {
                     OutLock::Std(s) => s.write_fmt(args),
@@ -717,18 +760,23 @@ out_lock_write!(StderrLock<'_>);
 macro_rules! handle_write {
     ($t:ty) => {
         impl Write for $t {
+            #[track_caller]
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
                 self.lock().write(buf)
             }
+            #[track_caller]
             fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
                 self.lock().write_vectored(bufs)
             }
+            #[track_caller]
             fn flush(&mut self) -> io::Result<()> {
                 self.lock().flush()
             }
+            #[track_caller]
             fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
                 self.lock().write_all(buf)
             }
+            #[track_caller]
             fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> io::Result<()> {
                 self.lock().write_fmt(args)
             }

@@ -91,6 +91,7 @@ struct PidFd {
 impl PidFd {
     /// `pidfd_open(pid, 0)`: a descriptor that becomes readable when the
     /// process exits (close-on-exec by default).
+    #[track_caller]
     fn open(pid: u32) -> io::Result<PidFd> {
         // SAFETY: a plain syscall with integer arguments.
         let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
@@ -116,6 +117,7 @@ const POLL_FIRST: Duration = Duration::from_millis(1);
 const POLL_MAX: Duration = Duration::from_millis(20);
 
 impl Child {
+    #[track_caller]
     pub(crate) fn from_std(mut handle: std::process::Child) -> Child {
         let stdin = handle.stdin.take().map(ChildStdin::from);
         let stdout = handle.stdout.take().map(ChildStdout::from);
@@ -266,6 +268,7 @@ impl Child {
     ///
     /// assert!(output.status.success());
     /// ```
+    #[track_caller]
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
@@ -349,48 +352,58 @@ pub struct ChildStderr {
 }
 
 impl Write for ChildStdin {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write(buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.inner.write_vectored(bufs)
     }
 
+    #[track_caller]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
 impl Write for &ChildStdin {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write(buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.inner.write_vectored(bufs)
     }
 
+    #[track_caller]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
 impl Read for ChildStdout {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.inner.read_vectored(bufs)
     }
 }
 
 impl Read for ChildStderr {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.inner.read_vectored(bufs)
     }

@@ -201,6 +201,7 @@ impl Command {
     }
 
     /// std's spawn, off the worker in a coroutine.
+    #[track_caller]
     fn spawn_with(&mut self, defaults: [Default; 3]) -> io::Result<Child> {
         self.apply_defaults(defaults);
         let inner = &mut self.inner;
@@ -225,6 +226,7 @@ impl Command {
     /// assert!(child.wait()?.success());
     /// # std::io::Result::Ok(())
     /// ```
+    #[track_caller]
     pub fn spawn(&mut self) -> io::Result<Child> {
         self.spawn_with(INHERIT)
     }
@@ -253,6 +255,7 @@ impl Command {
     /// assert_eq!(output.stderr, b"err\n");
     /// # std::io::Result::Ok(())
     /// ```
+    #[track_caller]
     pub fn output(&mut self) -> io::Result<Output> {
         if !in_coroutine() {
             self.apply_defaults(OUTPUT);
@@ -279,6 +282,7 @@ impl Command {
     /// assert_eq!(status.code(), Some(3));
     /// # std::io::Result::Ok(())
     /// ```
+    #[track_caller]
     pub fn status(&mut self) -> io::Result<ExitStatus> {
         if !in_coroutine() {
             self.apply_defaults(INHERIT);
@@ -343,6 +347,7 @@ impl Command {
     ///
     /// As std's: the closure runs in the child after `fork`, where only
     /// async-signal-safe work is sound (no allocation, no locks).
+    #[track_caller]
     pub unsafe fn pre_exec<F>(&mut self, f: F) -> &mut Command
     where
         F: FnMut() -> io::Result<()> + Send + Sync + 'static,
@@ -359,6 +364,7 @@ impl Command {
     ///
     /// As [`pre_exec`](Self::pre_exec).
     #[deprecated(since = "1.37.0", note = "should be unsafe, use `pre_exec` instead")]
+    #[track_caller]
     pub unsafe fn before_exec<F>(&mut self, f: F) -> &mut Command
     where
         F: FnMut() -> io::Result<()> + Send + Sync + 'static,
@@ -375,6 +381,7 @@ impl Command {
     /// return an error indicating why the exec (or another part of the
     /// setup of the `Command`) failed. Unset standard streams are inherited,
     /// as for [`spawn`](Self::spawn).
+    #[track_caller]
     pub fn exec(&mut self) -> io::Error {
         self.apply_defaults(INHERIT);
         self.inner.exec()

@@ -13,6 +13,7 @@ use shim_rt::in_coroutine;
 /// In a coroutine, a helper coroutine reads `err` while this one reads
 /// `out`: each waits on the pollers for its own pipe. On a plain thread,
 /// `poll(2)` on both and a read of whichever is ready, as std does.
+#[track_caller]
 pub(crate) fn read2(
     out: GreenFd,
     out_buf: &mut Vec<u8>,
@@ -34,6 +35,7 @@ pub(crate) fn read2(
 /// The plain-thread `read2`: both pipes are blocking, and a read of a pipe
 /// that `poll` reported readable returns what is there without waiting (we
 /// are its only reader).
+#[track_caller]
 fn read2_poll(
     out: RawFd,
     out_buf: &mut Vec<u8>,
@@ -79,6 +81,7 @@ fn read2_poll(
 }
 
 /// One `read(2)` appended to `buf`; the number of bytes read.
+#[track_caller]
 fn read_some(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     buf.reserve(32 * 1024);
     let spare = buf.spare_capacity_mut();

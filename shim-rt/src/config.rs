@@ -9,7 +9,8 @@
 //! | setting | environment | default |
 //! |---|---|---|
 //! | worker threads | `GREENSTD_WORKERS` | `std::thread::available_parallelism()` |
-//! | default coroutine stack, bytes | `GREENSTD_STACK_SIZE` | [`DEFAULT_STACK_SIZE`] (256 KiB) |
+//! | default coroutine stack, bytes | `GREENSTD_STACK_SIZE`, else std's `RUST_MIN_STACK` | [`DEFAULT_STACK_SIZE`] (2 MiB, std's) |
+//! | stacks from the stack arena (Linux 6.13+), `0` for a mapping per stack | `GREENSTD_STACK_ARENA` | on where the kernel has guard regions |
 //! | offload pool threads | `GREENSTD_OFFLOAD_THREADS` | 4 |
 //! | name-resolver threads | `GREENSTD_RESOLVER_THREADS` | 10 |
 //! | report a coroutine that holds its worker longer than, ms | `GREENSTD_MAX_BLOCKING_TIME` | off |
@@ -28,19 +29,17 @@ use parking_lot::Mutex;
 
 use crate::{deadlock, inspect, monitor, overflow, panic_hook};
 
-/// Default stack size of a coroutine, in bytes: 256 KiB.
+/// Default stack size of a coroutine, in bytes: 2 MiB, std's for a spawned
+/// thread.
 ///
-/// Chosen from measurements (resident pages of a coroutine's stack mapping
-/// after the work, on this project's machine, debug / release build):
-/// nothing 12 / 8 KiB, `println!` or `format!("{:#?}")` 12 / 8 KiB, a TCP
-/// connect plus read and write 12 / 8 KiB, resolving `localhost` 12 / 12
-/// KiB, resolving a name through glibc's `getaddrinfo` 20 / 20 KiB (greenstd
-/// runs such lookups on the offload pool anyway). 4 KiB of each figure is
-/// the guard-side page `may`'s generator marks. 256 KiB leaves more than ten
-/// times that for deeper code and moderate recursion. Only touched pages
-/// use memory, so an idle coroutine costs the few pages it used, not this
-/// figure; the rest is address space.
-pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+/// `RUST_MIN_STACK` changes it as it changes std's (below; a value std
+/// would not parse is ignored, as std ignores it). Only touched pages use
+/// memory, and on Linux 6.13+ a stack is a slot of greenstd's stack arena,
+/// not a mapping of its own (see `may::stack_arena`): its size costs
+/// address space only, so code that runs on std threads does not overflow
+/// because it was rebuilt. Pages a parked coroutine no longer uses go back
+/// to the kernel (the monitor's trim).
+pub const DEFAULT_STACK_SIZE: usize = 2 * 1024 * 1024;
 
 /// Smallest stack a coroutine gets, in bytes (std's `PTHREAD_STACK_MIN` is 16 KiB).
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
@@ -145,7 +144,9 @@ impl Config {
 
     /// Reports (to stderr) every coroutine that holds its worker without
     /// switching for longer than `limit`, with a backtrace of where it is;
-    /// `None` turns the reports off (gevent's `max_blocking_time`).
+    /// `None` turns the reports off (gevent's `max_blocking_time`). A zero
+    /// `limit` is refused by [`apply`](Config::apply), as a
+    /// `GREENSTD_MAX_BLOCKING_TIME` of 0.
     pub fn max_blocking_time(mut self, limit: Option<std::time::Duration>) -> Config {
         self.max_blocking_time = Some(limit);
         self
@@ -198,7 +199,8 @@ impl Config {
     ///
     /// `InvalidInput` for a value out of range (0 workers, a stack below
     /// [`MIN_STACK_SIZE`] or above [`MAX_STACK_SIZE`], a backlog above
-    /// [`MAX_LISTEN_BACKLOG`]); `Other` when the runtime is already running
+    /// [`MAX_LISTEN_BACKLOG`], a `max_blocking_time` of zero — as the
+    /// environment variables); `Other` when the runtime is already running
     /// with different settings.
     pub fn apply(self) -> io::Result<()> {
         if let Some(w) = self.workers {
@@ -218,6 +220,9 @@ impl Config {
         }
         if let Some(b) = self.listen_backlog {
             check_backlog(b as usize, "listen_backlog")?;
+        }
+        if let Some(Some(t)) = self.max_blocking_time {
+            check_blocking_time(t)?;
         }
         let mut req = REQUESTED.lock();
         if let Some(started) = STARTED.get() {
@@ -321,6 +326,27 @@ fn check_millis(n: usize, what: &str) -> io::Result<usize> {
     Ok(n)
 }
 
+fn check_blocking_time(t: std::time::Duration) -> io::Result<()> {
+    if t.is_zero() {
+        return Err(invalid(
+            "max_blocking_time=Some(0s): give a time above 0, or None to turn the reports off"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a listen backlog given to a function (`bind_with_backlog`) by
+/// the rule [`Config::listen_backlog`] and `GREENSTD_LISTEN_BACKLOG`
+/// follow: at most [`MAX_LISTEN_BACKLOG`].
+///
+/// # Errors
+///
+/// `InvalidInput` above [`MAX_LISTEN_BACKLOG`].
+pub fn check_listen_backlog(backlog: u32) -> io::Result<u32> {
+    check_backlog(backlog as usize, "backlog").map(|_| backlog)
+}
+
 fn check_backlog(n: usize, what: &str) -> io::Result<usize> {
     if n > MAX_LISTEN_BACKLOG as usize {
         return Err(invalid(format!(
@@ -390,6 +416,16 @@ pub(crate) fn stack_words(bytes: usize) -> usize {
     words & !1
 }
 
+/// `RUST_MIN_STACK` read as std reads it (`std::thread`'s `min_stack`): a
+/// byte count, anything else ignored. Clamped to the sizes greenstd
+/// supports ([`MIN_STACK_SIZE`], [`MAX_STACK_SIZE`]), as a thread's size is
+/// rounded up to `PTHREAD_STACK_MIN`.
+fn rust_min_stack() -> Option<usize> {
+    std::env::var_os("RUST_MIN_STACK")
+        .and_then(|s| s.to_str().and_then(|s| s.parse::<usize>().ok()))
+        .map(|s| s.clamp(MIN_STACK_SIZE, MAX_STACK_SIZE))
+}
+
 fn resolve() -> io::Result<Settings> {
     let req = *REQUESTED.lock();
     let workers = match req.workers {
@@ -401,7 +437,10 @@ fn resolve() -> io::Result<Settings> {
     };
     let stack = match req.stack_size {
         Some(s) => s,
-        None => from_env("GREENSTD_STACK_SIZE", check_stack)?.unwrap_or(DEFAULT_STACK_SIZE),
+        None => match from_env("GREENSTD_STACK_SIZE", check_stack)? {
+            Some(s) => s,
+            None => rust_min_stack().unwrap_or(DEFAULT_STACK_SIZE),
+        },
     };
     let offload_threads = match req.offload_threads {
         Some(n) => n,

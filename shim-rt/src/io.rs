@@ -491,7 +491,8 @@ pub fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
 }
 
 /// Blocks the calling OS thread in `poll(2)` until `fd` is ready for
-/// `interest` or `deadline` passes. `Ok(false)` on timeout.
+/// `interest` or `deadline` passes. `Ok(false)` on timeout; `EBADF` when
+/// `fd` is not an open descriptor (`poll`'s `POLLNVAL`).
 pub fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<bool> {
     let events = match interest {
         Interest::Read => libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP,
@@ -522,6 +523,10 @@ pub fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
             return Err(e);
         }
         if r > 0 {
+            if pfd.revents & libc::POLLNVAL != 0 {
+                // Not an open descriptor: the error a read or write on it gives.
+                return Err(io::Error::from_raw_os_error(libc::EBADF));
+            }
             return Ok(true);
         }
         if timeout == 0 || deadline.is_some_and(|d| Instant::now() >= d) {

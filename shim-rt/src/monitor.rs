@@ -44,7 +44,10 @@
 //! hand-off (Go's sysmon backs off the same way), and it reads a thread's
 //! `/proc` state only for a worker that has not switched since its last
 //! look. While every worker sleeps it sleeps too, so an idle process makes
-//! no periodic wake-ups. A hand-off costs a wake-up of a spare thread (or
+//! no periodic wake-ups (once the stacks parked coroutines offered are
+//! trimmed: every [`TRIM_PERIOD`] while offers wait, it sweeps the stack
+//! arena, which returns the pages below where each coroutine parked). A
+//! hand-off costs a wake-up of a spare thread (or
 //! starting one, about 30 µs); a report costs one signal to the stuck
 //! thread and symbolising its backtrace on the monitor thread.
 
@@ -81,6 +84,15 @@ pub const RESCUE_AFTER: Duration = Duration::from_millis(2);
 /// How long a worker that cannot be handed off must be held before the
 /// stall report.
 pub const STALL_REPORT_AFTER: Duration = Duration::from_secs(1);
+
+/// How often parked coroutines' stacks are looked at for trimming: pages
+/// below the depth a coroutine parked at go back to the kernel once it has
+/// been parked for one to two periods (see `may::stack_arena`).
+pub const TRIM_PERIOD: Duration = Duration::from_millis(500);
+
+/// At most this many stacks are trimmed per period (one `madvise` each,
+/// about a microsecond): the rest wait for the next period.
+pub const TRIM_BUDGET: usize = 20_000;
 
 /// Starts the monitor thread (once, when the runtime starts).
 pub(crate) fn start(settings: &Settings) {
@@ -166,22 +178,38 @@ fn run(limit: Option<Duration>) -> ! {
     let mut period = PERIOD;
     let mut quiet = 0u32;
     let mut stall_reported = false;
+    let mut next_trim = now + TRIM_PERIOD;
+    // The workers' looks when the deadlock detector was last told they all
+    // sleep: a wait that ends (for a trim) with nothing run since does not
+    // tell it again.
+    let mut told_at: Option<Vec<Look>> = None;
     loop {
         // Every worker asleep: no coroutine can run. The moment a deadlock
         // of coroutines begins, if the tasks all wait for each other.
         if (0..workers).all(may::monitor::worker_sleeping) && held.is_empty() {
-            crate::deadlock::workers_fell_asleep();
+            let looks: Vec<Look> = (0..workers).map(may::monitor::worker_look).collect();
+            if told_at.as_ref() != Some(&looks) {
+                crate::deadlock::workers_fell_asleep();
+                told_at = Some(looks);
+            }
             // Sleeps while every worker sleeps: idle means idle. Only
             // after the detector was told: had the last worker fallen
             // asleep between a look that saw it awake and this wait, the
             // monitor would sleep through the start of a deadlock and
-            // nobody would report it (seen once, under load).
-            may::monitor::wait_for_activity(None);
+            // nobody would report it (seen once, under load). Stacks
+            // offered for trimming bound the sleep.
+            let timeout =
+                trim_pending().then(|| next_trim.saturating_duration_since(Instant::now()));
+            may::monitor::wait_for_activity(timeout);
         }
         std::thread::sleep(period);
         let now = Instant::now();
         let mut handed = false;
         let mut suspect = false;
+        if now >= next_trim {
+            trim();
+            next_trim = now + TRIM_PERIOD;
+        }
         for (id, w) in watch.iter_mut().enumerate() {
             let look = may::monitor::worker_look(id);
             let sleeping = may::monitor::worker_sleeping(id);
@@ -361,6 +389,24 @@ static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 
 /// Installs the sampler, unless the program handles the signal itself
 /// (then reports come without a backtrace).
+#[cfg(target_os = "linux")]
+fn trim_pending() -> bool {
+    may::stack_arena::pending()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn trim_pending() -> bool {
+    false
+}
+
+#[cfg(target_os = "linux")]
+fn trim() {
+    may::stack_arena::sweep(TRIM_BUDGET);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn trim() {}
+
 fn install_sampler() {
     // SAFETY: zeroed sigactions are valid "no handler, no flags, empty
     // mask" values; the handler is an `extern "C"` function of the right
@@ -625,15 +671,30 @@ fn write_frames(out: &mut String, frames: &[usize]) {
     }) {
         start += 1;
     }
-    // Below the coroutine's entry point there is only the runtime.
-    let end = lines[start..]
+    // Below the coroutine's entry point there is only the runtime. When
+    // the entry point is the first frame, the thread's closure was inlined
+    // into it (a release build without debug info has no inline frames to
+    // tell): that frame is the user's code, so it stays, said so.
+    let entry = lines[start..]
         .iter()
         .position(|(n, _)| n.starts_with("shim_thread::builder::") || n.starts_with("generator::"))
-        .map_or(lines.len(), |i| start + i);
+        .map(|i| start + i);
+    let end = match entry {
+        Some(e) if e == start => (e + 1).min(lines.len()),
+        Some(e) => e,
+        None => lines.len(),
+    };
     for (i, (name, place)) in lines[start..end].iter().enumerate() {
         let _ = writeln!(out, "  {i:>3}: {name}");
         if !place.is_empty() {
             let _ = writeln!(out, "             at {place}");
+        }
+        if entry == Some(start + i) {
+            let _ = writeln!(
+                out,
+                "             (the thread's closure, inlined into greenstd's entry point; \
+                 build with debug info to see its lines)"
+            );
         }
     }
 }

@@ -143,6 +143,9 @@ impl Sleeper {
             return;
         }
         may::embed::suspend(|co| {
+            // Its stack below what it uses now may go back to the kernel
+            // if it sleeps long (a store here; `resume` takes it back).
+            co.offer_stack_trim();
             // SAFETY: ASLEEP is clear: the cell is ours.
             unsafe { *self.co.get() = Some(co) };
             let mut s = self.state.load(Ordering::Relaxed);

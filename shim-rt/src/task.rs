@@ -719,8 +719,7 @@ pub fn spawn(
             registry::deregister(&task);
             return Err(io::Error::new(
                 io::ErrorKind::OutOfMemory,
-                "cannot map a coroutine stack: out of memory or of memory mappings \
-                 (vm.max_map_count); use fewer coroutines or smaller stacks",
+                stack_map_error(),
             ));
         }
     };
@@ -728,6 +727,19 @@ pub fn spawn(
         let _ = co.set(handle);
     }
     Ok(())
+}
+
+/// Why no stack could be had, as far as we can tell.
+fn stack_map_error() -> &'static str {
+    #[cfg(target_os = "linux")]
+    if may::stack_arena::in_use() == Some(true) {
+        return "cannot map a coroutine stack: out of memory or address space \
+                (stacks come from greenstd's stack arena); use fewer coroutines";
+    }
+    "cannot map a coroutine stack: out of memory or of memory mappings: every stack is a \
+     mapping of its own (the kernel has no guard regions, MADV_GUARD_INSTALL of Linux 6.13+, \
+     or GREENSTD_STACK_ARENA=0) and two count against the sysctl vm.max_map_count; raise it \
+     (sysctl -w vm.max_map_count=...), or use fewer coroutines or smaller stacks"
 }
 
 // ---------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
-use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use crate::once::{Once, STATE_COMPLETE};
@@ -39,9 +37,13 @@ use crate::once::{Once, STATE_COMPLETE};
 /// ```
 pub struct OnceLock<T> {
     once: Once,
-    value: UnsafeCell<MaybeUninit<T>>,
-    /// `OnceLock<T>` owns a `T` (for drop check).
-    _marker: PhantomData<T>,
+    /// `Some` once the `Once` completed. An `Option` rather than std's
+    /// `MaybeUninit` plus a `Drop` impl: with no `Drop` impl of its own the
+    /// cell is dropped field by field, so the drop checker asks of `T` only
+    /// what dropping a `T` needs, as std's `#[may_dangle]` (unstable) does;
+    /// a cell may hold a reference that dies before it (std's `dropck`
+    /// test).
+    value: UnsafeCell<Option<T>>,
 }
 
 // SAFETY: the value is written once, under the `Once`, and read only after
@@ -61,8 +63,7 @@ impl<T> OnceLock<T> {
     pub const fn new() -> OnceLock<T> {
         OnceLock {
             once: Once::new(),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
-            _marker: PhantomData,
+            value: UnsafeCell::new(None),
         }
     }
 
@@ -108,12 +109,8 @@ impl<T> OnceLock<T> {
     /// ```
     #[inline]
     pub fn get_mut(&mut self) -> Option<&mut T> {
-        if self.once.state_mut() == STATE_COMPLETE {
-            // SAFETY: completed, so initialised; `&mut self` is exclusive.
-            Some(unsafe { (*self.value.get()).assume_init_mut() })
-        } else {
-            None
-        }
+        // `&mut self` is exclusive: the slot is the truth.
+        self.value.get_mut().as_mut()
     }
 
     /// Blocks the current coroutine (or thread) until the cell is
@@ -168,7 +165,7 @@ impl<T> OnceLock<T> {
                     // SAFETY: we run inside the `Once`, the only writer,
                     // before completion: nobody else touches the slot.
                     unsafe {
-                        (*slot.get()).write(v);
+                        *slot.get() = Some(v);
                     }
                 }
             });
@@ -261,12 +258,8 @@ impl<T> OnceLock<T> {
     pub fn take(&mut self) -> Option<T> {
         if self.once.state_mut() == STATE_COMPLETE {
             self.once.reset_mut();
-            // SAFETY: it was initialised, and the state now says it is not,
-            // so the value is read out exactly once.
-            Some(unsafe { self.value.get_mut().assume_init_read() })
-        } else {
-            None
         }
+        self.value.get_mut().take()
     }
 
     /// Runs `f` under the `Once` (ignoring poison from an earlier panicking
@@ -280,7 +273,7 @@ impl<T> OnceLock<T> {
             // SAFETY: we run inside the `Once`, the only writer, before
             // completion: nobody else reads or writes the slot.
             unsafe {
-                (*slot.get()).write(v);
+                *slot.get() = Some(v);
             }
         });
     }
@@ -291,7 +284,7 @@ impl<T> OnceLock<T> {
     #[inline]
     unsafe fn get_unchecked(&self) -> &T {
         // SAFETY: per the caller's contract.
-        unsafe { (*self.value.get()).assume_init_ref() }
+        unsafe { (*self.value.get()).as_ref().unwrap_unchecked() }
     }
 }
 
@@ -345,13 +338,3 @@ impl<T: PartialEq> PartialEq for OnceLock<T> {
 }
 
 impl<T: Eq> Eq for OnceLock<T> {}
-
-impl<T> Drop for OnceLock<T> {
-    #[inline]
-    fn drop(&mut self) {
-        if self.once.state_mut() == STATE_COMPLETE {
-            // SAFETY: completed, so initialised; dropped exactly once here.
-            unsafe { self.value.get_mut().assume_init_drop() };
-        }
-    }
-}

@@ -327,8 +327,10 @@ impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
 #[must_use = "if unused the RwLock will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct RwLockReadGuard<'rwlock, T: ?Sized + 'rwlock> {
+    // `NonNull<T>` and the raw lock, not `&RwLock<T>` (whose `UnsafeCell`
+    // would make the guard invariant): covariant in `T`, as std's.
     data: NonNull<T>,
-    lock: &'rwlock RwLock<T>,
+    inner_lock: &'rwlock RawRwLock,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -636,7 +638,7 @@ impl<'rwlock, T: ?Sized> RwLockReadGuard<'rwlock, T> {
         let guard = RwLockReadGuard {
             // SAFETY: `UnsafeCell::get` never returns null.
             data: unsafe { NonNull::new_unchecked(lock.data.get()) },
-            lock,
+            inner_lock: &lock.raw,
             _not_send: PhantomData,
         };
         if lock.poison.get() {
@@ -688,7 +690,7 @@ impl<'rwlock, T: ?Sized> RwLockWriteGuard<'rwlock, T> {
         RwLockReadGuard {
             // SAFETY: `UnsafeCell::get` never returns null.
             data: unsafe { NonNull::new_unchecked(lock.data.get()) },
-            lock,
+            inner_lock: &lock.raw,
             _not_send: PhantomData,
         }
     }
@@ -726,7 +728,7 @@ impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: the guard holds a read lock.
-        unsafe { self.lock.raw.read_unlock() }
+        unsafe { self.inner_lock.read_unlock() }
     }
 }
 

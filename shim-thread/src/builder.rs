@@ -108,9 +108,14 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for a name containing a NUL byte (std panics there) or
-    /// a stack size above 1 GiB; `OutOfMemory` when no stack could be
-    /// mapped; the runtime's configuration error if it could not start.
+    /// `InvalidInput` for a stack size above 1 GiB; `OutOfMemory` when no
+    /// stack could be mapped; the runtime's configuration error if it could
+    /// not start.
+    ///
+    /// # Panics
+    ///
+    /// Panics if a thread name was set and it contained null bytes (as
+    /// std, with std's message).
     ///
     /// # Examples
     ///
@@ -240,10 +245,11 @@ impl Builder {
     {
         if let Some(name) = &self.name {
             if name.as_bytes().contains(&0) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "thread name may not contain interior null bytes",
-                ));
+                // As std (its `Thread::new`), with its message (which shows
+                // the `NulError`).
+                if let Err(e) = std::ffi::CString::new(name.as_bytes()) {
+                    panic!("thread name may not contain interior null bytes: {e:?}");
+                }
             }
         }
         if let Some(size) = self.stack_size {

@@ -15,7 +15,8 @@
 //! * `Builder::spawn` reports a name with an interior NUL byte as an
 //!   `InvalidInput` error where std panics;
 //! * a coroutine's stack does not grow: its size is fixed at spawn
-//!   (default 256 KiB); overflowing it aborts the process with std's message;
+//!   (default 2 MiB, std's, or `RUST_MIN_STACK`); overflowing it aborts the
+//!   process with std's message;
 //! * [`panicking`] is std's, counted per OS thread: it is exact while a
 //!   coroutine unwinds, unless a destructor blocks (and the coroutine moves
 //!   to another OS thread) during the unwinding;
@@ -117,7 +118,8 @@ pub mod __green {
 ///
 /// The closure runs as a coroutine on greenstd's worker threads, whether the
 /// caller is a plain OS thread (such as `main`) or another coroutine. Its
-/// stack is the configured default (256 KiB unless configured).
+/// stack is the configured default (2 MiB as std's, `RUST_MIN_STACK` honoured,
+/// unless configured).
 ///
 /// # Panics
 ///

@@ -20,6 +20,19 @@ pub fn example(name: &str) -> PathBuf {
         "debug" => "dev",
         other => other,
     };
+    example_in(name, profile)
+}
+
+/// The path of the example `name` built with `profile` (`"dev"`,
+/// `"release"`, …) into this test's target directory, (re)built first.
+pub fn example_in(name: &str, profile: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test>-<hash> → target/<other profile>/examples
+    let target = exe.parent().unwrap().parent().unwrap().parent().unwrap();
+    let dir = match profile {
+        "dev" => "debug",
+        other => other,
+    };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = Command::new(cargo)
         .args([
@@ -34,8 +47,11 @@ pub fn example(name: &str) -> PathBuf {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .unwrap();
-    assert!(status.success(), "cargo build --example {name}");
-    profile_dir.join("examples").join(name)
+    assert!(
+        status.success(),
+        "cargo build --profile {profile} --example {name}"
+    );
+    target.join(dir).join("examples").join(name)
 }
 
 /// The number of the first line of `examples/<file>` that contains `marker`.

@@ -132,3 +132,27 @@ pub fn report(text: &str) -> std::collections::HashMap<String, String> {
 pub fn nonblock_flag(fd: std::os::fd::RawFd) -> u8 {
     u8::from(is_nonblocking(fd))
 }
+
+/// Where the coroutine named `name` waits, as `green::dump()` reports it
+/// (file, line), once it waits (at most 60 s): a blocking call reports the
+/// user's line, not greenstd's.
+pub fn wait_site(name: &str) -> (String, u32) {
+    let t = Instant::now();
+    loop {
+        let dump = greenstd::green::dump();
+        let site = dump
+            .tasks()
+            .iter()
+            .find(|t| t.name() == Some(name))
+            .and_then(|t| t.wait())
+            .map(|w| (w.location().file().to_string(), w.location().line()));
+        if let Some(site) = site {
+            return site;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "{name} never waited\n{dump}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

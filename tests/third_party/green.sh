@@ -51,6 +51,10 @@ if [ "${GREEN_SUITES_FULL:-0}" = 1 ]; then crossbeam_quick="--lib --tests"; fi
 suites=(
   # A blocking HTTP server (std::net, std::thread, mpsc); only loopback.
   "tiny_http 0.12.0 | --lib --tests |"
+  # Thread pools and scoped threads; scope_join nests 256 scopes in a debug
+  # build, which overflowed greenstd's former 256 KiB stacks (std's 2 MiB
+  # default since issue 24).
+  "rayon-core 1.13.0 | --lib --tests |"
   # WebSocket; its published tests are unit tests (no sockets).
   "tungstenite 0.21.0 | --lib --tests |"
   # Its current version: its dev-dependencies (env_logger, anstream,

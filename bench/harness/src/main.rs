@@ -68,7 +68,7 @@ fn parse_opts() -> Result<Opts, String> {
         warmup_ms: 1000,
         duration_ms: 3000,
         prims_ms: 1000,
-        only: ["echo", "http", "idle", "prims", "blocking"]
+        only: ["echo", "http", "idle", "prims", "blocking", "scale"]
             .map(String::from)
             .to_vec(),
         variants: DEFAULT_VARIANTS.map(String::from).to_vec(),
@@ -143,15 +143,18 @@ fn build(opts: &Opts) -> Result<(), String> {
 }
 
 /// Whether `variant` has a server (or program) for `kind`: tokio has no
-/// primitives program, gevent and Go only an echo server (echo and idle),
-/// Go and the std programs (std threads, greenstd) the blocking jobs
-/// (Go only `syscall_1ms`).
+/// primitives program, gevent only an echo server (echo and idle), Go an
+/// echo server, the scale program and the blocking job `syscall_1ms`; the
+/// scale program is greenstd's, tokio's and Go's (a million std threads or
+/// raw may coroutines cannot be had on a stock machine); the blocking jobs
+/// are the std programs' (std threads, greenstd) and Go's.
 fn serves(variant: &str, kind: &str) -> bool {
-    match variant {
-        "gevent" => kind == "echo" || kind == "idle",
-        "go" => kind == "echo" || kind == "idle" || kind == "blocking",
-        "tokio" => kind != "prims" && kind != "blocking",
-        "may" => kind != "blocking",
+    match (variant, kind) {
+        (_, "scale") => matches!(variant, "greenstd" | "tokio" | "go"),
+        (_, "blocking") => matches!(variant, "greenstd" | "std" | "go"),
+        ("gevent", _) => kind == "echo" || kind == "idle",
+        ("go", _) => kind == "echo" || kind == "idle",
+        ("tokio", _) => kind != "prims",
         _ => true,
     }
 }
@@ -332,6 +335,15 @@ fn setup_go(opts: &Opts) -> Result<String, String> {
             .env("CGO_ENABLED", "0")
             .env("GOTOOLCHAIN", "local")
             .args(["build", "-trimpath", "-o"])
+            .arg(bin_dir().join("go-scale"))
+            .arg("./scale");
+        eprintln!("bench: {}", shown(&cmd));
+        run(cmd)?;
+        let mut cmd = Command::new("go");
+        cmd.current_dir(root().join("bench/go"))
+            .env("CGO_ENABLED", "0")
+            .env("GOTOOLCHAIN", "local")
+            .args(["build", "-trimpath", "-o"])
             .arg(bin_dir().join("go-blocking"))
             .arg("blocking.go");
         eprintln!("bench: {}", shown(&cmd));
@@ -343,8 +355,9 @@ fn setup_go(opts: &Opts) -> Result<String, String> {
         ));
     }
     Ok(format!(
-        "{version} (`bench/go/echo.go` built with `go build` into `{}`, CGO_ENABLED=0; \
-         GOMAXPROCS left at its default, the number of cores)",
+        "{version} (`bench/go/echo.go` and `bench/go/scale/` built with `go build` into `{}` \
+         and `go-scale`, CGO_ENABLED=0; GOMAXPROCS left at its default, the number of cores, \
+         except for the scale rows: 2)",
         bin.display()
     ))
 }
@@ -701,6 +714,30 @@ fn run_prims(variant: &str, prim: &str, opts: &Opts) -> Sample {
     }
 }
 
+/// The scale rows: `<variant>-scale mode n` on 2 workers (greenstd's
+/// `GREENSTD_WORKERS`, Go's `GOMAXPROCS`, tokio's program has 2).
+fn run_scale(variant: &str, mode: &str, n: usize) -> Sample {
+    let mut cmd = Command::new(bin_dir().join(format!("{variant}-scale")));
+    cmd.args([mode.to_string(), n.to_string()])
+        .env("GREENSTD_WORKERS", "2")
+        .env("GOMAXPROCS", "2");
+    let (status, text) = output_within(cmd, Duration::from_secs(600))?;
+    status.map_err(|e| format!("`{variant}-scale {mode} {n}`: {e}: {}", text.trim()))?;
+    let kv = parse_kv(text.lines().last().unwrap_or(""));
+    let m: BTreeMap<String, f64> = kv
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.parse().ok()?)))
+        .collect();
+    if m.contains_key("join_s") {
+        Ok(m)
+    } else {
+        Err(format!(
+            "`{variant}-scale {mode} {n}`: no result in `{}`",
+            text.trim()
+        ))
+    }
+}
+
 /// Soft open-file limit of this process (inherited by the children).
 fn nofile_limit() -> Option<usize> {
     let s = std::fs::read_to_string("/proc/self/limits").ok()?;
@@ -720,6 +757,10 @@ struct Plan {
     echo_conns: Vec<usize>,
     http_conns: Vec<usize>,
     idle_conns: Vec<usize>,
+    /// Threads parked on one `Condvar` in the scale rows.
+    scale_parked: usize,
+    /// Threads that went 64 KiB deep before parking.
+    scale_deep: usize,
 }
 
 fn plan(opts: &Opts) -> Plan {
@@ -731,6 +772,8 @@ fn plan(opts: &Opts) -> Plan {
             echo_conns: vec![100, 1000],
             http_conns: vec![100],
             idle_conns: vec![1000],
+            scale_parked: 100_000,
+            scale_deep: 10_000,
         }
     } else {
         let mut idle = vec![10_000];
@@ -741,6 +784,8 @@ fn plan(opts: &Opts) -> Plan {
             echo_conns: vec![100, 1_000, 10_000],
             http_conns: vec![100, 1_000],
             idle_conns: idle,
+            scale_parked: 1_000_000,
+            scale_deep: 10_000,
         }
     }
 }
@@ -799,6 +844,16 @@ fn main() -> ExitCode {
                 for v in order.iter().filter(|v| serves(v, "idle")) {
                     let s = run_idle(v, c, &outside, &mut port);
                     results.push(&format!("idle-{c}"), v, s);
+                }
+            }
+        }
+        // Once, in the first pass: a million threads take most of the
+        // machine's memory and a minute.
+        if on("scale") && pass == 0 {
+            for (mode, n) in [("condvar", plan.scale_parked), ("deep", plan.scale_deep)] {
+                for v in order.iter().filter(|v| serves(v, "scale")) {
+                    let s = run_scale(v, mode, n);
+                    results.push(&format!("scale-{mode}"), v, s);
                 }
             }
         }
@@ -1288,6 +1343,9 @@ fn render(
         }
         let _ = writeln!(s);
     }
+    if opts.only.iter().any(|o| o == "scale") {
+        render_scale(&mut s, plan, r, &vs);
+    }
 
     let failures = r.failures();
     let _ = writeln!(s, "## Failed runs\n");
@@ -1383,6 +1441,87 @@ fn render_outside(s: &mut String, plan: &Plan, r: &Results, outside: &Outside, o
 
 /// The jobs of `bench/plain/blocking.rs`.
 const BLOCKING: [&str; 3] = ["syscall_1ms", "fs_read", "fs_meta"];
+
+/// The scale rows: many parked threads, and stacks that give back pages.
+fn render_scale(s: &mut String, plan: &Plan, r: &Results, vs: &[&str]) {
+    let _ = writeln!(s, "## Scale\n");
+    let _ = writeln!(
+        s,
+        "`bench/plain/scale.rs` (greenstd by patching), `bench/tokio/src/bin/scale.rs` (tokio \
+         tasks) and `bench/go/scale/scale.go` (goroutines), each on 2 worker threads, run once \
+         (first pass). *Parked*: {} threads spawned by a loop, each waiting on one `Condvar` \
+         (tokio: a `watch` channel; Go: a `sync.Cond`) until a flag is set; spawn = the loop, \
+         RSS = (VmRSS once all wait − VmRSS before) / threads, join = set the flag, notify all, \
+         join all. *Deep*: {} threads each call a function that uses 64 KiB of stack (tokio: of \
+         the worker's stack), then wait; RSS per thread once all wait and 0.5, 1 and 2 s later.\n",
+        plan.scale_parked, plan.scale_deep
+    );
+    let sv: Vec<&str> = vs.iter().copied().filter(|v| serves(v, "scale")).collect();
+    let _ = write!(s, "| row |");
+    for v in &sv {
+        let _ = write!(s, " {} |", label(v));
+    }
+    let _ = writeln!(s, "\n|---|{}", "---|".repeat(sv.len()));
+    let n = plan.scale_parked;
+    let rows: [(String, &str, &str, usize); 8] = [
+        (
+            format!("{n} parked: spawn all, s"),
+            "scale-condvar",
+            "spawn_s",
+            2,
+        ),
+        (
+            format!("{n} parked: RSS per thread, KiB"),
+            "scale-condvar",
+            "rss_kib_per",
+            2,
+        ),
+        (
+            format!("{n} parked: page tables per thread (VmPTE, not in RSS), KiB"),
+            "scale-condvar",
+            "pte_kib_per",
+            2,
+        ),
+        (
+            format!("{n} parked: join all, s"),
+            "scale-condvar",
+            "join_s",
+            2,
+        ),
+        (
+            "64 KiB deep, parked: RSS per thread, KiB".into(),
+            "scale-deep",
+            "rss_kib_per",
+            2,
+        ),
+        (
+            "… 0.5 s later".into(),
+            "scale-deep",
+            "rss_kib_per_after_0.5s",
+            2,
+        ),
+        (
+            "… 1 s later".into(),
+            "scale-deep",
+            "rss_kib_per_after_1s",
+            2,
+        ),
+        (
+            "… 2 s later".into(),
+            "scale-deep",
+            "rss_kib_per_after_2s",
+            2,
+        ),
+    ];
+    for (name, sc, key, digits) in rows {
+        let _ = write!(s, "| {name} |");
+        for v in &sv {
+            let _ = write!(s, " {} |", fmt_num(r.median(sc, v, key), digits));
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(s);
+}
 
 const PRIMS: [&str; 5] = [
     "spawn_join",

@@ -171,7 +171,41 @@ impl<'a, A, T, const LOCAL: bool> GeneratorObj<'a, A, T, LOCAL> {
     pub fn stack_usage(&self) -> (usize, usize) {
         self.gen.stack_usage()
     }
+
+    /// greenstd patch: offers the pages of this suspended generator's stack
+    /// below the stack pointer it saved when it switched out for trimming
+    /// (see `stack::arena`). Until [`reclaim_stack`](Self::reclaim_stack)
+    /// it must not run.
+    #[inline]
+    pub fn offer_stack_trim(&self) {
+        match self.gen.context.regs.saved_sp() {
+            0 => {}
+            // Below the red zone, and room for the few words the
+            // generator's resume path pushes before it would reclaim.
+            sp => self.gen.stack.offer_trim(sp.saturating_sub(TRIM_MARGIN)),
+        }
+    }
+
+    /// greenstd patch: offers the pages of this finished generator's stack
+    /// below the data it still holds (a pooled generator) for trimming;
+    /// `init_code` takes the offer back.
+    #[inline]
+    pub fn offer_finished_stack_trim(&self) {
+        self.gen.stack.offer_trim(self.gen.stack.end() as usize);
+    }
+
+    /// greenstd patch: takes back an offer of
+    /// [`offer_stack_trim`](Self::offer_stack_trim); the generator may run
+    /// again.
+    #[inline]
+    pub fn reclaim_stack(&self) {
+        self.gen.stack.reclaim();
+    }
 }
+
+/// greenstd patch: bytes below a suspended generator's saved stack pointer
+/// kept when its stack is trimmed.
+const TRIM_MARGIN: usize = 512;
 
 impl<T, const LOCAL: bool> Iterator for GeneratorObj<'_, (), T, LOCAL> {
     type Item = T;
@@ -339,6 +373,8 @@ impl<'a, A, T> GeneratorImpl<'a, A, T> {
     where
         T: 'a,
     {
+        // greenstd patch: a pooled stack may have been offered for trimming.
+        self.stack.reclaim();
         // make sure the last one is finished
         if self.f.is_none() && self.context._ref == 0 {
             self.cancel();

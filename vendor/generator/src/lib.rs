@@ -17,6 +17,10 @@ mod reg_context;
 mod rt;
 mod scope;
 mod stack;
+/// greenstd patch: coroutine stacks carved from a few large mappings, and
+/// their trimming (see the module).
+#[cfg(target_os = "linux")]
+pub use crate::stack::arena as stack_arena;
 mod yield_;
 
 pub use crate::gen_impl::{Generator, Gn, LocalGenerator, DEFAULT_STACK_SIZE};

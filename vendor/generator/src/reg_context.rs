@@ -19,6 +19,16 @@ impl RegContext {
         self.regs.prefetch();
     }
 
+    /// greenstd patch: the stack pointer saved when this context last
+    /// switched out, where known (0 otherwise).
+    #[inline]
+    pub fn saved_sp(&self) -> usize {
+        #[cfg(all(unix, any(target_arch = "x86_64", target_arch = "aarch64")))]
+        return self.regs.saved_sp();
+        #[cfg(not(all(unix, any(target_arch = "x86_64", target_arch = "aarch64"))))]
+        return 0;
+    }
+
     /// Create a new context, only used in tests
     #[cfg(test)]
     fn new(init: InitFn, arg: usize, start: *mut usize, stack: &Stack) -> RegContext {

@@ -74,6 +74,9 @@ impl Done {
         }
 
         if size == config().get_stack_size() {
+            // greenstd patch: a pooled stack's pages may go back to the
+            // kernel (the pool's `get` reclaims it in `init_code`).
+            co.offer_finished_stack_trim();
             get_scheduler().pool.put(co);
         }
     }

@@ -57,7 +57,17 @@ impl Suspended {
         let mut this = ManuallyDrop::new(self);
         // SAFETY: taken once; `this` is never dropped (nor is its field).
         let co = unsafe { ManuallyDrop::take(&mut this.0) };
+        co.reclaim_stack();
         get_scheduler().schedule(co);
+    }
+
+    /// Offers the pages of the coroutine's stack below what it uses now
+    /// to be returned to the kernel if it stays suspended for a while
+    /// (greenstd's stack arena; nothing for a stack mapped on its own).
+    /// [`resume`](Self::resume) takes the offer back first.
+    #[inline]
+    pub fn offer_stack_trim(&self) {
+        self.0.offer_stack_trim();
     }
 }
 

@@ -44,6 +44,12 @@ impl Registers {
         Registers { gpr: [0; 32] }
     }
 
+    /// greenstd patch: the stack pointer saved by the last switch out.
+    #[inline]
+    pub fn saved_sp(&self) -> usize {
+        self.gpr[12]
+    }
+
     #[inline]
     pub fn prefetch(&self) {
         let ptr = self.gpr[12] as *const usize;

@@ -116,6 +116,12 @@ impl Registers {
         Registers { gpr: [0; 8] }
     }
 
+    /// greenstd patch: the stack pointer saved by the last switch out.
+    #[inline]
+    pub fn saved_sp(&self) -> usize {
+        self.gpr[1]
+    }
+
     #[inline]
     pub fn prefetch(&self) {
         let ptr = self.gpr[1] as *const usize;

@@ -15,6 +15,15 @@ pub mod sys;
 
 pub use sys::overflow;
 
+#[cfg(target_os = "linux")]
+pub mod arena;
+
+/// greenstd patch: where a stack's memory came from.
+#[cfg(target_os = "linux")]
+type Trim = Option<&'static arena::TrimState>;
+#[cfg(not(target_os = "linux"))]
+type Trim = Option<&'static std::sync::atomic::AtomicUsize>;
+
 // must align with StackBoxHeader
 const ALIGN: usize = std::mem::size_of::<StackBoxHeader>();
 const HEADER_SIZE: usize = std::mem::size_of::<StackBoxHeader>() / std::mem::size_of::<usize>();
@@ -270,7 +279,7 @@ impl SysStack {
     }
 
     /// Allocates a new stack of `size`.
-    fn allocate(mut size: usize, protected: bool) -> Result<SysStack, StackError> {
+    fn allocate(mut size: usize, protected: bool) -> Result<(SysStack, Trim), StackError> {
         let page_size = sys::page_size();
         let min_stack_size = sys::min_stack_size();
         let max_stack_size = sys::max_stack_size();
@@ -285,6 +294,24 @@ impl SysStack {
 
         if let Some(size) = size.checked_add(add) {
             if size <= max_stack_size {
+                // greenstd patch: a slot of the stack arena when the
+                // kernel has guard regions (no mapping of its own).
+                #[cfg(target_os = "linux")]
+                if protected {
+                    if let Some(slot) = arena::allocate(size) {
+                        return slot.map_err(StackError::IoError).map(|(base, state)| {
+                            // SAFETY: the slot is `size` bytes at `base`,
+                            // its lowest page the guard.
+                            let s = unsafe {
+                                SysStack::new(
+                                    (base + size) as *mut c_void,
+                                    (base + page_size) as *mut c_void,
+                                )
+                            };
+                            (s, Some(state))
+                        });
+                    }
+                }
                 let mut ret = unsafe { sys::allocate_stack(size) };
 
                 if protected {
@@ -293,7 +320,7 @@ impl SysStack {
                     }
                 }
 
-                return ret.map_err(StackError::IoError);
+                return ret.map_err(StackError::IoError).map(|s| (s, None));
             }
         }
 
@@ -310,6 +337,9 @@ pub struct Stack {
     buf: SysStack,
     /// greenstd patch: the stack was filled with the usage marker.
     track: bool,
+    /// greenstd patch: the trim state of an arena stack (`None`: a mapping
+    /// of its own).
+    trim: Trim,
 }
 
 impl Stack {
@@ -320,9 +350,9 @@ impl Stack {
 
         let bytes = usize::max(size * std::mem::size_of::<usize>(), SysStack::min_size());
 
-        let buf = SysStack::allocate(bytes, true).expect("failed to alloc sys stack");
+        let (buf, trim) = SysStack::allocate(bytes, true).expect("failed to alloc sys stack");
 
-        let stk = Stack { buf, track };
+        let stk = Stack { buf, track, trim };
 
         // if size is not even we do the full foot print test
         // greenstd patch: otherwise no marker at all. Upstream wrote 8
@@ -402,6 +432,11 @@ impl Stack {
         let page_size = sys::page_size();
         let guard = (self.buf.bottom as usize - page_size) as *mut c_void;
         let size_with_guard = self.buf.len() + page_size;
+        #[cfg(target_os = "linux")]
+        if let Some(state) = self.trim {
+            arena::free(guard as usize, size_with_guard, state);
+            return;
+        }
         unsafe {
             sys::deallocate_stack(guard, size_with_guard);
         }
@@ -414,6 +449,32 @@ impl Stack {
                 bottom: self.buf.bottom,
             },
             track: self.track,
+            trim: self.trim,
+        }
+    }
+
+    /// greenstd patch: offers the pages of an arena stack below `addr`
+    /// (rounded down to a page) for trimming; see [`arena`]. The stack must
+    /// not use them until [`Stack::reclaim`].
+    #[inline]
+    pub fn offer_trim(&self, addr: usize) {
+        #[cfg(target_os = "linux")]
+        if let Some(state) = self.trim {
+            let floor = addr & !(arena::FLOOR_ALIGN - 1);
+            if floor > self.buf.bottom as usize {
+                arena::offer(state, floor);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = addr;
+    }
+
+    /// greenstd patch: takes back an offer made by [`Stack::offer_trim`].
+    #[inline]
+    pub fn reclaim(&self) {
+        #[cfg(target_os = "linux")]
+        if let Some(state) = self.trim {
+            arena::reclaim(state);
         }
     }
 }
