@@ -31,7 +31,8 @@
 pub use shim_green::*;
 
 pub use shim_rt::config::{
-    Settings, DEFAULT_STACK_SIZE, MAX_LISTEN_BACKLOG, MAX_STACK_SIZE, MIN_STACK_SIZE,
+    Settings, DEFAULT_MAX_THREADS, DEFAULT_STACK_SIZE, MAX_LISTEN_BACKLOG, MAX_STACK_SIZE,
+    MIN_STACK_SIZE,
 };
 pub use shim_rt::Config;
 

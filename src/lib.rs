@@ -17,7 +17,7 @@
 //! | [`time`] | std's types (they never block) |
 //! | [`process`] | `Command`, `Child` and the child's pipes: spawning, waiting for exit and pipe I/O suspend the coroutine |
 //! | [`io`] | `stdin`, `stdout`, `stderr`, the `print!` family and `io::pipe` are cooperative; the traits and the rest are std's |
-//! | [`fs`] | `File` and every free function run on the offload pool from a coroutine |
+//! | [`fs`] | `File` and every free function, made on the calling thread (a worker blocked in one is handed off) |
 //! | [`green`] | gevent's own API that std has no name for, and the runtime's configuration |
 //!
 //! Everything else is `std`'s own, re-exported.

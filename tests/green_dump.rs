@@ -248,6 +248,44 @@ fn a_bad_dump_signal_is_a_clear_error() {
     assert!(err.contains("expected SIGQUIT or SIGUSR1"), "{err}");
 }
 
+#[test]
+fn a_coroutine_blocked_in_a_raw_system_call_shows_the_thread_it_holds() {
+    two_workers();
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let [r, w] = fds;
+    let h = thread::Builder::new()
+        .name("raw-reader".into())
+        .spawn(move || {
+            let mut b = 0u8;
+            // SAFETY: a raw blocking read of one byte into `b`, a call
+            // greenstd cannot see: its worker is handed off.
+            unsafe { libc::read(r, (&mut b as *mut u8).cast(), 1) }
+        })
+        .unwrap();
+    let id = id_of(h.thread());
+    let d = dump_until("the reader holding its thread", |d| {
+        d.tasks()
+            .iter()
+            .any(|t| t.id() == id && t.blocking_thread().is_some())
+    });
+    let text = d.to_string();
+    let line = text
+        .lines()
+        .find(|l| l.contains("raw-reader"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("in a blocking call"), "{text}");
+    // SAFETY: writes one byte from a live buffer.
+    assert_eq!(unsafe { libc::write(w, b"x".as_ptr().cast(), 1) }, 1);
+    assert_eq!(h.join().unwrap(), 1);
+    // SAFETY: closes the pipe this test made.
+    unsafe {
+        libc::close(r);
+        libc::close(w);
+    }
+}
+
 /// Every blocking call of `green` reports the caller's line, not
 /// greenstd's (its internal waits are `#[track_caller]` all the way).
 #[test]

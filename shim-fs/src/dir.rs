@@ -1,17 +1,11 @@
 //! Directories: `read_dir`, `ReadDir`, `DirEntry`, `DirBuilder`.
 
-use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{FileType, Metadata};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, DirEntryExt};
 use std::path::{Path, PathBuf};
-
-use shim_rt::{in_coroutine, offload};
-
-/// How many entries a coroutine's `ReadDir` fetches per trip to the pool.
-const BATCH: usize = 64;
 
 /// Returns an iterator over the entries within a directory.
 ///
@@ -39,12 +33,8 @@ const BATCH: usize = 64;
 #[track_caller]
 pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
     let path = path.as_ref();
-    let inner = offload::run(|| std::fs::read_dir(path))?;
-    Ok(ReadDir {
-        inner,
-        fetched: VecDeque::new(),
-        done: false,
-    })
+    let inner = std::fs::read_dir(path)?;
+    Ok(ReadDir { inner })
 }
 
 /// Iterator over the entries in a directory.
@@ -53,39 +43,8 @@ pub fn read_dir<P: AsRef<Path>>(path: P) -> io::Result<ReadDir> {
 /// instances of <code>[io::Result]<[DirEntry]></code>. Through a
 /// [`DirEntry`] information like the entry's path and possibly other
 /// metadata can be learned.
-///
-/// In a greenstd coroutine the entries are read on the offload pool, 64 at
-/// a time with their file types.
 pub struct ReadDir {
     inner: std::fs::ReadDir,
-    fetched: VecDeque<io::Result<DirEntry>>,
-    done: bool,
-}
-
-impl ReadDir {
-    /// Fetches up to [`BATCH`] entries on the pool.
-    #[track_caller]
-    fn fetch(&mut self) {
-        let inner = &mut self.inner;
-        let batch: Vec<Option<io::Result<DirEntry>>> = offload::run(|| {
-            let mut batch = Vec::with_capacity(BATCH);
-            for _ in 0..BATCH {
-                let next = inner.next().map(|r| r.map(DirEntry::with_type));
-                let end = next.is_none();
-                batch.push(next);
-                if end {
-                    break;
-                }
-            }
-            batch
-        });
-        for entry in batch {
-            match entry {
-                Some(e) => self.fetched.push_back(e),
-                None => self.done = true,
-            }
-        }
-    }
 }
 
 impl Iterator for ReadDir {
@@ -93,13 +52,7 @@ impl Iterator for ReadDir {
 
     #[track_caller]
     fn next(&mut self) -> Option<io::Result<DirEntry>> {
-        if !in_coroutine() && self.fetched.is_empty() {
-            return self.inner.next().map(|r| r.map(DirEntry::lazy));
-        }
-        if self.fetched.is_empty() && !self.done {
-            self.fetch();
-        }
-        self.fetched.pop_front()
+        self.inner.next().map(|r| r.map(|inner| DirEntry { inner }))
     }
 }
 
@@ -117,26 +70,9 @@ impl fmt::Debug for ReadDir {
 /// traits.
 pub struct DirEntry {
     inner: std::fs::DirEntry,
-    /// The file type, when it was found on the pool with the entry.
-    file_type: Option<FileType>,
 }
 
 impl DirEntry {
-    /// An entry found on the pool, with its file type (usually from the
-    /// directory listing itself, without a syscall).
-    fn with_type(inner: std::fs::DirEntry) -> DirEntry {
-        let file_type = inner.file_type().ok();
-        DirEntry { inner, file_type }
-    }
-
-    /// An entry found on a plain thread: its type is looked up when asked.
-    fn lazy(inner: std::fs::DirEntry) -> DirEntry {
-        DirEntry {
-            inner,
-            file_type: None,
-        }
-    }
-
     /// Returns the full path to the file that this entry represents.
     ///
     /// The full path is created by joining the original path to `read_dir`
@@ -155,7 +91,7 @@ impl DirEntry {
     /// The OS error of `fstatat`/`statx` (e.g. the entry was removed).
     #[track_caller]
     pub fn metadata(&self) -> io::Result<Metadata> {
-        offload::run(|| self.inner.metadata())
+        self.inner.metadata()
     }
 
     /// Returns the file type for the file that this entry points at.
@@ -169,10 +105,7 @@ impl DirEntry {
     /// not carry it.
     #[track_caller]
     pub fn file_type(&self) -> io::Result<FileType> {
-        match self.file_type {
-            Some(t) => Ok(t),
-            None => offload::run(|| self.inner.file_type()),
-        }
+        self.inner.file_type()
     }
 
     /// Returns the file name of this directory entry without any leading
@@ -246,7 +179,7 @@ impl DirBuilder {
     #[track_caller]
     pub fn create<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
         let (builder, path) = (&self.inner, path.as_ref());
-        offload::run(|| builder.create(path))
+        builder.create(path)
     }
 }
 

@@ -1,5 +1,4 @@
-//! `File` and `OpenOptions`: std's, with every call that touches the file on
-//! the offload pool in a coroutine.
+//! `File` and `OpenOptions`: std's, every call made on the calling thread.
 
 use std::fmt;
 use std::fs::{FileTimes, Metadata, Permissions, TryLockError};
@@ -10,8 +9,6 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::SystemTime;
-
-use shim_rt::{in_coroutine, offload};
 
 /// An object providing access to an open file on the filesystem.
 ///
@@ -24,9 +21,10 @@ use shim_rt::{in_coroutine, offload};
 /// method [`sync_all`](File::sync_all) if these errors must be manually
 /// handled.
 ///
-/// In a greenstd coroutine every call that touches the file runs on the
-/// offload pool and the coroutine waits cooperatively; on a plain OS thread
-/// it is std's call.
+/// Every call is std's, made on the calling thread — in a greenstd
+/// coroutine too, as Go makes file calls on the goroutine's thread: a call
+/// that waits for the disk holds the worker's thread, and the monitor hands
+/// the worker to another thread meanwhile (see the crate docs).
 ///
 /// # Examples
 ///
@@ -64,15 +62,10 @@ impl File {
 }
 
 impl Drop for File {
-    /// Closes the file — on the offload pool in a coroutine: closing can
-    /// wait for the disk (ext4 starts writing back a file rewritten after a
-    /// truncation when it is closed; NFS flushes on close).
+    /// Closes the file (std's `close`, on the calling thread).
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `inner` is not used after it.
-        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
-        if in_coroutine() {
-            offload::run(move || drop(inner));
-        }
+        drop(unsafe { ManuallyDrop::take(&mut self.inner) });
     }
 }
 
@@ -142,7 +135,7 @@ impl File {
     /// The OS error of `fsync(2)`.
     #[track_caller]
     pub fn sync_all(&self) -> io::Result<()> {
-        offload::run(|| self.inner.sync_all())
+        self.inner.sync_all()
     }
 
     /// This function is similar to [`sync_all`](File::sync_all), except
@@ -153,7 +146,7 @@ impl File {
     /// The OS error of `fdatasync(2)`.
     #[track_caller]
     pub fn sync_data(&self) -> io::Result<()> {
-        offload::run(|| self.inner.sync_data())
+        self.inner.sync_data()
     }
 
     /// Truncates or extends the underlying file, updating the size of this
@@ -164,7 +157,7 @@ impl File {
     /// The file is not opened for writing, or `size` is too large.
     #[track_caller]
     pub fn set_len(&self, size: u64) -> io::Result<()> {
-        offload::run(|| self.inner.set_len(size))
+        self.inner.set_len(size)
     }
 
     /// Queries metadata about the underlying file.
@@ -174,7 +167,7 @@ impl File {
     /// The OS error of `fstat`/`statx`.
     #[track_caller]
     pub fn metadata(&self) -> io::Result<Metadata> {
-        offload::run(|| self.inner.metadata())
+        self.inner.metadata()
     }
 
     /// Creates a new `File` instance that shares the same underlying file
@@ -196,7 +189,7 @@ impl File {
     /// The user lacks the permission to change attributes of the file.
     #[track_caller]
     pub fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
-        offload::run(|| self.inner.set_permissions(perm))
+        self.inner.set_permissions(perm)
     }
 
     /// Changes the timestamps of the underlying file.
@@ -206,7 +199,7 @@ impl File {
     /// The OS error of `futimens(2)`.
     #[track_caller]
     pub fn set_times(&self, times: FileTimes) -> io::Result<()> {
-        offload::run(|| self.inner.set_times(times))
+        self.inner.set_times(times)
     }
 
     /// Changes the modification time of the underlying file.
@@ -218,30 +211,31 @@ impl File {
     /// As [`set_times`](File::set_times).
     #[track_caller]
     pub fn set_modified(&self, time: SystemTime) -> io::Result<()> {
-        offload::run(|| self.inner.set_modified(time))
+        self.inner.set_modified(time)
     }
 
     /// Acquires an exclusive lock on the file. Blocks until the lock can be
-    /// acquired — in a coroutine, on the offload pool (a pool thread is held
-    /// while it waits).
+    /// acquired — in a coroutine, holding the worker's thread while the
+    /// worker is handed to another thread.
     ///
     /// # Errors
     ///
     /// The OS error of `flock(2)`.
     #[track_caller]
     pub fn lock(&self) -> io::Result<()> {
-        offload::run(|| self.inner.lock())
+        self.inner.lock()
     }
 
     /// Acquires a shared (non-exclusive) lock on the file. Blocks until the
-    /// lock can be acquired — in a coroutine, on the offload pool.
+    /// lock can be acquired — in a coroutine, holding the worker's thread
+    /// while the worker is handed to another thread.
     ///
     /// # Errors
     ///
     /// The OS error of `flock(2)`.
     #[track_caller]
     pub fn lock_shared(&self) -> io::Result<()> {
-        offload::run(|| self.inner.lock_shared())
+        self.inner.lock_shared()
     }
 
     /// Tries to acquire an exclusive lock on the file; never waits for
@@ -253,7 +247,7 @@ impl File {
     #[track_caller]
     pub fn try_lock(&self) -> Result<(), TryLockError> {
         // Never waits for another holder, but may for the network (NFS).
-        offload::run(|| self.inner.try_lock())
+        self.inner.try_lock()
     }
 
     /// Tries to acquire a shared lock on the file; never waits for another
@@ -265,7 +259,7 @@ impl File {
     /// lock.
     #[track_caller]
     pub fn try_lock_shared(&self) -> Result<(), TryLockError> {
-        offload::run(|| self.inner.try_lock_shared())
+        self.inner.try_lock_shared()
     }
 
     /// Releases all locks on the file.
@@ -275,71 +269,26 @@ impl File {
     /// The OS error of `flock(2)`.
     #[track_caller]
     pub fn unlock(&self) -> io::Result<()> {
-        offload::run(|| self.inner.unlock())
-    }
-}
-
-/// The read fast path of a coroutine: one `preadv2(RWF_NOWAIT)` made right
-/// here, which the kernel completes only from the page cache (`offset`
-/// `None`: at the file position, as `read`). `None` when it would have to
-/// wait for the disk, or the file or kernel does not support it: then the
-/// read goes to the offload pool. Other errors are the read's own.
-#[track_caller]
-fn read_cached(
-    file: &std::fs::File,
-    bufs: &mut [IoSliceMut<'_>],
-    offset: Option<u64>,
-) -> Option<io::Result<usize>> {
-    if !in_coroutine() {
-        return None;
-    }
-    let offset = match offset {
-        None => -1,
-        Some(o) => libc::off_t::try_from(o).ok()?,
-    };
-    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec`, and the buffers
-    // are valid for writes for the call.
-    let r = unsafe {
-        libc::preadv2(
-            file.as_raw_fd(),
-            bufs.as_mut_ptr().cast(),
-            bufs.len().min(libc::UIO_MAXIOV as usize) as libc::c_int,
-            offset,
-            libc::RWF_NOWAIT,
-        )
-    };
-    if r >= 0 {
-        return Some(Ok(r as usize));
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::EINVAL | libc::EINTR | libc::ENOSYS) => None,
-        _ => Some(Err(e)),
+        self.inner.unlock()
     }
 }
 
 impl Read for &File {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(r) = read_cached(&self.inner, &mut [IoSliceMut::new(buf)], None) {
-            return r;
-        }
-        offload::run(|| (&*self.inner).read(buf))
+        (&*self.inner).read(buf)
     }
     #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        if let Some(r) = read_cached(&self.inner, bufs, None) {
-            return r;
-        }
-        offload::run(|| (&*self.inner).read_vectored(bufs))
+        (&*self.inner).read_vectored(bufs)
     }
     #[track_caller]
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        offload::run(|| (&*self.inner).read_to_end(buf))
+        (&*self.inner).read_to_end(buf)
     }
     #[track_caller]
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        offload::run(|| (&*self.inner).read_to_string(buf))
+        (&*self.inner).read_to_string(buf)
     }
 }
 
@@ -365,15 +314,15 @@ impl Read for File {
 impl Write for &File {
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        offload::run(|| (&*self.inner).write(buf))
+        (&*self.inner).write(buf)
     }
     #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        offload::run(|| (&*self.inner).write_vectored(bufs))
+        (&*self.inner).write_vectored(bufs)
     }
     #[track_caller]
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        offload::run(|| (&*self.inner).write_all(buf))
+        (&*self.inner).write_all(buf)
     }
     #[track_caller]
     fn flush(&mut self) -> io::Result<()> {
@@ -409,7 +358,7 @@ impl Seek for &File {
             SeekFrom::Start(_) | SeekFrom::Current(_) => (&*self.inner).seek(pos),
             // Needs the file's size, which a network filesystem may have
             // to fetch.
-            SeekFrom::End(_) => offload::run(|| (&*self.inner).seek(pos)),
+            SeekFrom::End(_) => (&*self.inner).seek(pos),
         }
     }
 }
@@ -424,18 +373,15 @@ impl Seek for File {
 impl FileExt for File {
     #[track_caller]
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        if let Some(r) = read_cached(&self.inner, &mut [IoSliceMut::new(buf)], Some(offset)) {
-            return r;
-        }
-        offload::run(|| self.inner.read_at(buf, offset))
+        self.inner.read_at(buf, offset)
     }
     #[track_caller]
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        offload::run(|| self.inner.write_at(buf, offset))
+        self.inner.write_at(buf, offset)
     }
     #[track_caller]
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        offload::run(|| self.inner.write_all_at(buf, offset))
+        self.inner.write_all_at(buf, offset)
     }
 }
 
@@ -594,7 +540,7 @@ impl OpenOptions {
     #[track_caller]
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<File> {
         let (options, path) = (&self.inner, path.as_ref());
-        offload::run(|| options.open(path)).map(File::wrap)
+        options.open(path).map(File::wrap)
     }
 }
 

@@ -1,12 +1,10 @@
-//! `std::os::unix::fs`: its free functions on the offload pool from a
-//! coroutine; its extension traits are std's (greenstd's types implement
-//! them).
+//! `std::os::unix::fs`: its free functions made on the calling thread, as
+//! every call of this crate; its extension traits are std's (greenstd's
+//! types implement them).
 
 use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
-
-use shim_rt::offload;
 
 pub use std::os::unix::fs::{
     DirBuilderExt, DirEntryExt, FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt,
@@ -32,7 +30,7 @@ pub use std::os::unix::fs::{
 #[track_caller]
 pub fn symlink<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
     let (original, link) = (original.as_ref(), link.as_ref());
-    offload::run(|| std::os::unix::fs::symlink(original, link))
+    std::os::unix::fs::symlink(original, link)
 }
 
 /// Changes the owner and group of the specified path; `None` leaves one
@@ -44,7 +42,7 @@ pub fn symlink<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Resu
 #[track_caller]
 pub fn chown<P: AsRef<Path>>(dir: P, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     let dir = dir.as_ref();
-    offload::run(|| std::os::unix::fs::chown(dir, uid, gid))
+    std::os::unix::fs::chown(dir, uid, gid)
 }
 
 /// Changes the owner and group of the file referred to by the specified
@@ -56,7 +54,7 @@ pub fn chown<P: AsRef<Path>>(dir: P, uid: Option<u32>, gid: Option<u32>) -> io::
 #[track_caller]
 pub fn fchown<F: AsFd>(fd: F, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     let fd = fd.as_fd();
-    offload::run(|| std::os::unix::fs::fchown(fd, uid, gid))
+    std::os::unix::fs::fchown(fd, uid, gid)
 }
 
 /// Changes the owner and group of the specified path, without following
@@ -68,7 +66,7 @@ pub fn fchown<F: AsFd>(fd: F, uid: Option<u32>, gid: Option<u32>) -> io::Result<
 #[track_caller]
 pub fn lchown<P: AsRef<Path>>(dir: P, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     let dir = dir.as_ref();
-    offload::run(|| std::os::unix::fs::lchown(dir, uid, gid))
+    std::os::unix::fs::lchown(dir, uid, gid)
 }
 
 /// Changes the root directory of the current process to the specified path.
@@ -79,5 +77,5 @@ pub fn lchown<P: AsRef<Path>>(dir: P, uid: Option<u32>, gid: Option<u32>) -> io:
 #[track_caller]
 pub fn chroot<P: AsRef<Path>>(dir: P) -> io::Result<()> {
     let dir = dir.as_ref();
-    offload::run(|| std::os::unix::fs::chroot(dir))
+    std::os::unix::fs::chroot(dir)
 }

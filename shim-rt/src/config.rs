@@ -14,6 +14,7 @@
 //! | offload pool threads | `GREENSTD_OFFLOAD_THREADS` | 4 |
 //! | name-resolver threads | `GREENSTD_RESOLVER_THREADS` | 10 |
 //! | report a coroutine that holds its worker longer than, ms | `GREENSTD_MAX_BLOCKING_TIME` | off |
+//! | most OS threads the scheduler runs (workers, and threads held by blocking calls; Go's `SetMaxThreads`) | `GREENSTD_MAX_THREADS` | [`DEFAULT_MAX_THREADS`] (10,000) |
 //! | listen backlog of `TcpListener::bind` / `UnixListener::bind` | `GREENSTD_LISTEN_BACKLOG` | the kernel's `net.core.somaxconn` (std's TCP listeners: 128) |
 //!
 //! The listen backlog is not a setting of the scheduler: it may be changed
@@ -54,6 +55,11 @@ const DEFAULT_OFFLOAD_THREADS: usize = 4;
 /// up) the general offload work.
 pub const DEFAULT_RESOLVER_THREADS: usize = 10;
 
+/// Default bound on the scheduler's OS threads, as Go's `SetMaxThreads`:
+/// the workers plus the threads a blocking call holds after its worker
+/// was handed to another thread (see [`crate::monitor`]).
+pub const DEFAULT_MAX_THREADS: usize = may::monitor::DEFAULT_MAX_THREADS;
+
 /// The settings the runtime runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -68,6 +74,9 @@ pub struct Settings {
     /// Report a coroutine that holds its worker without switching for
     /// longer than this (`None`: no reports).
     pub max_blocking_time: Option<std::time::Duration>,
+    /// Most OS threads the scheduler runs at once: the workers, and the
+    /// threads held by coroutines blocked in calls greenstd cannot see.
+    pub max_threads: usize,
 }
 
 /// Configuration of the greenstd runtime, applied before it starts.
@@ -84,6 +93,7 @@ pub struct Config {
     offload_threads: Option<usize>,
     resolver_threads: Option<usize>,
     max_blocking_time: Option<Option<std::time::Duration>>,
+    max_threads: Option<usize>,
     listen_backlog: Option<u32>,
 }
 
@@ -102,6 +112,7 @@ impl Config {
             offload_threads: None,
             resolver_threads: None,
             max_blocking_time: None,
+            max_threads: None,
             listen_backlog: None,
         }
     }
@@ -118,7 +129,7 @@ impl Config {
         self
     }
 
-    /// Sets the most threads the offload pool (DNS, file I/O, FFI) may run at once.
+    /// Sets the most threads the offload pool (spawning processes, FFI) may run at once.
     pub fn offload_threads(mut self, n: usize) -> Config {
         self.offload_threads = Some(n);
         self
@@ -138,6 +149,15 @@ impl Config {
     /// `GREENSTD_MAX_BLOCKING_TIME` of 0.
     pub fn max_blocking_time(mut self, limit: Option<std::time::Duration>) -> Config {
         self.max_blocking_time = Some(limit);
+        self
+    }
+
+    /// Sets the most OS threads the scheduler runs at once (at least the
+    /// workers): the workers, and the threads coroutines blocked in calls
+    /// greenstd cannot see keep after their worker was handed to another
+    /// thread (Go's `debug.SetMaxThreads`).
+    pub fn max_threads(mut self, n: usize) -> Config {
+        self.max_threads = Some(n);
         self
     }
 
@@ -195,6 +215,9 @@ impl Config {
         if let Some(n) = self.resolver_threads {
             check_offload(n, "resolver_threads")?;
         }
+        if let Some(n) = self.max_threads {
+            check_max_threads(n, "max_threads")?;
+        }
         if let Some(b) = self.listen_backlog {
             check_backlog(b as usize, "listen_backlog")?;
         }
@@ -219,17 +242,19 @@ impl Config {
                     .is_some_and(|n| n != running.resolver_threads)
                 || self
                     .max_blocking_time
-                    .is_some_and(|t| t != running.max_blocking_time);
+                    .is_some_and(|t| t != running.max_blocking_time)
+                || self.max_threads.is_some_and(|n| n != running.max_threads);
             if conflict {
                 return Err(io::Error::other(format!(
                     "greenstd runtime already started with workers={}, stack_size={}, \
-                     offload_threads={}, resolver_threads={}, max_blocking_time={:?}; \
-                     configure it before the first spawn",
+                     offload_threads={}, resolver_threads={}, max_blocking_time={:?}, \
+                     max_threads={}; configure it before the first spawn",
                     running.workers,
                     running.stack_size,
                     running.offload_threads,
                     running.resolver_threads,
-                    running.max_blocking_time
+                    running.max_blocking_time,
+                    running.max_threads
                 )));
             }
             self.apply_backlog();
@@ -240,6 +265,7 @@ impl Config {
         req.offload_threads = self.offload_threads.or(req.offload_threads);
         req.resolver_threads = self.resolver_threads.or(req.resolver_threads);
         req.max_blocking_time = self.max_blocking_time.or(req.max_blocking_time);
+        req.max_threads = self.max_threads.or(req.max_threads);
         self.apply_backlog();
         Ok(())
     }
@@ -277,6 +303,15 @@ fn check_offload(n: usize, what: &str) -> io::Result<usize> {
     if n == 0 || n > 1024 {
         return Err(invalid(format!(
             "{what}={n}: the offload pool needs between 1 and 1024 threads"
+        )));
+    }
+    Ok(n)
+}
+
+fn check_max_threads(n: usize, what: &str) -> io::Result<usize> {
+    if n == 0 || n > 1_000_000 {
+        return Err(invalid(format!(
+            "{what}={n}: the scheduler's thread bound must be between 1 and 1000000"
         )));
     }
     Ok(n)
@@ -423,8 +458,18 @@ fn resolve() -> io::Result<Settings> {
         None => from_env("GREENSTD_MAX_BLOCKING_TIME", check_millis)?
             .map(|ms| std::time::Duration::from_millis(ms as u64)),
     };
+    let max_threads = match req.max_threads {
+        Some(n) => check_max_threads(n, "max_threads")?,
+        None => from_env("GREENSTD_MAX_THREADS", check_max_threads)?.unwrap_or(DEFAULT_MAX_THREADS),
+    };
+    if max_threads < workers {
+        return Err(invalid(format!(
+            "max_threads={max_threads} is below workers={workers}: the bound counts the workers too"
+        )));
+    }
     Ok(Settings {
         workers,
+        max_threads,
         stack_size: round_stack(stack),
         offload_threads,
         resolver_threads,
@@ -448,6 +493,10 @@ pub fn start() -> io::Result<Settings> {
         cfg.set_workers(settings.workers)
             .set_stack_size(stack_words(settings.stack_size));
         cfg.set_worker_pin(false);
+        may::monitor::set_thread_hooks(
+            crate::task::mark_internal_thread,
+            crate::deadlock::internal_thread_exiting,
+        );
         overflow::capture_std_handlers();
         // The threads that appear while may starts are its own (workers and
         // timer): the deadlock detector must know them from the program's.
@@ -463,6 +512,7 @@ pub fn start() -> io::Result<Settings> {
         };
         overflow::install();
         panic_hook::install();
+        may::monitor::set_max_threads(settings.max_threads);
         monitor::start(&settings);
         let err = |e: io::Error| (e.kind(), e.to_string());
         deadlock::init(may_threads).map_err(err)?;

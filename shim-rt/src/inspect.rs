@@ -135,6 +135,9 @@ pub struct TaskInfo {
     parent: Option<u64>,
     /// Record generation (changes with every wait).
     seq: u32,
+    /// The OS thread it holds in a call greenstd cannot see, its worker
+    /// handed off to another thread.
+    held_thread: Option<i32>,
 }
 
 impl TaskInfo {
@@ -166,6 +169,13 @@ impl TaskInfo {
     /// The id of the task that spawned it (coroutines).
     pub fn parent(&self) -> Option<u64> {
         self.parent
+    }
+
+    /// The kernel thread id of the OS thread this coroutine holds in a
+    /// blocking call greenstd cannot see (a raw system call, FFI, a
+    /// crate's own poller), after its worker was handed to another thread.
+    pub fn blocking_thread(&self) -> Option<i32> {
+        self.held_thread
     }
 
     /// `coroutine 5 "worker"` / `thread 1 "main"`.
@@ -363,7 +373,10 @@ impl fmt::Display for Dump {
                     t.id.to_string(),
                     if t.coroutine { "coroutine" } else { "thread" }.into(),
                     t.name.clone().unwrap_or_else(|| "-".into()),
-                    t.state.to_string(),
+                    match t.held_thread {
+                        Some(tid) => format!("{} (holds thread {tid} in a blocking call)", t.state),
+                        None => t.state.to_string(),
+                    },
                     on,
                     waited,
                     site,
@@ -425,6 +438,17 @@ fn state_of(view: &RecordView) -> TaskState {
     }
 }
 
+/// The stack pointer of thread `tid` while it is in a system call.
+fn syscall_stack_pointer(tid: i32) -> Option<usize> {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+    // "NR ARG1 … ARG6 SP PC" while in a system call ("running" otherwise).
+    let fields: Vec<&str> = s.split_ascii_whitespace().collect();
+    if fields.len() != 9 {
+        return None;
+    }
+    usize::from_str_radix(fields[7].trim_start_matches("0x"), 16).ok()
+}
+
 /// Reads the records of `tasks` (registered: alive, threads not exited).
 pub(crate) fn collect(tasks: &[Arc<Task>]) -> Dump {
     let stacks = Stacks::of(tasks);
@@ -461,9 +485,23 @@ pub(crate) fn collect(tasks: &[Arc<Task>]) -> Dump {
                 wait,
                 parent: t.parent().map(|p| p.get()),
                 seq: view.seq,
+                held_thread: None,
             }
         })
         .collect();
+    // A thread held by a blocking call is in the kernel: its stack pointer
+    // (`/proc/self/task/TID/syscall`) is on the stack of the coroutine
+    // that made the call.
+    for tid in crate::monitor::held_threads() {
+        let Some(sp) = syscall_stack_pointer(tid) else {
+            continue;
+        };
+        if let Some(id) = stacks.owner(sp) {
+            if let Some(t) = infos.iter_mut().find(|t| t.id == id) {
+                t.held_thread = Some(tid);
+            }
+        }
+    }
     infos.sort_unstable_by_key(|t| t.id);
     Dump { tasks: infos }
 }

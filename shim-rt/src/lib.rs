@@ -12,7 +12,7 @@
 //! * [`io`]: readiness waiting on file descriptors with any number of waiters
 //!   per direction;
 //! * [`offload`]: the bounded pool for work that cannot be made cooperative
-//!   (DNS, file I/O, FFI);
+//!   (spawning processes, FFI);
 //! * [`wait`]: the one wait mechanism every blocking primitive is built on
 //!   (waiter queues, timeouts, interruption, and the record of what each
 //!   task waits on);

@@ -1,38 +1,89 @@
 //! The monitor: one thread that watches the workers, as Go's sysmon does.
 //!
-//! A coroutine that computes, or calls a blocking function greenstd cannot
-//! see (an unpatched crate, a FIFO, FFI), holds its worker: nothing else
-//! runs there until it switches. The monitor notices a worker that has not
-//! switched coroutines for [`RESCUE_AFTER`] and moves that worker's queued
-//! coroutines and its ready I/O events to the queue every other worker
-//! takes from (may's scheduler, as patched by greenstd, exposes both), so
-//! the stuck coroutine delays only itself.
+//! A coroutine that calls a blocking function greenstd cannot see (a raw
+//! system call, an unpatched crate, a crate's own `epoll_wait` poller, a
+//! FIFO, FFI) or computes for long holds its worker's OS thread: nothing
+//! else would run there until it switches. The monitor notices a worker
+//! that has not switched coroutines for [`HANDOFF_AFTER`] and, when its
+//! thread is blocked in the kernel (its state in
+//! `/proc/self/task/TID/stat` is not "running"), **hands the worker off**:
+//! another OS thread (an idle spare, or a new one) takes over the worker's
+//! slot — its I/O poller, its place in the wake-up and steal lists — and
+//! runs the other coroutines, while the blocked thread finishes its call.
+//! When that coroutine switches, its thread gives the slot up and becomes a
+//! spare; a spare not needed for 500 ms exits. So the number of threads
+//! *running coroutines* stays at the worker count whatever blocks (Go's
+//! hand-off of a P in a system call, Loom's compensation of a pinned
+//! carrier).
+//!
+//! A worker whose thread is runnable is told apart by its scheduler
+//! statistics (`/proc/self/task/TID/schedstat`): one that waits for a CPU
+//! (the OS preempted it on a busy machine) is left alone, so busy machines
+//! do not churn threads; one that computes is handed off after
+//! [`COMPUTE_HANDOFF_AFTER`] (Go preempts such a goroutine after the same
+//! 10 ms). A worker that is not handed off (the thread bound is reached,
+//! or it waits for a CPU) has its queued coroutines and ready I/O moved to
+//! the other workers after [`RESCUE_AFTER`], as before the hand-off.
+//!
+//! The scheduler runs at most `GREENSTD_MAX_THREADS` OS threads (default
+//! 10,000, as Go's `SetMaxThreads`), the workers and the threads held by
+//! blocking calls together. When a worker should be handed off and the
+//! bound is reached — or the hand-off cannot start a thread — the program
+//! stalls as it would without the hand-off; it then says so once on stderr
+//! (after [`STALL_REPORT_AFTER`]): which coroutines hold which threads, for
+//! how long, and where, with the bound to raise.
 //!
 //! With `GREENSTD_MAX_BLOCKING_TIME` set (milliseconds), a coroutine that
-//! holds its worker longer is also reported on stderr, once per incident:
-//! its name and id, the worker, how long so far, and a backtrace sampled on
-//! that worker thread (gevent's monitor thread and `max_blocking_time`).
+//! holds its worker — or, handed off, its OS thread — longer is also
+//! reported on stderr, once per incident: its name and id, the worker or
+//! thread, how long so far, and a backtrace sampled on that thread
+//! (gevent's monitor thread and `max_blocking_time`).
 //!
 //! Cost: while any worker is awake the monitor wakes every [`PERIOD`] and
-//! reads two words per worker; while every worker sleeps it sleeps too, so
-//! an idle process makes no periodic wake-ups (once the stacks parked
-//! coroutines offered are trimmed: every [`TRIM_PERIOD`] while offers wait,
-//! it sweeps the stack arena, which returns the pages below where each
-//! coroutine parked). A report costs one signal to
-//! the stuck worker and symbolising its backtrace on the monitor thread.
+//! reads two words per worker — every [`MIN_PERIOD`] for a while after a
+//! hand-off (Go's sysmon backs off the same way), and it reads a thread's
+//! `/proc` state only for a worker that has not switched since its last
+//! look. While every worker sleeps it sleeps too, so an idle process makes
+//! no periodic wake-ups (once the stacks parked coroutines offered are
+//! trimmed: every [`TRIM_PERIOD`] while offers wait, it sweeps the stack
+//! arena, which returns the pages below where each coroutine parked). A
+//! hand-off costs a wake-up of a spare thread (or
+//! starting one, about 30 µs); a report costs one signal to the stuck
+//! thread and symbolising its backtrace on the monitor thread.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use may::monitor::{HandOffError, Look};
+
 use crate::config::Settings;
 
-/// How often the monitor looks at the workers while any is awake.
+/// How often the monitor looks at the workers while any is awake and no
+/// hand-off happened lately.
 pub const PERIOD: Duration = Duration::from_millis(2);
 
+/// How often the monitor looks right after a hand-off, or after it found a
+/// worker's thread blocked in the kernel; the period doubles back to
+/// [`PERIOD`] after 50 looks without either.
+pub const MIN_PERIOD: Duration = Duration::from_micros(20);
+
+/// How long a worker may stay in one coroutine, its thread blocked in the
+/// kernel, before another thread takes over its slot.
+pub const HANDOFF_AFTER: Duration = Duration::from_micros(20);
+
+/// How long a worker may compute in one coroutine (its thread running on
+/// a CPU) before another thread takes over its slot.
+pub const COMPUTE_HANDOFF_AFTER: Duration = Duration::from_millis(10);
+
 /// How long a worker may run one coroutine before its other work is moved
-/// to the other workers.
+/// to the other workers, when it is not handed off.
 pub const RESCUE_AFTER: Duration = Duration::from_millis(2);
+
+/// How long a worker that cannot be handed off must be held before the
+/// stall report.
+pub const STALL_REPORT_AFTER: Duration = Duration::from_secs(1);
 
 /// How often parked coroutines' stacks are looked at for trimming: pages
 /// below the depth a coroutine parked at go back to the kernel once it has
@@ -46,48 +97,100 @@ pub const TRIM_BUDGET: usize = 20_000;
 /// Starts the monitor thread (once, when the runtime starts).
 pub(crate) fn start(settings: &Settings) {
     let limit = settings.max_blocking_time;
-    if limit.is_some() {
-        install_sampler();
-    }
+    install_sampler();
     let started = std::thread::Builder::new()
         .name("greenstd-monitor".into())
         .spawn(move || run(limit));
     if let Err(e) = started {
-        // The runtime works without it, only without the isolation.
-        eprintln!("greenstd: cannot start the monitor thread ({e}); a stuck worker will hold its queued coroutines");
+        // The runtime works without it, only without the hand-off.
+        eprintln!("greenstd: cannot start the monitor thread ({e}); a blocked worker will hold its queued coroutines");
     }
 }
 
 struct Watch {
-    ticks: u64,
+    look: Look,
+    since: Instant,
+    reported: bool,
+    /// The thread's scheduler statistics at the last look (on-CPU and
+    /// run-queue nanoseconds).
+    sched: Option<(u64, u64)>,
+    /// Why the last hand-off was refused, if it was.
+    refused: Option<HandOffError>,
+}
+
+/// A thread whose worker was handed off, while its coroutine holds it.
+struct Held {
     since: Instant,
     reported: bool,
 }
 
+/// What a thread is doing, from `/proc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ThreadState {
+    /// Blocked in the kernel (sleeping, waiting for the disk, stopped).
+    Blocked,
+    /// Runnable: on a CPU, or waiting for one.
+    Runnable,
+    /// Gone, or unreadable.
+    Unknown,
+}
+
+fn thread_state(tid: libc::pid_t) -> ThreadState {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return ThreadState::Unknown;
+    };
+    // "tid (comm) S ...": the name may hold spaces and parentheses.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next());
+    match state {
+        Some('R') => ThreadState::Runnable,
+        Some('S' | 'D' | 'T' | 't' | 'I') => ThreadState::Blocked,
+        _ => ThreadState::Unknown,
+    }
+}
+
+/// The thread's time on a CPU and waiting for one, in nanoseconds.
+fn sched_times(tid: libc::pid_t) -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let mut f = s.split_ascii_whitespace().map(|x| x.parse::<u64>().ok());
+    Some((f.next()??, f.next()??))
+}
+
 fn run(limit: Option<Duration>) -> ! {
     crate::task::mark_internal_thread();
+    // Sleeps of MIN_PERIOD, not the default 50 µs timer slack on top.
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
     let workers = may::monitor::workers();
     let now = Instant::now();
+    let fresh = |look: Look, now: Instant| Watch {
+        look,
+        since: now,
+        reported: false,
+        sched: None,
+        refused: None,
+    };
     let mut watch: Vec<Watch> = (0..workers)
-        .map(|id| Watch {
-            ticks: may::monitor::worker_ticks(id),
-            since: now,
-            reported: false,
-        })
+        .map(|id| fresh(may::monitor::worker_look(id), now))
         .collect();
+    let mut held: HashMap<libc::pid_t, Held> = HashMap::new();
+    let mut period = PERIOD;
+    let mut quiet = 0u32;
+    let mut stall_reported = false;
     let mut next_trim = now + TRIM_PERIOD;
-    // The workers' tick total when the deadlock detector was last told
-    // they all sleep: a wait that ends (for a trim) with nothing run since
-    // does not tell it again.
-    let mut told_at: Option<u64> = None;
+    // The workers' looks when the deadlock detector was last told they all
+    // sleep: a wait that ends (for a trim) with nothing run since does not
+    // tell it again.
+    let mut told_at: Option<Vec<Look>> = None;
     loop {
         // Every worker asleep: no coroutine can run. The moment a deadlock
         // of coroutines begins, if the tasks all wait for each other.
-        if (0..workers).all(may::monitor::worker_sleeping) {
-            let ticks: u64 = (0..workers).map(may::monitor::worker_ticks).sum();
-            if told_at != Some(ticks) {
+        if (0..workers).all(may::monitor::worker_sleeping) && held.is_empty() {
+            let looks: Vec<Look> = (0..workers).map(may::monitor::worker_look).collect();
+            if told_at.as_ref() != Some(&looks) {
                 crate::deadlock::workers_fell_asleep();
-                told_at = Some(ticks);
+                told_at = Some(looks);
             }
             // Sleeps while every worker sleeps: idle means idle. Only
             // after the detector was told: had the last worker fallen
@@ -99,34 +202,150 @@ fn run(limit: Option<Duration>) -> ! {
                 trim_pending().then(|| next_trim.saturating_duration_since(Instant::now()));
             may::monitor::wait_for_activity(timeout);
         }
-        std::thread::sleep(PERIOD);
+        std::thread::sleep(period);
         let now = Instant::now();
+        let mut handed = false;
+        let mut suspect = false;
         if now >= next_trim {
             trim();
             next_trim = now + TRIM_PERIOD;
         }
         for (id, w) in watch.iter_mut().enumerate() {
-            let ticks = may::monitor::worker_ticks(id);
-            if ticks != w.ticks || may::monitor::worker_sleeping(id) {
-                *w = Watch {
-                    ticks,
-                    since: now,
-                    reported: false,
-                };
+            let look = may::monitor::worker_look(id);
+            let sleeping = may::monitor::worker_sleeping(id);
+            if look != w.look || sleeping {
+                *w = fresh(look, now);
+                // At the slow period a blocking call shorter than it would
+                // never be seen twice: a worker found blocked in the
+                // kernel brings the next look forward.
+                if !sleeping
+                    && period > MIN_PERIOD * 4
+                    && thread_state(look.tid()) == ThreadState::Blocked
+                {
+                    suspect = true;
+                }
                 continue;
             }
-            let held = now.duration_since(w.since);
-            if held >= RESCUE_AFTER {
+            let time = now.duration_since(w.since);
+            if time >= HANDOFF_AFTER && should_hand_off(w, time) {
+                match may::monitor::hand_off(id, look) {
+                    Ok(()) => {
+                        handed = true;
+                        held.insert(
+                            look.tid(),
+                            Held {
+                                since: w.since,
+                                reported: w.reported,
+                            },
+                        );
+                        *w = fresh(may::monitor::worker_look(id), now);
+                        continue;
+                    }
+                    Err(HandOffError::Moved) => {}
+                    Err(e) => w.refused = Some(e),
+                }
+            }
+            if time >= RESCUE_AFTER {
                 may::monitor::rescue(id);
             }
             if let Some(limit) = limit {
-                if held >= limit && !w.reported {
+                if time >= limit && !w.reported {
                     w.reported = true;
-                    report(id, held, limit);
+                    report_worker(id, look, time, limit);
+                }
+            }
+            if let Some(why) = w.refused {
+                if time >= STALL_REPORT_AFTER && !stall_reported {
+                    stall_reported = true;
+                    report_stall(why, &watch_snapshot(id, look, time), &held, now);
                 }
             }
         }
+        if !held.is_empty() {
+            let detached = may::monitor::detached();
+            held.retain(|tid, _| detached.iter().any(|l| l.tid() == *tid));
+            may::monitor::rescue_detached();
+            if let Some(limit) = limit {
+                for l in &detached {
+                    if let Some(h) = held.get_mut(&l.tid()) {
+                        let time = now.duration_since(h.since);
+                        if time >= limit && !h.reported {
+                            h.reported = true;
+                            report_held(*l, time, limit);
+                        }
+                    }
+                }
+            }
+        }
+        // Go's sysmon backs off the same way: fast right after a
+        // hand-off, back to the slow period after 50 quiet looks.
+        if handed || suspect {
+            quiet = 0;
+            period = MIN_PERIOD;
+        } else {
+            quiet += 1;
+            if quiet > 50 {
+                period = (period * 2).min(PERIOD);
+            }
+        }
     }
+}
+
+/// Whether the thread of a worker held for `time` is blocked in the kernel
+/// (hand it off), computing for long (hand it off), or only waiting for a
+/// CPU (leave it).
+fn should_hand_off(w: &mut Watch, time: Duration) -> bool {
+    let tid = w.look.tid();
+    if tid == 0 {
+        return false;
+    }
+    match thread_state(tid) {
+        ThreadState::Blocked => true,
+        ThreadState::Unknown => false,
+        ThreadState::Runnable => {
+            let now = sched_times(tid);
+            let before = std::mem::replace(&mut w.sched, now);
+            match (before, now) {
+                // It ran at least as long as it waited since the last
+                // look: it computes, it is not merely preempted.
+                (Some((cpu0, wait0)), Some((cpu1, wait1))) => {
+                    time >= COMPUTE_HANDOFF_AFTER && cpu1 - cpu0 >= wait1 - wait0
+                }
+                _ => false,
+            }
+        }
+    }
+}
+
+/// One line per worker for the stall report: (worker, look, held for).
+fn watch_snapshot(id: usize, look: Look, time: Duration) -> Vec<(usize, Look, Duration)> {
+    let mut v = vec![(id, look, time)];
+    for other in 0..may::monitor::workers() {
+        if other != id && !may::monitor::worker_sleeping(other) {
+            v.push((other, may::monitor::worker_look(other), Duration::ZERO));
+        }
+    }
+    v
+}
+
+/// The kernel thread ids of the threads held by a coroutine after their
+/// worker was handed off (for `dump`).
+pub(crate) fn held_threads() -> Vec<libc::pid_t> {
+    if crate::config::running().is_none() {
+        return Vec::new();
+    }
+    may::monitor::detached().iter().map(Look::tid).collect()
+}
+
+/// The hand-offs made so far (for tests).
+pub fn handoffs() -> usize {
+    may::monitor::handoffs()
+}
+
+/// The OS threads the scheduler runs now: the workers, spares, and the
+/// threads held by coroutines blocked in calls greenstd cannot see.
+pub fn scheduler_threads() -> usize {
+    may::monitor::threads()
 }
 
 // ---------------------------------------------------------------------------
@@ -253,16 +472,17 @@ struct Taken {
     frames: Vec<usize>,
 }
 
-fn sample(worker: usize) -> Option<Taken> {
+fn sample(look: Look) -> Option<Taken> {
     if !INSTALLED.load(Ordering::Acquire) {
         return None;
     }
-    let thread = may::monitor::worker_thread(worker)?;
+    let thread = look.thread()?;
     SAMPLE
         .state
         .compare_exchange(IDLE, REQUESTED, Ordering::AcqRel, Ordering::Acquire)
         .ok()?;
-    // SAFETY: `thread` is a live worker thread (workers never exit).
+    // SAFETY: `thread` is a live scheduler thread: one that serves a worker
+    // or is held by a coroutine does not exit.
     if unsafe { libc::pthread_kill(thread, SAMPLE_SIGNAL) } != 0 {
         SAMPLE.state.store(IDLE, Ordering::Release);
         return None;
@@ -313,23 +533,22 @@ pub fn reports_printed() -> usize {
     REPORTS.load(Ordering::Acquire)
 }
 
-fn report(worker: usize, held: Duration, limit: Duration) {
+/// Who a sample found, in words.
+fn who(taken: &Taken) -> String {
+    match (taken.task_id, taken.name.as_str()) {
+        (0, _) => "a coroutine not started by greenstd".to_owned(),
+        (id, "") => format!("coroutine <unnamed> (id {id})"),
+        (id, name) => format!("coroutine '{name}' (id {id})"),
+    }
+}
+
+/// Prints `what` (a sentence about "{who}", the sampled coroutine) and the
+/// backtrace sampled on `look`'s thread.
+fn report(look: Look, what: impl Fn(&str) -> String) {
     let mut out = String::new();
-    match sample(worker) {
+    match sample(look) {
         Some(taken) => {
-            let who = match (taken.task_id, taken.name.as_str()) {
-                (0, _) => "a coroutine not started by greenstd".to_owned(),
-                (id, "") => format!("coroutine <unnamed> (id {id})"),
-                (id, name) => format!("coroutine '{name}' (id {id})"),
-            };
-            let _ = writeln!(
-                out,
-                "greenstd: {who} has held worker {worker} for {} ms without switching \
-                 (GREENSTD_MAX_BLOCKING_TIME={} ms); its other coroutines were moved to the \
-                 other workers. It is at:",
-                held.as_millis(),
-                limit.as_millis()
-            );
+            let _ = writeln!(out, "{} It is at:", what(&who(&taken)));
             // Who, at once; where, once symbolised (that can take a while).
             eprint!("{out}");
             out.clear();
@@ -338,15 +557,86 @@ fn report(worker: usize, held: Duration, limit: Duration) {
         None => {
             let _ = writeln!(
                 out,
-                "greenstd: a coroutine has held worker {worker} for {} ms without switching \
-                 (GREENSTD_MAX_BLOCKING_TIME={} ms); its backtrace could not be sampled",
-                held.as_millis(),
-                limit.as_millis()
+                "{} Its backtrace could not be sampled.",
+                what("a coroutine")
             );
         }
     }
     eprint!("{out}");
     REPORTS.fetch_add(1, Ordering::Release);
+}
+
+fn report_worker(worker: usize, look: Look, held: Duration, limit: Duration) {
+    report(look, |who| {
+        format!(
+            "greenstd: {who} has held worker {worker} (thread {}) for {} ms without switching \
+             (GREENSTD_MAX_BLOCKING_TIME={} ms); its other coroutines were moved to the \
+             other workers.",
+            look.tid(),
+            held.as_millis(),
+            limit.as_millis()
+        )
+    });
+}
+
+fn report_held(look: Look, held: Duration, limit: Duration) {
+    report(look, |who| {
+        format!(
+            "greenstd: {who} has held OS thread {} for {} ms without switching \
+             (GREENSTD_MAX_BLOCKING_TIME={} ms); its worker was handed to another thread.",
+            look.tid(),
+            held.as_millis(),
+            limit.as_millis()
+        )
+    });
+}
+
+/// The stall report (once per process, by default): a worker should be
+/// handed off and cannot be.
+fn report_stall(
+    why: HandOffError,
+    workers: &[(usize, Look, Duration)],
+    held: &HashMap<libc::pid_t, Held>,
+    now: Instant,
+) {
+    let reason = match why {
+        HandOffError::Limit(max) => format!(
+            "the scheduler runs its maximum of {max} OS threads (GREENSTD_MAX_THREADS; \
+             {} of them held by blocking calls)",
+            held.len()
+        ),
+        HandOffError::Spawn => "no new OS thread could be started".to_owned(),
+        HandOffError::Moved => "it moved".to_owned(),
+    };
+    eprintln!(
+        "greenstd: stalled: a worker is blocked and cannot be handed to another thread: \
+         {reason}. The coroutines holding threads:"
+    );
+    for &(id, look, time) in workers {
+        report(look, |who| {
+            format!(
+                "greenstd:   {who} holds worker {id} (thread {}){}.",
+                look.tid(),
+                if time.is_zero() {
+                    String::new()
+                } else {
+                    format!(", for {} ms", time.as_millis())
+                }
+            )
+        });
+    }
+    for look in may::monitor::detached() {
+        let time = held
+            .get(&look.tid())
+            .map_or(Duration::ZERO, |h| now.duration_since(h.since));
+        report(look, |who| {
+            format!(
+                "greenstd:   {who} holds thread {} in a blocking call, for {} ms.",
+                look.tid(),
+                time.as_millis()
+            )
+        });
+    }
 }
 
 /// Symbolises `frames`, leaving out the sampler's own frames at the top.

@@ -3,7 +3,7 @@
 //! without blocking its worker.
 //!
 //! Two pools, so that one kind of slow work never queues behind the other:
-//! the general pool for file I/O, FFI and [`run`]'s callers
+//! the general pool for spawning processes, FFI and [`run`]'s callers
 //! (`GREENSTD_OFFLOAD_THREADS`, default 4), and the resolver pool for host
 //! name lookups ([`resolve`], `GREENSTD_RESOLVER_THREADS`, default 10, as
 //! gevent's resolver pool) — a DNS server that does not answer holds

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Options: `--passes N` (3), `--warmup-ms` (1000), `--duration-ms` (3000),
-//! `--prims-ms` (1000), `--only echo,http,idle,prims`, `--variants
+//! `--prims-ms` (1000), `--only echo,http,idle,prims,blocking`, `--variants
 //! greenstd,may,tokio,std` (the default; `gevent` and `go` may be listed
 //! too), `--with gevent,go` (added to the variants), `--python PATH`
 //! (`python3`: the interpreter that makes gevent's venv), `--quick` (1
@@ -68,7 +68,7 @@ fn parse_opts() -> Result<Opts, String> {
         warmup_ms: 1000,
         duration_ms: 3000,
         prims_ms: 1000,
-        only: ["echo", "http", "idle", "prims", "scale"]
+        only: ["echo", "http", "idle", "prims", "blocking", "scale"]
             .map(String::from)
             .to_vec(),
         variants: DEFAULT_VARIANTS.map(String::from).to_vec(),
@@ -144,12 +144,14 @@ fn build(opts: &Opts) -> Result<(), String> {
 
 /// Whether `variant` has a server (or program) for `kind`: tokio has no
 /// primitives program, gevent only an echo server (echo and idle), Go an
-/// echo server and the scale program; the scale program is greenstd's,
-/// tokio's and Go's (a million std threads or raw may coroutines cannot be
-/// had on a stock machine).
+/// echo server, the scale program and the blocking job `syscall_1ms`; the
+/// scale program is greenstd's, tokio's and Go's (a million std threads or
+/// raw may coroutines cannot be had on a stock machine); the blocking jobs
+/// are the std programs' (std threads, greenstd) and Go's.
 fn serves(variant: &str, kind: &str) -> bool {
     match (variant, kind) {
         (_, "scale") => matches!(variant, "greenstd" | "tokio" | "go"),
+        (_, "blocking") => matches!(variant, "greenstd" | "std" | "go"),
         ("gevent", _) => kind == "echo" || kind == "idle",
         ("go", _) => kind == "echo" || kind == "idle",
         ("tokio", _) => kind != "prims",
@@ -335,6 +337,15 @@ fn setup_go(opts: &Opts) -> Result<String, String> {
             .args(["build", "-trimpath", "-o"])
             .arg(bin_dir().join("go-scale"))
             .arg("./scale");
+        eprintln!("bench: {}", shown(&cmd));
+        run(cmd)?;
+        let mut cmd = Command::new("go");
+        cmd.current_dir(root().join("bench/go"))
+            .env("CGO_ENABLED", "0")
+            .env("GOTOOLCHAIN", "local")
+            .args(["build", "-trimpath", "-o"])
+            .arg(bin_dir().join("go-blocking"))
+            .arg("blocking.go");
         eprintln!("bench: {}", shown(&cmd));
         run(cmd)?;
     } else if !bin.exists() {
@@ -669,6 +680,20 @@ fn output_within(
     Ok((status, reader.join().unwrap_or_default()))
 }
 
+/// One job of `bench/plain/blocking.rs` (or `bench/go/blocking.go`): its
+/// wall time in milliseconds.
+fn run_blocking(variant: &str, job: &str) -> Sample {
+    let mut cmd = Command::new(bin_dir().join(format!("{variant}-blocking")));
+    cmd.arg(job);
+    let (status, text) = output_within(cmd, Duration::from_secs(120))?;
+    status.map_err(|e| format!("`{variant}-blocking {job}`: {e}"))?;
+    let ms = text
+        .lines()
+        .find_map(|l| l.strip_prefix(job)?.trim().parse::<f64>().ok())
+        .ok_or_else(|| format!("`{variant}-blocking`: no result for {job}"))?;
+    Ok(BTreeMap::from([(job.to_string(), ms)]))
+}
+
 fn run_prims(variant: &str, prim: &str, opts: &Opts) -> Sample {
     let mut cmd = Command::new(bin_dir().join(format!("{variant}-prims")));
     cmd.args([opts.prims_ms.to_string(), prim.to_string()]);
@@ -837,6 +862,17 @@ fn main() -> ExitCode {
                 for v in order.iter().filter(|v| serves(v, "prims")) {
                     let s = run_prims(v, p, &opts);
                     results.push(&format!("prims-{p}"), v, s);
+                }
+            }
+        }
+        if on("blocking") {
+            for job in BLOCKING {
+                for v in order.iter().filter(|v| serves(v, "blocking")) {
+                    if *v == "go" && job != "syscall_1ms" {
+                        continue;
+                    }
+                    let s = run_blocking(v, job);
+                    results.push(&format!("blocking-{job}"), v, s);
                 }
             }
         }
@@ -1267,6 +1303,46 @@ fn render(
     }
     let _ = writeln!(s);
 
+    let bv: Vec<&str> = vs
+        .iter()
+        .copied()
+        .filter(|v| serves(v, "blocking"))
+        .collect();
+    if !bv.is_empty()
+        && BLOCKING
+            .iter()
+            .any(|j| r.median(&format!("blocking-{j}"), bv[0], j).is_some())
+    {
+        let _ = writeln!(s, "## Blocking work: the hand-off and the file system\n");
+        let _ = writeln!(
+            s,
+            "`bench/plain/blocking.rs` (std threads, and greenstd by patching; Go: \
+             `bench/go/blocking.go`), wall time of the whole job in ms, lower is better: \
+             `syscall_1ms` = 1,000 threads each making one raw 1 ms `nanosleep` (a call \
+             greenstd cannot see: the monitor hands the blocked worker off); `fs_read` = 100 \
+             threads each reading one 1 MiB file 20 times (`std::fs::read`, page cache); \
+             `fs_meta` = 100 threads each opening, stat-ing and closing 200 files.\n"
+        );
+        let _ = write!(s, "| job |");
+        for v in &bv {
+            let _ = write!(s, " {} |", label(v));
+        }
+        let _ = writeln!(s, " greenstd vs std |");
+        let _ = writeln!(s, "|---|{}---|", "---|".repeat(bv.len()));
+        for j in BLOCKING {
+            let sc = format!("blocking-{j}");
+            let _ = write!(s, "| {j} |");
+            for v in &bv {
+                let _ = write!(s, " {} |", fmt_num(r.median(&sc, v, j), 1));
+            }
+            let _ = writeln!(
+                s,
+                " {} |",
+                fmt_ratio(ratio(r.median(&sc, "greenstd", j), r.median(&sc, "std", j)))
+            );
+        }
+        let _ = writeln!(s);
+    }
     if opts.only.iter().any(|o| o == "scale") {
         render_scale(&mut s, plan, r, &vs);
     }
@@ -1362,6 +1438,9 @@ fn render_outside(s: &mut String, plan: &Plan, r: &Results, outside: &Outside, o
     }
     let _ = writeln!(s);
 }
+
+/// The jobs of `bench/plain/blocking.rs`.
+const BLOCKING: [&str; 3] = ["syscall_1ms", "fs_read", "fs_meta"];
 
 /// The scale rows: many parked threads, and stacks that give back pages.
 fn render_scale(s: &mut String, plan: &Plan, r: &Results, vs: &[&str]) {

@@ -41,6 +41,7 @@ mod coroutine_impl;
 /// greenstd patch: one pointer an embedder keeps per coroutine, and
 /// suspending a coroutine into the embedder's hands.
 pub mod embed;
+mod handoff;
 /// greenstd patch: what a monitor thread needs (see the module).
 #[cfg(unix)]
 pub mod monitor;

@@ -1,14 +1,16 @@
 //! greenstd patch: what a monitor thread outside the scheduler needs to
-//! find a worker stuck in one coroutine and move that worker's other work
-//! to the rest (as Go's sysmon hands off a P), without waking periodically
-//! while every worker sleeps.
+//! find a worker stuck in one coroutine and hand that worker's slot to
+//! another OS thread (as Go's sysmon hands off a P, see `handoff`), or move
+//! its other work to the rest, without waking periodically while every
+//! worker sleeps.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::scheduler::{get_scheduler, Scheduler};
+pub use crate::handoff::{set_thread_hooks, HandOffError, DEFAULT_MAX_THREADS, IDLE_RETIRE};
+use crate::scheduler::{get_scheduler, Runner, Scheduler};
 
 /// Set while a monitor waits in [`wait_for_activity`].
 static MONITOR_WAITING: AtomicBool = AtomicBool::new(false);
@@ -31,13 +33,103 @@ pub fn workers() -> usize {
     get_scheduler().workers
 }
 
-/// How many times worker `id` has picked a coroutine to run (or looked for
-/// one) so far. Unchanged between two reads while the worker is not asleep:
-/// the worker is inside one coroutine (or one batch of events) all along.
-pub fn worker_ticks(id: usize) -> u64 {
-    get_scheduler().worker_state[id]
-        .ticks
-        .load(Ordering::Relaxed)
+/// What the monitor saw of a worker slot: which thread serves it and how
+/// many coroutines that thread had started. Two equal looks a while apart
+/// mean the thread has been inside one coroutine (or one batch of events)
+/// all along.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Look {
+    runner: *const Runner,
+    ticks: u64,
+}
+
+// SAFETY: the pointer is only compared, and dereferenced as a `&'static
+// Runner` (runners are never freed), which is `Sync`.
+unsafe impl Send for Look {}
+
+impl Look {
+    fn runner(&self) -> &'static Runner {
+        // SAFETY: runners are leaked, never freed.
+        unsafe { &*self.runner }
+    }
+
+    /// The kernel thread id of the thread (0 before it runs).
+    pub fn tid(&self) -> libc::pid_t {
+        self.runner().tid.load(Ordering::Acquire) as libc::pid_t
+    }
+
+    /// The `pthread_t` of the thread, to signal it.
+    pub fn thread(&self) -> Option<libc::pthread_t> {
+        match self.runner().thread.load(Ordering::Acquire) {
+            0 => None,
+            t => Some(t as libc::pthread_t),
+        }
+    }
+}
+
+/// Looks at worker slot `id`.
+pub fn worker_look(id: usize) -> Look {
+    let runner = get_scheduler().runner_of(id);
+    Look {
+        runner,
+        ticks: runner.ticks.load(Ordering::Relaxed),
+    }
+}
+
+/// Hands worker slot `id` to another OS thread (a spare, or a new one up
+/// to [`max_threads`]) if it is still as `look` saw it: its thread goes on
+/// with the coroutine it is in, and leaves the slot to the other when that
+/// coroutine switches. What is queued on the slot moves to the shared queue.
+pub fn hand_off(id: usize, look: Look) -> Result<(), HandOffError> {
+    let s = get_scheduler();
+    s.handoff.hand_off(s, id, look.runner(), look.ticks)
+}
+
+/// The threads whose slot was handed off and that are still inside the
+/// coroutine that held them (a blocking call, a computation).
+pub fn detached() -> Vec<Look> {
+    get_scheduler()
+        .handoff
+        .detached()
+        .into_iter()
+        .map(|runner| Look {
+            runner,
+            ticks: runner.ticks.load(Ordering::Relaxed),
+        })
+        .collect()
+}
+
+/// Moves what the detached threads' coroutines woke onto their own queues
+/// (in the moment before their hand-off) to the shared queue.
+pub fn rescue_detached() -> usize {
+    let s = get_scheduler();
+    s.handoff
+        .detached()
+        .into_iter()
+        .map(|r| s.handoff.rescue(s, r))
+        .sum()
+}
+
+/// Sets the most OS threads the scheduler runs at once (workers, spares,
+/// and threads held by a blocking coroutine; at least the workers).
+pub fn set_max_threads(n: usize) {
+    let s = get_scheduler();
+    s.handoff.set_max(n.max(s.workers));
+}
+
+/// The most OS threads the scheduler runs at once.
+pub fn max_threads() -> usize {
+    get_scheduler().handoff.max()
+}
+
+/// The OS threads the scheduler runs now.
+pub fn threads() -> usize {
+    get_scheduler().handoff.threads()
+}
+
+/// How many hand-offs were made so far.
+pub fn handoffs() -> usize {
+    get_scheduler().handoff.handoffs()
 }
 
 /// `true` while worker `id` is asleep in `epoll_wait` (or about to be).
@@ -47,23 +139,14 @@ pub fn worker_sleeping(id: usize) -> bool {
         .load(Ordering::Acquire)
 }
 
-/// The `pthread_t` of worker `id`, once it runs (to signal it).
+/// The `pthread_t` of the thread serving worker `id`, once it runs (to signal it).
 pub fn worker_thread(id: usize) -> Option<libc::pthread_t> {
-    match get_scheduler().worker_state[id]
-        .thread
-        .load(Ordering::Acquire)
-    {
-        0 => None,
-        t => Some(t as libc::pthread_t),
-    }
+    worker_look(id).thread()
 }
 
-/// The worker the calling thread is, if it is one.
-pub fn current_worker() -> Option<usize> {
-    match crate::scheduler::WORKER_ID.get() {
-        usize::MAX => None,
-        id => Some(id),
-    }
+/// `true` on a thread that runs coroutines for the scheduler.
+pub fn on_worker() -> bool {
+    !crate::scheduler::WORKER.get().is_null()
 }
 
 /// Calls `f` with the tag and name of the coroutine running on this thread,
@@ -101,24 +184,17 @@ pub fn wait_for_activity(timeout: Option<Duration>) {
 /// Must not be called on a worker thread.
 pub fn rescue(id: usize) -> usize {
     thread_local! {
-        static SCRATCH: std::cell::RefCell<Option<may_queue::spmc::Local<crate::coroutine_impl::CoroutineImpl>>> =
-            const { std::cell::RefCell::new(None) };
         static EVENTS: std::cell::RefCell<Vec<nix::sys::epoll::EpollEvent>> =
             const { std::cell::RefCell::new(Vec::new()) };
     }
-    assert!(current_worker().is_none(), "rescue called on a worker");
+    assert!(!on_worker(), "rescue called on a worker");
     let s = get_scheduler();
-    let mut moved = EVENTS.with(|ev| {
+    let moved = EVENTS.with(|ev| {
         let mut ev = ev.borrow_mut();
         if ev.is_empty() {
             ev.resize(256, nix::sys::epoll::EpollEvent::empty());
         }
         s.get_selector().rescue(s, id, &mut ev)
     });
-    moved += SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        let local = scratch.get_or_insert_with(|| may_queue::spmc::local().1);
-        s.rescue_local(id, local)
-    });
-    moved
+    moved + s.handoff.rescue(s, s.runner_of(id))
 }

@@ -1,8 +1,7 @@
 use std::cell::Cell;
-#[cfg(feature = "work_steal")]
 use std::cell::UnsafeCell;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::thread;
 use std::time::Duration;
@@ -18,18 +17,23 @@ use crate::yield_now::set_co_para;
 use crossbeam::deque::{Injector, Steal as InjectorSteal};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64};
 
+#[cfg(not(feature = "work_steal"))]
+compile_error!("greenstd's may needs the work_steal feature: its hand-off gives each scheduler thread its own stealable queue");
+
 cfg_if::cfg_if! {
     if #[cfg(feature = "crossbeam_queue_steal")] {
         use crate::crossbeam_queue_shim::{self as spmc, Local, Steal};
-    } else if #[cfg(feature = "work_steal")] {
-        use may_queue::spmc::{self, Local, Steal};
     } else {
-        use may_queue::spsc::Queue as Local;
+        use may_queue::spmc::{self, Local, Steal};
     }
 }
 
-// thread id, only workers are normal ones
-thread_local! { pub static WORKER_ID: Cell<usize> = const { Cell::new(usize::MAX) }; }
+// greenstd patch: the scheduler thread the current OS thread is (its own
+// queue and tick counter), null on every other thread. Upstream kept a
+// worker id here; with the hand-off a worker's slot (its selector, its
+// place in the wake-up and steal lists) moves between OS threads, while a
+// queue stays with the one thread that may push to it.
+thread_local! { pub(crate) static WORKER: Cell<*const Runner> = const { Cell::new(std::ptr::null()) }; }
 
 // here we use Arc<AtomicOption<>> for that in the select implementation
 // other event may try to consume the coroutine while timer thread consume it
@@ -65,12 +69,17 @@ fn init_scheduler() {
     let pin_cores = config().get_worker_pin();
     // io event loop thread
     for (id, core) in (0..workers).zip(core_ids.into_iter().cycle()) {
+        let s = unsafe { &*SCHED };
+        let runner = s.handoff.runner();
+        s.worker_state[id]
+            .runner
+            .store(runner as *const _ as *mut _, Ordering::Release);
         thread::spawn(move || {
             if pin_cores {
                 core_affinity::set_for_current(core);
             }
             let s = unsafe { &*SCHED };
-            s.event_loop.run(id);
+            s.handoff.run_thread(s, runner, id, true);
         });
     }
 }
@@ -87,26 +96,88 @@ pub fn get_scheduler() -> &'static Scheduler {
     unsafe { &*SCHED }
 }
 
+/// greenstd patch: one OS thread that runs the scheduler — a worker, or a
+/// spare that took over a worker's slot. Runners are never freed (a thread
+/// that retires leaves its runner for the next one), so a pointer to one
+/// stays valid for stealing and for the monitor.
+#[repr(align(128))]
+pub(crate) struct Runner {
+    /// Its local run queue: only the runner's own thread pushes and pops.
+    local: UnsafeCell<Local<CoroutineImpl>>,
+    /// Steals from `local`, from any thread.
+    pub(crate) stealer: Steal<CoroutineImpl>,
+    /// Coroutines this runner has started running, with [`LOST`] set once
+    /// the monitor handed its slot to another thread. Changed only by
+    /// atomic read-modify-writes, so that the runner's count and the
+    /// monitor's hand-off are ordered: either the runner counts first (and
+    /// the hand-off fails) or it finds `LOST` when it counts.
+    pub(crate) ticks: AtomicU64,
+    /// The thread's `pthread_t` (to signal it) and kernel thread id (to
+    /// read its state in `/proc`), while a thread runs it.
+    pub(crate) thread: AtomicU64,
+    pub(crate) tid: AtomicU64,
+}
+
+// SAFETY: `local` is touched only by the thread that runs this runner (it
+// is set in that thread's `WORKER`); the rest is atomics and a stealer.
+unsafe impl Sync for Runner {}
+
+/// greenstd patch: a runner's local queue, and a new empty one (scratch
+/// space for stealing a whole queue).
+pub(crate) type LocalQueue = Local<CoroutineImpl>;
+pub(crate) fn new_local() -> LocalQueue {
+    spmc::local().1
+}
+
+/// greenstd patch: the bit of [`Runner::ticks`] that says its slot was handed off.
+pub(crate) const LOST: u64 = 1 << 63;
+
+impl Runner {
+    pub(crate) fn new() -> Runner {
+        let (stealer, local) = spmc::local();
+        Runner {
+            local: UnsafeCell::new(local),
+            stealer,
+            ticks: AtomicU64::new(0),
+            thread: AtomicU64::new(0),
+            tid: AtomicU64::new(0),
+        }
+    }
+
+    /// The calling thread's local queue.
+    ///
+    /// # Safety
+    ///
+    /// Only on the thread whose `WORKER` is this runner, with no other
+    /// reference to the queue alive.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn local(&self) -> &mut Local<CoroutineImpl> {
+        &mut *self.local.get()
+    }
+
+    #[inline]
+    pub(crate) fn lost(&self) -> bool {
+        self.ticks.load(Ordering::Relaxed) & LOST != 0
+    }
+}
+
 #[repr(align(128))]
 pub struct Scheduler {
-    #[cfg(not(feature = "work_steal"))]
-    local_queues: Vec<Local<CoroutineImpl>>,
-    #[cfg(feature = "work_steal")]
-    local_queues: Vec<UnsafeCell<Local<CoroutineImpl>>>,
-    #[cfg(feature = "work_steal")]
-    stealers: Vec<Steal<CoroutineImpl>>,
     /// greenstd patch: one queue shared by every worker for coroutines
     /// woken from outside a worker (timers, other OS threads, spawns from
     /// `main`). Upstream kept one such queue per worker, drained only by its
     /// owner, so a stuck worker held back every coroutine woken onto it.
     injector: Injector<CoroutineImpl>,
-    /// greenstd patch: what each worker is doing, for wake-ups and the monitor.
+    /// greenstd patch: what each worker slot is doing, for wake-ups and the monitor.
     pub(crate) worker_state: Vec<WorkerState>,
     /// greenstd patch: how many workers are (about to be) asleep in `epoll_wait`.
     num_sleeping: AtomicUsize,
     /// greenstd patch: a sleeping worker has been woken and has not yet
     /// looked for work: no need to wake another.
     wake_in_flight: AtomicBool,
+    /// greenstd patch: the threads that run worker slots, and the spares.
+    pub(crate) handoff: crate::handoff::Threads,
     event_loop: EventLoop,
     timer_thread: TimerThread,
     pub pool: CoroutinePool,
@@ -115,60 +186,52 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(workers: usize) -> Box<Self> {
-        #[cfg(not(feature = "work_steal"))]
-        let local_queues = Vec::from_iter((0..workers).map(|_| Local::new()));
-
-        #[cfg(feature = "work_steal")]
-        let queues = Vec::from_iter((0..workers).map(|_| spmc::local()));
-        #[cfg(feature = "work_steal")]
-        let stealers = Vec::from_iter(queues.iter().map(|(s, _l)| s.clone()));
-        #[cfg(feature = "work_steal")]
-        let local_queues = Vec::from_iter(queues.into_iter().map(|(_s, l)| UnsafeCell::new(l)));
-
         let worker_state = Vec::from_iter((0..workers).map(|_| WorkerState::default()));
 
         Box::new(Scheduler {
             pool: CoroutinePool::new(),
             event_loop: EventLoop::new(workers).expect("can't create event_loop"),
-            local_queues,
-            #[cfg(feature = "work_steal")]
-            stealers,
             injector: Injector::new(),
             worker_state,
             num_sleeping: AtomicUsize::new(0),
             wake_in_flight: AtomicBool::new(false),
+            handoff: crate::handoff::Threads::new(workers),
             timer_thread: TimerThread::new(),
             workers,
         })
     }
 
+    /// The runner serving worker slot `id` now.
     #[inline]
-    #[cfg(not(feature = "work_steal"))]
-    pub fn run_queued_tasks(&self, id: usize) {
-        let local = unsafe { self.local_queues.get_unchecked(id) };
-        while let Some(co) = local.pop() {
-            run_coroutine(co);
-        }
+    pub(crate) fn runner_of(&self, id: usize) -> &'static Runner {
+        let r = unsafe { self.worker_state.get_unchecked(id) }
+            .runner
+            .load(Ordering::Acquire);
+        // SAFETY: set before the workers start, only ever to a leaked runner.
+        unsafe { &*r }
     }
 
+    /// Runs the coroutines queued for worker slot `id`, on its runner's
+    /// thread. greenstd patch: returns `false` as soon as the slot was
+    /// handed to another thread (the caller then leaves the slot alone).
     #[inline]
-    #[cfg(feature = "work_steal")]
-    pub fn run_queued_tasks(&self, id: usize) {
-        let local = unsafe { &mut *self.local_queues.get_unchecked(id).get() };
-        let state = unsafe { self.worker_state.get_unchecked(id) };
+    pub fn run_queued_tasks(&self, id: usize) -> bool {
+        // SAFETY: called by the event loop on the runner's own thread.
+        let runner = unsafe { &*WORKER.get() };
+        let local = unsafe { runner.local() };
 
         let max_steal: usize = std::cmp::min(3, self.workers - 1);
 
         #[cfg(feature = "rand_work_steal")]
         let mut rng = fastrand::Rng::new();
 
-        // greenstd patch: the counts live in registers; `ticks` only
-        // publishes one (a store per coroutine run) for the monitor.
-        let mut ticks = state.ticks.load(Ordering::Relaxed);
         let mut until_injector = INJECTOR_INTERVAL;
         'work: loop {
-            ticks = ticks.wrapping_add(1);
-            state.ticks.store(ticks, Ordering::Relaxed);
+            // greenstd patch: one read-modify-write per coroutine run,
+            // ordered with the monitor's hand-off (see `Runner::ticks`).
+            if runner.ticks.fetch_add(1, Ordering::Relaxed) & LOST != 0 {
+                return false;
+            }
             // greenstd patch: every INJECTOR_INTERVAL-th coroutine comes from
             // the shared queue, so coroutines woken from outside a worker
             // are never starved by a busy local queue (Go does the same
@@ -203,33 +266,46 @@ impl Scheduler {
                         let target = (id + _i + 1) % self.workers;
                     }
                 };
-                let stealer = self.stealers.get(target).unwrap();
-                if let Some(co) = stealer.steal_into(local) {
+                if let Some(co) = self.runner_of(target).stealer.steal_into(local) {
                     run_coroutine(co);
                     continue 'work;
                 }
             }
-            return;
+            return true;
         }
     }
 
     /// put the coroutine to correct queue so that next time it can be scheduled
     #[inline]
     pub fn schedule(&self, co: CoroutineImpl) {
-        let id = WORKER_ID.get();
-
-        if id != usize::MAX {
-            self.schedule_with_id(co, id);
+        let runner = WORKER.get();
+        if !runner.is_null() {
+            // SAFETY: the calling thread's own runner.
+            self.schedule_local(co, unsafe { &*runner });
         } else {
             self.schedule_global(co);
         }
     }
 
     /// called by selector with known id
+    ///
+    /// greenstd patch: the coroutine goes to the calling thread's own
+    /// queue (the selector's owner is the thread serving slot `_id`).
     #[inline]
-    #[cfg(feature = "work_steal")]
-    pub fn schedule_with_id(&self, co: CoroutineImpl, id: usize) {
-        let local = unsafe { &mut *self.local_queues.get_unchecked(id).get() };
+    pub fn schedule_with_id(&self, co: CoroutineImpl, _id: usize) {
+        self.schedule(co)
+    }
+
+    /// greenstd patch: pushes onto `runner`'s queue (the caller's own),
+    /// unless its slot was handed off: then the thread is only finishing a
+    /// coroutine that blocked, and its queue is nobody's to run.
+    #[inline]
+    fn schedule_local(&self, co: CoroutineImpl, runner: &Runner) {
+        if runner.lost() {
+            return self.schedule_global(co);
+        }
+        // SAFETY: `runner` is the calling thread's own.
+        let local = unsafe { runner.local() };
         // greenstd patch: a second runnable coroutine on this worker while
         // another worker sleeps: wake one to steal (as tokio does), instead
         // of leaving it to a periodic wake-up.
@@ -239,13 +315,6 @@ impl Scheduler {
         if piling_up {
             self.wake_sleeper();
         }
-    }
-
-    #[inline]
-    #[cfg(not(feature = "work_steal"))]
-    pub fn schedule_with_id(&self, co: CoroutineImpl, id: usize) {
-        let local = unsafe { self.local_queues.get_unchecked(id) };
-        local.push(co);
     }
 
     /// put the coroutine to global queue so that next time it can be scheduled
@@ -272,20 +341,15 @@ impl Scheduler {
         self.schedule_global(co);
     }
 
-    /// Moves a batch of coroutines from the shared injector to worker
-    /// `id`'s local queue; wakes another sleeper if more are left.
+    /// Moves a batch of coroutines from the shared injector to the calling
+    /// runner's local queue; wakes another sleeper if more are left.
     #[inline]
-    pub fn collect_global(&self, id: usize) {
-        #[cfg(feature = "work_steal")]
-        let local = unsafe { &mut *self.local_queues.get_unchecked(id).get() };
-        #[cfg(not(feature = "work_steal"))]
-        let local = unsafe { self.local_queues.get_unchecked(id) };
+    pub fn collect_global(&self, _id: usize) {
+        // SAFETY: called by the event loop on the runner's own thread.
+        let local = unsafe { (*WORKER.get()).local() };
         for _ in 0..INJECTOR_BATCH {
             match self.pop_injector() {
-                #[cfg(feature = "work_steal")]
                 Some(co) => local.push_back(co),
-                #[cfg(not(feature = "work_steal"))]
-                Some(co) => local.push(co),
                 None => return,
             }
         }
@@ -354,13 +418,16 @@ impl Scheduler {
         self.num_sleeping.load(Ordering::Acquire)
     }
 
-    /// greenstd patch: moves every runnable coroutine of worker `id`'s
-    /// local queue to the shared injector and wakes a sleeper for them.
-    /// Returns how many were moved.
-    #[cfg(feature = "work_steal")]
-    pub(crate) fn rescue_local(&self, id: usize, scratch: &mut Local<CoroutineImpl>) -> usize {
+    /// greenstd patch: moves every runnable coroutine of `runner`'s local
+    /// queue to the shared injector and wakes a sleeper for them. Returns
+    /// how many were moved.
+    pub(crate) fn rescue_local(
+        &self,
+        runner: &Runner,
+        scratch: &mut Local<CoroutineImpl>,
+    ) -> usize {
         let mut moved = 0;
-        while let Some(co) = self.stealers[id].steal_into(scratch) {
+        while let Some(co) = runner.stealer.steal_into(scratch) {
             self.injector.push(co);
             moved += 1;
             while let Some(co) = scratch.pop() {
@@ -373,6 +440,22 @@ impl Scheduler {
             self.wake_sleeper();
         }
         moved
+    }
+
+    /// greenstd patch: moves what is left on the calling runner's own queue
+    /// to the shared injector (a runner whose slot was handed off).
+    pub(crate) fn drain_own(&self, runner: &Runner) {
+        // SAFETY: `runner` is the calling thread's own.
+        let local = unsafe { runner.local() };
+        let mut moved = false;
+        while let Some(co) = local.pop() {
+            self.injector.push(co);
+            moved = true;
+        }
+        if moved {
+            fence(Ordering::SeqCst);
+            self.wake_sleeper();
+        }
     }
 
     #[inline]
@@ -389,6 +472,12 @@ impl Scheduler {
         self.timer_thread.del_timer(handle);
     }
 
+    /// greenstd patch: runs the event loop of worker slot `id` on the
+    /// calling thread until the slot is handed off.
+    pub(crate) fn serve(&self, id: usize) {
+        self.event_loop.run(id)
+    }
+
     #[inline]
     pub fn get_selector(&self) -> &Selector {
         self.event_loop.get_selector()
@@ -401,14 +490,20 @@ const INJECTOR_INTERVAL: u32 = 61;
 /// greenstd patch: how many coroutines a worker takes from the injector at once.
 const INJECTOR_BATCH: usize = 32;
 
-/// greenstd patch: the state of one worker, read by the monitor.
-#[derive(Default)]
+/// greenstd patch: the state of one worker slot, read by the monitor.
 #[repr(align(128))]
 pub(crate) struct WorkerState {
-    /// Coroutines this worker has started running (only it writes).
-    pub(crate) ticks: AtomicU64,
     /// Asleep in `epoll_wait`, or about to be.
     pub(crate) sleeping: AtomicBool,
-    /// The worker's `pthread_t`, once it runs.
-    pub(crate) thread: AtomicU64,
+    /// The runner (OS thread) serving this slot now.
+    pub(crate) runner: AtomicPtr<Runner>,
+}
+
+impl Default for WorkerState {
+    fn default() -> Self {
+        WorkerState {
+            sleeping: AtomicBool::new(false),
+            runner: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
 }

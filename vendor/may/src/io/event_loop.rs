@@ -1,7 +1,7 @@
 use std::io;
 
 use super::sys::{Selector, SysEvent};
-use crate::scheduler::{get_scheduler, WORKER_ID};
+use crate::scheduler::{get_scheduler, WORKER};
 
 const IO_POLLS_MAX: usize = 1024;
 
@@ -17,22 +17,18 @@ impl EventLoop {
 
     /// Keep spinning the event loop indefinitely, and notify the handler whenever
     /// any of the registered handles are ready.
+    ///
+    /// greenstd patch: runs on the thread serving worker slot `id`, until
+    /// the slot is handed to another thread (see `handoff`).
     pub fn run(&self, id: usize) {
-        WORKER_ID.set(id);
-        // greenstd patch: the monitor signals a stuck worker by its pthread_t.
-        #[cfg(unix)]
-        get_scheduler().worker_state[id].thread.store(
-            // SAFETY: pthread_self has no preconditions.
-            unsafe { libc::pthread_self() } as u64,
-            std::sync::atomic::Ordering::Release,
-        );
-
         let mut events_buf: [SysEvent; IO_POLLS_MAX] = unsafe { std::mem::zeroed() };
         let mut next_expire = None;
         let selector = &self.selector;
         let scheduler = get_scheduler();
+        // SAFETY: the calling thread's own runner, set by `run_thread`.
+        let runner = unsafe { &*WORKER.get() };
 
-        loop {
+        while !runner.lost() {
             // greenstd patch: an idle worker sleeps until it is woken
             // (an event, a wake-up, or its next io timer) instead of
             // waking every poll timeout (10 ms) to look for work: wake-ups

@@ -95,6 +95,12 @@ impl Selector {
         let epoll = &single_selector.epoll;
 
         let guard = single_selector.poll_lock.lock();
+        // greenstd patch: a thread whose slot was handed off (in the
+        // moment between its last coroutine and here) leaves it alone.
+        // SAFETY: called by the event loop, on a runner's own thread.
+        if unsafe { (*crate::scheduler::WORKER.get()).lost() } {
+            return Ok(None);
+        }
         // greenstd patch: a worker about to block says so first (and stays
         // awake if work arrived meanwhile), so that wake-ups go to sleepers.
         let mut timeout_ms = timeout_ms;
@@ -110,16 +116,16 @@ impl Selector {
         let n = n?;
         // println!("epoll_wait = {}", n);
 
-        self.dispatch(scheduler, id, &events[..n], |co| {
-            #[cfg(feature = "work_steal")]
+        self.dispatch(scheduler, id, true, &events[..n], |co| {
             scheduler.schedule_with_id(co, id);
-            #[cfg(not(feature = "work_steal"))]
-            crate::coroutine_impl::run_coroutine(co);
         });
         drop(guard);
 
-        // run all the local tasks
-        scheduler.run_queued_tasks(id);
+        // run all the local tasks; greenstd patch: and nothing more of
+        // this slot's once it was handed to another thread.
+        if !scheduler.run_queued_tasks(id) {
+            return Ok(None);
+        }
 
         // free the unused event_data
         {
@@ -142,6 +148,7 @@ impl Selector {
         &self,
         scheduler: &Scheduler,
         id: usize,
+        owner: bool,
         events: &[SysEvent],
         mut run: impl FnMut(crate::coroutine_impl::CoroutineImpl),
     ) {
@@ -153,7 +160,7 @@ impl Selector {
                 // clear the eventfd, ignore the result
                 read(single_selector.evfd.as_fd(), &mut buf).ok();
                 // info!("got wakeup event in select, id={}", id);
-                if crate::scheduler::WORKER_ID.get() == id {
+                if owner {
                     scheduler.collect_global(id);
                 }
                 continue;
@@ -205,7 +212,7 @@ impl Selector {
             Err(_) => return 0,
         };
         let mut moved = 0;
-        self.dispatch(scheduler, id, &events[..n], |co| {
+        self.dispatch(scheduler, id, false, &events[..n], |co| {
             moved += 1;
             scheduler.schedule_global(co);
         });
