@@ -103,7 +103,7 @@ pub fn rescue(id: usize) -> usize {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Option<may_queue::spmc::Local<crate::coroutine_impl::CoroutineImpl>>> =
             const { std::cell::RefCell::new(None) };
-        static EVENTS: std::cell::RefCell<Vec<nix::sys::epoll::EpollEvent>> =
+        static EVENTS: std::cell::RefCell<Vec<crate::io::sys::SysEvent>> =
             const { std::cell::RefCell::new(Vec::new()) };
     }
     assert!(current_worker().is_none(), "rescue called on a worker");
@@ -111,7 +111,7 @@ pub fn rescue(id: usize) -> usize {
     let mut moved = EVENTS.with(|ev| {
         let mut ev = ev.borrow_mut();
         if ev.is_empty() {
-            ev.resize(256, nix::sys::epoll::EpollEvent::empty());
+            ev.resize(256, crate::io::sys::empty_event());
         }
         s.get_selector().rescue(s, id, &mut ev)
     });
