@@ -49,7 +49,13 @@ const NOTIFY_IDENT: usize = 42;
 
 macro_rules! kevent {
     ($id:expr, $filter:expr, $flags:expr, $data:expr) => {
-        new_kevent($id as libc::uintptr_t, $filter as _, $flags as _, 0, $data as _)
+        new_kevent(
+            $id as libc::uintptr_t,
+            $filter as _,
+            $flags as _,
+            0,
+            $data as _,
+        )
     };
 }
 
