@@ -21,7 +21,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -608,33 +608,18 @@ fn poll_blocking(fds: &mut [PollFd<'_>], deadline: Option<Instant>) -> io::Resul
     }
 }
 
-/// A private epoll instance over the descriptors of one [`poll()`] call,
-/// to be waited on through greenstd's pollers.
+/// A private selector (epoll on Linux, kqueue on macOS and FreeBSD) over
+/// the descriptors of one [`poll()`] call, to be waited on through
+/// greenstd's pollers.
 fn watch(fds: &[PollFd<'_>]) -> io::Result<Owned> {
-    // SAFETY: a plain syscall; the descriptor is checked and owned at once.
-    let epoll = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
     // One entry per descriptor, with the union of the events asked for
     // (poll(2) allows a descriptor twice; epoll does not).
-    let mut wanted: HashMap<RawFd, u32> = HashMap::with_capacity(fds.len());
+    let mut wanted: HashMap<RawFd, libc::c_short> = HashMap::with_capacity(fds.len());
     for pfd in fds {
         if pfd.pfd.fd >= 0 {
-            // Linux gives the EPOLL* flags the values of the POLL* flags;
-            // ERR and HUP are always reported. Level-triggered.
-            *wanted.entry(pfd.pfd.fd).or_default() |= pfd.pfd.events as u16 as u32;
+            *wanted.entry(pfd.pfd.fd).or_default() |= pfd.pfd.events;
         }
     }
-    for (fd, events) in wanted {
-        let mut ev = libc::epoll_event { events, u64: 0 };
-        // SAFETY: `ev` lives across the call; `fd` is borrowed by a `PollFd`
-        // for the whole poll.
-        match cvt(unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) }) {
-            Ok(_) => {}
-            // A regular file or directory: always ready for reading and
-            // writing, so poll(2) has answered for it already, and it never
-            // becomes ready for anything else.
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(Owned::new(epoll))
+    // Each `fd` is borrowed by a `PollFd` for the whole poll.
+    Ok(Owned::new(shim_rt::sys::poll_set(wanted)?))
 }

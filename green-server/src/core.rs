@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,8 +41,8 @@ struct State {
 pub(crate) struct Core {
     state: Mutex<State>,
     changed: Condvar,
-    /// An eventfd that becomes readable when a stop is requested.
-    wake: OwnedFd,
+    /// Becomes readable when a stop is requested.
+    wake: shim_rt::sys::WakeFd,
 }
 
 /// What the loop should do after a failed accept or receive.
@@ -74,13 +74,7 @@ pub(crate) const PAUSE: Duration = Duration::from_millis(50);
 
 impl Core {
     pub(crate) fn new(limit: Option<usize>) -> io::Result<Arc<Core>> {
-        // SAFETY: a plain syscall; the descriptor is checked and owned at once.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just created and is ours.
-        let wake = unsafe { OwnedFd::from_raw_fd(fd) };
+        let wake = shim_rt::sys::WakeFd::new()?;
         Ok(Arc::new(Core {
             state: Mutex::new(State {
                 limit,
@@ -249,8 +243,7 @@ impl Core {
         }
         self.changed.notify_all();
         // Wake the loop out of its wait for readiness.
-        // SAFETY: writing 8 bytes from a live u64 to our eventfd.
-        unsafe { libc::write(self.wake.as_raw_fd(), (&1u64 as *const u64).cast(), 8) };
+        self.wake.wake();
         {
             let mut s = self.lock();
             while s.accepting {

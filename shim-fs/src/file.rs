@@ -273,8 +273,9 @@ impl File {
 /// The read fast path of a coroutine: one `preadv2(RWF_NOWAIT)` made right
 /// here, which the kernel completes only from the page cache (`offset`
 /// `None`: at the file position, as `read`). `None` when it would have to
-/// wait for the disk, or the file or kernel does not support it: then the
-/// read goes to the offload pool. Other errors are the read's own.
+/// wait for the disk, or the file or kernel does not support it (always
+/// on macOS and FreeBSD, which have no `RWF_NOWAIT`): then the read goes
+/// to the offload pool. Other errors are the read's own.
 fn read_cached(
     file: &std::fs::File,
     bufs: &mut [IoSliceMut<'_>],
@@ -287,21 +288,10 @@ fn read_cached(
         None => -1,
         Some(o) => libc::off_t::try_from(o).ok()?,
     };
-    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec`, and the buffers
-    // are valid for writes for the call.
-    let r = unsafe {
-        libc::preadv2(
-            file.as_raw_fd(),
-            bufs.as_mut_ptr().cast(),
-            bufs.len().min(libc::UIO_MAXIOV as usize) as libc::c_int,
-            offset,
-            libc::RWF_NOWAIT,
-        )
+    let e = match shim_rt::sys::read_nowait(file.as_raw_fd(), bufs, offset) {
+        Ok(n) => return Some(Ok(n)),
+        Err(e) => e,
     };
-    if r >= 0 {
-        return Some(Ok(r as usize));
-    }
-    let e = io::Error::last_os_error();
     match e.raw_os_error() {
         Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::EINVAL | libc::EINTR | libc::ENOSYS) => None,
         _ => Some(Err(e)),

@@ -1,8 +1,8 @@
 //! macOS and FreeBSD: the same calls as `linux.rs`, the BSD way. There is
 //! no `/proc`: the readers give the portable answer (see each function).
 
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// `poll(2)` events for "readable": input and priority data (the BSDs
 /// have no `POLLRDHUP`; a hang-up is reported as `POLLIN`/`POLLHUP`).
@@ -109,4 +109,123 @@ pub(crate) fn thread_stack(thread: libc::pthread_t) -> Option<(usize, usize)> {
         libc::pthread_attr_destroy(&mut attr);
         ok.then_some((addr as usize, size))
     }
+}
+
+/// The most buffers one vectored call takes.
+pub const IOV_MAX: usize = libc::IOV_MAX as usize;
+
+/// A read that would fail with `EAGAIN` instead of waiting: there is no
+/// `RWF_NOWAIT` here, so always `EOPNOTSUPP`, as a Linux kernel without it
+/// says. Callers take their fallback: files go to the offload pool, pipes
+/// get `O_NONBLOCK` or the offload pool.
+pub fn read_nowait(
+    _fd: RawFd,
+    _bufs: &mut [IoSliceMut<'_>],
+    _offset: libc::off_t,
+) -> io::Result<usize> {
+    Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+}
+
+/// A write that would fail with `EAGAIN` instead of waiting: always
+/// `EOPNOTSUPP` here (see [`read_nowait`]).
+pub fn write_nowait(_fd: RawFd, _bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+}
+
+/// A descriptor that becomes readable when the child `pid` exits: a
+/// kqueue of its own watching `EVFILT_PROC`/`NOTE_EXIT` for `pid` (a
+/// kqueue is readable while it has a pending event), close-on-exec — what
+/// a pidfd is on Linux. Fails (`ESRCH`) if `pid` has already exited; the
+/// caller then polls `try_wait`.
+pub fn process_exit_fd(pid: u32) -> io::Result<OwnedFd> {
+    let kq = super::selector::new()?;
+    // SAFETY: `kevent` is a plain C struct for which all zeroes is valid.
+    let mut kev: libc::kevent = unsafe { std::mem::zeroed() };
+    kev.ident = pid as libc::uintptr_t;
+    kev.filter = libc::EVFILT_PROC;
+    kev.flags = libc::EV_ADD | libc::EV_ONESHOT | libc::EV_RECEIPT;
+    kev.fflags = libc::NOTE_EXIT;
+    // SAFETY: `kev` is valid for reading and writing for the call.
+    let r = unsafe { libc::kevent(kq.as_raw_fd(), &kev, 1, &mut kev, 1, std::ptr::null()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if kev.flags & libc::EV_ERROR != 0 && kev.data != 0 {
+        return Err(io::Error::from_raw_os_error(kev.data as i32));
+    }
+    Ok(kq)
+}
+
+/// A descriptor that becomes readable (for good) once [`WakeFd::wake`]
+/// is called: the read end of a non-blocking pipe (there is no eventfd
+/// here).
+#[derive(Debug)]
+pub struct WakeFd {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl WakeFd {
+    /// A new, non-blocking, close-on-exec wake descriptor.
+    pub fn new() -> io::Result<WakeFd> {
+        let (read, write) = pipe_cloexec()?;
+        for fd in [&read, &write] {
+            // SAFETY: plain fcntl on a descriptor we own.
+            if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(WakeFd { read, write })
+    }
+
+    /// Makes the descriptor readable.
+    pub fn wake(&self) {
+        // SAFETY: writing one byte from a live buffer to our pipe (a full
+        // pipe is readable already).
+        unsafe { libc::write(self.write.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+    }
+}
+
+impl AsFd for WakeFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}
+
+/// A selector descriptor that is readable while any of `wanted` (each a
+/// descriptor and the `poll(2)` events asked of it) is ready, level
+/// triggered: a kqueue with an `EVFILT_READ` filter for `POLLIN`/`POLLPRI`
+/// and an `EVFILT_WRITE` filter for `POLLOUT` (hang-ups and errors come
+/// with them, as `EV_EOF`/`EV_ERROR`). The descriptors must stay open
+/// while it is used.
+pub fn poll_set(wanted: impl IntoIterator<Item = (RawFd, libc::c_short)>) -> io::Result<OwnedFd> {
+    let kq = super::selector::new()?;
+    for (fd, events) in wanted {
+        let mut filters = Vec::with_capacity(2);
+        if events & (libc::POLLIN | libc::POLLPRI) != 0 {
+            filters.push(libc::EVFILT_READ);
+        }
+        if events & libc::POLLOUT != 0 {
+            filters.push(libc::EVFILT_WRITE);
+        }
+        for filter in filters {
+            // SAFETY: `kevent` is a plain C struct for which all zeroes is valid.
+            let mut kev: libc::kevent = unsafe { std::mem::zeroed() };
+            kev.ident = fd as libc::uintptr_t;
+            kev.filter = filter;
+            kev.flags = libc::EV_ADD | libc::EV_RECEIPT;
+            // SAFETY: `kev` is valid for reading and writing for the call.
+            let r = unsafe { libc::kevent(kq.as_raw_fd(), &kev, 1, &mut kev, 1, std::ptr::null()) };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // A descriptor kqueue cannot watch for this (`EINVAL`: e.g.
+            // writing to a regular file, always ready, which poll(2) has
+            // answered for already) is left out, as epoll's `EPERM`.
+            if kev.flags & libc::EV_ERROR != 0 && kev.data != 0 && kev.data != libc::EINVAL as _ {
+                return Err(io::Error::from_raw_os_error(kev.data as i32));
+            }
+        }
+    }
+    Ok(kq)
 }

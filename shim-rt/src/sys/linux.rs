@@ -1,7 +1,7 @@
 //! Linux (and Android): the calls the BSDs spell differently.
 
-use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// `poll(2)` events for "readable": input, priority data, peer hang-up.
 pub(super) const POLL_READ: libc::c_short = libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP;
@@ -72,4 +72,129 @@ pub(crate) fn thread_stack(thread: libc::pthread_t) -> Option<(usize, usize)> {
         }
         Some((addr as usize, size))
     }
+}
+
+/// The most buffers one vectored call takes.
+pub const IOV_MAX: usize = libc::UIO_MAXIOV as usize;
+
+/// `preadv2(fd, bufs, offset, RWF_NOWAIT)`: one read that fails with
+/// `EAGAIN` instead of waiting (offset -1: at the file position, as
+/// `read(2)`). A kernel or file without `RWF_NOWAIT` says `EOPNOTSUPP`
+/// (`EINVAL`/`ENOSYS` on old kernels).
+pub fn read_nowait(
+    fd: RawFd,
+    bufs: &mut [IoSliceMut<'_>],
+    offset: libc::off_t,
+) -> io::Result<usize> {
+    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix and the
+    // buffers are valid for writes for the call.
+    let r = unsafe {
+        libc::preadv2(
+            fd,
+            bufs.as_mut_ptr().cast(),
+            bufs.len().min(IOV_MAX) as libc::c_int,
+            offset,
+            libc::RWF_NOWAIT,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// `pwritev2(fd, bufs, -1, RWF_NOWAIT)`: one write at the file position
+/// that fails with `EAGAIN` instead of waiting (and writes what fits).
+pub fn write_nowait(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: `IoSlice` is ABI-compatible with `iovec` and the kernel only
+    // reads the buffers; offset -1 writes at the current position.
+    let r = unsafe {
+        libc::pwritev2(
+            fd,
+            bufs.as_ptr().cast(),
+            bufs.len().min(IOV_MAX) as libc::c_int,
+            -1,
+            libc::RWF_NOWAIT,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// A descriptor that becomes readable when the child `pid` exits:
+/// `pidfd_open(pid, 0)` (Linux 5.3; close-on-exec by default).
+pub fn process_exit_fd(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: a plain syscall with integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// A descriptor that becomes readable (for good) once [`WakeFd::wake`]
+/// is called: an eventfd.
+#[derive(Debug)]
+pub struct WakeFd {
+    fd: OwnedFd,
+}
+
+impl WakeFd {
+    /// A new, non-blocking, close-on-exec wake descriptor.
+    pub fn new() -> io::Result<WakeFd> {
+        // SAFETY: a plain syscall; the descriptor is checked and owned at once.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(WakeFd {
+            // SAFETY: `fd` was just created and is ours.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Makes the descriptor readable.
+    pub fn wake(&self) {
+        // SAFETY: writing 8 bytes from a live u64 to our eventfd.
+        unsafe { libc::write(self.fd.as_raw_fd(), (&1u64 as *const u64).cast(), 8) };
+    }
+}
+
+impl AsFd for WakeFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A selector descriptor that is readable while any of `wanted` (each a
+/// descriptor and the `poll(2)` events asked of it) is ready, level
+/// triggered: an epoll instance, to be waited on through greenstd's
+/// pollers. The descriptors must stay open while it is used.
+pub fn poll_set(wanted: impl IntoIterator<Item = (RawFd, libc::c_short)>) -> io::Result<OwnedFd> {
+    let epoll = super::selector::new()?;
+    for (fd, events) in wanted {
+        // Linux gives the EPOLL* flags the values of the POLL* flags; ERR
+        // and HUP are always reported. Level-triggered.
+        let mut ev = libc::epoll_event {
+            events: events as u16 as u32,
+            u64: 0,
+        };
+        // SAFETY: `ev` lives across the call.
+        let r = unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            // A regular file or directory: always ready for reading and
+            // writing, so poll(2) has answered for it already, and it
+            // never becomes ready for anything else.
+            if e.raw_os_error() != Some(libc::EPERM) {
+                return Err(e);
+            }
+        }
+    }
+    Ok(epoll)
 }

@@ -28,7 +28,10 @@ pub(crate) mod selector;
 pub(crate) mod selector;
 
 pub(crate) use os::{coarse_clock, gettid, listen_backlog_max, thread_ids, thread_stack};
-pub use os::{errno_location, pipe_cloexec};
+pub use os::{
+    errno_location, pipe_cloexec, poll_set, process_exit_fd, read_nowait, write_nowait, WakeFd,
+    IOV_MAX,
+};
 
 /// A selector event: the descriptor is readable (or has an error).
 pub(crate) const READABLE: u32 = 1;
