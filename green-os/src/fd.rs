@@ -277,7 +277,9 @@ impl PollFlags {
     pub const POLLWRNORM: PollFlags = PollFlags(libc::POLLWRNORM);
     /// Priority data may be written.
     pub const POLLWRBAND: PollFlags = PollFlags(libc::POLLWRBAND);
-    /// The peer closed its end of a stream socket, or shut down writing.
+    /// The peer closed its end of a stream socket, or shut down writing
+    /// (Linux only, as in nix).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     pub const POLLRDHUP: PollFlags = PollFlags(libc::POLLRDHUP);
     /// Error condition (only in `revents`).
     pub const POLLERR: PollFlags = PollFlags(libc::POLLERR);
@@ -286,7 +288,7 @@ impl PollFlags {
     /// Invalid request: the descriptor is not open (only in `revents`).
     pub const POLLNVAL: PollFlags = PollFlags(libc::POLLNVAL);
 
-    const NAMES: [(PollFlags, &'static str); 11] = [
+    const NAMES: &'static [(PollFlags, &'static str)] = &[
         (PollFlags::POLLIN, "POLLIN"),
         (PollFlags::POLLPRI, "POLLPRI"),
         (PollFlags::POLLOUT, "POLLOUT"),
@@ -294,6 +296,7 @@ impl PollFlags {
         (PollFlags::POLLRDBAND, "POLLRDBAND"),
         (PollFlags::POLLWRNORM, "POLLWRNORM"),
         (PollFlags::POLLWRBAND, "POLLWRBAND"),
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         (PollFlags::POLLRDHUP, "POLLRDHUP"),
         (PollFlags::POLLERR, "POLLERR"),
         (PollFlags::POLLHUP, "POLLHUP"),
@@ -371,7 +374,7 @@ impl fmt::Debug for PollFlags {
         }
         let mut rest = *self;
         let mut first = true;
-        for (flag, name) in PollFlags::NAMES {
+        for &(flag, name) in PollFlags::NAMES {
             if rest.contains(flag) {
                 if !first {
                     f.write_str(" | ")?;
