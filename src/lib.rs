@@ -36,38 +36,46 @@ pub use std::*;
 
 pub use patch_macro::patch_all;
 
+// Each module below is std's, globbed, with greenstd's own items named
+// after it: a name imported by itself shadows the glob's. The names are
+// exactly the table `patch-macro/src/replaced.rs` (checked by
+// `tests/replaced.rs`), so an item std adds later is std's here too.
+
 /// Threads, cooperative: `std::thread` on coroutines.
 pub mod thread {
-    // Named one by one: shim-thread's crate-internal modules (`unix`, the
-    // hooks `greenstd::green` uses) must not appear at std-shaped paths.
     pub use shim_thread::{
-        available_parallelism, current, panicking, park, park_timeout, scope, sleep, sleep_until,
-        spawn, yield_now, AccessError, Builder, JoinHandle, LocalKey, Result, Scope,
-        ScopedJoinHandle, Thread, ThreadId,
+        current, park, park_timeout, scope, sleep, sleep_until, spawn, yield_now, AccessError,
+        Builder, JoinHandle, LocalKey, Scope, ScopedJoinHandle, Thread, ThreadId,
     };
     #[allow(deprecated)]
     pub use shim_thread::{park_timeout_ms, sleep_ms};
+    #[doc(no_inline)]
+    pub use std::thread::*;
 }
 
 /// Temporal quantification: std's types, re-exported (they never block).
 pub mod time {
-    pub use shim_time::{
-        Duration, Instant, SystemTime, SystemTimeError, TryFromFloatSecsError, UNIX_EPOCH,
-    };
+    #[doc(no_inline)]
+    pub use std::time::*;
 }
 
 /// Networking, cooperative: `std::net` whose blocking calls yield.
 pub mod net {
-    // Named one by one: `shim_net::unix` lives at `os::unix::net`.
-    pub use shim_net::{
-        AddrParseError, Incoming, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4,
-        SocketAddrV6, TcpListener, TcpStream, ToSocketAddrs, UdpSocket,
-    };
+    pub use shim_net::{Incoming, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+    #[doc(no_inline)]
+    pub use std::net::*;
 }
 
 /// Synchronization, cooperative: `std::sync` whose waits park the coroutine.
 pub mod sync {
-    pub use shim_sync::*;
+    #[allow(deprecated)]
+    pub use shim_sync::ONCE_INIT;
+    pub use shim_sync::{
+        mpsc, Barrier, BarrierWaitResult, Condvar, LazyLock, Mutex, MutexGuard, Once, OnceLock,
+        OnceState, RwLock, RwLockReadGuard, RwLockWriteGuard, WaitTimeoutResult,
+    };
+    #[doc(no_inline)]
+    pub use std::sync::*;
 }
 
 /// OS-specific functionality: std's, with `os::unix::net` and
@@ -83,19 +91,25 @@ pub mod os {
 
         /// Unix domain sockets, cooperative.
         pub mod net {
-            pub use shim_net::unix::*;
+            pub use shim_net::unix::{Incoming, UnixDatagram, UnixListener, UnixStream};
+            #[doc(no_inline)]
+            pub use std::os::unix::net::*;
         }
 
         /// Unix-specific extensions to `thread`: std's `JoinHandleExt`, for
         /// greenstd's `JoinHandle` (see the difference it documents).
         pub mod thread {
-            pub use shim_thread::unix::{JoinHandleExt, RawPthread};
+            pub use shim_thread::unix::JoinHandleExt;
+            #[doc(no_inline)]
+            pub use std::os::unix::thread::*;
         }
 
         /// Unix-specific filesystem functions and extensions: the
         /// functions on the offload pool from a coroutine, the traits std's.
         pub mod fs {
-            pub use shim_fs::unix::*;
+            pub use shim_fs::unix::{chown, chroot, fchown, lchown, symlink};
+            #[doc(no_inline)]
+            pub use std::os::unix::fs::*;
         }
     }
 }
@@ -105,19 +119,20 @@ pub use shim_thread::thread_local;
 /// A module for working with processes, cooperative: `std::process` whose
 /// waits suspend the coroutine.
 pub mod process {
-    pub use shim_process::*;
+    pub use shim_process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+    #[doc(no_inline)]
+    pub use std::process::*;
 }
 
 /// Traits, helpers, and type definitions for core I/O functionality:
 /// std's, with the standard streams and `pipe` cooperative.
 pub mod io {
     pub use shim_io::{
-        copy, empty, pipe, prelude, read_to_string, repeat, sink, stderr, stdin, stdout, BufRead,
-        BufReader, BufWriter, Bytes, Chain, Cursor, Empty, Error, ErrorKind, IntoInnerError,
-        IoSlice, IoSliceMut, IsTerminal, LineWriter, Lines, PipeReader, PipeWriter, Read, Repeat,
-        Result, Seek, SeekFrom, Sink, Split, Stderr, StderrLock, Stdin, StdinLock, Stdout,
-        StdoutLock, Take, Write, WriterPanicked,
+        pipe, stderr, stdin, stdout, PipeReader, PipeWriter, Stderr, StderrLock, Stdin, StdinLock,
+        Stdout, StdoutLock,
     };
+    #[doc(no_inline)]
+    pub use std::io::*;
 }
 
 /// Filesystem manipulation operations, cooperative: `std::fs` on the
@@ -128,9 +143,10 @@ pub mod fs {
     pub use shim_fs::{
         canonicalize, copy, create_dir, create_dir_all, exists, hard_link, metadata, read,
         read_dir, read_link, read_to_string, remove_dir, remove_dir_all, remove_file, rename,
-        set_permissions, symlink_metadata, write, DirBuilder, DirEntry, File, FileTimes, FileType,
-        Metadata, OpenOptions, Permissions, ReadDir, TryLockError,
+        set_permissions, symlink_metadata, write, DirBuilder, DirEntry, File, OpenOptions, ReadDir,
     };
+    #[doc(no_inline)]
+    pub use std::fs::*;
 }
 
 pub use shim_io::{eprint, eprintln, print, println};

@@ -247,3 +247,68 @@ fn a_bad_dump_signal_is_a_clear_error() {
     assert!(err.contains("GREENSTD_DUMP_SIGNAL"), "{err}");
     assert!(err.contains("expected SIGQUIT or SIGUSR1"), "{err}");
 }
+
+/// Waits `dump_until` finds the coroutine `name` parked in a `kind` wait
+/// recorded at `line` of this file, then cancels it: the wait must end with
+/// the cancellation.
+fn parked_at_then_cancelled<T: Send + 'static>(
+    name: &str,
+    kind: WaitKind,
+    line: u32,
+    h: thread::JoinHandle<T>,
+) {
+    use greenstd::green::JoinHandleExt;
+    let what = format!("{name} parked in {kind:?} at {}:{line}", file!());
+    dump_until(&what, |d| {
+        d.tasks().iter().any(|t| {
+            t.name() == Some(name)
+                && t.state() == TaskState::Parked
+                && t.wait().is_some_and(|w| {
+                    w.kind() == kind
+                        && w.location().file() == file!()
+                        && w.location().line() == line
+                })
+        })
+    });
+    h.cancel();
+    let t = Instant::now();
+    let r = h.join();
+    assert!(
+        r.as_ref().err().is_some_and(|p| p.is::<green::Cancelled>()),
+        "{name}: not cancelled"
+    );
+    assert!(t.elapsed() < LIMIT);
+}
+
+#[test]
+fn a_unix_connect_to_a_full_backlog_is_recorded_and_cancellable() {
+    two_workers();
+    let dir = std::env::temp_dir().join(format!("greenstd-dump-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("full.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = green::bind_unix_with_backlog(&path, 0).unwrap();
+    // Fill the backlog with connections nobody accepts, until the kernel
+    // says `EAGAIN` to a non-blocking one.
+    let mut queued = Vec::new();
+    loop {
+        let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        match s.connect(&socket2::SockAddr::unix(&path).unwrap()) {
+            Ok(()) => queued.push(s),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
+            Err(e) => panic!("connect: {e}"),
+        }
+        assert!(queued.len() < 1000, "the backlog never filled");
+    }
+    let p = path.clone();
+    let line = line!() + 1;
+    let body = move || greenstd::os::unix::net::UnixStream::connect(&p).map(drop);
+    let h = thread::Builder::new()
+        .name("full-backlog".into())
+        .spawn(body)
+        .unwrap();
+    parked_at_then_cancelled("full-backlog", WaitKind::Connect, line, h);
+    drop((listener, queued));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,11 +1,11 @@
 //! What a package's source names of `std`: does rebuilding it against
 //! greenstd change anything, and is it `no_std`?
 //!
-//! The scan is textual and errs on the side of patching: any mention of a
-//! module greenstd replaces (`std::thread`, `std::net`, `std::sync`,
-//! `std::process`, `std::fs`, the standard streams of `std::io`,
-//! `std::os::unix::{net, fs, thread, process}`), a grouped or glob import
-//! from `std`, a bare `thread_local!` or an `extern crate std` counts.
+//! The scan is textual and errs on the side of patching: a path to an item
+//! greenstd replaces (the table in `patch-macro/src/replaced.rs`, which
+//! `patch_all!` uses too), a replaced module named as a whole, a grouped or
+//! glob import from `std` or from a replaced module, a bare
+//! `thread_local!` or an `extern crate std` counts.
 
 use std::fs;
 use std::io;
@@ -83,12 +83,16 @@ fn is_no_std(text: &str) -> bool {
     })
 }
 
+/// What greenstd replaces: the table `patch_all!` is made from.
+#[path = "../../patch-macro/src/replaced.rs"]
+mod replaced;
+
 /// Whether `text` names something greenstd replaces.
 pub(crate) fn names_patched_std(text: &str) -> bool {
     if text.contains("thread_local!") || text.contains("extern crate std") {
         return true;
     }
-    // Every `std` followed by `::` (spaces allowed), and what comes after.
+    // Every `std` not inside another identifier, and the path after it.
     let bytes = text.as_bytes();
     let mut from = 0;
     while let Some(pos) = text[from..].find("std") {
@@ -98,115 +102,76 @@ pub(crate) fn names_patched_std(text: &str) -> bool {
             let b = bytes[start - 1];
             !(b.is_ascii_alphanumeric() || b == b'_')
         };
-        if !before_ok {
-            continue;
-        }
-        let rest = text[start + 3..].trim_start();
-        let Some(rest) = rest.strip_prefix("::") else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        if rest.starts_with('{') || rest.starts_with('*') {
+        let after_ok = bytes
+            .get(start + 3)
+            .is_none_or(|&b| !(b.is_ascii_alphanumeric() || b == b'_'));
+        if before_ok && after_ok && path_is_replaced(&text[start + 3..]) {
             return true;
-        }
-        let ident: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        match ident.as_str() {
-            "net" | "prelude" | "process" | "fs" => return true,
-            "io" => {
-                // The standard streams and pipes are greenstd's; the traits
-                // and buffers std's.
-                let next = rest[2..].trim_start();
-                let Some(next) = next.strip_prefix("::") else {
-                    return true;
-                };
-                let next = next.trim_start();
-                if next.starts_with('{') {
-                    return true;
-                }
-                let seg: String = next
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if matches!(
-                    seg.as_str(),
-                    "stdin"
-                        | "stdout"
-                        | "stderr"
-                        | "pipe"
-                        | "Stdin"
-                        | "Stdout"
-                        | "Stderr"
-                        | "StdinLock"
-                        | "StdoutLock"
-                        | "StderrLock"
-                        | "PipeReader"
-                        | "PipeWriter"
-                ) {
-                    return true;
-                }
-            }
-            "thread" => {
-                // std's own under greenstd: nothing changes when rebuilt.
-                let next = rest[6..].trim_start();
-                let seg: String = next
-                    .strip_prefix("::")
-                    .unwrap_or("")
-                    .trim_start()
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if !matches!(
-                    seg.as_str(),
-                    "panicking" | "available_parallelism" | "Result"
-                ) {
-                    return true;
-                }
-            }
-            "sync" => {
-                // Atomics, Arc and the error types are std's own in greenstd.
-                let next = rest[4..].trim_start();
-                let Some(next) = next.strip_prefix("::") else {
-                    return true;
-                };
-                let seg: String = next
-                    .trim_start()
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if !matches!(
-                    seg.as_str(),
-                    "atomic" | "Arc" | "Weak" | "PoisonError" | "TryLockError" | "LockResult"
-                ) {
-                    return true;
-                }
-            }
-            "os" => {
-                // std::os::unix::net, or a grouped import under std::os.
-                let tail: String = rest
-                    .chars()
-                    .take(60)
-                    .filter(|c| !c.is_whitespace())
-                    .collect();
-                if [
-                    "os::unix::net",
-                    "os::unix::fs",
-                    "os::unix::thread",
-                    "os::unix::process",
-                ]
-                .iter()
-                .any(|m| tail.starts_with(m))
-                    || tail.contains('{')
-                {
-                    return true;
-                }
-            }
-            _ => {}
         }
     }
     false
+}
+
+/// Whether the path that follows a `std` (`::net::TcpStream…`, `::{io,
+/// sync}`) reaches something of [`replaced`]: an item greenstd replaces, a
+/// replaced module as a whole, or a group or glob under one of them or
+/// under a parent of one (`std::os::{…}`).
+fn path_is_replaced(mut rest: &str) -> bool {
+    let mut path: Vec<&str> = Vec::new();
+    loop {
+        let Some(r) = rest.trim_start().strip_prefix("::") else {
+            return false;
+        };
+        let r = r.trim_start();
+        if r.starts_with('{') || r.starts_with('*') {
+            return is_parent(&path);
+        }
+        let ident = leading_ident(r);
+        if ident.is_empty() {
+            return false;
+        }
+        path.push(ident);
+        rest = &r[ident.len()..];
+        if path.len() == 1 && replaced::MACROS.contains(&ident) {
+            return true;
+        }
+        let name = path.join("::");
+        if let Some((_, items)) = replaced::MODULES.iter().find(|(m, _)| *m == name) {
+            // The module itself (`use std::sync;`), a group or glob in it,
+            // or one item of it.
+            let Some(r) = rest.trim_start().strip_prefix("::") else {
+                return !items.is_empty();
+            };
+            let r = r.trim_start();
+            if r.starts_with('{') || r.starts_with('*') {
+                return !items.is_empty();
+            }
+            return items.contains(&leading_ident(r));
+        }
+        if !is_parent(&path) {
+            return false;
+        }
+    }
+}
+
+/// `true` for `std` itself (`path` empty) and each module above a replaced
+/// one (`os`, `os::unix`).
+fn is_parent(path: &[&str]) -> bool {
+    replaced::MODULES
+        .iter()
+        .filter(|(_, items)| !items.is_empty())
+        .any(|(module, _)| {
+            let m: Vec<&str> = module.split("::").collect();
+            m.len() > path.len() && path.iter().zip(&m).all(|(a, b)| a == b)
+        })
+}
+
+/// The identifier at the start of `s` (empty when there is none).
+fn leading_ident(s: &str) -> &str {
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    &s[..end]
 }
 
 #[cfg(test)]
@@ -236,6 +201,22 @@ mod tests {
         assert!(!names_patched_std("if std::thread::panicking() {}"));
         assert!(names_patched_std("std::thread::sleep(d)"));
         assert!(names_patched_std("use std::sync;"));
+        assert!(names_patched_std(
+            "use std::os::unix::thread::JoinHandleExt;"
+        ));
+        assert!(names_patched_std(
+            "use std::os::{unix::net::UnixStream, raw};"
+        ));
+        assert!(names_patched_std("std::println!(\"x\")"));
+        assert!(names_patched_std("use std::sync::mpsc::channel;"));
+        assert!(!names_patched_std("use std::net::SocketAddr;"));
+        assert!(!names_patched_std("use std::time::Instant;"));
+        assert!(!names_patched_std(
+            "use std::os::unix::process::CommandExt;"
+        ));
+        assert!(!names_patched_std(
+            "use stdx::net::TcpStream; let std_thread = 1;"
+        ));
     }
 
     #[test]

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use shim_rt::io::{poll_fd, Interest, Readiness};
+use shim_rt::wait::{pause, WaitKind, WaitOn};
 
 use crate::cvt;
 
@@ -75,6 +76,7 @@ fn timed_out() -> io::Error {
 /// let e = wait_readable(&d, Some(Duration::from_millis(10))).unwrap_err();
 /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
 /// ```
+#[track_caller]
 pub fn wait_readable<F: AsFd>(fd: F, timeout: Option<Duration>) -> io::Result<()> {
     wait(fd.as_fd(), Interest::Read, timeout)
 }
@@ -100,6 +102,7 @@ pub fn wait_readable<F: AsFd>(fd: F, timeout: Option<Duration>) -> io::Result<()
 /// // An empty socket buffer has room.
 /// wait_writable(&a, Some(Duration::from_secs(10))).unwrap();
 /// ```
+#[track_caller]
 pub fn wait_writable<F: AsFd>(fd: F, timeout: Option<Duration>) -> io::Result<()> {
     wait(fd.as_fd(), Interest::Write, timeout)
 }
@@ -109,6 +112,7 @@ fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
+#[track_caller]
 fn wait(fd: BorrowedFd<'_>, interest: Interest, timeout: Option<Duration>) -> io::Result<()> {
     let raw = fd.as_raw_fd();
     let deadline = deadline_of(timeout);
@@ -134,7 +138,11 @@ fn wait(fd: BorrowedFd<'_>, interest: Interest, timeout: Option<Duration>) -> io
             // epoll refuses regular files and directories; poll(2) said
             // "not ready", and for them that never changes.
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                sleep_until(deadline);
+                let kind = match interest {
+                    Interest::Read => WaitKind::Read,
+                    Interest::Write => WaitKind::Write,
+                };
+                pause(deadline, WaitOn::new(kind, raw as usize));
                 return Err(timed_out());
             }
             Err(e) => return Err(e),
@@ -143,17 +151,6 @@ fn wait(fd: BorrowedFd<'_>, interest: Interest, timeout: Option<Duration>) -> io
         // poll(2), which also goes back to sleep when it finds nothing.
         if poll_fd(raw, interest, Some(Instant::now()))? {
             return Ok(());
-        }
-    }
-}
-
-/// Suspends the coroutine until `deadline` (for ever without one).
-fn sleep_until(deadline: Option<Instant>) {
-    loop {
-        match deadline {
-            Some(d) if shim_rt::park::park_until(d) => return,
-            Some(_) => {}
-            None => shim_rt::park::park(),
         }
     }
 }
@@ -516,6 +513,7 @@ impl fmt::Debug for PollFd<'_> {
 /// assert_eq!(fds[0].revents(), PollFlags::POLLIN);
 /// assert!(fds[1].revents().is_empty());
 /// ```
+#[track_caller]
 pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usize> {
     let deadline = deadline_of(timeout);
     if !shim_rt::in_coroutine() {
@@ -551,6 +549,7 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
 /// The fallback of [`poll()`] when the kernel refuses the nesting: checks
 /// with a zero timeout, sleeping cooperatively in between (1 ms, doubling up
 /// to 16 ms).
+#[track_caller]
 fn poll_stepping(fds: &mut [PollFd<'_>], deadline: Option<Instant>) -> io::Result<usize> {
     let mut step = Duration::from_millis(1);
     loop {
@@ -560,7 +559,11 @@ fn poll_stepping(fds: &mut [PollFd<'_>], deadline: Option<Instant>) -> io::Resul
             return Ok(n);
         }
         let wake = now + step;
-        shim_rt::park::park_until(deadline.map_or(wake, |d| d.min(wake)));
+        let first = fds.first().map_or(0, |f| f.pfd.fd as usize);
+        pause(
+            Some(deadline.map_or(wake, |d| d.min(wake))),
+            WaitOn::new(WaitKind::Poll, first),
+        );
         step = (step * 2).min(Duration::from_millis(16));
     }
 }

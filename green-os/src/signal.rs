@@ -69,6 +69,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use shim_rt::io::{Interest, Readiness};
+use shim_rt::wait::{pause, WaitKind, WaitOn};
 
 use crate::cvt;
 
@@ -427,6 +428,7 @@ impl Signals {
         Some(n as i32 + 1)
     }
 
+    #[track_caller]
     fn next(&mut self, deadline: Option<Instant>) -> Result<i32, RecvTimeoutError> {
         let fd = READ_FDS[self.slot].load(Ordering::Acquire);
         loop {
@@ -454,7 +456,8 @@ impl Signals {
                 // registration): look again every 10 ms instead.
                 Err(_) => {
                     let step = Instant::now() + Duration::from_millis(10);
-                    shim_rt::park::park_until(deadline.map_or(step, |d| d.min(step)));
+                    let on = WaitOn::new(WaitKind::Read, fd as usize);
+                    pause(Some(deadline.map_or(step, |d| d.min(step))), on);
                 }
             }
         }
@@ -485,6 +488,7 @@ impl Signals {
     /// assert_eq!(signals.recv(), Ok(SIGUSR1));
     /// raiser.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn recv(&mut self) -> Result<i32, RecvError> {
         self.next(None).map_err(|_| RecvError)
     }
@@ -509,6 +513,7 @@ impl Signals {
     ///     Err(RecvTimeoutError::Timeout)
     /// );
     /// ```
+    #[track_caller]
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<i32, RecvTimeoutError> {
         let deadline = Instant::now().checked_add(timeout);
         self.next(deadline)

@@ -13,30 +13,34 @@ use proc_macro::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenSt
 /// The crate every cooperative path is redirected to.
 const TARGET: &str = "greenstd";
 
-/// The paths under `std` that greenstd replaces, as segment lists.
-const COOPERATIVE: &[&[&str]] = &[
-    &["net"],
-    &["thread"],
-    &["sync"],
-    &["time"],
-    &["thread_local"],
-    &["os", "unix", "net"],
-    &["os", "unix", "fs"],
-    &["process"],
-    &["io"],
-    &["fs"],
-    &["print"],
-    &["println"],
-    &["eprint"],
-    &["eprintln"],
-];
+mod replaced;
 
-/// Macros that are greenstd's when named bare inside `patch_all!`.
-const BARE_MACROS: &[&str] = &["thread_local", "print", "println", "eprint", "eprintln"];
+/// `true` when `path` (the segments below `std`) is, or is inside, a module
+/// or macro that greenstd replaces (see [`replaced`]).
+fn is_replaced(path: &[String]) -> bool {
+    replaced::MODULES
+        .iter()
+        .filter(|(_, items)| !items.is_empty())
+        .map(|(module, _)| *module)
+        .chain(replaced::MACROS.iter().copied())
+        .any(|module| {
+            let m: Vec<&str> = module.split("::").collect();
+            path.len() >= m.len() && path.iter().zip(&m).all(|(a, b)| a == b)
+        })
+}
 
-/// Modules of `std` that are parents of a cooperative module: importing them
-/// (or globbing them) must see greenstd's tree, where the child is replaced.
-const PARENTS: &[&[&str]] = &[&[], &["os"], &["os", "unix"]];
+/// `true` when `path` is a parent of a replaced module (`std` itself,
+/// `std::os`, `std::os::unix`): importing or globbing it must see
+/// greenstd's tree, where the child is replaced.
+fn is_parent(path: &[String]) -> bool {
+    replaced::MODULES
+        .iter()
+        .filter(|(_, items)| !items.is_empty())
+        .any(|(module, _)| {
+            let m: Vec<&str> = module.split("::").collect();
+            m.len() > path.len() && path.iter().zip(&m).all(|(a, b)| a == b)
+        })
+}
 
 /// The three ways that do work, quoted by every misuse error.
 const FORMS: &str = "To patch a whole crate, use one of
@@ -58,13 +62,13 @@ or wrap the code to patch, e.g.
 /// | `std` path | becomes |
 /// |---|---|
 /// | `std::net`, `std::os::unix::net` | greenstd's sockets, which yield instead of block |
-/// | `std::thread` (and `thread_local!`) | coroutines; cooperative `sleep`, `park`, `join`, `scope` |
+/// | `std::thread` (and `thread_local!`), `std::os::unix::thread` | coroutines; cooperative `sleep`, `park`, `join`, `scope` |
 /// | `std::sync` | locks, condition variables and channels that park the coroutine |
-/// | `std::time` | std's types (re-exported by greenstd) |
 /// | `std::process` | `Command`, `Child` and its pipes: spawning, waiting and pipe I/O suspend the coroutine |
 /// | `std::io` | `stdin`, `stdout`, `stderr`, `pipe` cooperative; the traits and the rest std's |
 /// | `std::fs`, `std::os::unix::fs` | `File` and every free function on greenstd's offload pool |
 /// | `print!`, `println!`, `eprint!`, `eprintln!` | a full stdout/stderr pipe suspends the coroutine |
+/// | `std::prelude` | std's prelude with greenstd's `print!` family and `thread_local!` |
 ///
 /// `::std::…` paths are rewritten too, and grouped imports are split so that
 /// only their cooperative parts move: `use std::{net::TcpStream,
@@ -73,8 +77,8 @@ or wrap the code to patch, e.g.
 /// parent module (`use std::os::unix;`, `use std::os::*;`) takes greenstd's,
 /// whose cooperative children replace std's. A bare `thread_local!`,
 /// `print!`, `println!`, `eprint!` or `eprintln!` inside the macro becomes
-/// greenstd's. Every other path — `std::collections`, `std::env`, the
-/// prelude, `vec!`, `format!`, derives — stays std's.
+/// greenstd's. Every other path — `std::collections`, `std::env`,
+/// `std::time`, `vec!`, `format!`, derives — stays std's.
 ///
 /// The crate using the macro must depend on `greenstd` under that name.
 ///
@@ -261,7 +265,7 @@ impl Patcher {
                             continue;
                         }
                     }
-                    if BARE_MACROS.contains(&name.as_str())
+                    if replaced::MACROS.contains(&name.as_str())
                         && is_punct(tokens.get(i + 1), '!')
                         && is_bare(tokens, i)
                     {
@@ -386,14 +390,8 @@ impl Import {
     /// `true` when this import, rooted at `std`, must come from greenstd.
     fn is_cooperative(&self) -> bool {
         let rest: Vec<String> = self.path[1..].iter().map(Ident::to_string).collect();
-        if COOPERATIVE
-            .iter()
-            .any(|c| rest.len() >= c.len() && rest[..c.len()] == **c)
-        {
-            return true;
-        }
         // A parent of a cooperative module, imported as a module or globbed.
-        PARENTS.iter().any(|p| rest == **p)
+        is_replaced(&rest) || is_parent(&rest)
     }
 
     /// Emits the import's path (after `use`), from greenstd when
@@ -637,9 +635,7 @@ fn is_cooperative_expr_path(tokens: &[TokenTree], i: usize) -> bool {
         }
         j += 3;
     }
-    COOPERATIVE
-        .iter()
-        .any(|c| segments.len() >= c.len() && segments[..c.len()] == **c)
+    is_replaced(&segments)
 }
 
 /// Index of the first `;` at this level from `from`.

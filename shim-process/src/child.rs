@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use shim_io::sys::GreenFd;
 use shim_rt::in_coroutine;
 use shim_rt::io::{Interest, Readiness};
+use shim_rt::wait::{pause, WaitKind, WaitOn};
 
 use crate::read2::read2;
 
@@ -170,6 +171,7 @@ impl Child {
     ///
     /// The OS error of `waitpid(2)` (e.g. `ECHILD` when someone else reaped
     /// the child).
+    #[track_caller]
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         if !in_coroutine() {
@@ -180,8 +182,9 @@ impl Child {
 
     /// Waits cooperatively: on the pidfd if `use_pidfd` and the kernel gives
     /// one, else by polling `try_wait`.
+    #[track_caller]
     pub(crate) fn wait_green(&mut self, use_pidfd: bool) -> io::Result<ExitStatus> {
-        let mut pause = POLL_FIRST;
+        let mut step = POLL_FIRST;
         loop {
             if let Some(status) = self.handle.try_wait()? {
                 return Ok(status);
@@ -199,8 +202,9 @@ impl Child {
                     self.exit = Some(Err(()));
                 }
             }
-            shim_rt::park::park_until(Instant::now() + pause);
-            pause = (pause * 2).min(POLL_MAX);
+            let on = WaitOn::new(WaitKind::Child, self.handle.id() as usize);
+            pause(Some(Instant::now() + step), on);
+            step = (step * 2).min(POLL_MAX);
         }
     }
 
@@ -456,6 +460,48 @@ mod tests {
             assert!(w.join().unwrap().success());
         }
         assert!(worst < Duration::from_millis(200), "worst tick {worst:?}");
+    }
+
+    #[test]
+    fn the_polling_fallback_is_recorded_at_the_callers_line_and_cancellable() {
+        use shim_rt::inspect::{dump, TaskState};
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let line = line!() + 1;
+        let body = move || child.wait_green(false).map(drop);
+        let h = shim_thread::Builder::new()
+            .name("polled-child".into())
+            .spawn(body)
+            .unwrap();
+        let start = Instant::now();
+        let parked = || {
+            dump().tasks().iter().any(|t| {
+                t.name() == Some("polled-child")
+                    && t.state() == TaskState::Parked
+                    && t.wait().is_some_and(|w| {
+                        w.kind() == shim_rt::wait::WaitKind::Child
+                            && w.object() == pid as usize
+                            && w.location().file() == file!()
+                            && w.location().line() == line
+                    })
+            })
+        };
+        while !parked() {
+            let waited = start.elapsed();
+            assert!(
+                waited < Duration::from_secs(60),
+                "not parked at {line}:\n{}",
+                dump()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        shim_rt::cancel::cancel(shim_thread::__green::task(h.thread()));
+        let r = h.join();
+        assert!(r
+            .err()
+            .is_some_and(|p| p.is::<shim_rt::cancel::Cancelled>()));
+        // SAFETY: `pid` is our own child, not yet reaped.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
     }
 
     #[test]

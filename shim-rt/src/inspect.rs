@@ -112,6 +112,8 @@ impl WaitInfo {
             WaitKind::Sleep => write!(f, "sleep"),
             WaitKind::Scope => write!(f, "scope (its threads)"),
             WaitKind::Offload => write!(f, "offload"),
+            WaitKind::Child => write!(f, "Child::wait on process {}", self.object),
+            WaitKind::Poll => write!(f, "poll on fd {} and others", self.object),
             WaitKind::Read | WaitKind::Write | WaitKind::Accept | WaitKind::Connect => {
                 write!(f, "{} on fd {}", self.kind.name(), self.object)
             }

@@ -41,7 +41,7 @@ impl Waker {
             .unwrap_or_else(|| Waker::Thread(std::thread::current()))
     }
 
-    /// Wakes the context. If it is not parked, its next [`park`] returns at once.
+    /// Wakes the context. If it is not parked, its next park returns at once.
     #[inline]
     pub fn wake(&self) {
         match self {
@@ -269,33 +269,6 @@ pub(crate) fn park_as(me: &Arc<Task>, deadline: Option<Instant>) -> bool {
         }
         None => std::thread::park_timeout(deadline - now),
     }
-    Instant::now() >= deadline
-}
-
-/// Blocks the current context until it is woken (or spuriously).
-///
-/// In a coroutine the worker thread goes on running other coroutines.
-pub fn park() {
-    if task::with_current_coroutine(|me| park_as(me, None)).is_none() {
-        std::thread::park();
-    }
-}
-
-/// Blocks the current context until it is woken, `deadline` passes, or
-/// spuriously. Returns `true` when `deadline` has passed.
-///
-/// In a coroutine the deadline is kept by the hub thread, which wakes the
-/// coroutine onto a worker when it expires (may's own timer would run the
-/// coroutine on the timer thread itself).
-pub fn park_until(deadline: Instant) -> bool {
-    if let Some(r) = task::with_current_coroutine(|me| park_as(me, Some(deadline))) {
-        return r;
-    }
-    let now = Instant::now();
-    if now >= deadline {
-        return true;
-    }
-    std::thread::park_timeout(deadline - now);
     Instant::now() >= deadline
 }
 

@@ -93,10 +93,14 @@ pub enum WaitKind {
     Offload,
     /// A one-shot event ([`crate::latch::Latch`]) or another event.
     Event,
+    /// `Child::wait` and its forms; the object is the child's process id.
+    Child,
+    /// `poll` on several descriptors; the object is the first descriptor.
+    Poll,
 }
 
 impl WaitKind {
-    const ALL: [WaitKind; 18] = [
+    const ALL: [WaitKind; 20] = [
         WaitKind::Mutex,
         WaitKind::RwLockRead,
         WaitKind::RwLockWrite,
@@ -115,6 +119,8 @@ impl WaitKind {
         WaitKind::Connect,
         WaitKind::Offload,
         WaitKind::Event,
+        WaitKind::Child,
+        WaitKind::Poll,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<WaitKind> {
@@ -142,6 +148,8 @@ impl WaitKind {
             WaitKind::Connect => "connect",
             WaitKind::Offload => "offload",
             WaitKind::Event => "event",
+            WaitKind::Child => "Child::wait",
+            WaitKind::Poll => "poll",
         }
     }
 
@@ -158,6 +166,8 @@ impl WaitKind {
                 | WaitKind::Connect
                 | WaitKind::Sleep
                 | WaitKind::Offload
+                | WaitKind::Child
+                | WaitKind::Poll
         )
     }
 }
@@ -1062,13 +1072,36 @@ pub(crate) fn park_coroutine(
 /// In a coroutine the hub wakes it; on a plain thread this is a
 /// `park_timeout` loop (std's `thread::sleep` is what shim-time uses there).
 pub fn sleep_until(deadline: Instant, on: WaitOn) -> WaitResult {
+    sleep_recorded(Some(deadline), &on)
+}
+
+/// Sleeps until `deadline` (for ever without one), recorded as `on`: the
+/// pause of a loop that polls what greenstd cannot wait for (a child with
+/// no pidfd, an epoll instance the kernel refuses to nest, a full accept
+/// queue). `dump()` shows the wait at `on`'s location; a due cancellation
+/// or deadline of the task unwinds from here, any other interrupt is a
+/// spurious wake-up and the sleep goes on. Returns once `deadline` has
+/// passed.
+pub fn pause(deadline: Option<Instant>, on: WaitOn) {
+    loop {
+        match sleep_recorded(deadline, &on) {
+            WaitResult::TimedOut => return,
+            WaitResult::Interrupted => crate::cancel::interrupted(),
+            _ => {}
+        }
+    }
+}
+
+/// [`sleep_until`] and [`pause`]: one recorded sleep, ended by the
+/// deadline or an interrupt (a stray wake-up sleeps on).
+fn sleep_recorded(deadline: Option<Instant>, on: &WaitOn) -> WaitResult {
     task::with_current(|me| {
-        me.record().begin(&on, true);
+        me.record().begin(on, deadline.is_some());
         let r = loop {
             if on.interruptible && me.take_interrupt() {
                 break WaitResult::Interrupted;
             }
-            if park::park_as(me, Some(deadline)) {
+            if park::park_as(me, deadline) {
                 break WaitResult::TimedOut;
             }
         };

@@ -12,6 +12,7 @@ use socket2::{Domain, Type};
 
 use crate::socket::Socket;
 use shim_rt::io::attempt;
+use shim_rt::wait::{WaitKind, WaitOn};
 
 /// The `sockaddr_un` of std's `addr`, as std passes it to the kernel: a
 /// pathname with its terminating NUL, an abstract name after a leading NUL,
@@ -52,7 +53,7 @@ pub(super) fn connect(addr: &SocketAddr) -> io::Result<Socket> {
     let (raw, len) = sockaddr_un(addr)?;
     let sock = crate::sys::socket(Domain::UNIX, Type::STREAM)?;
     let inner = Socket::new(OwnedFd::from(sock), true)?;
-    let mut pause = Duration::from_micros(100);
+    let mut step = Duration::from_micros(100);
     let fd = inner.raw();
     let mut try_connect = || {
         // SAFETY: `raw` is a valid `sockaddr_un` of which `len` bytes are used.
@@ -76,8 +77,9 @@ pub(super) fn connect(addr: &SocketAddr) -> io::Result<Socket> {
                 return Ok(inner);
             }
             Some(libc::EAGAIN) => {
-                shim_rt::park::park_until(Instant::now() + pause);
-                pause = (pause * 2).min(Duration::from_millis(10));
+                let on = WaitOn::at(WaitKind::Connect, fd as usize, location);
+                shim_rt::wait::pause(Some(Instant::now() + step), on);
+                step = (step * 2).min(Duration::from_millis(10));
             }
             _ => return Err(e),
         }
