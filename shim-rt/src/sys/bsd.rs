@@ -229,3 +229,44 @@ pub fn poll_set(wanted: impl IntoIterator<Item = (RawFd, libc::c_short)>) -> io:
     }
     Ok(kq)
 }
+
+/// The stack pointer of the interrupted code, from the `ucontext_t` a
+/// `SA_SIGINFO` handler receives (`None` on an architecture not listed).
+///
+/// # Safety
+///
+/// `ctx` is the `ucontext_t` the kernel passed to the handler.
+#[allow(unused_variables)]
+pub(crate) unsafe fn stack_pointer(ctx: *mut libc::c_void) -> Option<usize> {
+    #[cfg(all(any(target_os = "macos", target_os = "ios"), target_arch = "x86_64"))]
+    {
+        // SAFETY: (the caller's promise) `ctx` is the handler's ucontext_t,
+        // whose `uc_mcontext` points to the saved machine state.
+        let sp = unsafe {
+            (*(*(ctx as *const libc::ucontext_t)).uc_mcontext)
+                .__ss
+                .__rsp
+        };
+        Some(sp as usize)
+    }
+    #[cfg(all(any(target_os = "macos", target_os = "ios"), target_arch = "aarch64"))]
+    {
+        // SAFETY: as above.
+        let sp = unsafe { (*(*(ctx as *const libc::ucontext_t)).uc_mcontext).__ss.__sp };
+        Some(sp as usize)
+    }
+    #[cfg(all(target_os = "freebsd", target_arch = "x86_64"))]
+    {
+        // SAFETY: (the caller's promise) `ctx` is the handler's ucontext_t.
+        let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+        Some(uc.uc_mcontext.mc_rsp as usize)
+    }
+    #[cfg(all(target_os = "freebsd", target_arch = "aarch64"))]
+    {
+        // SAFETY: (the caller's promise) `ctx` is the handler's ucontext_t.
+        let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+        Some(uc.uc_mcontext.mc_gpregs.gp_sp as usize)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    None
+}

@@ -198,3 +198,27 @@ pub fn poll_set(wanted: impl IntoIterator<Item = (RawFd, libc::c_short)>) -> io:
     }
     Ok(epoll)
 }
+
+/// The stack pointer of the interrupted code, from the `ucontext_t` a
+/// `SA_SIGINFO` handler receives (`None` on an architecture not listed).
+///
+/// # Safety
+///
+/// `ctx` is the `ucontext_t` the kernel passed to the handler.
+#[allow(unused_variables)]
+pub(crate) unsafe fn stack_pointer(ctx: *mut libc::c_void) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: (the caller's promise) `ctx` is the handler's ucontext_t.
+        let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+        Some(uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize)
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: (the caller's promise) `ctx` is the handler's ucontext_t.
+        let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+        Some(uc.uc_mcontext.sp as usize)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    None
+}

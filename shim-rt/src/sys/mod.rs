@@ -27,7 +27,9 @@ pub(crate) mod selector;
 #[path = "selector/kqueue.rs"]
 pub(crate) mod selector;
 
-pub(crate) use os::{coarse_clock, gettid, listen_backlog_max, thread_ids, thread_stack};
+pub(crate) use os::{
+    coarse_clock, gettid, listen_backlog_max, stack_pointer, thread_ids, thread_stack,
+};
 pub use os::{
     errno_location, pipe_cloexec, poll_set, process_exit_fd, read_nowait, write_nowait, WakeFd,
     IOV_MAX,
