@@ -270,3 +270,10 @@ pub(crate) unsafe fn stack_pointer(ctx: *mut libc::c_void) -> Option<usize> {
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     None
 }
+
+/// Opening the file behind `fd` again as a new open file description:
+/// `Unsupported` (there is no `/proc/self/fd`; macOS's `/dev/fd/N` gives a
+/// duplicate of the same description, which is not what callers want).
+pub fn reopen(_fd: RawFd, _flags: libc::c_int) -> io::Result<OwnedFd> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}

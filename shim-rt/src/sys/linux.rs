@@ -222,3 +222,16 @@ pub(crate) unsafe fn stack_pointer(ctx: *mut libc::c_void) -> Option<usize> {
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     None
 }
+
+/// Opens the file behind `fd` again, as a new open file description of
+/// its own (`/proc/self/fd/N`), with `flags` (`O_CLOEXEC` added).
+pub fn reopen(fd: RawFd, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{fd}\0");
+    // SAFETY: `path` is NUL-terminated; the result is checked and owned.
+    let r = unsafe { libc::open(path.as_ptr().cast(), flags | libc::O_CLOEXEC) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just opened and is ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}

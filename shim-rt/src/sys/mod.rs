@@ -31,8 +31,8 @@ pub(crate) use os::{
     coarse_clock, gettid, listen_backlog_max, stack_pointer, thread_ids, thread_stack,
 };
 pub use os::{
-    errno_location, pipe_cloexec, poll_set, process_exit_fd, read_nowait, write_nowait, WakeFd,
-    IOV_MAX,
+    errno_location, pipe_cloexec, poll_set, process_exit_fd, read_nowait, reopen, write_nowait,
+    WakeFd, IOV_MAX,
 };
 
 /// A selector event: the descriptor is readable (or has an error).
