@@ -8,8 +8,8 @@
 //! * one descriptor: a duplicate (`F_DUPFD_CLOEXEC`, the same open file
 //!   description under another number) is registered for the wait and
 //!   closed after it;
-//! * [`poll()`]: the descriptors go into a private epoll instance
-//!   (level-triggered), and that instance — readable when any member is
+//! * [`poll()`]: the descriptors go into a private epoll instance (a
+//!   kqueue on macOS and FreeBSD), level-triggered, and that instance — readable when any member is
 //!   ready — is what the coroutine waits on; one `poll(2)` with a zero
 //!   timeout then gives the exact `revents`.
 //!

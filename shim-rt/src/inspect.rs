@@ -496,13 +496,7 @@ extern "C" fn on_dump_signal(_sig: libc::c_int) {
     }
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use crate::sys::cvt;
 
 /// Sets up `GREENSTD_DUMP_SIGNAL`: a handler that only writes a byte to a
 /// pipe, and a thread of greenstd's own that waits on the pipe and prints

@@ -3,7 +3,7 @@
 //! Sockets are non-blocking underneath. An operation is tried; when it would
 //! block, the caller waits for readiness and tries again:
 //!
-//! * in a coroutine, through the pollers (edge-triggered epoll, see
+//! * in a coroutine, through the pollers (edge-triggered epoll or kqueue, see
 //!   `poller`), with any number of waiters per direction — every waiter of a
 //!   direction is woken by each readiness edge and retries, so none is lost;
 //! * on a plain OS thread, with `poll(2)`: a real blocking call, as std's.

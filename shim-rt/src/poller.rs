@@ -25,7 +25,7 @@ use crate::task::{self, Task};
 const BATCH: usize = 256;
 
 pub(crate) struct Shard {
-    epoll: CoIo<OwnedFd>,
+    selector: CoIo<OwnedFd>,
     /// Held by the poller while a batch of events, which may name any
     /// registration of the shard, is being handled.
     batch: Mutex<()>,
@@ -36,13 +36,7 @@ pub(crate) struct Shard {
 
 static SHARDS: OnceLock<Vec<&'static Shard>> = OnceLock::new();
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use crate::sys::cvt;
 
 fn shards() -> io::Result<&'static [&'static Shard]> {
     if let Some(s) = SHARDS.get() {
@@ -77,7 +71,7 @@ pub(crate) fn shard_for(fd: RawFd) -> io::Result<&'static Shard> {
 /// Moves `fd` to a descriptor number `n` with `n % workers == worker`.
 ///
 /// may hands a registered descriptor's events to worker `fd % workers`.
-/// Placing shard `i`'s epoll descriptor on worker `i` spreads the shards
+/// Placing shard `i`'s selector descriptor on worker `i` spreads the shards
 /// (and the sockets, which go to shard `fd % shards`) evenly over the
 /// workers, as may spreads its own sockets; left to chance, two shards
 /// could share a worker and leave the other one only stealing.
@@ -117,9 +111,9 @@ fn place_on_worker(fd: OwnedFd, worker: usize, workers: usize) -> io::Result<Own
 impl Shard {
     fn new(worker: usize, workers: usize) -> io::Result<Shard> {
         let fd = place_on_worker(selector::new()?, worker, workers)?;
-        let epoll = CoIo::new(fd).map_err(|e| io::Error::other(e.to_string()))?;
+        let selector = CoIo::new(fd).map_err(|e| io::Error::other(e.to_string()))?;
         Ok(Shard {
-            epoll,
+            selector,
             batch: Mutex::new(()),
             graveyard: Mutex::new(Vec::new()),
         })
@@ -130,12 +124,12 @@ impl Shard {
         // SAFETY: the token, `reg`'s address, stays valid until
         // `deregister` has removed `fd` and no batch in flight can name it
         // any more.
-        unsafe { selector::register(self.epoll.as_raw_fd(), fd, Arc::as_ptr(reg) as usize) }
+        unsafe { selector::register(self.selector.as_raw_fd(), fd, Arc::as_ptr(reg) as usize) }
     }
 
     /// Removes `fd`; `reg` is freed as soon as no batch can name it.
     pub(crate) fn deregister(&self, fd: RawFd, reg: Arc<Registration>) {
-        selector::deregister(self.epoll.as_raw_fd(), fd);
+        selector::deregister(self.selector.as_raw_fd(), fd);
         let mut graveyard = self.graveyard.lock();
         match self.batch.try_lock() {
             // No batch in flight, and later ones cannot see `fd`.
@@ -148,7 +142,7 @@ impl Shard {
         let mut events: Vec<selector::Event> = Vec::with_capacity(BATCH);
         loop {
             while self.poll_batch(&mut events) == BATCH {}
-            self.epoll.wait_io();
+            self.selector.wait_io();
         }
     }
 
@@ -157,7 +151,7 @@ impl Shard {
     #[inline(never)]
     fn poll_batch(&self, events: &mut Vec<selector::Event>) -> usize {
         let batch = self.batch.lock();
-        let n = selector::poll(self.epoll.as_raw_fd(), events);
+        let n = selector::poll(self.selector.as_raw_fd(), events);
         for ev in events.drain(..) {
             let (token, flags) = selector::token_and_readiness(&ev);
             // SAFETY: the token is the address of a Registration kept alive

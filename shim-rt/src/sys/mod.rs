@@ -35,6 +35,15 @@ pub use os::{
     WakeFd, IOV_MAX,
 };
 
+/// `Err(last OS error)` for a negative result of a system call.
+pub(crate) fn cvt(r: libc::c_int) -> std::io::Result<libc::c_int> {
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
 /// A selector event: the descriptor is readable (or has an error).
 pub(crate) const READABLE: u32 = 1;
 /// A selector event: the descriptor is writable (or has an error).

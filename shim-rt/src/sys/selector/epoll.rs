@@ -3,18 +3,10 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use crate::sys::{CLOSED, READABLE, WRITABLE};
+use crate::sys::{cvt, CLOSED, READABLE, WRITABLE};
 
 /// One ready event as the kernel reports it.
 pub(crate) type Event = libc::epoll_event;
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
 
 /// A new, close-on-exec selector descriptor.
 pub(crate) fn new() -> io::Result<OwnedFd> {

@@ -10,18 +10,10 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
-use crate::sys::{CLOSED, READABLE, WRITABLE};
+use crate::sys::{cvt, CLOSED, READABLE, WRITABLE};
 
 /// One ready event as the kernel reports it.
 pub(crate) type Event = libc::kevent;
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
 
 /// A `kevent` change, built from zero: the struct's fields differ between
 /// the BSDs (FreeBSD has `ext`).
