@@ -20,6 +20,7 @@
 //! | `gevent.pool.Group` (`spawn`, `join`, `kill`) | [`Group`] (`spawn`, `join_all`, `cancel_all`) |
 //! | `gevent.pool.Pool` (`map`, `imap`, `imap_unordered`, `kill`) | [`Pool`] (`map`, `map_unordered`, `cancel_all`) |
 //! | `gevent.get_hub().threadpool.apply` | [`offload`] |
+//! | (awaiting a future from blocking code) | [`block_on`] |
 //!
 //! OS-level waits (gevent's `wait_read`/`wait_write`, `select.poll`,
 //! `signal_handler`) and listeners with an explicit backlog come from the

@@ -128,8 +128,8 @@ pub mod process {
 /// std's, with the standard streams and `pipe` cooperative.
 pub mod io {
     pub use shim_io::{
-        pipe, stderr, stdin, stdout, PipeReader, PipeWriter, Stderr, StderrLock, Stdin, StdinLock,
-        Stdout, StdoutLock,
+        pipe, stderr, stdin, stdout, IsTerminal, PipeReader, PipeWriter, Stderr, StderrLock, Stdin,
+        StdinLock, Stdout, StdoutLock,
     };
     #[doc(no_inline)]
     pub use std::io::*;

@@ -229,7 +229,6 @@ fn io() {
     same_trait!(io::Write);
     same_trait!(io::BufRead);
     same_trait!(io::Seek);
-    same_trait!(io::IsTerminal);
     same!(io::Error);
     same!(io::ErrorKind);
     same!(io::SeekFrom);
@@ -304,4 +303,55 @@ fn fs() {
     same_trait!(os::unix::fs::FileExt);
     same_trait!(os::unix::fs::DirEntryExt);
     same_trait!(os::unix::fs::FileTypeExt);
+}
+
+/// std's `IsTerminal` is sealed: greenstd's is its own trait of the same
+/// name, implemented for std's types and greenstd's, so code that names it
+/// as a method or as a bound compiles against either.
+#[test]
+fn is_terminal_for_std_and_greenstd_types() {
+    use greenstd::io::IsTerminal;
+    use std::os::fd::AsFd;
+    fn bound<T: IsTerminal + ?Sized>(t: &T) -> bool {
+        t.is_terminal()
+    }
+    fn std_answer(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+        std::io::IsTerminal::is_terminal(&fd)
+    }
+    // greenstd's streams and their locks: the answer std gives for the
+    // same descriptor.
+    let (i, o, e) = (
+        greenstd::io::stdin(),
+        greenstd::io::stdout(),
+        greenstd::io::stderr(),
+    );
+    assert_eq!(bound(&i), std_answer(i.as_fd()));
+    assert_eq!(bound(&i.lock()), std_answer(i.as_fd()));
+    assert_eq!(bound(&o), std_answer(o.as_fd()));
+    assert_eq!(bound(&o.lock()), std_answer(o.as_fd()));
+    assert_eq!(bound(&e), std_answer(e.as_fd()));
+    assert_eq!(bound(&e.lock()), std_answer(e.as_fd()));
+    // std's own types, through std's impls.
+    assert_eq!(bound(&std::io::stdout()), std_answer(o.as_fd()));
+    let null = std::fs::File::open("/dev/null").unwrap();
+    assert!(!bound(&null));
+    assert!(!bound(&null.as_fd()));
+    // greenstd's File, on a file and on a terminal when the machine has one
+    // to open (a pseudo-terminal's master side is a tty).
+    let f = greenstd::fs::File::open("/dev/null").unwrap();
+    assert!(!f.is_terminal());
+    if let Ok(pty) = greenstd::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/ptmx")
+    {
+        assert_eq!(bound(&pty), std_answer(pty.as_fd()));
+        assert!(pty.is_terminal());
+    }
+    // Inside a coroutine too.
+    greenstd::thread::spawn(|| {
+        assert!(!greenstd::fs::File::open("/dev/null").unwrap().is_terminal())
+    })
+    .join()
+    .unwrap();
 }

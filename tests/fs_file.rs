@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use greenstd::fs::{self, File, OpenOptions};
+use greenstd::io::IsTerminal;
 use greenstd::process::{Command, Stdio};
 use stdio_util::{both, TempDir};
 

@@ -372,3 +372,88 @@ fn spawn_after_runs_later_and_sleeps_cooperatively() {
         start.elapsed()
     );
 }
+
+/// A future that is ready once `flag` is set, registering its waker in
+/// `wakers` until then (the shape of any channel or timer future).
+fn flag_future(
+    flag: Arc<AtomicBool>,
+    wakers: Arc<std::sync::Mutex<Vec<std::task::Waker>>>,
+) -> impl std::future::Future<Output = ()> {
+    std::future::poll_fn(move |cx| {
+        if flag.load(Ordering::SeqCst) {
+            return std::task::Poll::Ready(());
+        }
+        wakers.lock().unwrap().push(cx.waker().clone());
+        // Set between the check and the push: look again.
+        if flag.load(Ordering::SeqCst) {
+            return std::task::Poll::Ready(());
+        }
+        std::task::Poll::Pending
+    })
+}
+
+#[test]
+fn block_on_parks_500_coroutines_on_one_worker_until_their_wakers_fire() {
+    green::Config::new().workers(1).apply().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let wakers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tick = ticker(stop.clone());
+    let threads_before = os_threads();
+    let t = Instant::now();
+    let handles: Vec<_> = (0..500)
+        .map(|i| {
+            let (f, w) = (flag.clone(), wakers.clone());
+            thread::spawn(move || {
+                green::block_on(async move {
+                    flag_future(f, w).await;
+                    i
+                })
+            })
+        })
+        .collect();
+    // Every coroutine is parked in block_on while the one worker ticks.
+    while wakers.lock().unwrap().len() < 500 {
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(t.elapsed() < Duration::from_secs(30), "not all polled");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    // Woken from a plain OS thread.
+    flag.store(true, Ordering::SeqCst);
+    for w in wakers.lock().unwrap().drain(..) {
+        w.wake();
+    }
+    let sum: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, (0..500).sum());
+    stop.store(true, Ordering::SeqCst);
+    let ticks = tick.join().unwrap();
+    assert!(ticks >= 10, "the worker was blocked: {ticks} ticks");
+    assert!(
+        os_threads() <= threads_before + 2,
+        "{threads_before} -> {}",
+        os_threads()
+    );
+    // On a plain OS thread it parks the thread, as futures' block_on.
+    let (f, w) = (Arc::new(AtomicBool::new(false)), wakers.clone());
+    let f2 = f.clone();
+    let waker_thread = std::thread::spawn(move || {
+        while w.lock().unwrap().is_empty() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        f2.store(true, Ordering::SeqCst);
+        w.lock().unwrap().drain(..).for_each(|w| w.wake());
+    });
+    green::block_on(flag_future(f, wakers));
+    waker_thread.join().unwrap();
+    // A future that is ready at once, and one that wakes itself.
+    assert_eq!(green::block_on(async { 7 }), 7);
+    let mut first = true;
+    green::block_on(std::future::poll_fn(|cx| {
+        if std::mem::take(&mut first) {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    }));
+}

@@ -127,10 +127,11 @@ impl Plan {
         let parker = n.name() == "parking_lot_core";
         let manifest = m.text();
         let stamp = format!(
-            "{}\n{}\n{}\n{manifest}",
+            "{}\n{}\n{}{}\n{manifest}",
             env!("CARGO_PKG_VERSION"),
             id.repr,
-            if parker { PARKER } else { "" }
+            if parker { PARKER } else { "" },
+            crate::pollers::stamp(n.name())
         );
         let stamp_file = dir.join(".cargo-green-stamp");
         if fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
@@ -151,6 +152,7 @@ impl Plan {
                 }
             }
         }
+        crate::pollers::rewrite(n.name(), dir)?;
         fs::write(stamp_file, stamp)?;
         Ok(())
     }

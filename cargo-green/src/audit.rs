@@ -94,6 +94,89 @@ const LIBC_BLOCKING: &[&str] = &[
     "sigtimedwait",
 ];
 
+/// How much a finding matters, most first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Rank {
+    /// A wait with no greenstd path: the worker blocks whenever it runs.
+    Blocks,
+    /// Blocks only sometimes: I/O on a descriptor that may be non-blocking,
+    /// a lock that may be free, a file read from the page cache.
+    MayBlock,
+    /// Does no waiting: a getter of a value already read, or a wait
+    /// cargo green made cooperative.
+    Benign,
+}
+
+impl Rank {
+    fn title(self) -> &'static str {
+        match self {
+            Rank::Blocks => "blocks a worker",
+            Rank::MayBlock => "may block a worker",
+            Rank::Benign => "benign",
+        }
+    }
+}
+
+/// libc calls that wait (for time, a peer, a child, a lock) whatever the
+/// descriptor: the others of `LIBC_BLOCKING` wait only on a blocking one.
+const LIBC_WAITS: &[&str] = &[
+    "accept",
+    "accept4",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect",
+    "epoll_wait",
+    "epoll_pwait",
+    "nanosleep",
+    "clock_nanosleep",
+    "usleep",
+    "sleep",
+    "pause",
+    "pthread_join",
+    "pthread_cond_wait",
+    "pthread_cond_timedwait",
+    "sem_wait",
+    "sem_timedwait",
+    "waitpid",
+    "wait",
+    "wait4",
+    "waitid",
+    "getaddrinfo",
+    "gethostbyname",
+    "flock",
+    "sigwait",
+    "sigwaitinfo",
+    "sigtimedwait",
+];
+
+/// The rank of a call of `callee` (of `kind`) made in crate `krate`;
+/// `cooperative` names the crates whose waits cargo green rewrote (mio's
+/// selector calls `epoll_wait` only once greenstd saw it ready).
+fn rank_of(kind: &str, callee: &str, krate: &str, cooperative: &BTreeSet<String>) -> Rank {
+    if kind == FS_VALUE {
+        return Rank::Benign;
+    }
+    if kind == LIBC_KIND {
+        if cooperative.contains(krate) && matches!(callee, "epoll_wait" | "epoll_pwait") {
+            return Rank::Benign;
+        }
+        return if LIBC_WAITS.contains(&callee) {
+            Rank::Blocks
+        } else {
+            Rank::MayBlock
+        };
+    }
+    if kind.starts_with("std::sync") || kind.starts_with("std::fs") {
+        Rank::MayBlock
+    } else {
+        Rank::Blocks
+    }
+}
+
+const LIBC_KIND: &str = "blocking libc call";
+const FS_VALUE: &str = "std::fs value getter (no I/O)";
+
 /// The kind of blocking item a demangled symbol is, if it is one.
 pub(crate) fn blocking_kind(callee: &str) -> Option<&'static str> {
     let path = callee.trim_start_matches(['<', '&']);
@@ -176,7 +259,17 @@ pub(crate) fn blocking_kind(callee: &str) -> Option<&'static str> {
         return one_of(PROCESS).then_some("std::process (blocks the worker)");
     }
     if path.starts_with("std::fs::") && !matches!(last, "fmt" | "drop" | "clone") {
-        return Some("std::fs (blocks the worker)");
+        // What a Metadata, FileType or Permissions holds was read already;
+        // a DirEntry's path and name too.
+        let value = ["Metadata", "FileType", "Permissions", "FileTimes"]
+            .iter()
+            .any(|t| path.starts_with(&format!("std::fs::{t}::")))
+            || (path.starts_with("std::fs::DirEntry::") && one_of(&["path", "file_name"]));
+        return Some(if value {
+            FS_VALUE
+        } else {
+            "std::fs (blocks the worker)"
+        });
     }
     if path.starts_with("std::io::stdio::Stdin")
         && one_of(&[
@@ -327,7 +420,7 @@ pub(crate) fn audit_file(path: &Path, skip: &BTreeSet<String>) -> io::Result<Vec
                 if sym.is_definition() || !LIBC_BLOCKING.contains(&plain) {
                     continue;
                 }
-                "blocking libc call"
+                LIBC_KIND
             };
             let (krate, caller) = if is_rust(caller_raw) {
                 let d = demangle(caller_raw);
@@ -397,7 +490,32 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
             }
         }
     }
+    // greenstd's own crates and their dependencies, also when the
+    // project's graph does not have them (cargo green added greenstd).
+    skip.extend(plan.greenstd_libs.iter().cloned());
     skip.retain(|l| !audited.contains(l));
+    // Crates whose waits cargo green rewrote to go through greenstd.
+    let cooperative: BTreeSet<String> = plan
+        .status
+        .iter()
+        .filter(|(id, st)| st.patched() && crate::pollers::is_poller(plan.graph.nodes[*id].name()))
+        .filter_map(|(id, _)| plan.graph.nodes[id].lib_name())
+        .collect();
+    // The build is audit's own: the shadow's lockfile is a copy that names
+    // greenstd, so `--locked` would refuse it (the project's own lockfile
+    // is checked by `settle` above); `--frozen` keeps its offline half.
+    let rest: Vec<OsString> = rest
+        .iter()
+        .filter(|a| *a != "--locked")
+        .map(|a| {
+            if a == "--frozen" {
+                "--offline".into()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let rest = &rest[..];
     let mut lib_to_pkg: BTreeMap<String, String> = plan
         .graph
         .nodes
@@ -451,7 +569,9 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
     for job in jobs {
         let out = crate::green_command("rustc", &plan, &applied, &args, &job)?
             .arg("--message-format=json-render-diagnostics")
-            .args(["--", "-C", "link-arg=-Wl,--emit-relocs"])
+            // Relocations kept; a profile's `strip` (which the linker
+            // refuses with --emit-relocs) overridden: rustc takes the last.
+            .args(["--", "-C", "strip=none", "-C", "link-arg=-Wl,--emit-relocs"])
             .stderr(Stdio::inherit())
             .output()?;
         if !out.status.success() {
@@ -466,31 +586,69 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
         }
     }
     for exe in &exes {
-        let findings = audit_file(exe, &skip)?;
-        println!("cargo green audit: {}", exe.display());
-        if findings.is_empty() {
-            println!("  nothing found that blocks a worker");
+        let mut findings: Vec<(Rank, Finding)> = audit_file(exe, &skip)?
+            .into_iter()
+            .map(|f| (rank_of(f.kind, &f.callee, &f.krate, &cooperative), f))
+            .collect();
+        findings.sort();
+        let pkg_of = |krate: &str| -> String {
+            lib_to_pkg
+                .get(krate)
+                .cloned()
+                .unwrap_or_else(|| krate.to_string())
+        };
+        // The first line names what to act on first.
+        let count = |r: Rank| findings.iter().filter(|(k, _)| *k == r).count();
+        match findings.first() {
+            Some((r, f)) if *r != Rank::Benign => println!(
+                "cargo green audit: {}: {} {}, {} {}, {} benign; first: {}: {} -> {}",
+                exe.display(),
+                count(Rank::Blocks),
+                Rank::Blocks.title(),
+                count(Rank::MayBlock),
+                Rank::MayBlock.title(),
+                count(Rank::Benign),
+                pkg_of(&f.krate),
+                f.caller,
+                f.callee
+            ),
+            _ => println!(
+                "cargo green audit: {}: nothing found that blocks a worker ({} benign)",
+                exe.display(),
+                count(Rank::Benign)
+            ),
         }
-        let mut by_crate: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
-        for f in &findings {
-            by_crate.entry(&f.krate).or_default().push(f);
-        }
-        for (krate, fs) in by_crate {
-            let pkg = lib_to_pkg.get(krate).map(String::as_str).unwrap_or(krate);
-            let st = plan
-                .graph
-                .nodes
+        for rank in [Rank::Blocks, Rank::MayBlock, Rank::Benign] {
+            let of_rank: Vec<&Finding> = findings
                 .iter()
-                .find(|(_, n)| n.name() == pkg)
-                .map(|(id, _)| plan.status[id].describe())
-                .unwrap_or_default();
-            if st.is_empty() {
-                println!("  {pkg}:");
-            } else {
-                println!("  {pkg}: {st}");
+                .filter(|(r, _)| *r == rank)
+                .map(|(_, f)| f)
+                .collect();
+            if of_rank.is_empty() {
+                continue;
             }
-            for f in fs {
-                println!("    {} -> {} [{}]", f.caller, f.callee, f.kind);
+            println!("  {}:", rank.title());
+            let mut by_crate: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
+            for f in of_rank {
+                by_crate.entry(&f.krate).or_default().push(f);
+            }
+            for (krate, fs) in by_crate {
+                let pkg = pkg_of(krate);
+                let st = plan
+                    .graph
+                    .nodes
+                    .iter()
+                    .find(|(_, n)| n.name() == pkg)
+                    .map(|(id, _)| plan.status[id].describe())
+                    .unwrap_or_default();
+                if st.is_empty() {
+                    println!("    {pkg}:");
+                } else {
+                    println!("    {pkg}: {st}");
+                }
+                for f in fs {
+                    println!("      {} -> {} [{}]", f.caller, f.callee, f.kind);
+                }
             }
         }
     }
@@ -533,6 +691,55 @@ mod tests {
         assert!(blocking_kind("std::process::Command::output").is_some());
         assert!(blocking_kind("std::fs::read_to_string::inner").is_some());
         assert!(blocking_kind("core::fmt::write").is_none());
+    }
+
+    #[test]
+    fn ranks_waits_first_and_getters_last() {
+        let none = BTreeSet::new();
+        let mio: BTreeSet<String> = ["mio".to_string()].into();
+        let rank = |callee: &str, krate: &str, coop: &BTreeSet<String>| {
+            let kind = if callee.contains("::") {
+                blocking_kind(callee).unwrap()
+            } else {
+                LIBC_KIND
+            };
+            rank_of(kind, callee, krate, coop)
+        };
+        assert_eq!(rank("epoll_wait", "mio", &none), Rank::Blocks);
+        // mio's selector waits through greenstd first in its copy.
+        assert_eq!(rank("epoll_wait", "mio", &mio), Rank::Benign);
+        assert_eq!(rank("epoll_wait", "polling", &mio), Rank::Blocks);
+        assert_eq!(rank("accept4", "x", &none), Rank::Blocks);
+        assert_eq!(rank("nanosleep", "x", &none), Rank::Blocks);
+        assert_eq!(rank("read", "x", &none), Rank::MayBlock);
+        assert_eq!(rank("connect", "x", &none), Rank::MayBlock);
+        assert_eq!(
+            rank("std::thread::functions::sleep", "x", &none),
+            Rank::Blocks
+        );
+        assert_eq!(
+            rank("std::net::tcp::TcpStream::connect", "x", &none),
+            Rank::Blocks
+        );
+        assert_eq!(
+            rank("std::sync::poison::mutex::Mutex<T>::lock", "x", &none),
+            Rank::MayBlock
+        );
+        assert_eq!(
+            rank("std::fs::read_to_string::inner", "x", &none),
+            Rank::MayBlock
+        );
+        assert_eq!(rank("std::fs::Metadata::len", "x", &none), Rank::Benign);
+        assert_eq!(
+            rank("std::fs::Metadata::modified", "x", &none),
+            Rank::Benign
+        );
+        assert_eq!(rank("std::fs::DirEntry::path", "x", &none), Rank::Benign);
+        assert_eq!(
+            rank("std::fs::DirEntry::metadata", "x", &none),
+            Rank::MayBlock
+        );
+        assert!(Rank::Blocks < Rank::MayBlock && Rank::MayBlock < Rank::Benign);
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod audit;
 mod graph;
 mod manifest;
 mod plan;
+mod pollers;
 mod scan;
 
 use graph::GraphArgs;
@@ -216,12 +217,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The one line a build prints: `cargo green: patched N crates, M left`,
+/// then where to look.
 pub(crate) fn summary(plan: &Plan) -> String {
     let (patched, left) = plan.counts();
     let crates = if patched == 1 { "crate" } else { "crates" };
     if left == 0 {
         format!(
-            "cargo green: patched {patched} {crates} onto {} (details: cargo green status)",
+            "cargo green: patched {patched} {crates}, 0 left (onto {}; details: cargo green status)",
             plan.spec.describe()
         )
     } else {
@@ -240,6 +243,11 @@ fn status(args: &Args) -> io::Result<ExitCode> {
             let mut d = st.describe();
             if n.name() == "parking_lot_core" && st.patched() {
                 d.push_str(", its thread parker replaced: parking_lot locks park the coroutine");
+            }
+            if pollers::is_poller(n.name()) && st.patched() {
+                d.push_str(
+                    ", its epoll selector waits through greenstd: tokio's reactor parks the coroutine",
+                );
             }
             (n.name(), n.pkg.version.to_string(), d)
         })
@@ -338,12 +346,7 @@ fn failed_copies(plan: &Plan, stdout: &[u8], stderr: &[u8]) -> Vec<cargo_metadat
     let copies: Vec<(cargo_metadata::PackageId, PathBuf, String)> = plan
         .status
         .iter()
-        .filter(|(_, s)| {
-            matches!(
-                s,
-                Status::Patched(How::Copy | How::Parker | How::Renamed(_))
-            )
-        })
+        .filter(|(_, s)| is_copy(s))
         .map(|(id, _)| {
             let n = &plan.graph.nodes[id];
             (
@@ -502,46 +505,281 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
         "d" => "doc",
         other => other,
     };
-    for _attempt in 0..8 {
+    let before_dashes = || args.rest.iter().take_while(|a| *a != "--");
+    // A user who asked for cargo's JSON reads it themselves: their command
+    // runs as it is, and a failure is diagnosed afterwards.
+    let user_format = before_dashes().any(|a| a.to_string_lossy().starts_with("--message-format"));
+    for attempt in 0..8 {
         let (plan, applied) = settle(args)?;
         eprintln!("{}", summary(&plan));
-        let status = green_command(cmd, &plan, &applied, args, &args.rest)?.status()?;
+        // The rustc errors of copies that fall back, emptied per command.
+        let log = plan.green_dir.join("fallback.log");
+        if attempt == 0 {
+            std::fs::create_dir_all(&plan.green_dir)?;
+            std::fs::write(&log, "")?;
+        }
+        let mut failed: Vec<(cargo_metadata::PackageId, String)> = Vec::new();
+        let status = if user_format {
+            green_command(cmd, &plan, &applied, args, &args.rest)?.status()?
+        } else {
+            // Compile first with rustc's diagnostics through cargo green:
+            // a patched copy's errors go to the log, the user's are shown.
+            let (compile, only) = match cmd {
+                "test" | "bench" => (cmd, false),
+                "run" => ("build", false),
+                other => (other, true),
+            };
+            let compile_args = if only {
+                args.rest.clone()
+            } else {
+                diagnostic_args(&args.rest)
+            };
+            let mut c = green_command(compile, &plan, &applied, args, &compile_args)?;
+            if matches!(cmd, "test" | "bench") {
+                c.arg("--no-run");
+            }
+            // Every copy that fails is found in one pass.
+            match compile {
+                "test" | "bench" => {
+                    c.arg("--no-fail-fast");
+                }
+                "rustc" => {}
+                _ if !before_dashes().any(|a| a == "--keep-going") => {
+                    c.arg("--keep-going");
+                }
+                _ => {}
+            }
+            c.arg(if io::IsTerminal::is_terminal(&io::stderr()) {
+                "--message-format=json-diagnostic-rendered-ansi"
+            } else {
+                "--message-format=json"
+            });
+            let (status, found) = compile_through(&plan, c, &log)?;
+            failed = found;
+            if status.success() && !only {
+                // Built: now run it (nothing is left to compile); what the
+                // run returns is the answer.
+                let run = green_command(cmd, &plan, &applied, args, &args.rest)?.status()?;
+                return Ok(exit_code(run));
+            }
+            status
+        };
         if status.success() {
             return Ok(ExitCode::SUCCESS);
         }
-        let code = status.code().unwrap_or(101);
-        // Was it a patched copy that did not compile? Ask cargo (what
-        // built is reused, so this costs what the failing step costs).
-        let (diag, extra): (&str, &[&str]) = match cmd {
-            "test" | "bench" => (cmd, &["--no-run"]),
-            "run" => ("build", &[]),
-            "check" | "clippy" | "doc" => ("check", &[]),
-            _ => ("build", &[]),
-        };
-        let before_dashes: Vec<OsString> = args
-            .rest
-            .iter()
-            .take_while(|a| *a != "--")
-            .cloned()
-            .collect();
-        let out = green_command(diag, &plan, &applied, args, &before_dashes)?
-            .args(extra)
-            .arg("--message-format=json")
-            .output()?;
-        let failed = failed_copies(&plan, &out.stdout, &out.stderr);
-        if failed.is_empty() {
-            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(101)));
+        if failed.is_empty() && !plan.status.values().any(is_copy) {
+            return Ok(exit_code(status));
         }
-        for id in &failed {
+        if failed.is_empty() {
+            // Not seen in the compiler's messages (a build script of a copy
+            // that failed, say): ask cargo once more, everything captured.
+            let ids = diagnose(cmd, &plan, &applied, args)?;
+            if ids.is_empty() {
+                return Ok(exit_code(status));
+            }
+            failed = ids
+                .into_iter()
+                .map(|id| {
+                    (
+                        id,
+                        "its build failed (see cargo's output above)".to_string(),
+                    )
+                })
+                .collect();
+        }
+        for (id, why) in &failed {
             let n = &plan.graph.nodes[id];
             eprintln!(
-                "cargo green: {} {} does not build against greenstd: building the original instead \
-                 (it stays blocking; `cargo green status` lists it)",
+                "cargo green: {} {}: {why}; built from the original (stays blocking; rustc's errors: {})",
                 n.name(),
-                n.pkg.version
+                n.pkg.version,
+                log.display()
             );
         }
-        plan::record_failed(&plan.green_dir, &plan.spec, &failed)?;
+        let ids: Vec<_> = failed.into_iter().map(|(id, _)| id).collect();
+        plan::record_failed(&plan.green_dir, &plan.spec, &ids)?;
     }
     Err(io::Error::other("gave up after 8 attempts"))
+}
+
+fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    ExitCode::from(
+        status
+            .code()
+            .map_or(101, |c| u8::try_from(c).unwrap_or(101)),
+    )
+}
+
+fn is_copy(s: &Status) -> bool {
+    matches!(
+        s,
+        Status::Patched(How::Copy | How::Parker | How::Renamed(_))
+    )
+}
+
+/// Runs a compiling cargo command with `--message-format=json…`: the
+/// diagnostics of the user's crates are printed as cargo would print them,
+/// those of patched copies appended to `log`. Returns cargo's status and
+/// the copies that failed, each with its first error.
+fn compile_through(
+    plan: &Plan,
+    mut c: Command,
+    log: &Path,
+) -> io::Result<(
+    std::process::ExitStatus,
+    Vec<(cargo_metadata::PackageId, String)>,
+)> {
+    use std::io::Write;
+    let copies: Vec<(cargo_metadata::PackageId, String)> = plan
+        .status
+        .iter()
+        .filter(|(_, s)| is_copy(s))
+        .map(|(id, _)| (id.clone(), plan.copy_dir(id).to_string_lossy().into_owned()))
+        .collect();
+    let mut child = c.stdout(std::process::Stdio::piped()).spawn()?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut log_file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)?;
+    let mut failed: Vec<(cargo_metadata::PackageId, String)> = Vec::new();
+    let mut out = io::stdout().lock();
+    for msg in cargo_metadata::Message::parse_stream(io::BufReader::new(stdout)) {
+        match msg? {
+            cargo_metadata::Message::CompilerMessage(m) => {
+                let copy = copies
+                    .iter()
+                    .find(|(_, dir)| m.package_id.repr.contains(dir.as_str()));
+                let rendered = m.message.rendered.clone().unwrap_or_default();
+                match copy {
+                    None => {
+                        eprint!("{rendered}");
+                    }
+                    Some((id, _)) => {
+                        writeln!(
+                            log_file,
+                            "{}:\n{}",
+                            m.package_id.repr,
+                            strip_ansi(&rendered)
+                        )?;
+                        if m.message.level == cargo_metadata::diagnostic::DiagnosticLevel::Error
+                            && !failed.iter().any(|(f, _)| f == id)
+                        {
+                            failed.push((id.clone(), reason(&m.message)));
+                        }
+                    }
+                }
+            }
+            cargo_metadata::Message::TextLine(line) => {
+                writeln!(out, "{line}")?;
+            }
+            _ => {}
+        }
+    }
+    Ok((child.wait()?, failed))
+}
+
+/// One line on why a copy failed: its first error, with the note that
+/// names the types when there is one.
+fn reason(d: &cargo_metadata::diagnostic::Diagnostic) -> String {
+    let mut r = match &d.code {
+        Some(c) => format!("error[{}]: {}", c.code, d.message),
+        None => format!("error: {}", d.message),
+    };
+    if let Some(span) = d.spans.iter().find(|s| s.is_primary) {
+        let file = span
+            .file_name
+            .rsplit("/src/")
+            .next()
+            .unwrap_or(&span.file_name);
+        r.push_str(&format!(" at {file}:{}", span.line_start));
+        if let Some(label) = span.label.as_deref().filter(|l| !l.is_empty()) {
+            r.push_str(&format!(" ({})", label.lines().next().unwrap_or_default()));
+        }
+    }
+    r
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Cargo once more, everything captured, to find the patched copies that
+/// failed where the compiler's messages do not say (a build script).
+fn diagnose(
+    cmd: &str,
+    plan: &Plan,
+    applied: &apply::Applied,
+    args: &Args,
+) -> io::Result<Vec<cargo_metadata::PackageId>> {
+    let (diag, extra): (&str, &[&str]) = match cmd {
+        "test" | "bench" => (cmd, &["--no-run"]),
+        "check" | "clippy" | "doc" => ("check", &[]),
+        _ => ("build", &[]),
+    };
+    let out = green_command(diag, plan, applied, args, &diagnostic_args(&args.rest))?
+        .args(extra)
+        .arg("--message-format=json")
+        .output()?;
+    Ok(failed_copies(plan, &out.stdout, &out.stderr))
+}
+
+/// The user's cargo arguments for cargo green's own diagnostic pass
+/// (`--message-format=json`, `--no-run` added): everything before `--`
+/// except what that pass sets itself or what its command does not take,
+/// so that cargo never sees a flag twice.
+fn diagnostic_args(rest: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut it = rest.iter().take_while(|a| *a != "--");
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        match &*s {
+            // Set by the diagnostic pass.
+            "--no-run" | "--no-fail-fast" | "--doc" => {}
+            "--message-format" => {
+                it.next();
+            }
+            _ if s.starts_with("--message-format=") => {}
+            _ => out.push(a.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_args_never_repeat_what_the_pass_sets() {
+        let v = |xs: &[&str]| xs.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            diagnostic_args(&v(&[
+                "--release",
+                "--no-run",
+                "--message-format",
+                "short",
+                "--message-format=json",
+                "-p",
+                "x",
+                "--no-fail-fast",
+                "--",
+                "--no-run",
+            ])),
+            v(&["--release", "-p", "x"])
+        );
+    }
 }

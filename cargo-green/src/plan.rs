@@ -48,6 +48,10 @@ pub(crate) enum Why {
     NoStd,
     /// It failed to build when patched: the original is used.
     BuildFailed,
+    /// A crate it shares types with (the first string) is built from the
+    /// original and uses the original of a renamed copy (the second) this
+    /// one would use: the original keeps the graph's types whole.
+    WithFallback(String, String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +76,7 @@ impl Status {
             Status::Left(Why::NothingToPatch) => "not patched: nothing to patch (never names what greenstd replaces: thread, net, sync, process, fs, stdio, thread_local!)".into(),
             Status::Left(Why::NoStd) => "not patched: no_std".into(),
             Status::Left(Why::BuildFailed) => "NOT PATCHED: failed to build against greenstd; the original is used (delete <target>/green/failed to try again)".into(),
+            Status::Left(Why::WithFallback(user, shared)) => format!("NOT PATCHED: {user} is built from the original and passes it `{shared}`'s types; the original is used so that both name the same `{shared}`"),
         }
     }
 
@@ -84,7 +89,9 @@ impl Status {
     pub(crate) fn counts_as_left(&self) -> bool {
         matches!(
             self,
-            Status::Left(Why::BuildFailed) | Status::Left(Why::RuntimeShared(_))
+            Status::Left(Why::BuildFailed)
+                | Status::Left(Why::RuntimeShared(_))
+                | Status::Left(Why::WithFallback(..))
         )
     }
 }
@@ -103,6 +110,9 @@ pub(crate) struct Plan {
     pub(crate) project_dir: PathBuf,
     /// Path packages of the user (members and path dependencies).
     pub(crate) shadowed: BTreeSet<PackageId>,
+    /// Library names of greenstd and everything it depends on (whether or
+    /// not the user's graph has them): what `audit` leaves out.
+    pub(crate) greenstd_libs: BTreeSet<String>,
 }
 
 /// A short, stable hash for directory names.
@@ -175,7 +185,7 @@ fn probe_closure(
     green_dir: &Path,
     user_lock: Option<&Path>,
     args: &GraphArgs,
-) -> io::Result<BTreeSet<Compat>> {
+) -> io::Result<(BTreeSet<Compat>, BTreeSet<String>)> {
     let dir = green_dir.join("probe");
     fs::create_dir_all(dir.join("src"))?;
     let mut doc = toml_edit::DocumentMut::new();
@@ -213,11 +223,14 @@ fn probe_closure(
     let closure = g.closure([green.pkg.id.clone()], |k| {
         k.iter().any(|k| *k != DependencyKind::Development)
     });
-    Ok(closure
-        .iter()
-        .filter_map(|id| g.nodes.get(id))
-        .map(|n| (n.name().to_string(), compat(&n.pkg.version)))
-        .collect())
+    let nodes: Vec<&Node> = closure.iter().filter_map(|id| g.nodes.get(id)).collect();
+    Ok((
+        nodes
+            .iter()
+            .map(|n| (n.name().to_string(), compat(&n.pkg.version)))
+            .collect(),
+        nodes.iter().filter_map(|n| n.lib_name()).collect(),
+    ))
 }
 
 pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
@@ -290,15 +303,20 @@ impl Plan {
         let spec = green.map(spec_of).unwrap_or_else(own_greenstd);
 
         // greenstd and what it depends on, as (name, compatible version).
-        let closure: BTreeSet<Compat> = match green {
-            Some(g) => graph
-                .closure([g.pkg.id.clone()], |k| {
+        let (closure, greenstd_libs): (BTreeSet<Compat>, BTreeSet<String>) = match green {
+            Some(g) => {
+                let ids = graph.closure([g.pkg.id.clone()], |k| {
                     k.iter().any(|k| *k != DependencyKind::Development)
-                })
-                .iter()
-                .filter_map(|id| graph.nodes.get(id))
-                .map(|n| (n.name().to_string(), compat(&n.pkg.version)))
-                .collect(),
+                });
+                let nodes: Vec<&Node> = ids.iter().filter_map(|id| graph.nodes.get(id)).collect();
+                (
+                    nodes
+                        .iter()
+                        .map(|n| (n.name().to_string(), compat(&n.pkg.version)))
+                        .collect(),
+                    nodes.iter().filter_map(|n| n.lib_name()).collect(),
+                )
+            }
             None => {
                 let lock = graph.workspace_root.join("Cargo.lock");
                 probe_closure(&spec, &project_dir, lock.exists().then_some(&*lock), args)?
@@ -420,6 +438,7 @@ impl Plan {
             }
             first = false;
         }
+        keep_types_whole(&graph, &mut status);
         Ok(Plan {
             graph,
             spec,
@@ -427,6 +446,7 @@ impl Plan {
             green_dir,
             project_dir,
             shadowed,
+            greenstd_libs,
         })
     }
 
@@ -439,5 +459,49 @@ impl Plan {
             .count();
         let left = self.status.values().filter(|s| s.counts_as_left()).count();
         (patched, left)
+    }
+}
+
+/// A crate built from its original (it failed against greenstd) names the
+/// original of every renamed copy (`log`), while a patched copy it depends
+/// on names the renamed one (`log-green`): types of the two meet in the
+/// original and do not match (`env_logger` falling back while `env_filter`
+/// is patched). Such a dependency falls back too, to a fixed point.
+fn keep_types_whole(graph: &Graph, status: &mut BTreeMap<PackageId, Status>) {
+    loop {
+        let mut fallback: Option<(PackageId, Why)> = None;
+        'find: for (id, n) in &graph.nodes {
+            if !matches!(
+                status[id],
+                Status::Left(Why::BuildFailed | Why::WithFallback(..))
+            ) {
+                continue;
+            }
+            for (d, _) in &n.deps {
+                if !matches!(
+                    status.get(d),
+                    Some(Status::Patched(How::Copy | How::Parker))
+                ) {
+                    continue;
+                }
+                let shared = graph.nodes[d].deps.iter().find(|(r, _)| {
+                    matches!(status.get(r), Some(Status::Patched(How::Renamed(_))))
+                        && n.deps.iter().any(|(x, _)| x == r)
+                });
+                if let Some((r, _)) = shared {
+                    fallback = Some((
+                        d.clone(),
+                        Why::WithFallback(n.name().to_string(), graph.nodes[r].name().to_string()),
+                    ));
+                    break 'find;
+                }
+            }
+        }
+        match fallback {
+            Some((id, why)) => {
+                status.insert(id, Status::Left(why));
+            }
+            None => return,
+        }
     }
 }

@@ -213,7 +213,10 @@ fn status_names_minreq_patched_and_the_runtime_not() {
 fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
     let _l = lock();
     let mut a = green();
-    a.env("PATH", path_with_cargo_green()).arg("audit");
+    // --locked: the project's lockfile is checked, the build's own copy
+    // (which names greenstd) is not held to it.
+    a.env("PATH", path_with_cargo_green())
+        .args(["audit", "--locked"]);
     let out = run_ok(a);
     // One section per binary, each starting with its header line.
     let section = |bin: &str| -> String {
@@ -245,11 +248,79 @@ fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
         blocking.contains("green-fixture:") && blocking.contains("blocking::c_sleep -> nanosleep"),
         "{out}"
     );
+    // Ranked: the summary line names it first, as what blocks a worker.
+    let summary = blocking.lines().next().unwrap_or_default();
+    assert!(
+        summary.contains("1 blocks a worker") && summary.contains("first: green-fixture:"),
+        "{out}"
+    );
     // Nothing of greenstd or its runtime is reported.
     for internal in ["shim_", "greenstd::", "may::"] {
         assert!(!blocking.contains(internal), "{internal} reported:\n{out}");
     }
     assert!(out.contains("cargo green audit cannot see:"), "{out}");
+}
+
+/// tests/green-clap: crates that name std's sealed `IsTerminal`
+/// (is_terminal_polyfill, anstream, clap_builder) build patched, the user's
+/// `#![deny(warnings)]` crate naming it too; normpath (a `Path::read_dir()`
+/// that returns std's `ReadDir`) falls back with one line and no rustc
+/// error on screen, its errors in the log the line names.
+#[test]
+fn sealed_is_terminal_users_build_patched_and_a_std_typed_return_falls_back_quietly() {
+    let _l = lock();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/green-clap");
+    // A fallback recorded by an earlier run would not be reported again.
+    let _ = std::fs::remove_file(target_dir().join("green/failed"));
+    let mut b = green_in(&dir);
+    b.env("PATH", path_with_cargo_green()).arg("build");
+    let out = run_ok(b);
+    let fallback: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("built from the original"))
+        .collect();
+    assert_eq!(fallback.len(), 1, "{out}");
+    assert!(
+        fallback[0].starts_with("cargo green: normpath 1.5.2: error[E0308]"),
+        "{out}"
+    );
+    // No rustc diagnostic of a copy on screen.
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with("error[") || l.trim_start().starts_with("-->")),
+        "{out}"
+    );
+    assert!(out.contains(", 1 left: run cargo green status"), "{out}");
+    let log = target_dir().join("green/fallback.log");
+    assert!(fallback[0].contains(&*log.to_string_lossy()), "{out}");
+    assert!(
+        std::fs::read_to_string(&log).unwrap().contains("E0308"),
+        "{out}"
+    );
+    let mut st = green_in(&dir);
+    st.env("PATH", path_with_cargo_green()).arg("status");
+    let status = run_ok(st);
+    for name in ["is_terminal_polyfill", "anstream", "clap_builder"] {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{status}"));
+        assert!(line.ends_with("  patched"), "{status}");
+    }
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("normpath ") && l.contains("NOT PATCHED")),
+        "{status}"
+    );
+    let run = Command::new(target_dir().join("debug/green-clap"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("word=hello terminal=false polyfill=false normalized=true"),
+        "{stdout}"
+    );
 }
 
 /// tests/green-workspace: a virtual workspace, a path dependency with its

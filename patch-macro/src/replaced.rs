@@ -89,6 +89,7 @@ pub(crate) const MODULES: &[(&str, &[&str])] = &[
     (
         "io",
         &[
+            "IsTerminal",
             "PipeReader",
             "PipeWriter",
             "Stderr",

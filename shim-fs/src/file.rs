@@ -261,13 +261,6 @@ impl File {
     pub fn unlock(&self) -> io::Result<()> {
         offload::run(|| self.inner.unlock())
     }
-
-    /// `true` if the file is a terminal (std's `IsTerminal`, which is
-    /// sealed: greenstd's `File` has it as a method).
-    pub fn is_terminal(&self) -> bool {
-        use std::io::IsTerminal;
-        self.inner.is_terminal()
-    }
 }
 
 /// The read fast path of a coroutine: one `preadv2(RWF_NOWAIT)` made right
@@ -402,6 +395,15 @@ impl fmt::Debug for File {
     /// Formats as std's `File` (path and access mode, read from `/proc`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl shim_io::sys::Sealed for File {}
+
+/// greenstd's `IsTerminal` (std's is sealed), as std's for its `File`.
+impl shim_io::IsTerminal for File {
+    fn is_terminal(&self) -> bool {
+        shim_io::sys::fd_is_terminal(self.as_fd())
     }
 }
 

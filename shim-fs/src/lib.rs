@@ -43,8 +43,8 @@
 //! * std implements `Read`, `Write` and `Seek` for `Arc<File>`; Rust's
 //!   orphan rule does not let greenstd do that for its `File` (use
 //!   `&File`, which has them: `(&*arc).read(…)`).
-//! * `IsTerminal` is sealed: greenstd's `File` has `is_terminal` as an
-//!   inherent method.
+//! * `IsTerminal` is sealed in std: greenstd's `File` implements
+//!   greenstd's `io::IsTerminal` (same name, method and seal).
 //! * `io::copy` between greenstd's types uses its read/write loop, not the
 //!   kernel-side copy std uses between its own `File`s.
 //!

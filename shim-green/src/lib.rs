@@ -23,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+mod block_on;
 mod cancel;
 mod event;
 mod group;
@@ -32,6 +33,7 @@ pub mod queue;
 mod semaphore;
 mod wait;
 
+pub use block_on::block_on;
 pub use cancel::{checkpoint, shield, with_deadline, with_timeout, Cancelled, Elapsed};
 pub use event::{AsyncResult, Event, Panicked};
 pub use group::Group;

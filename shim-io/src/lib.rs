@@ -30,10 +30,11 @@
 //!
 //! # Differences from std
 //!
-//! * `IsTerminal` is sealed in std, so greenstd's `Stdin`, `Stdout` and
-//!   `Stderr` (and their locks) have `is_terminal` as an inherent method:
-//!   `x.is_terminal()` works, a generic `T: IsTerminal` bound does not
-//!   accept them.
+//! * `IsTerminal` is sealed in std, so greenstd's [`IsTerminal`] is a trait
+//!   of its own with the same name, method and seal, implemented for std's
+//!   types (through std's trait) and for greenstd's: `x.is_terminal()` and
+//!   `T: IsTerminal` bounds work as with std. A crate not rebuilt on
+//!   greenstd that bounds on std's trait does not accept greenstd's types.
 //! * stdin's buffer is greenstd's own: code that reads through std's
 //!   `std::io::stdin()` (a crate not rebuilt on greenstd) has a separate
 //!   buffer, so mixing the two on one input can split it.
@@ -49,11 +50,12 @@
 mod fd;
 mod pipe;
 mod stdio;
+mod terminal;
 
 pub use std::io::{
     copy, empty, read_to_string, repeat, sink, BufRead, BufReader, BufWriter, Bytes, Chain, Cursor,
-    Empty, Error, ErrorKind, IntoInnerError, IoSlice, IoSliceMut, IsTerminal, LineWriter, Lines,
-    Read, Repeat, Result, Seek, SeekFrom, Sink, Split, Take, Write, WriterPanicked,
+    Empty, Error, ErrorKind, IntoInnerError, IoSlice, IoSliceMut, LineWriter, Lines, Read, Repeat,
+    Result, Seek, SeekFrom, Sink, Split, Take, Write, WriterPanicked,
 };
 
 /// The I/O prelude: std's (the traits).
@@ -64,11 +66,13 @@ pub mod prelude {
 /// greenstd's own building blocks, for its other crates.
 pub mod sys {
     pub use crate::fd::GreenFd;
+    pub use crate::terminal::{fd_is_terminal, sealed::Sealed};
 }
 pub use pipe::{pipe, PipeReader, PipeWriter};
 #[doc(hidden)]
 pub use stdio::{_eprint, _eprint_line, _print, _print_line};
 pub use stdio::{stderr, stdin, stdout, Stderr, StderrLock, Stdin, StdinLock, Stdout, StdoutLock};
+pub use terminal::IsTerminal;
 
 #[doc(hidden)]
 pub use std::format_args as __format_args;

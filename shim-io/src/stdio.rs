@@ -219,12 +219,6 @@ impl Write for Raw {
     }
 }
 
-/// `isatty`, as std's `IsTerminal`.
-fn is_terminal(fd: RawFd) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(fd) != 0 }
-}
-
 // ---------------------------------------------------------------------------
 // A reentrant lock whose waits park the coroutine.
 // ---------------------------------------------------------------------------
@@ -435,12 +429,6 @@ impl Stdin {
     pub fn lines(self) -> Lines<StdinLock<'static>> {
         self.lock().lines()
     }
-
-    /// `true` if standard input is a terminal (std's `IsTerminal`, which
-    /// is sealed: greenstd's handle has it as a method).
-    pub fn is_terminal(&self) -> bool {
-        is_terminal(0)
-    }
 }
 
 impl fmt::Debug for Stdin {
@@ -482,13 +470,6 @@ impl Read for &Stdin {
     }
     fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
         self.lock().read_exact(buf)
-    }
-}
-
-impl StdinLock<'_> {
-    /// `true` if standard input is a terminal (see [`Stdin::is_terminal`]).
-    pub fn is_terminal(&self) -> bool {
-        is_terminal(0)
     }
 }
 
@@ -662,12 +643,6 @@ impl Stdout {
             },
         }
     }
-
-    /// `true` if standard output is a terminal (std's `IsTerminal`, which
-    /// is sealed: greenstd's handle has it as a method).
-    pub fn is_terminal(&self) -> bool {
-        is_terminal(1)
-    }
 }
 
 impl Stderr {
@@ -684,26 +659,6 @@ impl Stderr {
                 OutLock::Std(io::stderr().lock())
             },
         }
-    }
-
-    /// `true` if standard error is a terminal (std's `IsTerminal`, which is
-    /// sealed: greenstd's handle has it as a method).
-    pub fn is_terminal(&self) -> bool {
-        is_terminal(2)
-    }
-}
-
-impl StdoutLock<'_> {
-    /// `true` if standard output is a terminal.
-    pub fn is_terminal(&self) -> bool {
-        is_terminal(1)
-    }
-}
-
-impl StderrLock<'_> {
-    /// `true` if standard error is a terminal.
-    pub fn is_terminal(&self) -> bool {
-        is_terminal(2)
     }
 }
 

@@ -88,7 +88,7 @@ pub(crate) enum Direction {
     Write,
 }
 
-/// Deregisters the descriptor from the hub when dropped. It is the first
+/// Deregisters the descriptor from its shard poller when dropped. It is the first
 /// field of [`Socket`], so this happens before the descriptor is closed.
 #[derive(Debug)]
 struct Registered {

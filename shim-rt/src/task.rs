@@ -597,7 +597,7 @@ pub fn park_current() {
     with_current(|me| {
         let on = on_self(me, location);
         loop {
-            match park_as(me, &on, None) {
+            match wait_for_token(me, &on, None) {
                 WaitResult::Notified => return,
                 // A due cancellation or deadline unwinds; else park again.
                 WaitResult::Interrupted => crate::cancel::interrupted(),
@@ -614,15 +614,16 @@ pub fn park_current_until(deadline: Instant) {
     let location = Location::caller();
     with_current(|me| {
         let on = on_self(me, location);
-        while park_as(me, &on, Some(deadline)) == WaitResult::Interrupted {
+        while wait_for_token(me, &on, Some(deadline)) == WaitResult::Interrupted {
             crate::cancel::interrupted();
         }
     })
 }
 
-/// `thread::park` for `me`, the caller's task.
+/// `thread::park` for `me`, the caller's task: one recorded wait for its
+/// park token (the raw sleep under it is `park::park_as`).
 #[inline]
-fn park_as(me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
+fn wait_for_token(me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
     match me.sleeper() {
         Some(s) => crate::wait::park_coroutine(me, s, on, deadline),
         None => me.parker.park(me, *on, deadline),

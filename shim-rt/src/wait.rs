@@ -34,8 +34,10 @@
 //! queue consistent, see above), clears the interrupt and returns
 //! [`WaitResult::Interrupted`]. Waits made [`WaitOn::uninterruptible`]
 //! (the offload pool's: the job borrows the waiting frame) ignore it and
-//! leave it pending. greenstd's primitives currently treat `Interrupted` as
-//! a spurious wakeup and wait again; cancellation builds on it.
+//! leave it pending. A primitive whose wait returns `Interrupted` restores
+//! its own state and calls `cancel::interrupted()`, which unwinds with a
+//! due cancellation or deadline, or returns (a stray interrupt: it waits
+//! again); [`pause`] does that itself.
 
 use std::fmt;
 use std::marker::PhantomPinned;
