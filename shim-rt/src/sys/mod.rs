@@ -4,8 +4,8 @@
 //!
 //! * `selector`: the readiness poller behind [`crate::io`]'s shards —
 //!   epoll on Linux, kqueue on macOS and FreeBSD. Both are edge-triggered
-//!   and report the same three bits ([`READABLE`], [`WRITABLE`],
-//!   [`CLOSED`]).
+//!   and report the same three bits (`READABLE`, `WRITABLE`,
+//!   `CLOSED`).
 //! * `linux` / `bsd`: thread ids, `errno`, pipes, the coarse clock, thread
 //!   stack bounds, and the `/proc` readers (with a portable answer where
 //!   the BSDs have no `/proc`).
