@@ -8,8 +8,8 @@
 //! * one descriptor: a duplicate (`F_DUPFD_CLOEXEC`, the same open file
 //!   description under another number) is registered for the wait and
 //!   closed after it;
-//! * [`poll()`]: the descriptors go into a private epoll instance
-//!   (level-triggered), and that instance — readable when any member is
+//! * [`poll()`]: the descriptors go into a private epoll instance (a
+//!   kqueue on macOS and FreeBSD), level-triggered, and that instance — readable when any member is
 //!   ready — is what the coroutine waits on; one `poll(2)` with a zero
 //!   timeout then gives the exact `revents`.
 //!
@@ -21,7 +21,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -275,7 +275,9 @@ impl PollFlags {
     pub const POLLWRNORM: PollFlags = PollFlags(libc::POLLWRNORM);
     /// Priority data may be written.
     pub const POLLWRBAND: PollFlags = PollFlags(libc::POLLWRBAND);
-    /// The peer closed its end of a stream socket, or shut down writing.
+    /// The peer closed its end of a stream socket, or shut down writing
+    /// (Linux only, as in nix).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     pub const POLLRDHUP: PollFlags = PollFlags(libc::POLLRDHUP);
     /// Error condition (only in `revents`).
     pub const POLLERR: PollFlags = PollFlags(libc::POLLERR);
@@ -284,7 +286,7 @@ impl PollFlags {
     /// Invalid request: the descriptor is not open (only in `revents`).
     pub const POLLNVAL: PollFlags = PollFlags(libc::POLLNVAL);
 
-    const NAMES: [(PollFlags, &'static str); 11] = [
+    const NAMES: &'static [(PollFlags, &'static str)] = &[
         (PollFlags::POLLIN, "POLLIN"),
         (PollFlags::POLLPRI, "POLLPRI"),
         (PollFlags::POLLOUT, "POLLOUT"),
@@ -292,6 +294,7 @@ impl PollFlags {
         (PollFlags::POLLRDBAND, "POLLRDBAND"),
         (PollFlags::POLLWRNORM, "POLLWRNORM"),
         (PollFlags::POLLWRBAND, "POLLWRBAND"),
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         (PollFlags::POLLRDHUP, "POLLRDHUP"),
         (PollFlags::POLLERR, "POLLERR"),
         (PollFlags::POLLHUP, "POLLHUP"),
@@ -369,7 +372,7 @@ impl fmt::Debug for PollFlags {
         }
         let mut rest = *self;
         let mut first = true;
-        for (flag, name) in PollFlags::NAMES {
+        for &(flag, name) in PollFlags::NAMES {
             if rest.contains(flag) {
                 if !first {
                     f.write_str(" | ")?;
@@ -612,33 +615,18 @@ fn poll_blocking(fds: &mut [PollFd<'_>], deadline: Option<Instant>) -> io::Resul
     }
 }
 
-/// A private epoll instance over the descriptors of one [`poll()`] call,
-/// to be waited on through greenstd's pollers.
+/// A private selector (epoll on Linux, kqueue on macOS and FreeBSD) over
+/// the descriptors of one [`poll()`] call, to be waited on through
+/// greenstd's pollers.
 fn watch(fds: &[PollFd<'_>]) -> io::Result<Owned> {
-    // SAFETY: a plain syscall; the descriptor is checked and owned at once.
-    let epoll = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
     // One entry per descriptor, with the union of the events asked for
     // (poll(2) allows a descriptor twice; epoll does not).
-    let mut wanted: HashMap<RawFd, u32> = HashMap::with_capacity(fds.len());
+    let mut wanted: HashMap<RawFd, libc::c_short> = HashMap::with_capacity(fds.len());
     for pfd in fds {
         if pfd.pfd.fd >= 0 {
-            // Linux gives the EPOLL* flags the values of the POLL* flags;
-            // ERR and HUP are always reported. Level-triggered.
-            *wanted.entry(pfd.pfd.fd).or_default() |= pfd.pfd.events as u16 as u32;
+            *wanted.entry(pfd.pfd.fd).or_default() |= pfd.pfd.events;
         }
     }
-    for (fd, events) in wanted {
-        let mut ev = libc::epoll_event { events, u64: 0 };
-        // SAFETY: `ev` lives across the call; `fd` is borrowed by a `PollFd`
-        // for the whole poll.
-        match cvt(unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) }) {
-            Ok(_) => {}
-            // A regular file or directory: always ready for reading and
-            // writing, so poll(2) has answered for it already, and it never
-            // becomes ready for anything else.
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(Owned::new(epoll))
+    // Each `fd` is borrowed by a `PollFd` for the whole poll.
+    Ok(Owned::new(shim_rt::sys::poll_set(wanted)?))
 }

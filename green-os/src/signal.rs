@@ -61,7 +61,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{RecvError, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
@@ -132,7 +132,7 @@ fn bit(signal: i32) -> u64 {
 extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: errno is thread-local; reading and restoring it keeps the
     // interrupted code's value.
-    let saved_errno = unsafe { *libc::__errno_location() };
+    let saved_errno = unsafe { *shim_rt::sys::errno_location() };
     if (1..=MAX_SIGNAL).contains(&signal) {
         let b = bit(signal);
         for slot in 0..SLOTS {
@@ -161,7 +161,7 @@ extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, ctx: *m
         }
     }
     // SAFETY: as above.
-    unsafe { *libc::__errno_location() = saved_errno };
+    unsafe { *shim_rt::sys::errno_location() = saved_errno };
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -222,9 +222,13 @@ fn restore(signal: i32, old: &libc::sigaction) {
 fn slot_pipe(slot: usize) -> io::Result<RawFd> {
     let mut read = READ_FDS[slot].load(Ordering::Acquire);
     if read < 0 {
-        let mut fds = [-1; 2];
-        // SAFETY: `fds` has room for the two descriptors.
-        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+        let (r, w) = shim_rt::sys::pipe_cloexec()?;
+        for fd in [&r, &w] {
+            // SAFETY: plain fcntl on a descriptor we own.
+            cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) })?;
+        }
+        // Kept open for the life of the process (the handler writes to it).
+        let fds = [r.into_raw_fd(), w.into_raw_fd()];
         read = fds[0];
         READ_FDS[slot].store(fds[0], Ordering::Release);
         WRITE_FDS[slot].store(fds[1], Ordering::Release);

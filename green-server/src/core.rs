@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,8 +45,8 @@ struct State {
 pub(crate) struct Core {
     state: Mutex<State>,
     changed: Condvar,
-    /// An eventfd that becomes readable when a stop is requested.
-    wake: OwnedFd,
+    /// Becomes readable when a stop is requested.
+    wake: shim_rt::sys::WakeFd,
 }
 
 /// What the loop should do after a failed accept or receive.
@@ -78,13 +78,7 @@ pub(crate) const PAUSE: Duration = Duration::from_millis(50);
 
 impl Core {
     pub(crate) fn new(limit: Option<usize>) -> io::Result<Arc<Core>> {
-        // SAFETY: a plain syscall; the descriptor is checked and owned at once.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just created and is ours.
-        let wake = unsafe { OwnedFd::from_raw_fd(fd) };
+        let wake = shim_rt::sys::WakeFd::new()?;
         Ok(Arc::new(Core {
             state: Mutex::new(State {
                 limit,
@@ -174,7 +168,7 @@ impl Core {
     pub(crate) fn pause(&self) {
         let mut s = self.lock();
         s.paused = true;
-        self.wake_loop();
+        self.wake.wake();
         // Wait for the loop to see it, if it runs.
         while s.accepting && !s.loop_paused && !s.stop_requested {
             s = self.wait(s);
@@ -188,12 +182,6 @@ impl Core {
 
     pub(crate) fn is_paused(&self) -> bool {
         self.lock().paused
-    }
-
-    /// Wakes the loop out of its wait for readiness.
-    fn wake_loop(&self) {
-        // SAFETY: writing 8 bytes from a live u64 to our eventfd.
-        unsafe { libc::write(self.wake.as_raw_fd(), (&1u64 as *const u64).cast(), 8) };
     }
 
     /// Waits until `fd` is readable (`true`) or a stop is requested
@@ -211,9 +199,11 @@ impl Core {
             if !fds[1].revents().is_empty() {
                 // A pause: take the wakeup, and let the loop look again.
                 let mut buf = 0u64;
-                // SAFETY: reading 8 bytes into a live u64 from our eventfd
-                // (non-blocking: EAGAIN when another took it).
-                unsafe { libc::read(self.wake.as_raw_fd(), (&mut buf as *mut u64).cast(), 8) };
+                let fd = self.wake.as_fd().as_raw_fd();
+                // SAFETY: reading at most 8 bytes into a live u64 from our
+                // wake descriptor (an eventfd, or a pipe on the BSDs;
+                // non-blocking: EAGAIN when another took it).
+                unsafe { libc::read(fd, (&mut buf as *mut u64).cast(), 8) };
                 return Ok(true);
             }
             if !fds[0].revents().is_empty() {
@@ -303,7 +293,8 @@ impl Core {
             s.stop_requested = true;
         }
         self.changed.notify_all();
-        self.wake_loop();
+        // Wake the loop out of its wait for readiness.
+        self.wake.wake();
         {
             let mut s = self.lock();
             while s.accepting {

@@ -131,14 +131,8 @@ fn pipe_facts() -> &'static PipeFacts {
     })
 }
 
-/// `pipe2(O_CLOEXEC)`, as std's `io::pipe` and `Stdio::piped` create pipes.
-pub(crate) fn raw_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: the kernel just returned these descriptors to us.
-    unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
-}
+/// A close-on-exec pipe, as std's `io::pipe` and `Stdio::piped` create pipes.
+pub(crate) use shim_rt::sys::pipe_cloexec as raw_pipe;
 
 /// How to make attempts on the descriptor `st` describes non-blocking, or
 /// `None` if it must get `O_NONBLOCK`.
@@ -154,46 +148,23 @@ pub(crate) fn classify(st: &libc::stat) -> Option<Mode> {
     }
 }
 
-const IOV_MAX: usize = libc::UIO_MAXIOV as usize;
+use shim_rt::sys::IOV_MAX;
 
-/// `preadv2(fd, bufs, -1, RWF_NOWAIT)`: one read that fails with `EAGAIN`
-/// instead of waiting.
+/// `preadv2(fd, bufs, -1, RWF_NOWAIT)`: one read at the file position that
+/// fails with `EAGAIN` instead of waiting (`EOPNOTSUPP` where the OS has
+/// no `RWF_NOWAIT`: see [`shim_rt::sys::read_nowait`]).
 pub(crate) fn preadv2_nowait(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix and the
-    // buffers are valid for writes for the call; offset -1 reads at the
-    // current position, as read(2) does.
-    let r = unsafe {
-        libc::preadv2(
-            fd,
-            bufs.as_mut_ptr().cast(),
-            bufs.len().min(IOV_MAX) as libc::c_int,
-            -1,
-            libc::RWF_NOWAIT,
-        )
-    };
-    cvt(r).map(|n| n as usize)
+    shim_rt::sys::read_nowait(fd, bufs, -1)
 }
 
 /// `pwritev2(fd, bufs, -1, RWF_NOWAIT)`: one write that fails with
 /// `EAGAIN` instead of waiting (and writes what fits).
-pub(crate) fn pwritev2_nowait(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: `IoSlice` is ABI-compatible with `iovec` and the kernel only
-    // reads the buffers; offset -1 writes at the current position.
-    let r = unsafe {
-        libc::pwritev2(
-            fd,
-            bufs.as_ptr().cast(),
-            bufs.len().min(IOV_MAX) as libc::c_int,
-            -1,
-            libc::RWF_NOWAIT,
-        )
-    };
-    cvt(r).map(|n| n as usize)
-}
+pub(crate) use shim_rt::sys::write_nowait as pwritev2_nowait;
 
 /// `readv(2)`, as std's pipes and standard streams read.
 pub(crate) fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    // SAFETY: as in `preadv2_nowait`.
+    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix and the
+    // buffers are valid for writes for the call.
     let r = unsafe {
         libc::readv(
             fd,
@@ -206,7 +177,8 @@ pub(crate) fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize>
 
 /// `writev(2)`, as std's pipes and standard streams write.
 pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: as in `pwritev2_nowait`.
+    // SAFETY: `IoSlice` is ABI-compatible with `iovec` and the kernel only
+    // reads the buffers.
     let r = unsafe {
         libc::writev(
             fd,

@@ -15,7 +15,8 @@
 //!   (`O_NOCTTY`), read or written in place of the shared one — same data,
 //!   same order, nobody else's flags changed;
 //! * regular file or block device: the call runs on the offload pool;
-//! * when none of this is possible (no `/proc`, a refused open): std's
+//! * when none of this is possible (no `/proc`, as on macOS and FreeBSD:
+//!   see `shim_rt::sys::reopen`; a refused open): std's
 //!   blocking call, as a last resort.
 //!
 //! A descriptor the user made non-blocking keeps failing with `WouldBlock`.
@@ -24,7 +25,7 @@
 use std::cell::{RefCell, UnsafeCell};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, IoSlice, IoSliceMut, LineWriter, Lines, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, OnceLock, PoisonError};
@@ -33,7 +34,7 @@ use shim_rt::io::{attempt, Interest, Readiness};
 use shim_rt::{in_coroutine, offload};
 use shim_sync::{Condvar, Mutex, MutexGuard};
 
-use crate::fd::{classify, cvt, file_flags, fstat, Bufs, GreenFd, Mode};
+use crate::fd::{classify, file_flags, fstat, Bufs, GreenFd, Mode};
 
 // ---------------------------------------------------------------------------
 // Routing a transfer on descriptor 0, 1 or 2.
@@ -120,19 +121,8 @@ impl StdFd {
         } else {
             libc::O_WRONLY
         };
-        let path = format!("/proc/self/fd/{}\0", self.fd);
-        // SAFETY: `path` is NUL-terminated; the result is checked and owned.
-        let fd = unsafe {
-            libc::open(
-                path.as_ptr().cast(),
-                access | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY,
-            )
-        };
-        match cvt(fd) {
-            // SAFETY: the descriptor was just opened and is ours alone.
-            Ok(fd) => How::Reopened(Arc::new(GreenFd::private(unsafe {
-                OwnedFd::from_raw_fd(fd)
-            }))),
+        match shim_rt::sys::reopen(self.fd, access | libc::O_NONBLOCK | libc::O_NOCTTY) {
+            Ok(fd) => How::Reopened(Arc::new(GreenFd::private(fd))),
             Err(_) => How::Inline,
         }
     }

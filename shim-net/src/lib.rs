@@ -74,6 +74,7 @@
 
 mod addr;
 mod socket;
+mod sys;
 mod tcp;
 mod udp;
 pub mod unix;

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::sys;
 use shim_rt::io::{Interest, Readiness};
 use shim_rt::wait::{WaitKind, WaitOn};
 
@@ -439,43 +440,14 @@ impl Socket {
 
     // One non-blocking attempt each; callers wrap them in `io`.
 
-    /// `recv(2)` with `flags | MSG_DONTWAIT`.
-    ///
-    /// Made as a raw system call, as is [`Socket::send`]: glibc's `recv`
-    /// and `send` are thread-cancellation points and bracket the call with
-    /// two bookkeeping calls, about 30 instructions per transfer — 4% of
-    /// greenstd's user-space work per echo round trip. Rust never uses
-    /// thread cancellation, and these calls never block.
+    /// `recv(2)` with `flags | MSG_DONTWAIT` (see [`sys::recv`]).
     pub(crate) fn recv(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
-        // SAFETY: `buf` is valid for writes of its length; no address is asked for.
-        cvt_size(unsafe {
-            libc::syscall(
-                libc::SYS_recvfrom,
-                self.raw(),
-                buf.as_mut_ptr(),
-                buf.len(),
-                flags | libc::MSG_DONTWAIT,
-                std::ptr::null_mut::<libc::sockaddr>(),
-                std::ptr::null_mut::<libc::socklen_t>(),
-            ) as libc::ssize_t
-        })
+        sys::recv(self.raw(), buf, flags)
     }
 
-    /// `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT` (a raw system call, see
-    /// [`Socket::recv`]).
+    /// `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT` (see [`sys::send`]).
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is valid for reads of its length; no address is given.
-        cvt_size(unsafe {
-            libc::syscall(
-                libc::SYS_sendto,
-                self.raw(),
-                buf.as_ptr(),
-                buf.len(),
-                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-                std::ptr::null::<libc::sockaddr>(),
-                0 as libc::socklen_t,
-            ) as libc::ssize_t
-        })
+        sys::send(self.raw(), buf)
     }
 
     /// `recvmsg(2)` into several buffers (std uses `readv`).
@@ -484,7 +456,7 @@ impl Socket {
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         // `IoSliceMut` is ABI-compatible with `iovec` on Unix.
         msg.msg_iov = bufs.as_mut_ptr().cast();
-        msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+        msg.msg_iovlen = bufs.len().min(shim_rt::sys::IOV_MAX) as _;
         // SAFETY: `msg` points at `bufs`, valid for writes for the call.
         cvt_size(unsafe { libc::recvmsg(self.raw(), &mut msg, libc::MSG_DONTWAIT) })
     }
@@ -495,11 +467,9 @@ impl Socket {
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         // `IoSlice` is ABI-compatible with `iovec` on Unix; sendmsg only reads.
         msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-        msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+        msg.msg_iovlen = bufs.len().min(shim_rt::sys::IOV_MAX) as _;
         // SAFETY: `msg` points at `bufs`, valid for reads for the call.
-        cvt_size(unsafe {
-            libc::sendmsg(self.raw(), &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
-        })
+        cvt_size(unsafe { libc::sendmsg(self.raw(), &msg, sys::SEND_FLAGS) })
     }
 
     /// `recvfrom(2)` with `flags | MSG_DONTWAIT`, for IP sockets.
@@ -516,7 +486,7 @@ impl Socket {
     /// `sendto(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT`.
     pub(crate) fn send_to(&self, buf: &[u8], addr: &socket2::SockAddr) -> io::Result<usize> {
         let sock = socket2::SockRef::from(&self.fd);
-        sock.send_to_with_flags(buf, addr, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+        sock.send_to_with_flags(buf, addr, sys::SEND_FLAGS)
     }
 }
 

@@ -9,6 +9,7 @@ use std::os::fd::OwnedFd;
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
+use crate::sys;
 use shim_rt::wait::WaitKind;
 use socket2::{Domain, SockAddr, SockRef, Type};
 
@@ -101,7 +102,7 @@ fn connect_one(
     timeout: Option<Duration>,
     location: &'static Location<'static>,
 ) -> io::Result<TcpStream> {
-    let sock = socket2::Socket::new(Domain::for_address(*addr), Type::STREAM.nonblocking(), None)?;
+    let sock = sys::socket(Domain::for_address(*addr), Type::STREAM)?;
     let inner = Socket::new(OwnedFd::from(sock), true)?;
     match SockRef::from(inner.fd()).connect(&SockAddr::from(*addr)) {
         Ok(()) => return Ok(TcpStream { inner }),
@@ -572,7 +573,7 @@ impl TcpListener {
     #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (sock, addr) = self.inner.io_as(Direction::Read, WaitKind::Accept, || {
-            SockRef::from(self.inner.fd()).accept4(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            sys::accept(SockRef::from(self.inner.fd()))
         })?;
         let stream = TcpStream {
             inner: Socket::new(OwnedFd::from(sock), true)?,

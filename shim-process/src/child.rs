@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{ExitStatus, Output};
 use std::time::{Duration, Instant};
 
@@ -89,19 +89,14 @@ struct PidFd {
 }
 
 impl PidFd {
-    /// `pidfd_open(pid, 0)`: a descriptor that becomes readable when the
-    /// process exits (close-on-exec by default).
+    /// A descriptor that becomes readable when the process exits: a pidfd
+    /// on Linux, a kqueue watching `EVFILT_PROC` on macOS and FreeBSD (see
+    /// [`shim_rt::sys::process_exit_fd`]).
     #[track_caller]
     fn open(pid: u32) -> io::Result<PidFd> {
-        // SAFETY: a plain syscall with integer arguments.
-        let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
         Ok(PidFd {
             readiness: Readiness::new(),
-            // SAFETY: the kernel just returned this descriptor to us.
-            fd: unsafe { OwnedFd::from_raw_fd(r as RawFd) },
+            fd: shim_rt::sys::process_exit_fd(pid)?,
         })
     }
 }

@@ -378,9 +378,7 @@ pub fn listen_backlog() -> io::Result<u32> {
     }
     static SOMAXCONN: OnceLock<u32> = OnceLock::new();
     Ok(*SOMAXCONN.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
+        crate::sys::listen_backlog_max()
             .filter(|&n| n > 0 && n <= MAX_LISTEN_BACKLOG)
             .unwrap_or(libc::SOMAXCONN as u32)
     }))

@@ -78,10 +78,7 @@ static INTERNAL: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// could not be told apart from the program's.
 static RUNTIME: OnceLock<Option<Vec<i32>>> = OnceLock::new();
 
-fn gettid() -> i32 {
-    // SAFETY: a plain system call.
-    unsafe { libc::gettid() }
-}
+use crate::sys::gettid;
 
 /// The calling thread is one of greenstd's own (see `task::mark_internal_thread`).
 pub(crate) fn internal_thread_started() {
@@ -94,16 +91,7 @@ pub(crate) fn internal_thread_exiting() {
     INTERNAL.lock().retain(|&t| t != me);
 }
 
-/// The ids of every thread of the process.
-pub(crate) fn thread_ids() -> io::Result<Vec<i32>> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir("/proc/self/task")? {
-        if let Some(tid) = e?.file_name().to_str().and_then(|s| s.parse().ok()) {
-            v.push(tid);
-        }
-    }
-    Ok(v)
-}
+pub(crate) use crate::sys::thread_ids;
 
 /// Reads `GREENSTD_DEADLOCK` and starts the detector's thread (which then
 /// sleeps until kicked). `may_threads` are the threads that appeared while

@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::io;
+use std::os::fd::IntoRawFd;
 use std::panic::Location;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
@@ -526,20 +527,14 @@ extern "C" fn on_dump_signal(_sig: libc::c_int) {
     // SAFETY: errno is saved and restored around write(2), which is
     // async-signal-safe; the byte lives across the call.
     unsafe {
-        let errno = *libc::__errno_location();
+        let errno = *crate::sys::errno_location();
         let b = 1u8;
         libc::write(fd, (&b as *const u8).cast(), 1);
-        *libc::__errno_location() = errno;
+        *crate::sys::errno_location() = errno;
     }
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use crate::sys::cvt;
 
 /// Sets up `GREENSTD_DUMP_SIGNAL`: a handler that only writes a byte to a
 /// pipe, and a thread of greenstd's own that waits on the pipe and prints
@@ -566,10 +561,8 @@ pub(crate) fn init_dump_signal() -> io::Result<()> {
             ))
         }
     };
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    let (rd, wr) = (fds[0], fds[1]);
+    let (rd, wr) = crate::sys::pipe_cloexec()?;
+    let (rd, wr) = (rd.into_raw_fd(), wr.into_raw_fd());
     // The handler must never block: a full pipe drops the byte (a dump is
     // already pending).
     // SAFETY: plain fcntl on a descriptor we own.

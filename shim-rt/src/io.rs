@@ -3,7 +3,7 @@
 //! Sockets are non-blocking underneath. An operation is tried; when it would
 //! block, the caller waits for readiness and tries again:
 //!
-//! * in a coroutine, through the pollers (edge-triggered epoll, see
+//! * in a coroutine, through the pollers (edge-triggered epoll or kqueue, see
 //!   `poller`), with any number of waiters per direction — every waiter of a
 //!   direction is woken by each readiness edge and retries, so none is lost;
 //! * on a plain OS thread, with `poll(2)`: a real blocking call, as std's.
@@ -19,6 +19,7 @@ use std::panic::Location;
 
 use crate::park::{self, in_coroutine};
 use crate::poller;
+use crate::sys;
 use crate::task::{self, Task};
 use crate::wait::{WaitKind, WaitOn, WaitQueue, WaitResult};
 
@@ -235,20 +236,18 @@ impl Registration {
         }
     }
 
+    /// `flags`: the selector's [`sys::READABLE`], [`sys::WRITABLE`],
+    /// [`sys::CLOSED`].
     pub(crate) fn ready(&self, flags: u32) {
-        const ERR: u32 = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
-        const READ: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32 | ERR;
-        const WRITE: u32 = libc::EPOLLOUT as u32 | ERR;
-        const CLOSED: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
-        if flags & CLOSED != 0 {
+        if flags & sys::CLOSED != 0 {
             // Before the bumps below: see `Direction::seq`.
             self.read.seq.fetch_or(SEQ_CLOSED, Ordering::SeqCst);
             self.write.seq.fetch_or(SEQ_CLOSED, Ordering::SeqCst);
         }
-        if flags & READ != 0 {
+        if flags & sys::READABLE != 0 {
             self.read.wake_all();
         }
-        if flags & WRITE != 0 {
+        if flags & sys::WRITABLE != 0 {
             self.write.wake_all();
         }
     }
@@ -495,7 +494,7 @@ pub fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
 /// `fd` is not an open descriptor (`poll`'s `POLLNVAL`).
 pub fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<bool> {
     let events = match interest {
-        Interest::Read => libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP,
+        Interest::Read => sys::POLL_READ,
         Interest::Write => libc::POLLOUT,
     };
     loop {

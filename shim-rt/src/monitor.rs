@@ -160,8 +160,7 @@ fn sched_times(tid: libc::pid_t) -> Option<(u64, u64)> {
 fn run(limit: Option<Duration>) -> ! {
     crate::task::mark_internal_thread();
     // Sleeps of MIN_PERIOD, not the default 50 µs timer slack on top.
-    // SAFETY: PR_SET_TIMERSLACK takes a plain integer.
-    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
+    crate::sys::set_timer_slack(1000);
     let workers = may::monitor::workers();
     let now = Instant::now();
     let fresh = |look: Look, now: Instant| Watch {

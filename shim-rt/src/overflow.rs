@@ -45,28 +45,6 @@ pub(crate) fn install() {
     }
 }
 
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-unsafe fn stack_pointer(ctx: *mut libc::c_void) -> Option<usize> {
-    // SAFETY: (the caller's promise) `ctx` is the ucontext_t the kernel passed to the handler.
-    let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
-    Some(uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize)
-}
-
-#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-unsafe fn stack_pointer(ctx: *mut libc::c_void) -> Option<usize> {
-    // SAFETY: (the caller's promise) `ctx` is the ucontext_t the kernel passed to the handler.
-    let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
-    Some(uc.uc_mcontext.sp as usize)
-}
-
-#[cfg(not(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-)))]
-unsafe fn stack_pointer(_ctx: *mut libc::c_void) -> Option<usize> {
-    None
-}
-
 fn write_stderr(bytes: &[u8]) {
     // SAFETY: write(2) is async-signal-safe; the slice is valid.
     unsafe {
@@ -77,7 +55,7 @@ fn write_stderr(bytes: &[u8]) {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo_t and ucontext_t to an
     // SA_SIGINFO handler.
-    let (addr, sp) = unsafe { ((*info).si_addr() as usize, stack_pointer(ctx)) };
+    let (addr, sp) = unsafe { ((*info).si_addr() as usize, crate::sys::stack_pointer(ctx)) };
     let overflow = sp.is_some_and(|sp| addr.abs_diff(sp) < REACH) && may::coroutine::is_coroutine();
     if overflow {
         // Reading the coroutine's name clones an Arc (atomics only).

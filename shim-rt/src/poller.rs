@@ -1,7 +1,8 @@
 //! Readiness events, collected on the worker threads themselves.
 //!
-//! Descriptors are spread over a few epoll instances, the shards (one per
-//! worker). Each shard's epoll descriptor is itself registered with `may`'s
+//! Descriptors are spread over a few selectors (epoll on Linux, kqueue on
+//! macOS and FreeBSD: see [`crate::sys`]), the shards (one per worker).
+//! Each shard's selector descriptor is itself registered with `may`'s
 //! own per-worker event loop, and one coroutine per shard, its poller, waits
 //! on it. When any descriptor of the shard becomes ready, `may` wakes the
 //! poller on a worker; the poller takes the shard's events without blocking
@@ -18,12 +19,13 @@ use parking_lot::Mutex;
 
 use crate::config;
 use crate::io::Registration;
+use crate::sys::selector;
 use crate::task::{self, Task};
 
 const BATCH: usize = 256;
 
 pub(crate) struct Shard {
-    epoll: CoIo<OwnedFd>,
+    selector: CoIo<OwnedFd>,
     /// Held by the poller while a batch of events, which may name any
     /// registration of the shard, is being handled.
     batch: Mutex<()>,
@@ -34,13 +36,7 @@ pub(crate) struct Shard {
 
 static SHARDS: OnceLock<Vec<&'static Shard>> = OnceLock::new();
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use crate::sys::cvt;
 
 fn shards() -> io::Result<&'static [&'static Shard]> {
     if let Some(s) = SHARDS.get() {
@@ -75,7 +71,7 @@ pub(crate) fn shard_for(fd: RawFd) -> io::Result<&'static Shard> {
 /// Moves `fd` to a descriptor number `n` with `n % workers == worker`.
 ///
 /// may hands a registered descriptor's events to worker `fd % workers`.
-/// Placing shard `i`'s epoll descriptor on worker `i` spreads the shards
+/// Placing shard `i`'s selector descriptor on worker `i` spreads the shards
 /// (and the sockets, which go to shard `fd % shards`) evenly over the
 /// workers, as may spreads its own sockets; left to chance, two shards
 /// could share a worker and leave the other one only stealing.
@@ -114,12 +110,10 @@ fn place_on_worker(fd: OwnedFd, worker: usize, workers: usize) -> io::Result<Own
 
 impl Shard {
     fn new(worker: usize, workers: usize) -> io::Result<Shard> {
-        // SAFETY: a plain syscall; the descriptor is checked and owned at once.
-        let fd = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
-        let fd = place_on_worker(fd, worker, workers)?;
-        let epoll = CoIo::new(fd).map_err(|e| io::Error::other(e.to_string()))?;
+        let fd = place_on_worker(selector::new()?, worker, workers)?;
+        let selector = CoIo::new(fd).map_err(|e| io::Error::other(e.to_string()))?;
         Ok(Shard {
-            epoll,
+            selector,
             batch: Mutex::new(()),
             graveyard: Mutex::new(Vec::new()),
         })
@@ -127,32 +121,15 @@ impl Shard {
 
     /// Adds `fd` for edge-triggered readiness of both directions.
     pub(crate) fn register(&self, fd: RawFd, reg: &Arc<Registration>) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN
-                | libc::EPOLLOUT
-                | libc::EPOLLRDHUP
-                | libc::EPOLLPRI
-                | libc::EPOLLET) as u32,
-            u64: Arc::as_ptr(reg) as u64,
-        };
-        // SAFETY: `ev` lives across the call; the pointer it carries stays
-        // valid until `deregister` has removed `fd` and no batch in flight
-        // can name it any more.
-        cvt(unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
-        Ok(())
+        // SAFETY: the token, `reg`'s address, stays valid until
+        // `deregister` has removed `fd` and no batch in flight can name it
+        // any more.
+        unsafe { selector::register(self.selector.as_raw_fd(), fd, Arc::as_ptr(reg) as usize) }
     }
 
     /// Removes `fd`; `reg` is freed as soon as no batch can name it.
     pub(crate) fn deregister(&self, fd: RawFd, reg: Arc<Registration>) {
-        // SAFETY: a plain syscall; failure (fd already closed) is harmless.
-        unsafe {
-            libc::epoll_ctl(
-                self.epoll.as_raw_fd(),
-                libc::EPOLL_CTL_DEL,
-                fd,
-                std::ptr::null_mut(),
-            );
-        }
+        selector::deregister(self.selector.as_raw_fd(), fd);
         let mut graveyard = self.graveyard.lock();
         match self.batch.try_lock() {
             // No batch in flight, and later ones cannot see `fd`.
@@ -162,33 +139,21 @@ impl Shard {
     }
 
     fn run(&'static self) {
-        let mut events: Vec<libc::epoll_event> = Vec::with_capacity(BATCH);
+        let mut events: Vec<selector::Event> = Vec::with_capacity(BATCH);
         loop {
             while self.poll_batch(&mut events) == BATCH {}
-            self.epoll.wait_io();
+            self.selector.wait_io();
         }
     }
 
     /// Takes up to one batch of ready events and wakes their waiters.
     /// Returns how many events there were.
     #[inline(never)]
-    fn poll_batch(&self, events: &mut Vec<libc::epoll_event>) -> usize {
+    fn poll_batch(&self, events: &mut Vec<selector::Event>) -> usize {
         let batch = self.batch.lock();
-        // SAFETY: `events` has room for BATCH entries; the kernel fills at
-        // most that many and we set the length to what it reports.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epoll.as_raw_fd(),
-                events.as_mut_ptr(),
-                BATCH as libc::c_int,
-                0,
-            )
-        };
-        let n = n.max(0) as usize;
-        // SAFETY: the kernel initialised the first `n` entries.
-        unsafe { events.set_len(n) };
+        let n = selector::poll(self.selector.as_raw_fd(), events);
         for ev in events.drain(..) {
-            let (flags, token) = (ev.events, ev.u64);
+            let (token, flags) = selector::token_and_readiness(&ev);
             // SAFETY: the token is the address of a Registration kept alive
             // by its owner, or by the graveyard until this batch is over.
             let reg = unsafe { &*(token as *const Registration) };

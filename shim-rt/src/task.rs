@@ -107,7 +107,7 @@ pub(crate) fn coarse_now() -> u64 {
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid timespec for the call to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    unsafe { libc::clock_gettime(crate::sys::coarse_clock(), &mut ts) };
     (ts.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(ts.tv_nsec as u64)
@@ -222,9 +222,8 @@ impl Task {
     fn with(name: Option<String>, kind: Kind, parent: Option<NonZeroU64>, internal: bool) -> Task {
         let (tid, pthread) = match kind {
             Kind::Thread(_) => (
-                // SAFETY: plain system calls without arguments.
-                unsafe { libc::gettid() },
-                // SAFETY: as above.
+                crate::sys::gettid(),
+                // SAFETY: a plain call without arguments.
                 unsafe { libc::pthread_self() } as usize,
             ),
             Kind::Coroutine(_) => (0, 0),
@@ -408,22 +407,8 @@ impl Task {
         if !matches!(self.kind, Kind::Thread(_)) || self.pthread == 0 {
             return None;
         }
-        // SAFETY: `attr` is initialised by pthread_getattr_np before use and
-        // destroyed after; `pthread` names a live thread (see above).
-        let (lo, size) = unsafe {
-            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-            if libc::pthread_getattr_np(self.pthread as libc::pthread_t, &mut attr) != 0 {
-                return None;
-            }
-            let mut addr: *mut libc::c_void = std::ptr::null_mut();
-            let mut size: libc::size_t = 0;
-            let r = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
-            libc::pthread_attr_destroy(&mut attr);
-            if r != 0 {
-                return None;
-            }
-            (addr as usize, size)
-        };
+        // `pthread` names a live thread (see above).
+        let (lo, size) = crate::sys::thread_stack(self.pthread as libc::pthread_t)?;
         self.stack[0].store(lo, Ordering::Release);
         self.stack[1].store(lo + size, Ordering::Release);
         Some((lo, lo + size))

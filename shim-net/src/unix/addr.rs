@@ -4,7 +4,6 @@
 use std::io;
 use std::mem;
 use std::os::fd::OwnedFd;
-use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -24,7 +23,7 @@ fn sockaddr_un(addr: &SocketAddr) -> io::Result<(libc::sockaddr_un, libc::sockle
     raw.sun_family = libc::AF_UNIX as libc::sa_family_t;
     let (prefix, bytes, terminator): (usize, &[u8], usize) = if let Some(p) = addr.as_pathname() {
         (0, p.as_os_str().as_bytes(), 1)
-    } else if let Some(name) = addr.as_abstract_name() {
+    } else if let Some(name) = crate::sys::abstract_name(addr) {
         (1, name, 0)
     } else {
         (0, &[], 0)
@@ -52,7 +51,7 @@ fn sockaddr_un(addr: &SocketAddr) -> io::Result<(libc::sockaddr_un, libc::sockle
 pub(super) fn connect(addr: &SocketAddr) -> io::Result<Socket> {
     let location = std::panic::Location::caller();
     let (raw, len) = sockaddr_un(addr)?;
-    let sock = socket2::Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
+    let sock = crate::sys::socket(Domain::UNIX, Type::STREAM)?;
     let inner = Socket::new(OwnedFd::from(sock), true)?;
     let mut step = Duration::from_micros(100);
     let fd = inner.raw();
@@ -90,6 +89,7 @@ pub(super) fn connect(addr: &SocketAddr) -> io::Result<Socket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::linux::net::SocketAddrExt;
 
     #[test]
     fn pathname_and_abstract() {

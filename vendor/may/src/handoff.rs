@@ -206,13 +206,11 @@ impl Threads {
         initial: bool,
     ) {
         WORKER.set(runner);
-        // SAFETY: pthread_self and gettid have no preconditions.
+        // SAFETY: pthread_self has no preconditions.
         runner
             .thread
             .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
-        runner
-            .tid
-            .store(unsafe { libc::gettid() } as u64, Ordering::Release);
+        runner.tid.store(kernel_tid(), Ordering::Release);
         if !initial {
             if let Some((started, _)) = HOOKS.get() {
                 started();
@@ -267,4 +265,25 @@ impl Threads {
         }
         next
     }
+}
+
+/// The kernel's id of the calling thread (for `/proc/self/task/TID` on
+/// Linux; elsewhere only compared with other ids of this process).
+fn kernel_tid() -> u64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: gettid has no preconditions.
+    return unsafe { libc::gettid() } as u64;
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    {
+        let mut id = 0u64;
+        // SAFETY: `id` is valid for the call to fill; the thread is the
+        // calling one.
+        unsafe { libc::pthread_threadid_np(libc::pthread_self(), &mut id) };
+        return id;
+    }
+    #[cfg(target_os = "freebsd")]
+    // SAFETY: no preconditions.
+    return unsafe { libc::pthread_getthreadid_np() } as u64;
+    #[allow(unreachable_code)]
+    0
 }

@@ -184,7 +184,7 @@ pub fn wait_for_activity(timeout: Option<Duration>) {
 /// Must not be called on a worker thread.
 pub fn rescue(id: usize) -> usize {
     thread_local! {
-        static EVENTS: std::cell::RefCell<Vec<nix::sys::epoll::EpollEvent>> =
+        static EVENTS: std::cell::RefCell<Vec<crate::io::sys::SysEvent>> =
             const { std::cell::RefCell::new(Vec::new()) };
     }
     assert!(!on_worker(), "rescue called on a worker");
@@ -192,7 +192,7 @@ pub fn rescue(id: usize) -> usize {
     let moved = EVENTS.with(|ev| {
         let mut ev = ev.borrow_mut();
         if ev.is_empty() {
-            ev.resize(256, nix::sys::epoll::EpollEvent::empty());
+            ev.resize(256, crate::io::sys::empty_event());
         }
         s.get_selector().rescue(s, id, &mut ev)
     });

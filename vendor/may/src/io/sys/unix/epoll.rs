@@ -21,6 +21,11 @@ use smallvec::SmallVec;
 
 pub type SysEvent = EpollEvent;
 
+/// greenstd patch: an empty event, for event buffers.
+pub(crate) fn empty_event() -> SysEvent {
+    EpollEvent::empty()
+}
+
 struct SingleSelector {
     epoll: Epoll,
     evfd: EventFd,

@@ -18,19 +18,44 @@ use smallvec::SmallVec;
 
 pub type SysEvent = libc::kevent;
 
+/// greenstd patch: an event with every field zero, for event buffers.
+pub(crate) fn empty_event() -> SysEvent {
+    // SAFETY: `kevent` is a plain C struct of integers and a pointer, for
+    // which all zeroes is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+/// greenstd patch: a `kevent` built field by field from zero, because its
+/// fields differ between the BSDs (FreeBSD 12+ has `ext`, NetBSD's `udata`
+/// is an integer) and a struct literal names them all.
+fn new_kevent(
+    ident: libc::uintptr_t,
+    filter: i16,
+    flags: u16,
+    fflags: u32,
+    udata: *const EventData,
+) -> SysEvent {
+    let mut kev = empty_event();
+    kev.ident = ident;
+    kev.filter = filter as _;
+    kev.flags = flags as _;
+    kev.fflags = fflags as _;
+    kev.udata = udata as _;
+    kev
+}
+
 // used for notify wakeup
 const NOTIFY_IDENT: usize = 42;
 
 macro_rules! kevent {
     ($id:expr, $filter:expr, $flags:expr, $data:expr) => {
-        libc::kevent {
-            ident: $id as libc::uintptr_t,
-            filter: $filter,
-            flags: $flags,
-            fflags: 0,
-            data: 0,
-            udata: $data as *mut _,
-        }
+        new_kevent(
+            $id as libc::uintptr_t,
+            $filter as _,
+            $flags as _,
+            0,
+            $data as _,
+        )
     };
 }
 
@@ -51,6 +76,10 @@ struct SingleSelector {
     #[cfg(feature = "io_timeout")]
     timer_list: TimerList,
     free_ev: Queue<Arc<EventData>>,
+    /// greenstd patch: held while this selector's events are taken and
+    /// dispatched, and while its dead event data is freed, by its worker —
+    /// or by the monitor rescuing the events of a stuck worker.
+    poll_lock: parking_lot::Mutex<()>,
 }
 
 impl AsRawFd for SingleSelector {
@@ -64,14 +93,13 @@ impl SingleSelector {
         let kqfd = unsafe { OwnedFd::from_raw_fd(libc::kqueue()) };
         syscall!(fcntl(kqfd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC))?;
 
-        let mut kev = libc::kevent {
-            ident: NOTIFY_IDENT,
-            filter: libc::EVFILT_USER,
-            flags: libc::EV_ADD | libc::EV_CLEAR | libc::EV_RECEIPT,
-            fflags: 0,
-            data: 0,
-            udata: ptr::null_mut(),
-        };
+        let mut kev = new_kevent(
+            NOTIFY_IDENT,
+            libc::EVFILT_USER as _,
+            (libc::EV_ADD | libc::EV_CLEAR | libc::EV_RECEIPT) as _,
+            0,
+            ptr::null(),
+        );
 
         syscall!(kevent(kqfd.as_raw_fd(), &kev, 1, &mut kev, 1, ptr::null()))?;
         if kev.flags & libc::EV_ERROR != 0 && kev.data != 0 {
@@ -81,6 +109,7 @@ impl SingleSelector {
         Ok(SingleSelector {
             kqfd,
             free_ev: Queue::new(),
+            poll_lock: parking_lot::Mutex::new(()),
             #[cfg(feature = "io_timeout")]
             timer_list: TimerList::new(),
         })
@@ -135,6 +164,19 @@ impl Selector {
 
         let single_selector = &self.vec[id];
 
+        let guard = single_selector.poll_lock.lock();
+        // greenstd patch: a worker about to block says so first (and stays
+        // awake if work arrived meanwhile), so that wake-ups go to sleepers.
+        const ZERO: libc::timespec = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        #[cfg(feature = "io_timeout")]
+        let polls = _timeout == Some(0);
+        #[cfg(not(feature = "io_timeout"))]
+        let polls = false;
+        let sleeps = !polls && scheduler.prepare_sleep(id);
+        let timeout: *const libc::timespec = if sleeps { timeout } else { &ZERO };
         // Wait for kqueue events for at most timeout_ms milliseconds
         let kqfd = single_selector.as_raw_fd();
         let n = syscall!(kevent(
@@ -144,15 +186,61 @@ impl Selector {
             events.as_mut_ptr(),
             events.len() as libc::c_int,
             timeout,
-        ))?;
+        ));
+        if sleeps {
+            scheduler.wake_from_sleep(id);
+        }
+        let n = n? as usize;
 
-        let n = n as usize;
+        self.dispatch(scheduler, id, true, &events[..n], |co| {
+            #[cfg(feature = "work_steal")]
+            scheduler.schedule_with_id(co, id);
+            #[cfg(not(feature = "work_steal"))]
+            crate::coroutine_impl::run_coroutine(co);
+        });
+        drop(guard);
 
-        for event in unsafe { events.get_unchecked(..n) } {
+        // run all the local tasks
+        scheduler.run_queued_tasks(id);
+
+        // free the unused event_data
+        {
+            let _guard = single_selector.poll_lock.lock();
+            self.free_unused_event_data(id);
+        }
+
+        // deal with the timer list
+        #[cfg(feature = "io_timeout")]
+        let next_expire = single_selector
+            .timer_list
+            .schedule_timer(now(), &timeout_handler);
+        #[cfg(not(feature = "io_timeout"))]
+        let next_expire = None;
+        Ok(next_expire)
+    }
+
+    /// greenstd patch: hands the coroutines of `events`, taken from
+    /// selector `id`, to `run` (split out of `select` for `rescue`).
+    fn dispatch(
+        &self,
+        scheduler: &Scheduler,
+        id: usize,
+        owner: bool,
+        events: &[SysEvent],
+        mut run: impl FnMut(crate::coroutine_impl::CoroutineImpl),
+    ) {
+        for event in events {
             if event.ident == NOTIFY_IDENT && event.filter == libc::EVFILT_USER {
-                scheduler.collect_global(id);
+                // A wake-up (EV_CLEAR resets it): only the worker itself
+                // takes from its queue, not a rescuing monitor.
+                if owner {
+                    scheduler.collect_global(id);
+                }
                 continue;
             }
+            // SAFETY: every other event was registered by `add_fd`/`mod_fd`
+            // with the `EventData` of an `IoData` that outlives its
+            // registration (`del_fd` defers the free to this selector).
             let data = unsafe { &mut *(event.udata as *mut EventData) };
             // info!("select got event, data={:p}", data);
             data.io_flag
@@ -175,26 +263,48 @@ impl Selector {
                 h.remove()
             });
 
-            #[cfg(feature = "work_steal")]
-            scheduler.schedule_with_id(co, id);
-            #[cfg(not(feature = "work_steal"))]
-            crate::coroutine_impl::run_coroutine(co);
+            run(co);
         }
+    }
 
-        // run all the local tasks
-        scheduler.run_queued_tasks(id);
-
-        // free the unused event_data
+    /// greenstd patch: takes the ready events of worker `id`'s selector
+    /// from another thread (the monitor, while that worker is stuck in a
+    /// coroutine) and puts their coroutines on the shared injector. Does
+    /// nothing if the worker itself is handling them. Returns how many
+    /// coroutines were moved. (The selector's io-timeout timer list stays
+    /// with its worker.)
+    pub(crate) fn rescue(
+        &self,
+        scheduler: &Scheduler,
+        id: usize,
+        events: &mut [SysEvent],
+    ) -> usize {
+        let single_selector = &self.vec[id];
+        let Some(_guard) = single_selector.poll_lock.try_lock() else {
+            return 0;
+        };
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let n = match syscall!(kevent(
+            single_selector.as_raw_fd(),
+            ptr::null(),
+            0,
+            events.as_mut_ptr(),
+            events.len() as libc::c_int,
+            &zero,
+        )) {
+            Ok(n) => n as usize,
+            Err(_) => return 0,
+        };
+        let mut moved = 0;
+        self.dispatch(scheduler, id, false, &events[..n], |co| {
+            moved += 1;
+            scheduler.schedule_global(co);
+        });
         self.free_unused_event_data(id);
-
-        // deal with the timer list
-        #[cfg(feature = "io_timeout")]
-        let next_expire = single_selector
-            .timer_list
-            .schedule_timer(now(), &timeout_handler);
-        #[cfg(not(feature = "io_timeout"))]
-        let next_expire = None;
-        Ok(next_expire)
+        moved
     }
 
     // this will post an os event so that we can wakeup the event loop
@@ -202,14 +312,13 @@ impl Selector {
     pub fn wakeup(&self, id: usize) {
         let selector = &self.vec[id];
         let kqfd = selector.as_raw_fd();
-        let mut kev = libc::kevent {
-            ident: NOTIFY_IDENT,
-            filter: libc::EVFILT_USER,
-            flags: libc::EV_ADD | libc::EV_RECEIPT,
-            fflags: libc::NOTE_TRIGGER,
-            data: 0,
-            udata: ptr::null_mut(),
-        };
+        let mut kev = new_kevent(
+            NOTIFY_IDENT,
+            libc::EVFILT_USER as _,
+            (libc::EV_ADD | libc::EV_RECEIPT) as _,
+            libc::NOTE_TRIGGER as _,
+            ptr::null(),
+        );
 
         syscall!(kevent(kqfd, &kev, 1, &mut kev, 1, ptr::null())).unwrap();
         assert!(kev.flags & libc::EV_ERROR == 0 || kev.data == 0);

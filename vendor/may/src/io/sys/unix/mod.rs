@@ -39,7 +39,7 @@ use crate::yield_now::get_co_para;
 #[cfg(feature = "io_timeout")]
 use crate::yield_now::set_co_para;
 
-pub(crate) use self::select::{Selector, SysEvent};
+pub(crate) use self::select::{empty_event, Selector, SysEvent};
 
 #[inline]
 pub fn add_socket<T: AsRawFd + ?Sized>(t: &T) -> io::Result<IoData> {

@@ -1,0 +1,58 @@
+//! The operating-system seam: every call of greenstd's runtime that is not
+//! the same on every Unix lives here, one module per OS family (laid out as
+//! mio's `sys/unix/selector/{epoll,kqueue}.rs`).
+//!
+//! * `selector`: the readiness poller behind [`crate::io`]'s shards —
+//!   epoll on Linux, kqueue on macOS and FreeBSD. Both are edge-triggered
+//!   and report the same three bits (`READABLE`, `WRITABLE`,
+//!   `CLOSED`).
+//! * `linux` / `bsd`: thread ids, `errno`, pipes, the coarse clock, thread
+//!   stack bounds, and the `/proc` readers (with a portable answer where
+//!   the BSDs have no `/proc`).
+//!
+//! Linux is the tested platform; macOS and FreeBSD are type-checked and
+//! linted in CI (`.ci/run`), not run there.
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[path = "linux.rs"]
+mod os;
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+#[path = "bsd.rs"]
+mod os;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[path = "selector/epoll.rs"]
+pub(crate) mod selector;
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+#[path = "selector/kqueue.rs"]
+pub(crate) mod selector;
+
+pub(crate) use os::{
+    coarse_clock, gettid, listen_backlog_max, set_timer_slack, stack_pointer, thread_ids,
+    thread_stack,
+};
+pub use os::{
+    errno_location, pipe_cloexec, poll_set, process_exit_fd, read_nowait, reopen, write_nowait,
+    WakeFd, IOV_MAX,
+};
+
+/// `Err(last OS error)` for a negative result of a system call.
+pub(crate) fn cvt(r: libc::c_int) -> std::io::Result<libc::c_int> {
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// A selector event: the descriptor is readable (or has an error).
+pub(crate) const READABLE: u32 = 1;
+/// A selector event: the descriptor is writable (or has an error).
+pub(crate) const WRITABLE: u32 = 2;
+/// A selector event: the peer hung up or the descriptor has an error; no
+/// later edge is to be expected for either direction.
+pub(crate) const CLOSED: u32 = 4;
+
+/// The `poll(2)` events that mean "readable" for [`crate::io::poll_fd`]
+/// (`POLLRDHUP` only where it exists).
+pub(crate) const POLL_READ: libc::c_short = os::POLL_READ;
