@@ -124,7 +124,7 @@ fn path_is_replaced(mut rest: &str) -> bool {
         };
         let r = r.trim_start();
         if r.starts_with('{') || r.starts_with('*') {
-            return is_parent(&path);
+            return replaced::is_parent(&path);
         }
         let ident = leading_ident(r);
         if ident.is_empty() {
@@ -148,22 +148,10 @@ fn path_is_replaced(mut rest: &str) -> bool {
             }
             return items.contains(&leading_ident(r));
         }
-        if !is_parent(&path) {
+        if !replaced::is_parent(&path) {
             return false;
         }
     }
-}
-
-/// `true` for `std` itself (`path` empty) and each module above a replaced
-/// one (`os`, `os::unix`).
-fn is_parent(path: &[&str]) -> bool {
-    replaced::MODULES
-        .iter()
-        .filter(|(_, items)| !items.is_empty())
-        .any(|(module, _)| {
-            let m: Vec<&str> = module.split("::").collect();
-            m.len() > path.len() && path.iter().zip(&m).all(|(a, b)| a == b)
-        })
 }
 
 /// The identifier at the start of `s` (empty when there is none).

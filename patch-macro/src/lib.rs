@@ -29,19 +29,6 @@ fn is_replaced(path: &[String]) -> bool {
         })
 }
 
-/// `true` when `path` is a parent of a replaced module (`std` itself,
-/// `std::os`, `std::os::unix`): importing or globbing it must see
-/// greenstd's tree, where the child is replaced.
-fn is_parent(path: &[String]) -> bool {
-    replaced::MODULES
-        .iter()
-        .filter(|(_, items)| !items.is_empty())
-        .any(|(module, _)| {
-            let m: Vec<&str> = module.split("::").collect();
-            m.len() > path.len() && path.iter().zip(&m).all(|(a, b)| a == b)
-        })
-}
-
 /// The three ways that do work, quoted by every misuse error.
 const FORMS: &str = "To patch a whole crate, use one of
   * `extern crate greenstd as std;` as one line at the crate root (src/main.rs or src/lib.rs), or
@@ -391,7 +378,7 @@ impl Import {
     fn is_cooperative(&self) -> bool {
         let rest: Vec<String> = self.path[1..].iter().map(Ident::to_string).collect();
         // A parent of a cooperative module, imported as a module or globbed.
-        is_replaced(&rest) || is_parent(&rest)
+        is_replaced(&rest) || replaced::is_parent(&rest)
     }
 
     /// Emits the import's path (after `use`), from greenstd when

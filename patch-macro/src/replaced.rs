@@ -142,3 +142,16 @@ pub(crate) const MODULES: &[(&str, &[&str])] = &[
 /// The macros at the root of `std` that are greenstd's (`std::println!`,
 /// and `println!` named bare inside `patch_all!`).
 pub(crate) const MACROS: &[&str] = &["eprint", "eprintln", "print", "println", "thread_local"];
+
+/// `true` when `path` (the segments below `std`) is a parent of a module
+/// greenstd replaces: `std` itself (empty), `os`, `os::unix`. Importing or
+/// globbing such a module must see greenstd's tree.
+pub(crate) fn is_parent<S: AsRef<str>>(path: &[S]) -> bool {
+    MODULES
+        .iter()
+        .filter(|(_, items)| !items.is_empty())
+        .any(|(module, _)| {
+            let m: Vec<&str> = module.split("::").collect();
+            m.len() > path.len() && path.iter().zip(&m).all(|(a, b)| a.as_ref() == *b)
+        })
+}
