@@ -100,9 +100,16 @@ fn run_ok(mut c: Command) -> String {
 }
 
 /// Runs the built fixture, returns (ok, elapsed, os threads).
-fn run_fixture(requests: usize) -> (usize, Duration, u64) {
+/// Runs the fixture on 2 workers; `max_threads` bounds the OS threads
+/// greenstd may use (`None`: its default), so that `Some(2)` leaves no
+/// thread to hand a blocked worker to.
+fn run_fixture(requests: usize, max_threads: Option<u32>) -> (usize, Duration, u64) {
     let bin = target_dir().join("debug/green-fixture");
-    let out = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    if let Some(n) = max_threads {
+        cmd.env("GREENSTD_MAX_THREADS", n.to_string());
+    }
+    let out = cmd
         .arg(server())
         .arg(requests.to_string())
         .env("GREENSTD_WORKERS", "2")
@@ -150,10 +157,11 @@ fn plain_build_stalls_green_build_does_not() {
     let mut plain = cargo();
     plain.arg("build");
     run_ok(plain);
-    let (ok, elapsed, _) = run_fixture(REQUESTS);
+    // With no thread to hand a blocked worker to, minreq's blocking
+    // requests hold the two workers: 200 requests, two at a time, ≈ 10 s.
+    // Anything above a quarter of that means the workers were held.
+    let (ok, elapsed, _) = run_fixture(REQUESTS, Some(2));
     assert_eq!(ok, REQUESTS);
-    // 200 requests, two at a time: ≈ 10 s. Anything above a quarter of that
-    // means the workers were held.
     let serial = DELAY * REQUESTS as u32 / 2;
     assert!(
         elapsed > serial / 4,
@@ -168,7 +176,7 @@ fn plain_build_stalls_green_build_does_not() {
         out.contains("cargo green: patched"),
         "no summary line in:\n{out}"
     );
-    let (ok, elapsed, threads) = run_fixture(REQUESTS);
+    let (ok, elapsed, threads) = run_fixture(REQUESTS, Some(2));
     assert_eq!(ok, REQUESTS);
     assert!(
         elapsed < DELAY * 20,
