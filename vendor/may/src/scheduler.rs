@@ -61,6 +61,8 @@ fn init_scheduler() {
             }
         };
 
+        // SAFETY: `SCHED` was set above, before this thread was spawned,
+        // to a leaked `Box` that is never freed or written again.
         let s = unsafe { &*SCHED };
         s.timer_thread.run(&timer_event_handler);
     });
@@ -69,6 +71,7 @@ fn init_scheduler() {
     let pin_cores = config().get_worker_pin();
     // io event loop thread
     for (id, core) in (0..workers).zip(core_ids.into_iter().cycle()) {
+        // SAFETY: as for the timer thread: set above, leaked, never freed.
         let s = unsafe { &*SCHED };
         let runner = s.handoff.runner();
         s.worker_state[id]
@@ -204,9 +207,7 @@ impl Scheduler {
     /// The runner serving worker slot `id` now.
     #[inline]
     pub(crate) fn runner_of(&self, id: usize) -> &'static Runner {
-        let r = unsafe { self.worker_state.get_unchecked(id) }
-            .runner
-            .load(Ordering::Acquire);
+        let r = self.worker_state[id].runner.load(Ordering::Acquire);
         // SAFETY: set before the workers start, only ever to a leaked runner.
         unsafe { &*r }
     }
