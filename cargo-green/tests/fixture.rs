@@ -214,7 +214,16 @@ fn status_names_minreq_patched_and_the_runtime_not() {
     );
     assert!(line("greenstd").contains("greenstd itself"), "{out}");
     assert!(line("green-fixture").contains("patched"), "{out}");
-    assert!(out.contains("cargo green: patched 1 crate"), "{out}");
+    assert!(
+        line("mio").contains("its epoll selector waits through greenstd"),
+        "{out}"
+    );
+    assert!(line("poll-client").contains("patched (your code"), "{out}");
+    // minreq, mio and log (a renamed copy); path packages not counted.
+    assert!(
+        out.contains("cargo green: patched 3 crates, 0 left"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -266,6 +275,29 @@ fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
     for internal in ["shim_", "greenstd::", "may::"] {
         assert!(!blocking.contains(internal), "{internal} reported:\n{out}");
     }
+    // A client that runs a poller of its own inside (as postgres runs
+    // tokio): named first, as what blocks a worker, with the call chain
+    // from the program's code.
+    let poller = section("poller-inside");
+    let summary = poller.lines().next().unwrap_or_default();
+    assert!(
+        summary.contains("1 blocks a worker")
+            && summary
+                .contains("first: poll-client: poll_client::Client::wait_readable -> epoll_wait"),
+        "{out}"
+    );
+    assert!(
+        poller.contains("from your code: poller_inside::main"),
+        "{out}"
+    );
+    // The same through mio, whose copy waits through greenstd: nothing to
+    // act on, mio's epoll_wait listed as benign.
+    let mio = section("mio-inside");
+    assert!(mio.contains("nothing found that blocks a worker"), "{out}");
+    assert!(
+        mio.contains("mio::sys::unix::selector::Selector::select -> epoll_wait"),
+        "{out}"
+    );
     assert!(out.contains("cargo green audit cannot see:"), "{out}");
 }
 
