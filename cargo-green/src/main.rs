@@ -510,9 +510,9 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
     // A user who asked for cargo's JSON reads it themselves: their command
     // runs as it is, and a failure is diagnosed afterwards.
     let user_format = before_dashes().any(|a| a.to_string_lossy().starts_with("--message-format"));
-    // Commands that generate code are checked first (`cargo check`: no
-    // code generated), so that a copy that falls back is found before it
-    // is compiled, and nothing is compiled twice.
+    // Commands that generate code check the copies that may not compile
+    // first (`cargo check`: no code generated), so that one that falls
+    // back is found before it is compiled, and nothing is compiled twice.
     let mut checked = !matches!(cmd, "build" | "run" | "test" | "bench");
     for attempt in 0..16 {
         let (plan, applied) = settle(args)?;
@@ -523,7 +523,7 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
             std::fs::write(&log, "")?;
         }
         if !checked {
-            let failed = precheck(cmd, &plan, &applied, args, &log)?;
+            let failed = precheck(&plan, &applied, args, &log)?;
             checked = failed.is_empty();
             if !checked {
                 fall_back(&plan, failed, &log)?;
@@ -624,43 +624,27 @@ fn json_format() -> &'static str {
     }
 }
 
-/// The check before a build: `cargo check --keep-going` of what `cmd`
-/// builds (with the tests' and benchmarks' dev-dependencies for `test` and
-/// `bench`), output kept out of sight but for cargo's progress lines.
-/// Returns the copies that fail. Skipped when the same patch table,
-/// lockfile copy and arguments were checked before (a stamp in the
-/// project's directory), so that editing one's own code does not check it
-/// twice; the build's own fallback stays for what a check cannot see.
+/// The check before a build: the patched copies whose sources make a
+/// known std-typed return (`scan::std_typed_return`, `Path::read_dir()`)
+/// are put through `cargo check -p …` (no code generated; only they and
+/// their dependencies), output kept out of sight but for cargo's progress
+/// lines. Returns the copies that fail, which then fall back before the
+/// build compiles them. Skipped when the same patch table, lockfile copy
+/// and arguments were checked before (a stamp in the project's
+/// directory). The build's own fallback stays for what the scan cannot
+/// see.
 fn precheck(
-    cmd: &str,
     plan: &Plan,
     applied: &apply::Applied,
     args: &Args,
     log: &Path,
 ) -> io::Result<Vec<(cargo_metadata::PackageId, String)>> {
-    let mut check_args = diagnostic_args(&args.rest);
-    let selects = check_args.iter().any(|a| {
-        let a = a.to_string_lossy();
-        [
-            "--lib",
-            "--bin",
-            "--bins",
-            "--example",
-            "--examples",
-            "--test",
-            "--tests",
-            "--bench",
-            "--benches",
-            "--all-targets",
-        ]
-        .iter()
-        .any(|f| a == *f || a.starts_with(&format!("{f}=")))
-    });
-    if matches!(cmd, "test" | "bench") && !selects {
-        check_args.push("--all-targets".into());
+    let mut check_args: Vec<OsString> = vec!["--keep-going".into()];
+    if let Some(t) = &args.graph.target {
+        check_args.extend(["--target".into(), t.into()]);
     }
-    if !check_args.iter().any(|a| a == "--keep-going") {
-        check_args.push("--keep-going".into());
+    if args.graph.offline || args.graph.frozen {
+        check_args.push("--offline".into());
     }
     let stamp_file = plan.project_dir.join("checked");
     let stamp = {
@@ -680,10 +664,36 @@ fn precheck(
     if std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) {
         return Ok(Vec::new());
     }
-    let mut c = green_command("check", plan, applied, args, &check_args)?;
-    c.arg(json_format());
-    let (status, failed) = quiet::compile_through(plan, c, log, quiet::Pass::Precheck)?;
-    if status.success() {
+    let mut risky = 0;
+    for (id, st) in &plan.status {
+        if !is_copy(st) {
+            continue;
+        }
+        // The original's sources: the copy's but for a poller's rewrite.
+        let n = &plan.graph.nodes[id];
+        if scan::std_typed_return(&n.dir(), n.lib_root().as_deref()).is_some() {
+            let name = match st {
+                Status::Patched(How::Renamed(r)) => r.as_str(),
+                _ => n.name(),
+            };
+            check_args.extend(["-p".into(), format!("{name}@{}", n.pkg.version).into()]);
+            risky += 1;
+        }
+    }
+    let failed = if risky == 0 {
+        Vec::new()
+    } else {
+        let mut c = green_command("check", plan, applied, args, &check_args)?;
+        c.arg(json_format());
+        let (status, failed) = quiet::compile_through(plan, c, log, quiet::Pass::Precheck)?;
+        if !status.success() && failed.is_empty() {
+            // Not the copies' doing (a spec cargo did not take, say): the
+            // build shows what it is.
+            return Ok(Vec::new());
+        }
+        failed
+    };
+    if failed.is_empty() {
         plan::write_if_changed(&stamp_file, stamp.as_bytes())?;
     }
     Ok(failed)
