@@ -253,16 +253,25 @@ fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
         clean.contains("nothing found that blocks a worker"),
         "{out}"
     );
-    // minreq, rebuilt against greenstd, leaves nothing that blocks.
+    // minreq, rebuilt against greenstd, leaves nothing that blocks; nor
+    // does greenstd's `fs::read_to_string`, inlined into the program's
+    // `os_threads` (the fixture's code is optimized): a call of std's own
+    // item from a crate whose `std` is greenstd is greenstd's.
     let fixture = section("green-fixture");
     assert!(
         fixture.contains("nothing found that blocks a worker"),
         "{out}"
     );
-    // A sleep in the C library, which no patch reaches: named, with its caller.
+    // A sleep in the C library, which no patch reaches: named, with its
+    // caller, the spawned closure (c_sleep inlined into it, it inlined into
+    // greenstd's spawn: found by the closure's name).
     let blocking = section("blocking");
     assert!(
-        blocking.contains("green-fixture:") && blocking.contains("blocking::c_sleep -> nanosleep"),
+        blocking.contains("green-fixture:")
+            && blocking.contains(
+                "blocking::main::{closure#0}::{closure#0} (inlined into \
+                 <generator::stack::StackBox>::call_once) -> nanosleep"
+            ),
         "{out}"
     );
     // Ranked: the summary line names it first, as what blocks a worker.
@@ -271,9 +280,15 @@ fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
         summary.contains("1 blocks a worker") && summary.contains("first: green-fixture:"),
         "{out}"
     );
-    // Nothing of greenstd or its runtime is reported.
+    // Nothing of greenstd or its runtime is reported (call chains from the
+    // program's code may pass through them).
     for internal in ["shim_", "greenstd::", "may::"] {
-        assert!(!blocking.contains(internal), "{internal} reported:\n{out}");
+        assert!(
+            !blocking
+                .lines()
+                .any(|l| l.contains(internal) && !l.contains("from your code:")),
+            "{internal} reported:\n{out}"
+        );
     }
     // A client that runs a poller of its own inside (as postgres runs
     // tokio): named first, as what blocks a worker, with the call chain
