@@ -50,14 +50,20 @@ pub(crate) fn scan(dir: &Path, lib_root: Option<&Path>) -> io::Result<Scan> {
 
 /// Calls of std methods that return a std blocking type where code built
 /// against greenstd expects greenstd's (the method is std's own, on a type
-/// greenstd does not replace): such a crate does not compile patched. The
-/// pattern is the call as written, with what to say about it.
-const STD_TYPED_RETURNS: &[(&str, &str)] =
-    &[(".read_dir()", "`Path::read_dir` returns std's `ReadDir`")];
+/// greenstd does not replace): such a crate does not compile patched when
+/// it also names the type (a signature or a field that holds the result;
+/// a result only iterated is inferred and compiles). The call as written,
+/// the type's name, and what to say about it.
+const STD_TYPED_RETURNS: &[(&str, &str, &str)] = &[(
+    ".read_dir()",
+    "ReadDir",
+    "`Path::read_dir` returns std's `ReadDir`",
+)];
 
 /// The first known std-typed return (`STD_TYPED_RETURNS`) the library's
-/// sources make, if any: worth a `cargo check` before the build. A method
-/// of the same name on another type is a false alarm the check clears.
+/// sources make, if any: a file that makes the call and names the type
+/// outside comments. Worth a `cargo check` before the build; a method of
+/// the same name on another type is a false alarm the check clears.
 pub(crate) fn std_typed_return(dir: &Path, lib_root: Option<&Path>) -> Option<&'static str> {
     let root = lib_root?;
     let src = root.parent().unwrap_or(dir);
@@ -65,12 +71,24 @@ pub(crate) fn std_typed_return(dir: &Path, lib_root: Option<&Path>) -> Option<&'
     walk(src, src == dir, &mut |text| {
         found = STD_TYPED_RETURNS
             .iter()
-            .find(|(pattern, _)| text.contains(pattern))
-            .map(|(_, what)| *what);
+            .find(|(call, ty, _)| text.contains(call) && names_type(text, ty))
+            .map(|(_, _, what)| *what);
         found.is_some()
     })
     .ok()?;
     found
+}
+
+/// Whether `ty` appears as a whole identifier in `text`, comment lines
+/// left out.
+fn names_type(text: &str, ty: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .any(|l| {
+            l.match_indices(ty)
+                .any(|(i, _)| !l[..i].ends_with(ident) && !l[i + ty.len()..].starts_with(ident))
+        })
 }
 
 /// Visits every `.rs` file; stops when `f` returns true.
@@ -244,9 +262,17 @@ mod tests {
         .unwrap();
         let lib = dir.join("src/lib.rs");
         assert_eq!(std_typed_return(&dir, Some(&lib)), None);
+        // Only iterated (ignore's walk, jiff's zoneinfo): inferred, compiles.
         fs::write(
             dir.join("src/sub/mod.rs"),
-            "fn f(p: &Path) { p.read_dir() }",
+            "/// `fs::ReadDir`\nstruct ReadDirResult;\nfn f(p: &Path) { for e in p.read_dir() {} }",
+        )
+        .unwrap();
+        assert_eq!(std_typed_return(&dir, Some(&lib)), None);
+        // normpath: returned where its signature names `ReadDir`.
+        fs::write(
+            dir.join("src/sub/mod.rs"),
+            "fn f(p: &Path) -> io::Result<ReadDir> { p.read_dir() }",
         )
         .unwrap();
         assert_eq!(
@@ -255,7 +281,7 @@ mod tests {
         );
         // A build script is not the library.
         fs::write(dir.join("src/sub/mod.rs"), "").unwrap();
-        fs::write(dir.join("build.rs"), "fn main() { p.read_dir(); }").unwrap();
+        fs::write(dir.join("build.rs"), "fn f() -> ReadDir { p.read_dir() }").unwrap();
         assert_eq!(std_typed_return(&dir, Some(&lib)), None);
         fs::remove_dir_all(&dir).unwrap();
     }
