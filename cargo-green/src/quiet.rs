@@ -22,21 +22,20 @@ pub(crate) enum Pass {
     Precheck,
 }
 
-/// The patched copies of `plan`: (id, package name cargo prints, directory).
-fn copies(plan: &Plan) -> Vec<(PackageId, String, String)> {
+/// The patched copies of `plan`: (id, package name cargo prints, directory,
+/// version).
+fn copies(plan: &Plan) -> Vec<(PackageId, String, String, String)> {
     plan.status
         .iter()
         .filter(|(_, s)| crate::is_copy(s))
         .map(|(id, s)| {
+            let n = &plan.graph.nodes[id];
             let name = match s {
-                Status::Patched(How::Renamed(n)) => n.clone(),
-                _ => plan.graph.nodes[id].name().to_string(),
+                Status::Patched(How::Renamed(r)) => r.clone(),
+                _ => n.name().to_string(),
             };
-            (
-                id.clone(),
-                name,
-                plan.copy_dir(id).to_string_lossy().into_owned(),
-            )
+            let dir = plan.copy_dir(id).to_string_lossy().into_owned();
+            (id.clone(), name, dir, n.pkg.version.to_string())
         })
         .collect()
 }
@@ -65,6 +64,7 @@ pub(crate) fn compile_through(
     let filter = StderrFilter {
         names: copies.iter().map(|c| c.1.clone()).collect(),
         dirs: copies.iter().map(|c| c.2.clone()).collect(),
+        specs: copies.iter().map(|c| format!("{}@{}", c.1, c.3)).collect(),
         pass,
     };
     let mut err_log = open_log()?;
@@ -79,12 +79,12 @@ pub(crate) fn compile_through(
             Message::CompilerMessage(m) => {
                 let copy = copies
                     .iter()
-                    .find(|(_, _, dir)| m.package_id.repr.contains(dir.as_str()));
+                    .find(|(_, _, dir, _)| m.package_id.repr.contains(dir.as_str()));
                 let rendered = m.message.rendered.clone().unwrap_or_default();
                 match copy {
                     None if pass == Pass::Build => eprint!("{rendered}"),
                     None => {}
-                    Some((id, _, _)) => {
+                    Some((id, ..)) => {
                         writeln!(
                             log_file,
                             "{}:\n{}",
@@ -110,7 +110,7 @@ pub(crate) fn compile_through(
         .join()
         .map_err(|_| io::Error::other("cargo's stderr reader panicked"))??;
     for dir in build_scripts {
-        if let Some((id, _, _)) = copies.iter().find(|c| c.2 == dir) {
+        if let Some((id, ..)) = copies.iter().find(|c| c.2 == dir) {
             if !failed.iter().any(|(f, _)| f == id) {
                 failed.push((id.clone(), "its build script failed".to_string()));
             }
@@ -129,6 +129,10 @@ struct StderrFilter {
     /// Directories of the copies (in `failed to run custom build command
     /// for `x v1 (DIR)``).
     dirs: Vec<String>,
+    /// `name@version` of the copies: cargo warns about a path package's
+    /// manifest (`warning: rustix@1.1.4: ignoring 'hints…'`) where it
+    /// says nothing of a registry package's.
+    specs: Vec<String>,
     pass: Pass,
 }
 
@@ -155,8 +159,12 @@ impl StderrFilter {
                         if let (Some(d), true) = (dir, plain.contains("custom build command")) {
                             build_scripts.push(d.clone());
                         }
+                        let manifest_warning = plain.strip_prefix("warning: ").is_some_and(|w| {
+                            self.specs.iter().any(|s| w.starts_with(&format!("{s}: ")))
+                        });
                         self.pass == Pass::Precheck
                             || dir.is_some()
+                            || manifest_warning
                             || plain.starts_with("warning: build failed, waiting for other jobs")
                             || self.names.iter().any(|n| {
                                 plain.starts_with(&format!("error: could not compile `{n}`"))
@@ -270,6 +278,7 @@ mod tests {
         StderrFilter {
             names: vec!["normpath".into(), "log-green".into()],
             dirs: vec!["/t/green/crates/normpath-1.5.2".into()],
+            specs: vec!["normpath@1.5.2".into(), "rustix@1.1.4".into()],
             pass,
         }
     }
@@ -288,7 +297,8 @@ mod tests {
 
     #[test]
     fn a_copy_s_failure_goes_to_the_log_the_rest_to_the_terminal() {
-        let input = "   Compiling normpath v1.5.2 (/t/green/crates/normpath-1.5.2)
+        let input = "warning: rustix@1.1.4: ignoring 'hints.mostly-unused'
+   Compiling normpath v1.5.2 (/t/green/crates/normpath-1.5.2)
    Compiling app v0.1.0 (/t/green/projects/app-1/ws)
 warning: build failed, waiting for other jobs to finish...
 error: could not compile `normpath` (lib) due to 1 previous error
@@ -308,7 +318,8 @@ boom
              (/t/green/projects/app-1/ws)\nerror: could not compile `app` (bin \"app\") due to 2 \
              previous errors\n\x1b[1m\x1b[92m    Finished\x1b[0m `dev` profile\n"
         );
-        assert!(log.starts_with("warning: build failed"), "{log}");
+        assert!(log.starts_with("warning: rustix@1.1.4: ignoring"), "{log}");
+        assert!(log.contains("warning: build failed"), "{log}");
         assert!(log.contains("could not compile `normpath`"), "{log}");
         assert!(
             log.contains("Caused by:\n") && log.contains("boom\n"),
