@@ -13,6 +13,8 @@
 //! Linux is the tested platform; macOS and FreeBSD are type-checked and
 //! linted in CI (`.ci/run`), not run there.
 
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[path = "linux.rs"]
 mod os;
@@ -36,13 +38,56 @@ pub use os::{
     WakeFd, IOV_MAX,
 };
 
-/// `Err(last OS error)` for a negative result of a system call.
-pub(crate) fn cvt(r: libc::c_int) -> std::io::Result<libc::c_int> {
-    if r < 0 {
+/// `Err(last OS error)` for a negative result of a system call (std's
+/// `cvt`): the one for the whole workspace.
+#[inline]
+pub fn cvt<T: Copy + PartialOrd + Default>(r: T) -> std::io::Result<T> {
+    if r < T::default() {
         Err(std::io::Error::last_os_error())
     } else {
         Ok(r)
     }
+}
+
+/// The file status flags of `fd` (`F_GETFL`).
+pub fn file_flags(fd: RawFd) -> std::io::Result<libc::c_int> {
+    // SAFETY: F_GETFL only reads the flags of a descriptor number; a
+    // closed one is `EBADF`.
+    cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })
+}
+
+/// Sets or clears `O_NONBLOCK` on the file description of `fd`.
+pub fn set_o_nonblock(fd: RawFd, on: bool) -> std::io::Result<()> {
+    let flags = file_flags(fd)?;
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    if new != flags {
+        // SAFETY: F_SETFL on a descriptor number, with the flags it reported.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
+    }
+    Ok(())
+}
+
+/// `fstat(2)`.
+pub fn fstat(fd: RawFd) -> std::io::Result<libc::stat> {
+    // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is valid for writes for the call.
+    cvt(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st)
+}
+
+/// A close-on-exec duplicate of the descriptor number `fd`
+/// (`F_DUPFD_CLOEXEC`), which may belong to someone else (`EBADF` when it
+/// is not open).
+pub fn dup_cloexec(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor and touches no memory.
+    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: `new` was just made and is ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// A selector event: the descriptor is readable (or has an error).
