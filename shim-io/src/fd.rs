@@ -32,7 +32,7 @@ use std::sync::OnceLock;
 use shim_rt::io::{Interest, IoSource, View};
 use shim_rt::{in_coroutine, offload};
 
-pub(crate) use shim_rt::sys::{cvt, file_flags, fstat, set_o_nonblock};
+pub(crate) use shim_rt::sys::{file_flags, fstat, set_o_nonblock};
 
 /// How the attempts on a descriptor are made non-blocking; see the module
 /// documentation.
@@ -107,8 +107,6 @@ pub(crate) fn classify(st: &libc::stat) -> Option<Mode> {
     }
 }
 
-use shim_rt::sys::IOV_MAX;
-
 /// `preadv2(fd, bufs, -1, RWF_NOWAIT)`: one read at the file position that
 /// fails with `EAGAIN` instead of waiting (`EOPNOTSUPP` where the OS has
 /// no `RWF_NOWAIT`: see [`shim_rt::sys::read_nowait`]).
@@ -120,56 +118,18 @@ pub(crate) fn preadv2_nowait(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Resu
 /// `EAGAIN` instead of waiting (and writes what fits).
 pub(crate) use shim_rt::sys::write_nowait as pwritev2_nowait;
 
-/// `readv(2)`, as std's pipes and standard streams read.
-pub(crate) fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix and the
-    // buffers are valid for writes for the call.
-    let r = unsafe {
-        libc::readv(
-            fd,
-            bufs.as_mut_ptr().cast(),
-            bufs.len().min(IOV_MAX) as libc::c_int,
-        )
-    };
-    cvt(r).map(|n| n as usize)
-}
-
-/// `writev(2)`, as std's pipes and standard streams write.
-pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: `IoSlice` is ABI-compatible with `iovec` and the kernel only
-    // reads the buffers.
-    let r = unsafe {
-        libc::writev(
-            fd,
-            bufs.as_ptr().cast(),
-            bufs.len().min(IOV_MAX) as libc::c_int,
-        )
-    };
-    cvt(r).map(|n| n as usize)
-}
+pub(crate) use shim_rt::sys::{readv, writev};
 
 /// `recvmsg(2)` with `MSG_DONTWAIT` into several buffers (read(2) on a
 /// socket is recv with no flags).
-pub(crate) fn recv_dontwait(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    // SAFETY: an all-zero msghdr is valid (no name, no control data).
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = bufs.as_mut_ptr().cast();
-    msg.msg_iovlen = bufs.len().min(IOV_MAX) as _;
-    // SAFETY: `msg` points at `bufs`, valid for writes for the call.
-    let r = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    cvt(r).map(|n| n as usize)
+fn recv_dontwait(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    shim_rt::sys::recv_vectored(fd, bufs, libc::MSG_DONTWAIT)
 }
 
 /// `sendmsg(2)` with `MSG_DONTWAIT` from several buffers (write(2) on a
 /// socket is send with no flags: `SIGPIPE` behaves as for write).
-pub(crate) fn send_dontwait(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: an all-zero msghdr is valid (no name, no control data).
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = bufs.len().min(IOV_MAX) as _;
-    // SAFETY: `msg` points at `bufs`, valid for reads for the call.
-    let r = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
-    cvt(r).map(|n| n as usize)
+fn send_dontwait(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    shim_rt::sys::send_vectored(fd, bufs, libc::MSG_DONTWAIT)
 }
 
 /// The buffers of one transfer, in either direction.

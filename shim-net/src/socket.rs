@@ -35,41 +35,7 @@ pub(crate) struct Socket {
     src: IoSource,
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
-}
-
-fn file_flags(fd: RawFd) -> io::Result<libc::c_int> {
-    // SAFETY: F_GETFL only reads the flags of a descriptor we hold.
-    cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })
-}
-
-/// Sets or clears `O_NONBLOCK` on the file description of `fd`.
-fn set_o_nonblock(fd: RawFd, on: bool) -> io::Result<()> {
-    let flags = file_flags(fd)?;
-    let new = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    if new != flags {
-        // SAFETY: F_SETFL on a descriptor we hold, with flags it reported.
-        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
-    }
-    Ok(())
-}
+use shim_rt::sys::{cvt, file_flags, set_o_nonblock};
 
 /// Reads `SO_RCVTIMEO`/`SO_SNDTIMEO` as std's `read_timeout` does.
 fn kernel_timeout(fd: RawFd, dir: Direction) -> io::Result<Option<Duration>> {
@@ -274,36 +240,26 @@ impl Socket {
 
     // One non-blocking attempt each; callers wrap them in `io`.
 
-    /// `recv(2)` with `flags | MSG_DONTWAIT` (see [`sys::recv`]).
+    /// `recv(2)` with `flags | MSG_DONTWAIT` (see [`shim_rt::sys::recv`]).
+    #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
-        sys::recv(self.raw(), buf, flags)
+        shim_rt::sys::recv(self.raw(), buf, flags)
     }
 
-    /// `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT` (see [`sys::send`]).
+    /// `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT` (see [`shim_rt::sys::send`]).
+    #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        sys::send(self.raw(), buf)
+        shim_rt::sys::send(self.raw(), buf, sys::SEND_FLAGS)
     }
 
     /// `recvmsg(2)` into several buffers (std uses `readv`).
     pub(crate) fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        // SAFETY: an all-zero msghdr is valid (no name, no control data).
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        // `IoSliceMut` is ABI-compatible with `iovec` on Unix.
-        msg.msg_iov = bufs.as_mut_ptr().cast();
-        msg.msg_iovlen = bufs.len().min(shim_rt::sys::IOV_MAX) as _;
-        // SAFETY: `msg` points at `bufs`, valid for writes for the call.
-        cvt_size(unsafe { libc::recvmsg(self.raw(), &mut msg, libc::MSG_DONTWAIT) })
+        shim_rt::sys::recv_vectored(self.raw(), bufs, libc::MSG_DONTWAIT)
     }
 
     /// `sendmsg(2)` from several buffers (std uses `writev`).
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        // SAFETY: an all-zero msghdr is valid (no name, no control data).
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        // `IoSlice` is ABI-compatible with `iovec` on Unix; sendmsg only reads.
-        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-        msg.msg_iovlen = bufs.len().min(shim_rt::sys::IOV_MAX) as _;
-        // SAFETY: `msg` points at `bufs`, valid for reads for the call.
-        cvt_size(unsafe { libc::sendmsg(self.raw(), &msg, sys::SEND_FLAGS) })
+        shim_rt::sys::send_vectored(self.raw(), bufs, sys::SEND_FLAGS)
     }
 
     /// `recvfrom(2)` with `flags | MSG_DONTWAIT`, for IP sockets.
@@ -359,70 +315,11 @@ pub(crate) fn ip_addr(addr: &socket2::SockAddr) -> io::Result<std::net::SocketAd
 
 /// Implements the descriptor traits and the std conversions of a socket
 /// type `$t` (a struct with one field `inner: Socket`) whose std
-/// counterpart is `$std`.
+/// counterpart is `$std` (`shim_rt::__fd_traits!`), and socket2's
+/// conversions and std's `Debug`.
 macro_rules! fd_traits {
     ($t:ident, $std:ty) => {
-        impl std::os::fd::AsFd for $t {
-            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                std::os::fd::AsFd::as_fd(self.inner.fd())
-            }
-        }
-
-        impl std::os::fd::AsRawFd for $t {
-            fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                self.inner.raw()
-            }
-        }
-
-        impl std::os::fd::FromRawFd for $t {
-            /// Takes ownership of `fd`; its current blocking mode becomes the
-            /// mode of the new socket (it is non-blocking underneath).
-            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $t {
-                use std::os::fd::OwnedFd;
-                // SAFETY: the caller guarantees `fd` is an open socket it owns.
-                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                $t::from(owned)
-            }
-        }
-
-        impl std::os::fd::IntoRawFd for $t {
-            /// Gives up the descriptor, in the blocking mode the user asked for.
-            fn into_raw_fd(self) -> std::os::fd::RawFd {
-                std::os::fd::IntoRawFd::into_raw_fd(self.inner.into_fd())
-            }
-        }
-
-        impl From<std::os::fd::OwnedFd> for $t {
-            /// Takes over `fd`; its current blocking mode becomes the mode of
-            /// the new socket (it is non-blocking underneath).
-            fn from(fd: std::os::fd::OwnedFd) -> $t {
-                $t {
-                    inner: $crate::socket::Socket::adopt(fd),
-                }
-            }
-        }
-
-        impl From<$t> for std::os::fd::OwnedFd {
-            /// Gives up the descriptor, in the blocking mode the user asked for.
-            fn from(s: $t) -> std::os::fd::OwnedFd {
-                s.inner.into_fd()
-            }
-        }
-
-        impl From<$std> for $t {
-            /// Takes over a std socket, keeping its blocking mode and timeouts.
-            fn from(s: $std) -> $t {
-                $t::from(std::os::fd::OwnedFd::from(s))
-            }
-        }
-
-        impl From<$t> for $std {
-            /// Hands the socket to code that takes std's type, in the blocking
-            /// mode the user asked for. std's type really blocks its thread.
-            fn from(s: $t) -> $std {
-                <$std>::from(std::os::fd::OwnedFd::from(s))
-            }
-        }
+        shim_rt::__fd_traits!($t, $std, $crate::socket::Socket::adopt);
 
         impl From<$t> for socket2::Socket {
             /// Hands the socket to socket2, as std's type converts: in the

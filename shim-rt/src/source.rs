@@ -351,16 +351,24 @@ impl AsRawFd for IoSource {
     }
 }
 
-/// Implements the descriptor traits of a type `$t` whose field `inner`
-/// owns its descriptor (and has `fd()`, `raw()`, `into_fd()`, and an
-/// `From<OwnedFd>` for `$t` of the type's own): `AsFd`, `AsRawFd`,
-/// `FromRawFd`, `IntoRawFd`, `From<$t> for OwnedFd`, and the conversions
+/// Implements the descriptor traits of a type `$t` whose one field `inner`
+/// owns its descriptor (with `fd()`, `raw()` and `into_fd()`, as
+/// [`IoSource`] has them), made by `$adopt(OwnedFd)`: `AsFd`, `AsRawFd`,
+/// `FromRawFd`, `IntoRawFd`, `From<OwnedFd>` and back, and the conversions
 /// from and to std's `$std`. The one definition for every fd-owning type
 /// of greenstd (sockets, pipes, child pipes).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __fd_traits {
-    ($t:ty, $std:ty) => {
+    ($t:ident, $std:ty, $adopt:path) => {
+        impl ::std::convert::From<::std::os::fd::OwnedFd> for $t {
+            /// Takes over `fd`; its current blocking mode becomes the mode
+            /// of the new value.
+            fn from(fd: ::std::os::fd::OwnedFd) -> $t {
+                $t { inner: $adopt(fd) }
+            }
+        }
+
         impl ::std::os::fd::AsFd for $t {
             fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
                 ::std::os::fd::AsFd::as_fd(self.inner.fd())
