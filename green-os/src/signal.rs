@@ -639,6 +639,7 @@ pub struct Iter<'a> {
 
 impl Iterator for Iter<'_> {
     type Item = i32;
+    #[track_caller]
     fn next(&mut self) -> Option<i32> {
         self.signals.recv().ok()
     }
