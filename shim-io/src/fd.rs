@@ -194,7 +194,7 @@ impl GreenFd {
 
     /// Takes a descriptor greenstd (or std, for greenstd) just created and
     /// holds alone: one end of a new pipe, in blocking mode.
-    pub fn new_pipe(fd: OwnedFd) -> GreenFd {
+    pub(crate) fn new_pipe(fd: OwnedFd) -> GreenFd {
         GreenFd::new_pipe_with(fd, pipe_facts().nowait)
     }
 
@@ -271,7 +271,7 @@ impl GreenFd {
 
     /// A new handle to the same description (`F_DUPFD_CLOEXEC`, as std's
     /// `try_clone`), made non-blocking the same way.
-    pub fn try_clone(&self) -> io::Result<GreenFd> {
+    pub(crate) fn try_clone(&self) -> io::Result<GreenFd> {
         Ok(GreenFd {
             src: self.src.try_clone()?,
             mode: AtomicU8::new(self.mode() as u8),

@@ -276,7 +276,7 @@ impl std::fmt::Debug for Readiness {
 
 /// The error std returns when a socket timeout expires on Linux
 /// (`SO_RCVTIMEO`/`SO_SNDTIMEO`): `EAGAIN`, of kind `WouldBlock`.
-pub fn timeout_error() -> io::Error {
+pub(crate) fn timeout_error() -> io::Error {
     io::Error::from_raw_os_error(libc::EAGAIN)
 }
 
@@ -440,7 +440,7 @@ impl Readiness {
 }
 
 /// Runs one non-blocking attempt in a frame of its own, as
-/// [`Readiness::retry`] runs each try.
+/// the I/O source's retry loop runs each try.
 ///
 /// `op` reads `errno` through `__errno_location`, which the optimiser may
 /// treat as a `const` function of the thread: inlined into a retry loop

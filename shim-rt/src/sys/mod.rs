@@ -36,13 +36,15 @@ pub(crate) mod selector;
 #[path = "selector/kqueue.rs"]
 pub(crate) mod selector;
 
+/// The most buffers one vectored call takes.
+pub(crate) use os::IOV_MAX;
 pub(crate) use os::{
     coarse_clock, gettid, listen_backlog_max, set_timer_slack, stack_pointer, thread_ids,
     thread_stack,
 };
 pub use os::{
     errno_location, pipe_cloexec, poll_set, process_exit_fd, read_nowait, reopen, write_nowait,
-    WakeFd, IOV_MAX,
+    WakeFd,
 };
 
 /// A selector event: the descriptor is readable (or has an error).
