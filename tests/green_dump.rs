@@ -432,28 +432,18 @@ fn io_process_and_os_waits_report_the_callers_line() {
     two_workers();
     let mut lines: Vec<(&str, WaitKind, u32)> = Vec::new();
     let mut handles = Vec::new();
+    let mut spawn = |name: &'static str, kind: WaitKind, line: u32, f: Box<dyn FnOnce() + Send>| {
+        lines.push((name, kind, line));
+        handles.push(thread::Builder::new().name(name.into()).spawn(f).unwrap());
+    };
 
     let (mut r, empty_w) = greenstd::io::pipe().unwrap();
-    let line = line!() + 1;
     let body = move || _ = r.read(&mut [0; 8]);
-    lines.push(("pipe-read", WaitKind::Read, line));
-    handles.push(
-        thread::Builder::new()
-            .name("pipe-read".into())
-            .spawn(body)
-            .unwrap(),
-    );
+    spawn("pipe-read", WaitKind::Read, line!() - 1, Box::new(body));
 
     let (full_r, mut w) = greenstd::io::pipe().unwrap();
-    let line = line!() + 1;
     let body = move || while w.write(&[0; 4096]).is_ok() {};
-    lines.push(("pipe-write", WaitKind::Write, line));
-    handles.push(
-        thread::Builder::new()
-            .name("pipe-write".into())
-            .spawn(body)
-            .unwrap(),
-    );
+    spawn("pipe-write", WaitKind::Write, line!() - 1, Box::new(body));
 
     let mut waited = Command::new("sleep").arg("60").spawn().unwrap();
     let mut piped = Command::new("sleep")
@@ -462,65 +452,31 @@ fn io_process_and_os_waits_report_the_callers_line() {
         .spawn()
         .unwrap();
     let pids = [waited.id(), piped.id()];
-    let line = line!() + 1;
     let body = move || _ = waited.wait();
-    lines.push(("child-wait", WaitKind::Child, line));
-    handles.push(
-        thread::Builder::new()
-            .name("child-wait".into())
-            .spawn(body)
-            .unwrap(),
-    );
+    spawn("child-wait", WaitKind::Child, line!() - 1, Box::new(body));
     let mut out = piped.stdout.take().unwrap();
-    let line = line!() + 1;
     let body = move || _ = out.read(&mut [0; 8]);
-    lines.push(("child-read", WaitKind::Read, line));
-    handles.push(
-        thread::Builder::new()
-            .name("child-read".into())
-            .spawn(body)
-            .unwrap(),
-    );
+    spawn("child-read", WaitKind::Read, line!() - 1, Box::new(body));
 
     let (mut a, b) = UnixStream::pair().unwrap();
-    let line = line!() + 1;
     let body = move || _ = green::wait_readable(&b, None);
-    lines.push(("wait-readable", WaitKind::Read, line));
-    handles.push(
-        thread::Builder::new()
-            .name("wait-readable".into())
-            .spawn(body)
-            .unwrap(),
-    );
+    spawn("wait-readable", WaitKind::Read, line!() - 1, Box::new(body));
 
     let (mut c, d) = UnixStream::pair().unwrap();
-    let line = line!() + 2;
     let body = move || {
         _ = green::poll(
             &mut [green::PollFd::new(d.as_fd(), green::PollFlags::POLLIN)],
             None,
         )
     };
-    lines.push(("poll", WaitKind::Read, line));
-    handles.push(
-        thread::Builder::new()
-            .name("poll".into())
-            .spawn(body)
-            .unwrap(),
-    );
+    spawn("poll", WaitKind::Read, line!() - 5, Box::new(body));
 
     let mut signals = green::signal::Signals::new([green::signal::SIGUSR2]).unwrap();
     let closer = signals.handle();
-    let line = line!() + 1;
     let body = move || _ = signals.recv();
-    lines.push(("signals", WaitKind::Read, line));
-    handles.push(
-        thread::Builder::new()
-            .name("signals".into())
-            .spawn(body)
-            .unwrap(),
-    );
+    spawn("signals", WaitKind::Read, line!() - 1, Box::new(body));
 
+    drop(spawn);
     for (name, kind, line) in &lines {
         dump_until(&format!("{name} waits in {kind:?} at line {line}"), |d| {
             d.tasks().iter().any(|t| {
