@@ -156,6 +156,7 @@ impl IoSource {
     }
 
     /// The state shared with `try_clone`d handles, as it reads.
+    #[inline]
     fn shared(&self) -> &Shared {
         self.shared.get().map_or(&FRESH, |s| s)
     }
