@@ -41,7 +41,7 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 /// Address space reserved per chunk (at most; fewer slots when a smaller
 /// mapping is all the kernel grants).
 const CHUNK_BYTES: usize = 32 << 30;
-/// At most this many slots per chunk (a slot's trim state is one word).
+/// At most this many slots per chunk (a slot's trim state is two words).
 const MAX_SLOTS: usize = 1 << 16;
 
 /// A slot's trim state: its offer, and whether a sweep may be returning
