@@ -162,6 +162,13 @@ impl State {
         Some(Box::new(Expired { id: e.id }))
     }
 
+    /// `true` inside a [`shield`] or [`defer`]: a wait leaves an interrupt
+    /// pending (the destructor rule, see [`crate::wait::suspend`]).
+    #[inline]
+    pub(crate) fn is_shielded(&self) -> bool {
+        self.shield.load(Ordering::Relaxed) > 0
+    }
+
     /// `true` when something waits to be delivered.
     fn pending(&self) -> bool {
         (self.requested.load(Ordering::SeqCst) && !self.delivered.load(Ordering::SeqCst))

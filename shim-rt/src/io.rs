@@ -192,22 +192,14 @@ impl Direction {
         deadline: Option<Instant>,
         on: &WaitOn,
     ) -> WaitResult {
-        me.record().begin(on, deadline.is_some());
-        let r = loop {
-            if self.seq.load(Ordering::SeqCst) != seq {
-                break WaitResult::Notified;
-            }
-            if on.is_interruptible() && me.take_interrupt() {
-                break WaitResult::Interrupted;
-            }
-            if park::park_as(me, deadline) {
-                break if self.seq.load(Ordering::SeqCst) != seq {
-                    WaitResult::Notified
-                } else {
-                    WaitResult::TimedOut
-                };
-            }
-        };
+        let r = crate::wait::suspend(
+            me,
+            on,
+            deadline,
+            park::Token::Wake,
+            crate::wait::Recorded::Begin,
+            || self.seq.load(Ordering::SeqCst) != seq,
+        );
         // Still in the slot (no edge took it): take our reference back.
         if self
             .slot
@@ -217,7 +209,6 @@ impl Direction {
             // SAFETY: the slot's reference to `me`, made in `wait`.
             drop(unsafe { Arc::from_raw(mine) });
         }
-        me.record().end();
         r
     }
 }

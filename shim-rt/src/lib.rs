@@ -29,6 +29,7 @@
 
 pub mod cancel;
 pub mod config;
+pub mod coop;
 mod deadlock;
 mod hub;
 pub mod inspect;

@@ -621,7 +621,7 @@ pub fn park_current_until(deadline: Instant) {
 }
 
 /// `thread::park` for `me`, the caller's task: one recorded wait for its
-/// park token (the raw sleep under it is `park::park_as`).
+/// park token (through the one suspend point, `wait::suspend`).
 #[inline]
 fn wait_for_token(me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
     match me.sleeper() {

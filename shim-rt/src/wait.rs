@@ -50,8 +50,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::hub;
-use crate::park::{self, Sleeper, Waker};
+use crate::park::{self, Sleeper, Token};
 use crate::task::{self, Task};
 
 /// What a blocked coroutine or thread waits for: the operation it is in.
@@ -268,12 +267,6 @@ impl WaitOn {
     pub fn uninterruptible(mut self) -> WaitOn {
         self.interruptible = false;
         self
-    }
-
-    /// `false` for a wait made [`WaitOn::uninterruptible`].
-    #[inline]
-    pub(crate) fn is_interruptible(&self) -> bool {
-        self.interruptible
     }
 
     /// The kind of wait.
@@ -611,6 +604,67 @@ fn blocking(me: &Task, on: &WaitOn, deadline: Option<Instant>) {
     }
 }
 
+/// How the task's record stands when [`suspend`] is called.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Recorded {
+    /// Not yet: `suspend` writes it.
+    Begin,
+    /// Described and marked parked by the caller under a lock (a notifier
+    /// may already have marked it runnable): `suspend` leaves it.
+    Begun,
+}
+
+/// The one suspend point: every wait of every task — coroutine or plain
+/// thread — sleeps here and nowhere else.
+///
+/// Records the wait (`on`: kind, object, holder, the user's line; since
+/// now) unless the caller did ([`Recorded::Begun`]), tells the deadlock
+/// detector about a thread that may be its last piece, then sleeps on
+/// `token` until `ready()` holds ([`WaitResult::Notified`]), `deadline`
+/// passes ([`WaitResult::TimedOut`], unless `ready()` holds by then), or
+/// the task is interrupted ([`WaitResult::Interrupted`], checked first: an
+/// interrupt wins over a readiness that came with it). The record says
+/// running again when it returns.
+///
+/// **The destructor rule.** An interrupt is not taken while the task is
+/// shielded ([`crate::cancel::shield`], [`crate::cancel::defer`], which
+/// greenstd's own waits in destructors use, and which user code uses in
+/// its own destructors): it stays pending and ends the first wait after the
+/// shield. A task that unwinds keeps taking interrupts, and
+/// [`crate::cancel::interrupted`] delivers nothing while it unwinds, so a
+/// destructor run by an unwinding finishes its waits too.
+#[inline]
+pub(crate) fn suspend(
+    me: &Arc<Task>,
+    on: &WaitOn,
+    deadline: Option<Instant>,
+    token: Token,
+    record: Recorded,
+    mut ready: impl FnMut() -> bool,
+) -> WaitResult {
+    if record == Recorded::Begin {
+        me.record().begin(on, deadline.is_some());
+    }
+    blocking(me, on, deadline);
+    let r = loop {
+        if on.interruptible && !me.cancel_state().is_shielded() && me.take_interrupt() {
+            break WaitResult::Interrupted;
+        }
+        if ready() {
+            break WaitResult::Notified;
+        }
+        if park::sleep_as(me, deadline, token) {
+            break if ready() {
+                WaitResult::Notified
+            } else {
+                WaitResult::TimedOut
+            };
+        }
+    };
+    me.record().end();
+    r
+}
+
 /// Sleeps until `node` is notified, `deadline` passes or the task is
 /// interrupted. `withdraw` takes the lock and unlinks the node if it is
 /// still linked (returning `true`), else returns `false`: called at most
@@ -618,32 +672,22 @@ fn blocking(me: &Task, on: &WaitOn, deadline: Option<Instant>) {
 fn sleep_on(
     node: &Node,
     me: &Arc<Task>,
+    on: &WaitOn,
     deadline: Option<Instant>,
-    interruptible: bool,
     mut withdraw: impl FnMut() -> bool,
 ) -> Outcome {
-    loop {
+    match suspend(me, on, deadline, Token::Wake, Recorded::Begun, || {
+        node.is_notified()
+    }) {
         // An interrupt wins over a notification that came with it: the
         // notification goes on to the next waiter (cancellation must not
         // take a lock it was about to be handed, say).
-        if interruptible && me.take_interrupt() {
-            let consumed = !withdraw();
-            return Outcome::Interrupted { consumed };
-        }
-        if node.is_notified() {
-            return Outcome::Notified;
-        }
-        if park::park_as(me, deadline) {
-            if node.is_notified() {
-                return Outcome::Notified;
-            }
-            // A notification that raced with the deadline wins.
-            return if withdraw() {
-                Outcome::TimedOut
-            } else {
-                Outcome::Notified
-            };
-        }
+        WaitResult::Interrupted => Outcome::Interrupted {
+            consumed: !withdraw(),
+        },
+        // A notification that raced with the deadline wins.
+        WaitResult::TimedOut if withdraw() => Outcome::TimedOut,
+        _ => Outcome::Notified,
     }
 }
 
@@ -682,8 +726,7 @@ where
     }
     drop(guard);
     before_sleep();
-    blocking(me, on, deadline);
-    let outcome = sleep_on(&node, me, deadline, on.interruptible, || {
+    let outcome = sleep_on(&node, me, on, deadline, || {
         let mut g = relock();
         let list = project(&mut g);
         let removed = list.withdraw(&node);
@@ -708,7 +751,6 @@ where
             WaitResult::Interrupted
         }
     };
-    me.record().end();
     r
 }
 
@@ -980,24 +1022,19 @@ impl Parker {
         {
             return WaitResult::Notified;
         }
+        // Recorded before the parked state is visible: an unparker that
+        // sees it marks the record runnable after this.
         me.record().begin(&on, deadline.is_some());
-        let r = if self
+        if self
             .state
             .compare_exchange(P_EMPTY, P_PARKED, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
             // The token came meanwhile (nobody saw us parked).
             self.state.store(P_EMPTY, Ordering::Relaxed);
-            WaitResult::Notified
-        } else {
-            blocking(me, &on, deadline);
-            self.sleep(me, &on, deadline)
-        };
-        me.record().end();
-        r
-    }
-
-    fn sleep(&self, me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
+            me.record().end();
+            return WaitResult::Notified;
+        }
         // Leaves the parked state; `false` if an unparker got there first
         // (the token is then there).
         let leave = || {
@@ -1005,24 +1042,20 @@ impl Parker {
                 .compare_exchange(P_PARKED, P_EMPTY, Ordering::Acquire, Ordering::Acquire)
                 .is_ok()
         };
-        loop {
-            if on.interruptible && me.take_interrupt() {
-                // A token that came with the interrupt stays for the next park.
+        let r = suspend(me, &on, deadline, Token::Wake, Recorded::Begun, || {
+            self.state.load(Ordering::Acquire) == P_NOTIFIED
+        });
+        match r {
+            // A token that came with the interrupt stays for the next park.
+            WaitResult::Interrupted => {
                 leave();
-                return WaitResult::Interrupted;
+                return r;
             }
-            if self.state.load(Ordering::Acquire) == P_NOTIFIED {
-                self.state.store(P_EMPTY, Ordering::Relaxed);
-                return WaitResult::Notified;
-            }
-            if park::park_as(me, deadline) {
-                if leave() {
-                    return WaitResult::TimedOut;
-                }
-                self.state.store(P_EMPTY, Ordering::Relaxed);
-                return WaitResult::Notified;
-            }
+            WaitResult::TimedOut if leave() => return r,
+            _ => {}
         }
+        self.state.store(P_EMPTY, Ordering::Relaxed);
+        WaitResult::Notified
     }
 }
 
@@ -1042,29 +1075,10 @@ pub(crate) fn park_coroutine(
     if sleeper.take_park_token() {
         return WaitResult::Notified;
     }
-    me.record().begin(on, deadline.is_some());
-    let r = loop {
-        if on.interruptible && me.take_interrupt() {
-            // A token that came with the interrupt stays for the next park.
-            break WaitResult::Interrupted;
-        }
-        if sleeper.take_park_token() {
-            break WaitResult::Notified;
-        }
-        match deadline {
-            None => sleeper.sleep_parked(),
-            Some(d) => {
-                if Instant::now() >= d {
-                    break WaitResult::TimedOut;
-                }
-                let key = hub::add_timer(d, Waker::Coroutine(me.clone()));
-                sleeper.sleep_parked();
-                hub::cancel_timer(key);
-            }
-        }
-    };
-    me.record().end();
-    r
+    // A token that comes with an interrupt stays for the next park.
+    suspend(me, on, deadline, Token::Park, Recorded::Begin, || {
+        sleeper.take_park_token()
+    })
 }
 
 /// Sleeps until `deadline`, recorded as `on` (kind [`WaitKind::Sleep`]
@@ -1097,19 +1111,7 @@ pub fn pause(deadline: Option<Instant>, on: WaitOn) {
 /// [`sleep_until`] and [`pause`]: one recorded sleep, ended by the
 /// deadline or an interrupt (a stray wake-up sleeps on).
 fn sleep_recorded(deadline: Option<Instant>, on: &WaitOn) -> WaitResult {
-    task::with_current(|me| {
-        me.record().begin(on, deadline.is_some());
-        let r = loop {
-            if on.interruptible && me.take_interrupt() {
-                break WaitResult::Interrupted;
-            }
-            if park::park_as(me, deadline) {
-                break WaitResult::TimedOut;
-            }
-        };
-        me.record().end();
-        r
-    })
+    task::with_current(|me| suspend(me, on, deadline, Token::Wake, Recorded::Begin, || false))
 }
 
 /// Runs `f`, a call that blocks in a way greenstd cannot see (a system
