@@ -626,13 +626,14 @@ pub(crate) enum Recorded {
 /// interrupt wins over a readiness that came with it). The record says
 /// running again when it returns.
 ///
-/// **The destructor rule.** An interrupt is not taken while the task is
-/// shielded ([`crate::cancel::shield`], [`crate::cancel::defer`], which
-/// greenstd's own waits in destructors use, and which user code uses in
-/// its own destructors): it stays pending and ends the first wait after the
-/// shield. A task that unwinds keeps taking interrupts, and
-/// [`crate::cancel::interrupted`] delivers nothing while it unwinds, so a
-/// destructor run by an unwinding finishes its waits too.
+/// **The destructor rule.** A cancellation or a deadline never cuts a
+/// wait made inside a destructor: the interrupt is not taken (it stays
+/// pending and ends the first wait after) while the task is shielded —
+/// inside [`crate::cancel::defer`] (`green::defer_cancel`, which
+/// greenstd's own destructors use and a user's destructor that waits wraps
+/// its body in; Rust cannot tell a destructor runs) or
+/// [`crate::cancel::shield`] — or unwinding (`std::thread::panicking()`:
+/// every destructor an unwinding runs, whatever started it).
 #[inline]
 pub(crate) fn suspend(
     me: &Arc<Task>,
@@ -646,8 +647,12 @@ pub(crate) fn suspend(
         me.record().begin(on, deadline.is_some());
     }
     blocking(me, on, deadline);
+    // Asked once, before the first sleep: std counts panics per OS thread,
+    // and a coroutine woken on another worker would read that thread's
+    // count there, not its own.
+    let interruptible = on.interruptible && !me.cancel_state().defers_interrupts();
     let r = loop {
-        if on.interruptible && !me.cancel_state().is_shielded() && me.take_interrupt() {
+        if interruptible && me.take_interrupt() {
             break WaitResult::Interrupted;
         }
         if ready() {
