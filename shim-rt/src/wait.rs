@@ -740,7 +740,7 @@ where
         }
         removed
     });
-    let r = match outcome {
+    match outcome {
         Outcome::Notified => WaitResult::Notified,
         Outcome::TimedOut => WaitResult::TimedOut,
         Outcome::Interrupted { consumed } => {
@@ -755,8 +755,7 @@ where
             }
             WaitResult::Interrupted
         }
-    };
-    r
+    }
 }
 
 /// Waits on a [`WaitList`] kept inside state guarded by the caller's own
