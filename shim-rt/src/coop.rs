@@ -4,9 +4,9 @@
 //! every [`BUDGET`] such calls, so it cannot keep its worker from the
 //! other coroutines queued on it.
 //!
-//! The budget lives here and nowhere else: the raw sleep under the one
-//! suspend point (`park::sleep_as`) and `yield_now` renew it (on the
-//! worker the coroutine resumes on), and
+//! The budget lives here and nowhere else: the one suspend point
+//! ([`crate::wait::suspend`]) renews it after every sleep, on the worker
+//! the coroutine resumes on, and
 //! every blocking entry point calls [`spend`] when it returns without
 //! having suspended. It is kept per OS thread: a coroutine switch happens
 //! only at a suspend, which renews it, so on a worker it is the running
@@ -45,9 +45,8 @@ pub fn spend() {
     if spent {
         if crate::park::in_coroutine() {
             crate::park::yield_now();
-        } else {
-            reset();
         }
+        reset();
     }
 }
 
@@ -81,7 +80,7 @@ mod tests {
                 spend();
             }
             let low = left();
-            spend(); // the BUDGET-th: yields, and the yield renews
+            spend(); // the BUDGET-th: yields, and renews
             (before, low, left())
         });
         let (before, low, after) = done.recv_timeout(Duration::from_secs(30)).unwrap();

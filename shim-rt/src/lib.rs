@@ -36,6 +36,7 @@ pub mod inspect;
 pub mod io;
 pub mod latch;
 pub mod monitor;
+mod observe;
 pub mod offload;
 mod overflow;
 mod panic_hook;

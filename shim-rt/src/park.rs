@@ -262,17 +262,12 @@ pub(crate) enum Token {
 ///
 /// In a coroutine the deadline is kept by the hub thread, which wakes the
 /// coroutine onto a worker when it expires (may's own timer would run the
-/// coroutine on the timer thread itself). A sleep renews the caller's
-/// cooperative budget ([`crate::coop`]).
+/// coroutine on the timer thread itself).
 #[inline]
 pub(crate) fn sleep_as(me: &Arc<Task>, deadline: Option<Instant>, token: Token) -> bool {
-    let sleep = |s: &Sleeper| {
-        match token {
-            Token::Wake => s.sleep(),
-            Token::Park => s.sleep_parked(),
-        }
-        // On the worker it resumed on.
-        crate::coop::reset();
+    let sleep = |s: &Sleeper| match token {
+        Token::Wake => s.sleep(),
+        Token::Park => s.sleep_parked(),
     };
     let Some(deadline) = deadline else {
         match me.sleeper() {
@@ -317,7 +312,6 @@ pub fn yield_now() {
     if may::embed::try_suspend(Suspended::resume).is_err() {
         std::thread::yield_now();
     }
-    crate::coop::reset();
 }
 
 #[cfg(test)]

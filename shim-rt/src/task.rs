@@ -464,7 +464,7 @@ impl Drop for ThreadTask {
     fn drop(&mut self) {
         if let Some(t) = self.0.get() {
             registry::deregister(t);
-            crate::deadlock::kick_if_idle();
+            crate::observe::tell(crate::observe::Event::SomethingEnded);
         }
     }
 }
@@ -480,7 +480,7 @@ thread_local! {
 /// not one of the program's threads.
 pub(crate) fn mark_internal_thread() {
     INTERNAL_THREAD.with(|i| i.set(true));
-    crate::deadlock::internal_thread_started();
+    registry::internal_thread_started();
 }
 
 /// Runs `f` with the slot of the running coroutine, whose embedder pointer

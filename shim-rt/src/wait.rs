@@ -600,7 +600,7 @@ enum Outcome {
 #[inline]
 fn blocking(me: &Task, on: &WaitOn, deadline: Option<Instant>) {
     if !me.is_coroutine() && me.is_tracked() && deadline.is_none() && !on.kind.is_external() {
-        crate::deadlock::thread_blocked();
+        crate::observe::tell(crate::observe::Event::ThreadBlocked);
     }
 }
 
@@ -658,7 +658,10 @@ pub(crate) fn suspend(
         if ready() {
             break WaitResult::Notified;
         }
-        if park::sleep_as(me, deadline, token) {
+        let timed_out = park::sleep_as(me, deadline, token);
+        // It suspended: a fresh budget, on the worker it resumed on.
+        crate::coop::reset();
+        if timed_out {
             break if ready() {
                 WaitResult::Notified
             } else {
