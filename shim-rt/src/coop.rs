@@ -2,7 +2,7 @@
 //! calls keep returning without suspending — an error loop (`accept`
 //! failing with `EMFILE`), a socket that always has data — yields once
 //! every [`BUDGET`] such calls, so it cannot keep its worker from the
-//! other coroutines queued on it.
+//! other coroutines that are runnable.
 //!
 //! The budget lives here and nowhere else: the one suspend point
 //! ([`crate::wait::suspend`]) renews it after every sleep, on the worker
@@ -33,8 +33,10 @@ pub(crate) fn reset() {
 }
 
 /// Spends one unit of the budget: a blocking call returns without having
-/// suspended. The [`BUDGET`]th in a row in a coroutine yields to the other
-/// coroutines of its worker first (`yield_now`), then returns.
+/// suspended. The [`BUDGET`]th in a row in a coroutine yields first — to
+/// the back of the shared run queue, so that every coroutine runnable now,
+/// on its worker or woken from outside (a timer, another thread), runs
+/// before it — then returns.
 #[inline(never)]
 pub fn spend() {
     let spent = LEFT.with(|l| {
@@ -43,9 +45,9 @@ pub fn spend() {
         n == 0
     });
     if spent {
-        if crate::park::in_coroutine() {
-            crate::park::yield_now();
-        }
+        // Behind everything runnable, timer-woken coroutines included (a
+        // local yield would run again before most of them).
+        let _ = may::embed::try_suspend(may::embed::Suspended::resume_shared);
         reset();
     }
 }

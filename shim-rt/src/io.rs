@@ -477,7 +477,13 @@ impl Readiness {
 /// for any retry loop of one's own that blocks between tries.
 #[inline(never)]
 pub fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
-    op()
+    let r = op();
+    // Done without waiting (a result, or an error such as `EMFILE`): one
+    // unit of the cooperative budget.
+    if !matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+        crate::coop::spend();
+    }
+    r
 }
 
 /// Blocks the calling OS thread in `poll(2)` until `fd` is ready for
