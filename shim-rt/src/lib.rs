@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+mod atomic;
 pub mod cancel;
 pub mod config;
 pub mod coop;
@@ -35,6 +36,8 @@ mod hub;
 pub mod inspect;
 pub mod io;
 pub mod latch;
+#[cfg(all(test, loom))]
+mod loom_models;
 pub mod monitor;
 mod observe;
 pub mod offload;

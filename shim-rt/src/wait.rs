@@ -994,9 +994,9 @@ impl fmt::Debug for Notifier<'_> {
 /// is known (the task that owns the parker), so one state word is enough,
 /// as in std's futex parker. A token that arrives with an interrupt is
 /// kept for the next park (passed on, not lost).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Parker {
-    state: AtomicU8,
+    state: crate::atomic::AtomicU8,
 }
 
 const P_EMPTY: u8 = 0;
@@ -1004,16 +1004,16 @@ const P_NOTIFIED: u8 = 1;
 const P_PARKED: u8 = 2;
 
 impl Parker {
-    pub(crate) const fn new() -> Parker {
+    pub(crate) fn new() -> Parker {
         Parker {
-            state: AtomicU8::new(P_EMPTY),
+            state: crate::atomic::AtomicU8::new(P_EMPTY),
         }
     }
 
     /// Makes the token available, waking `owner` if it is parked.
     #[inline]
     pub(crate) fn unpark(&self, owner: &Task) {
-        if self.state.swap(P_NOTIFIED, Ordering::AcqRel) == P_PARKED {
+        if self.give() {
             owner.record().set_state(task::RUNNABLE);
             owner.wake();
         }
@@ -1022,36 +1022,72 @@ impl Parker {
     /// Waits for the token and consumes it ([`WaitResult::Notified`]),
     /// until `deadline` or an interrupt. `me` owns the parker.
     pub(crate) fn park(&self, me: &Arc<Task>, on: WaitOn, deadline: Option<Instant>) -> WaitResult {
-        if self
-            .state
-            .compare_exchange(P_NOTIFIED, P_EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+        if self.take() {
             return WaitResult::Notified;
         }
         // Recorded before the parked state is visible: an unparker that
         // sees it marks the record runnable after this.
         me.record().begin(&on, deadline.is_some());
+        if !self.enter() {
+            me.record().end();
+            return WaitResult::Notified;
+        }
+        let r = suspend(me, &on, deadline, Token::Wake, Recorded::Begun, || {
+            self.is_notified()
+        });
+        self.after(r)
+    }
+
+    // The state machine, one step per method (what the loom model drives).
+
+    /// Makes the token available; `true` if the owner was parked (the
+    /// caller wakes it).
+    #[inline]
+    fn give(&self) -> bool {
+        self.state.swap(P_NOTIFIED, Ordering::AcqRel) == P_PARKED
+    }
+
+    /// Takes the token if it is there, before parking.
+    #[inline]
+    fn take(&self) -> bool {
+        self.state
+            .compare_exchange(P_NOTIFIED, P_EMPTY, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Says "parked"; `false` if the token came meanwhile (it is consumed:
+    /// nobody saw us parked).
+    #[inline]
+    fn enter(&self) -> bool {
         if self
             .state
             .compare_exchange(P_EMPTY, P_PARKED, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            // The token came meanwhile (nobody saw us parked).
             self.state.store(P_EMPTY, Ordering::Relaxed);
-            me.record().end();
-            return WaitResult::Notified;
+            return false;
         }
-        // Leaves the parked state; `false` if an unparker got there first
-        // (the token is then there).
+        true
+    }
+
+    /// The parked owner's test: has the token come?
+    #[inline]
+    fn is_notified(&self) -> bool {
+        self.state.load(Ordering::Acquire) == P_NOTIFIED
+    }
+
+    /// Leaves the parked state after the sleep ended as `r`: the token is
+    /// consumed (`Notified`), or left for the next park when it raced with
+    /// an interrupt; a deadline that raced with it reports it.
+    #[inline]
+    fn after(&self, r: WaitResult) -> WaitResult {
+        // PARKED → EMPTY; `false` if an unparker got there first (the token
+        // is then there).
         let leave = || {
             self.state
                 .compare_exchange(P_PARKED, P_EMPTY, Ordering::Acquire, Ordering::Acquire)
                 .is_ok()
         };
-        let r = suspend(me, &on, deadline, Token::Wake, Recorded::Begun, || {
-            self.state.load(Ordering::Acquire) == P_NOTIFIED
-        });
         match r {
             // A token that came with the interrupt stays for the next park.
             WaitResult::Interrupted => {
@@ -1063,6 +1099,26 @@ impl Parker {
         }
         self.state.store(P_EMPTY, Ordering::Relaxed);
         WaitResult::Notified
+    }
+}
+
+#[cfg(all(test, loom))]
+impl Parker {
+    /// The steps, for the loom model (`loom_models`).
+    pub(crate) fn model_give(&self) -> bool {
+        self.give()
+    }
+    pub(crate) fn model_take(&self) -> bool {
+        self.take()
+    }
+    pub(crate) fn model_enter(&self) -> bool {
+        self.enter()
+    }
+    pub(crate) fn model_is_notified(&self) -> bool {
+        self.is_notified()
+    }
+    pub(crate) fn model_after(&self, r: WaitResult) -> WaitResult {
+        self.after(r)
     }
 }
 
