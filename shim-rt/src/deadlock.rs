@@ -72,24 +72,9 @@ static DETECTOR: Detector = Detector {
     cv: Condvar::new(),
 };
 
-/// Thread ids of greenstd's own threads.
-static INTERNAL: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// Thread ids of `may`'s threads (workers and timer), or `None` when they
 /// could not be told apart from the program's.
 static RUNTIME: OnceLock<Option<Vec<i32>>> = OnceLock::new();
-
-use crate::sys::gettid;
-
-/// The calling thread is one of greenstd's own (see `task::mark_internal_thread`).
-pub(crate) fn internal_thread_started() {
-    INTERNAL.lock().push(gettid());
-}
-
-/// The calling thread, one of greenstd's own, exits.
-pub(crate) fn internal_thread_exiting() {
-    let me = gettid();
-    INTERNAL.lock().retain(|&t| t != me);
-}
 
 pub(crate) use crate::sys::thread_ids;
 
@@ -121,6 +106,7 @@ pub(crate) fn init(may_threads: Option<Vec<i32>>) -> io::Result<()> {
     if mode == OFF {
         return Ok(());
     }
+    crate::observe::register(observe);
     std::thread::Builder::new()
         .name("greenstd-deadlock".into())
         .spawn(run)?;
@@ -150,8 +136,16 @@ pub(crate) fn workers_fell_asleep() {
     kick();
 }
 
+/// The core's events ([`crate::observe`]).
+fn observe(event: crate::observe::Event) {
+    match event {
+        crate::observe::Event::ThreadBlocked => thread_blocked(),
+        crate::observe::Event::SomethingEnded => kick_if_idle(),
+    }
+}
+
 /// A registered plain thread starts a wait that only another task can end.
-pub(crate) fn thread_blocked() {
+fn thread_blocked() {
     if MODE.load(Ordering::Relaxed) != OFF && workers_asleep() {
         kick();
     }
@@ -159,7 +153,7 @@ pub(crate) fn thread_blocked() {
 
 /// Something outside the tasks ended (a thread, an offload job): if every
 /// worker sleeps, the tasks left may be stuck.
-pub(crate) fn kick_if_idle() {
+fn kick_if_idle() {
     if MODE.load(Ordering::Relaxed) != OFF && workers_asleep() {
         kick();
     }
@@ -250,7 +244,7 @@ fn check() -> Option<Dump> {
         // No thread can register meanwhile (the registry is frozen).
         let threads = thread_ids().ok()?;
         let mut known: HashSet<i32> = runtime.iter().copied().collect();
-        known.extend(INTERNAL.lock().iter().copied());
+        known.extend(registry::internal_threads());
         known.extend(tasks.iter().map(|t| t.tid()).filter(|&t| t != 0));
         if threads.iter().any(|t| !known.contains(t)) {
             return None;

@@ -87,3 +87,24 @@ pub(crate) fn frozen<R>(f: impl FnOnce(&[Arc<Task>]) -> R) -> R {
     drop(tasks);
     r
 }
+
+/// Thread ids of greenstd's own threads (the hub, the monitor, the offload
+/// pools, the detector, may's threads as they start): the deadlock
+/// detector tells them from the program's.
+static INTERNAL: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// The calling thread is one of greenstd's own (see `task::mark_internal_thread`).
+pub(crate) fn internal_thread_started() {
+    INTERNAL.lock().push(crate::sys::gettid());
+}
+
+/// The calling thread, one of greenstd's own, exits.
+pub(crate) fn internal_thread_exiting() {
+    let me = crate::sys::gettid();
+    INTERNAL.lock().retain(|&t| t != me);
+}
+
+/// greenstd's own threads now.
+pub(crate) fn internal_threads() -> Vec<i32> {
+    INTERNAL.lock().clone()
+}

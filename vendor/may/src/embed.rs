@@ -61,6 +61,22 @@ impl Suspended {
         get_scheduler().schedule(co);
     }
 
+    /// Puts the coroutine on the shared queue, behind every coroutine
+    /// woken from outside a worker (timers, other threads) that is waiting
+    /// there: the yield of a coroutine that used up its cooperative budget,
+    /// after which everything runnable runs before it does again (its own
+    /// worker takes from the shared queue once its local queue is empty).
+    ///
+    /// Never inlined, as [`resume`](Self::resume).
+    #[inline(never)]
+    pub fn resume_shared(self) {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: taken once; `this` is never dropped (nor is its field).
+        let co = unsafe { ManuallyDrop::take(&mut this.0) };
+        co.reclaim_stack();
+        get_scheduler().schedule_global(co);
+    }
+
     /// Offers the pages of the coroutine's stack below what it uses now
     /// to be returned to the kernel if it stays suspended for a while
     /// (greenstd's stack arena; nothing for a stack mapped on its own).
