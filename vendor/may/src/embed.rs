@@ -13,7 +13,9 @@
 //!   machine instead of two. may's cancellation (`Coroutine::cancel`) does
 //!   not reach a coroutine suspended this way.
 
+use std::io;
 use std::mem::ManuallyDrop;
+use std::os::fd::RawFd;
 
 use crate::coroutine_impl::{CoroutineImpl, EventSource, EventSubscriber};
 use crate::local::get_co_local_data;
@@ -140,4 +142,71 @@ pub fn try_suspend<F: FnOnce(Suspended)>(then: F) -> Result<(), F> {
             .take()
             .expect("`then` is only taken by `subscribe`")),
     }
+}
+
+/// An embedder's readiness registration reports it is readable.
+pub const READABLE: u32 = 1;
+/// An embedder's readiness registration reports it is writable.
+pub const WRITABLE: u32 = 2;
+/// An embedder's readiness registration reports a hang-up or an error.
+pub const CLOSED: u32 = 4;
+
+/// What the workers' event loops call for an embedder's own readiness
+/// registrations ([`register_io`]), which sit in the workers' selectors
+/// beside may's: one `epoll_wait` (or `kevent`) serves both.
+#[derive(Debug)]
+pub struct IoHook {
+    /// Called with a registration's token and what its event reports
+    /// ([`READABLE`], [`WRITABLE`], [`CLOSED`]), on the worker that took the
+    /// event (or on the monitor rescuing a stuck worker's events), while
+    /// that selector's events are being handled. It must not block.
+    pub ready: fn(token: usize, events: u32),
+    /// Called once for a token given to [`deregister_io`], when no event
+    /// naming it can be handled any more: the token may be freed.
+    pub release: fn(token: usize),
+}
+
+static IO_HOOK: std::sync::OnceLock<&'static IoHook> = std::sync::OnceLock::new();
+
+/// The hook of the embedder's registrations (set by the first
+/// [`register_io`]).
+#[inline]
+pub(crate) fn io_hook() -> &'static IoHook {
+    IO_HOOK
+        .get()
+        .expect("an embedder's event is only reported after register_io set its hook")
+}
+
+/// Adds `fd` to the selector of worker `fd % workers` (the worker may puts
+/// its own sockets on) for edge-triggered readiness of both directions; its
+/// events reach `hook.ready` with `token`.
+///
+/// Every registration of a process must use the same `hook` (the first one
+/// is kept). `token` must be even (it is tagged in the selector to tell it
+/// from may's own registrations): an address of something aligned to 2
+/// bytes or more. The scheduler must run already (call it from a
+/// coroutine): registering never starts it.
+///
+/// # Safety
+///
+/// `hook.ready` may be called with `token` until `hook.release` is called
+/// for it (after [`deregister_io`]): whatever `token` stands for must stay
+/// valid until then.
+pub unsafe fn register_io(fd: RawFd, token: usize, hook: &'static IoHook) -> io::Result<()> {
+    if token & 1 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an embedder's readiness token must be even",
+        ));
+    }
+    IO_HOOK.get_or_init(|| hook);
+    get_scheduler().get_selector().add_embedder_fd(fd, token)
+}
+
+/// Removes `fd`, registered with `token` by [`register_io`], from its
+/// worker's selector; call it before `fd` is closed. `token` is handed to
+/// the hook's `release` once no event naming it can be handled any more
+/// (by the worker, before it waits for events again).
+pub fn deregister_io(fd: RawFd, token: usize) {
+    get_scheduler().get_selector().del_embedder_fd(fd, token)
 }

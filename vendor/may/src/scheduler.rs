@@ -237,9 +237,13 @@ impl Scheduler {
             // the shared queue, so coroutines woken from outside a worker
             // are never starved by a busy local queue (Go does the same
             // every 61 scheduling rounds).
+            // greenstd patch: and the worker takes its ready I/O events
+            // then too (tokio's rule, every 61 tasks), so a woken acceptor
+            // or reader does not wait until the local queue is empty.
             until_injector -= 1;
             if until_injector == 0 {
                 until_injector = INJECTOR_INTERVAL;
+                self.get_selector().poll_now(self, id);
                 if let Some(co) = self.pop_injector() {
                     run_coroutine(co);
                     continue 'work;

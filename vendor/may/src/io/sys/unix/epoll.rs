@@ -1,6 +1,7 @@
 use std::io;
 use std::os::fd::AsFd;
 use std::os::fd::BorrowedFd;
+use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 #[cfg(feature = "io_timeout")]
@@ -21,6 +22,27 @@ use smallvec::SmallVec;
 
 pub type SysEvent = EpollEvent;
 
+/// greenstd patch: how many events `poll_now` takes at once.
+const POLL_NOW_EVENTS: usize = 64;
+
+/// greenstd patch: what an epoll event reports, as `embed`'s readiness
+/// flags (an error or a hang-up wakes both directions).
+fn readiness(flags: EpollFlags) -> u32 {
+    use crate::embed::{CLOSED, READABLE, WRITABLE};
+    let err = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP;
+    let mut r = 0;
+    if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLPRI | err) {
+        r |= READABLE;
+    }
+    if flags.intersects(EpollFlags::EPOLLOUT | err) {
+        r |= WRITABLE;
+    }
+    if flags.intersects(EpollFlags::EPOLLRDHUP | err) {
+        r |= CLOSED;
+    }
+    r
+}
+
 /// greenstd patch: an empty event, for event buffers.
 pub(crate) fn empty_event() -> SysEvent {
     EpollEvent::empty()
@@ -32,6 +54,9 @@ struct SingleSelector {
     #[cfg(feature = "io_timeout")]
     timer_list: TimerList,
     free_ev: Queue<Arc<EventData>>,
+    /// greenstd patch: tokens of the embedder's registrations removed from
+    /// this selector, released (`IoHook::release`) with `free_ev`.
+    retired: Queue<usize>,
     /// greenstd patch: held while this selector's events are taken and
     /// dispatched, and while its dead event data is freed, by its worker —
     /// or by the monitor rescuing the events of a stuck worker.
@@ -53,6 +78,7 @@ impl SingleSelector {
             epoll,
             evfd,
             free_ev: Queue::new(),
+            retired: Queue::new(),
             poll_lock: parking_lot::Mutex::new(()),
             #[cfg(feature = "io_timeout")]
             timer_list: TimerList::new(),
@@ -168,6 +194,12 @@ impl Selector {
                 if owner {
                     scheduler.collect_global(id);
                 }
+                continue;
+            }
+            // greenstd patch: an odd token is the embedder's registration.
+            if event.data() & 1 != 0 {
+                let token = (event.data() & !1) as usize;
+                (crate::embed::io_hook().ready)(token, readiness(event.events()));
                 continue;
             }
             let data = unsafe { &mut *(event.data() as *mut EventData) };
@@ -309,6 +341,64 @@ impl Selector {
     fn free_unused_event_data(&self, id: usize) {
         let free_ev = &self.vec[id].free_ev;
         while !free_ev.bulk_pop().is_empty() {}
+        // greenstd patch: and the embedder's retired registrations.
+        let retired = &self.vec[id].retired;
+        while let Some(token) = retired.pop() {
+            (crate::embed::io_hook().release)(token);
+        }
+    }
+
+    /// greenstd patch: adds an embedder's registration (`embed::register_io`).
+    pub(crate) fn add_embedder_fd(&self, fd: RawFd, token: usize) -> io::Result<()> {
+        let info = EpollEvent::new(
+            EpollFlags::EPOLLIN
+                | EpollFlags::EPOLLOUT
+                | EpollFlags::EPOLLRDHUP
+                | EpollFlags::EPOLLPRI
+                | EpollFlags::EPOLLET,
+            (token | 1) as u64,
+        );
+        let single_selector = &self.vec[fd as usize % self.vec.len()];
+        // SAFETY: the caller's open descriptor, only borrowed for the call.
+        single_selector
+            .epoll
+            .add(unsafe { BorrowedFd::borrow_raw(fd) }, info)
+            .map_err(from_nix_error)
+    }
+
+    /// greenstd patch: removes an embedder's registration
+    /// (`embed::deregister_io`). Its token is released after every event
+    /// that may name it has been handled: by the worker after its current
+    /// batch (events are taken and handled under `poll_lock`, and retired
+    /// tokens released under it after them), before its next `epoll_wait`.
+    pub(crate) fn del_embedder_fd(&self, fd: RawFd, token: usize) {
+        let single_selector = &self.vec[fd as usize % self.vec.len()];
+        // Failure (`fd` already closed, which removes it) is harmless.
+        // SAFETY: only borrowed for the call.
+        single_selector
+            .epoll
+            .delete(unsafe { BorrowedFd::borrow_raw(fd) })
+            .ok();
+        single_selector.retired.push(token);
+    }
+
+    /// greenstd patch: takes worker `id`'s ready events without blocking
+    /// and hands them out as `select` does, unless another thread holds
+    /// them (the scheduler's look at I/O every few coroutines).
+    pub(crate) fn poll_now(&self, scheduler: &Scheduler, id: usize) {
+        let single_selector = &self.vec[id];
+        let Some(_guard) = single_selector.poll_lock.try_lock() else {
+            return;
+        };
+        let mut events = [EpollEvent::empty(); POLL_NOW_EVENTS];
+        let n = match single_selector.epoll.wait(&mut events, EpollTimeout::ZERO) {
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        self.dispatch(scheduler, id, true, &events[..n], |co| {
+            scheduler.schedule_with_id(co, id);
+        });
+        self.free_unused_event_data(id);
     }
 
     // register the io request to the timeout list

@@ -18,6 +18,26 @@ use smallvec::SmallVec;
 
 pub type SysEvent = libc::kevent;
 
+/// greenstd patch: how many events `poll_now` takes at once.
+const POLL_NOW_EVENTS: usize = 64;
+
+/// greenstd patch: what a kevent reports, as `embed`'s readiness flags.
+/// A hang-up is `EV_EOF` on the direction's filter; an error wakes both.
+fn readiness(ev: &SysEvent) -> u32 {
+    use crate::embed::{CLOSED, READABLE, WRITABLE};
+    let mut r = if ev.filter == libc::EVFILT_WRITE {
+        WRITABLE
+    } else {
+        READABLE
+    };
+    if ev.flags & libc::EV_ERROR != 0 {
+        r |= READABLE | WRITABLE | CLOSED;
+    } else if ev.flags & libc::EV_EOF != 0 {
+        r |= CLOSED;
+    }
+    r
+}
+
 /// greenstd patch: an event with every field zero, for event buffers.
 pub(crate) fn empty_event() -> SysEvent {
     // SAFETY: `kevent` is a plain C struct of integers and a pointer, for
@@ -76,6 +96,9 @@ struct SingleSelector {
     #[cfg(feature = "io_timeout")]
     timer_list: TimerList,
     free_ev: Queue<Arc<EventData>>,
+    /// greenstd patch: tokens of the embedder's registrations removed from
+    /// this selector, released (`IoHook::release`) with `free_ev`.
+    retired: Queue<usize>,
     /// greenstd patch: held while this selector's events are taken and
     /// dispatched, and while its dead event data is freed, by its worker —
     /// or by the monitor rescuing the events of a stuck worker.
@@ -109,6 +132,7 @@ impl SingleSelector {
         Ok(SingleSelector {
             kqfd,
             free_ev: Queue::new(),
+            retired: Queue::new(),
             poll_lock: parking_lot::Mutex::new(()),
             #[cfg(feature = "io_timeout")]
             timer_list: TimerList::new(),
@@ -236,6 +260,12 @@ impl Selector {
                 if owner {
                     scheduler.collect_global(id);
                 }
+                continue;
+            }
+            // greenstd patch: an odd token is the embedder's registration.
+            if event.udata as usize & 1 != 0 {
+                let token = event.udata as usize & !1;
+                (crate::embed::io_hook().ready)(token, readiness(event));
                 continue;
             }
             // SAFETY: every other event was registered by `add_fd`/`mod_fd`
@@ -432,6 +462,87 @@ impl Selector {
     fn free_unused_event_data(&self, id: usize) {
         let free_ev = &&self.vec[id].free_ev;
         while !free_ev.bulk_pop().is_empty() {}
+        // greenstd patch: and the embedder's retired registrations.
+        let retired = &self.vec[id].retired;
+        while let Some(token) = retired.pop() {
+            (crate::embed::io_hook().release)(token);
+        }
+    }
+
+    /// greenstd patch: applies `changes` to `kqfd`, each with `EV_RECEIPT`
+    /// so that every result comes back; the first error is returned.
+    fn apply(kqfd: RawFd, changes: &mut [SysEvent]) -> io::Result<()> {
+        syscall!(kevent(
+            kqfd,
+            changes.as_ptr(),
+            changes.len() as libc::c_int,
+            changes.as_mut_ptr(),
+            changes.len() as libc::c_int,
+            ptr::null(),
+        ))?;
+        for c in changes.iter() {
+            if c.flags & libc::EV_ERROR != 0 && c.data != 0 {
+                return Err(io::Error::from_raw_os_error(c.data as i32));
+            }
+        }
+        Ok(())
+    }
+
+    /// greenstd patch: adds an embedder's registration (`embed::register_io`):
+    /// both filters, edge-triggered (`EV_CLEAR`), tagged with an odd token.
+    pub(crate) fn add_embedder_fd(&self, fd: RawFd, token: usize) -> io::Result<()> {
+        let kqfd = self.vec[fd as usize % self.vec.len()].as_raw_fd();
+        let flags = libc::EV_ADD | libc::EV_CLEAR | libc::EV_RECEIPT;
+        let udata = (token | 1) as *const EventData;
+        let mut changes = [
+            kevent!(fd, libc::EVFILT_READ, flags, udata),
+            kevent!(fd, libc::EVFILT_WRITE, flags, udata),
+        ];
+        Self::apply(kqfd, &mut changes)
+    }
+
+    /// greenstd patch: removes an embedder's registration
+    /// (`embed::deregister_io`); its token is released as in `epoll.rs`.
+    pub(crate) fn del_embedder_fd(&self, fd: RawFd, token: usize) {
+        let single_selector = &self.vec[fd as usize % self.vec.len()];
+        let flags = libc::EV_DELETE | libc::EV_RECEIPT;
+        let mut changes = [
+            kevent!(fd, libc::EVFILT_READ, flags, ptr::null_mut::<EventData>()),
+            kevent!(fd, libc::EVFILT_WRITE, flags, ptr::null_mut::<EventData>()),
+        ];
+        // Failure (`fd` already closed, which removes it) is harmless.
+        Self::apply(single_selector.as_raw_fd(), &mut changes).ok();
+        single_selector.retired.push(token);
+    }
+
+    /// greenstd patch: takes worker `id`'s ready events without blocking
+    /// and hands them out as `select` does, unless another thread holds
+    /// them (the scheduler's look at I/O every few coroutines).
+    pub(crate) fn poll_now(&self, scheduler: &Scheduler, id: usize) {
+        let single_selector = &self.vec[id];
+        let Some(_guard) = single_selector.poll_lock.try_lock() else {
+            return;
+        };
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let mut events = [empty_event(); POLL_NOW_EVENTS];
+        let n = match syscall!(kevent(
+            single_selector.as_raw_fd(),
+            ptr::null(),
+            0,
+            events.as_mut_ptr(),
+            events.len() as libc::c_int,
+            &zero,
+        )) {
+            Ok(n) => n as usize,
+            Err(_) => return,
+        };
+        self.dispatch(scheduler, id, true, &events[..n], |co| {
+            scheduler.schedule_with_id(co, id);
+        });
+        self.free_unused_event_data(id);
     }
 
     // register the io request to the timeout list
