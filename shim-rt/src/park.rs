@@ -248,9 +248,8 @@ impl std::fmt::Debug for Sleeper {
 /// Blocks `me`, the caller's own task, until it is woken, `deadline`
 /// passes, or spuriously. Returns `true` when `deadline` has passed.
 ///
-/// In a coroutine the deadline is kept by the hub thread, which wakes the
-/// coroutine onto a worker when it expires (may's own timer would run the
-/// coroutine on the timer thread itself).
+/// In a coroutine the deadline is kept by a worker's timers (`hub`), which
+/// wake the coroutine onto that worker's run queue when it expires.
 #[inline]
 pub(crate) fn park_as(me: &Arc<Task>, deadline: Option<Instant>) -> bool {
     let Some(deadline) = deadline else {

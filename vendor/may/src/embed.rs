@@ -210,3 +210,29 @@ pub unsafe fn register_io(fd: RawFd, token: usize, hook: &'static IoHook) -> io:
 pub fn deregister_io(fd: RawFd, token: usize) {
     get_scheduler().get_selector().del_embedder_fd(fd, token)
 }
+
+pub use crate::worker_timer::TimerKey;
+
+/// Runs `action` at `at` (never before), on the worker whose slot keeps the
+/// timer: the caller's own when called on a worker, otherwise the slots in
+/// turn. One timer list per worker slot, served by the slot's event loop
+/// (it sleeps in its selector until its next deadline, and looks at its
+/// timers every 61 coroutines it runs); the monitor runs the expired timers
+/// of a worker stuck in one coroutine. `action` must be short and must not
+/// block: it delays every other timer and coroutine of its worker.
+///
+/// Starts the scheduler if it was not running.
+pub fn add_timer(at: std::time::Instant, action: Box<dyn FnOnce() + Send>) -> TimerKey {
+    get_scheduler().add_timer_at(at, action)
+}
+
+/// Cancels a timer of [`add_timer`]: its action is dropped, not run.
+/// Returns `false` if it already ran (or was cancelled).
+pub fn cancel_timer(key: TimerKey) -> bool {
+    get_scheduler().del_timer(key)
+}
+
+/// How many timers are pending (0 before the scheduler started).
+pub fn pending_timers() -> usize {
+    crate::scheduler::scheduler_if_started().map_or(0, |s| s.pending_timers())
+}

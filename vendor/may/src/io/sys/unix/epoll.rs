@@ -114,12 +114,19 @@ impl Selector {
         _timeout: Option<u64>,
     ) -> io::Result<Option<u64>> {
         assert!(id < self.vec.len());
-        #[cfg(feature = "io_timeout")]
+        // greenstd patch: sleep at most until the slot's next timer (this
+        // records the plan, so that an earlier timer added meanwhile wakes
+        // the worker).
+        let _timeout = scheduler.plan_sleep(id, _timeout);
+        // greenstd patch: the timeout (the slot's next timer, or io
+        // timeout) with or without `io_timeout`, in whole milliseconds
+        // rounded up (a timer never fires early), at most i32::MAX.
         let timeout_ms = _timeout
-            .map(|to| EpollTimeout::try_from(to.div_ceil(1_000_000)).unwrap())
+            .map(|to| {
+                let ms = to.div_ceil(1_000_000).min(i32::MAX as u64);
+                EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::NONE)
+            })
             .unwrap_or(EpollTimeout::NONE);
-        #[cfg(not(feature = "io_timeout"))]
-        let timeout_ms = EpollTimeout::NONE;
         // info!("select; timeout={:?}", timeout_ms);
 
         let single_selector = &self.vec[id];
@@ -151,6 +158,9 @@ impl Selector {
             scheduler.schedule_with_id(co, id);
         });
         drop(guard);
+
+        // greenstd patch: the slot's expired timers, before its tasks run.
+        scheduler.woke(id);
 
         // run all the local tasks; greenstd patch: and nothing more of
         // this slot's once it was handed to another thread.

@@ -2,7 +2,6 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::io::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-#[cfg(feature = "io_timeout")]
 use std::time::Duration;
 use std::{io, ptr};
 
@@ -168,22 +167,23 @@ impl Selector {
         _timeout: Option<u64>,
     ) -> io::Result<Option<u64>> {
         assert!(id < self.vec.len());
-        #[cfg(feature = "io_timeout")]
+        // greenstd patch: sleep at most until the slot's next timer (this
+        // records the plan, so that an earlier timer added meanwhile wakes
+        // the worker).
+        let _timeout = scheduler.plan_sleep(id, _timeout);
+        // greenstd patch: the timeout (the slot's next timer, or io
+        // timeout) with or without `io_timeout`.
         let timeout_spec = _timeout.map(|to| {
             let dur = Duration::from_nanos(to);
             libc::timespec {
-                tv_sec: dur.as_secs() as libc::time_t,
+                tv_sec: dur.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
                 tv_nsec: dur.subsec_nanos() as libc::c_long,
             }
         });
-
-        #[cfg(feature = "io_timeout")]
         let timeout = timeout_spec
             .as_ref()
             .map(|s| s as *const _)
             .unwrap_or(ptr::null());
-        #[cfg(not(feature = "io_timeout"))]
-        let timeout = ptr::null();
         // debug!("select; timeout={:?}", timeout_spec);
 
         let single_selector = &self.vec[id];
@@ -195,10 +195,7 @@ impl Selector {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        #[cfg(feature = "io_timeout")]
         let polls = _timeout == Some(0);
-        #[cfg(not(feature = "io_timeout"))]
-        let polls = false;
         let sleeps = !polls && scheduler.prepare_sleep(id);
         let timeout: *const libc::timespec = if sleeps { timeout } else { &ZERO };
         // Wait for kqueue events for at most timeout_ms milliseconds
@@ -223,6 +220,9 @@ impl Selector {
             crate::coroutine_impl::run_coroutine(co);
         });
         drop(guard);
+
+        // greenstd patch: the slot's expired timers, before its tasks run.
+        scheduler.woke(id);
 
         // run all the local tasks
         scheduler.run_queued_tasks(id);
