@@ -63,6 +63,20 @@ impl Suspended {
         get_scheduler().schedule(co);
     }
 
+    /// Puts the coroutine back behind every coroutine runnable now on the
+    /// calling worker (gevent's `sleep(0)`): the worker first runs its
+    /// expired timers, takes its ready I/O (if it has not for 50 µs) and
+    /// moves the shared queue's coroutines to its own queue. Off a worker,
+    /// as [`resume`](Self::resume).
+    #[inline(never)]
+    pub fn resume_after_runnable(self) {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: taken once; `this` is never dropped (nor is its field).
+        let co = unsafe { ManuallyDrop::take(&mut this.0) };
+        co.reclaim_stack();
+        get_scheduler().schedule_yielded(co);
+    }
+
     /// Offers the pages of the coroutine's stack below what it uses now
     /// to be returned to the kernel if it stays suspended for a while
     /// (greenstd's stack arena; nothing for a stack mapped on its own).

@@ -39,6 +39,15 @@ thread_local! { pub(crate) static WORKER: Cell<*const Runner> = const { Cell::ne
 // runs (usize::MAX on other threads): where its timers go.
 thread_local! { static SLOT: Cell<usize> = const { Cell::new(usize::MAX) }; }
 
+// greenstd patch: when the calling worker last took its ready I/O for a
+// yield (`schedule_yielded`).
+thread_local! { static LAST_IO_LOOK: Cell<Option<Instant>> = const { Cell::new(None) }; }
+
+/// greenstd patch: a yield takes the worker's ready I/O events if it did
+/// not for this long (a look is an `epoll_wait`; a tight yield loop would
+/// otherwise make one per yield).
+const YIELD_IO_INTERVAL: Duration = Duration::from_micros(50);
+
 static mut SCHED: *const Scheduler = std::ptr::null();
 
 #[cold]
@@ -317,6 +326,41 @@ impl Scheduler {
         }
     }
 
+    /// greenstd patch: queues a coroutine that yields (gevent's
+    /// `sleep(0)`) behind every coroutine that is runnable now on the
+    /// calling worker: its slot's expired timers are run, its ready I/O
+    /// taken (at most every `YIELD_IO_INTERVAL`: a look is a system call),
+    /// and everything on the shared queue moved to its local queue, before
+    /// the yielder goes to the back. Off a worker: `schedule`.
+    pub(crate) fn schedule_yielded(&self, co: CoroutineImpl) {
+        let runner = WORKER.get();
+        let id = SLOT.get();
+        // SAFETY: the calling thread's own runner, if not null.
+        if runner.is_null() || id >= self.workers || unsafe { (*runner).lost() } {
+            return self.schedule(co);
+        }
+        // SAFETY: as above.
+        let runner = unsafe { &*runner };
+        self.fire_timers(id);
+        let now = Instant::now();
+        if LAST_IO_LOOK
+            .get()
+            .is_none_or(|t| now.duration_since(t) >= YIELD_IO_INTERVAL)
+        {
+            LAST_IO_LOOK.set(Some(now));
+            self.get_selector().poll_now(self, id);
+        }
+        // SAFETY: the calling thread's own queue.
+        let local = unsafe { runner.local() };
+        for _ in 0..self.injector.len() {
+            match self.pop_injector() {
+                Some(c) => local.push_back(c),
+                None => break,
+            }
+        }
+        self.schedule_local(co, runner);
+    }
+
     /// put the coroutine to global queue so that next time it can be scheduled
     ///
     /// greenstd patch: the shared injector, taken from by whichever worker
@@ -508,16 +552,43 @@ impl Scheduler {
     pub(crate) fn woke(&self, id: usize) {
         self.timers[id].awake();
         self.timers[id].fire();
+        // And the other slots' expired timers, whose workers may be busy
+        // (Go's idle Ps run other Ps' timers too): what they wake runs
+        // here.
+        if self.workers > 1 {
+            let now = worker_timer::nanos(Instant::now());
+            for (i, t) in self.timers.iter().enumerate() {
+                if i != id {
+                    t.help(now);
+                }
+            }
+        }
     }
 
     /// greenstd patch: slot `id`'s worker is about to wait in its
     /// selector: how long it may sleep (nanoseconds; `None`: until woken),
     /// the earlier of `io_next` (may's io timeouts) and its next timer.
     pub(crate) fn plan_sleep(&self, id: usize, io_next: Option<u64>) -> Option<u64> {
-        match (self.timers[id].plan(), io_next) {
+        let mut next = match (self.timers[id].plan(), io_next) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        };
+        // The other slots' next deadlines too (see `woke`); their timers
+        // do not wake this worker early, their own workers are awake.
+        let others = self
+            .timers
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != id)
+            .map(|(_, t)| t.next_at())
+            .min()
+            .unwrap_or(worker_timer::FOREVER);
+        if others != worker_timer::FOREVER {
+            let now = worker_timer::nanos(Instant::now());
+            let d = others.saturating_sub(now);
+            next = Some(next.map_or(d, |n| n.min(d)));
         }
+        next
     }
 
     /// greenstd patch: timers pending on every slot.

@@ -25,7 +25,7 @@ pub struct TimerKey {
 /// `sleep_until` while the slot's worker is awake.
 const AWAKE: u64 = 0;
 /// `sleep_until` while it sleeps with no deadline.
-const FOREVER: u64 = u64::MAX;
+pub(crate) const FOREVER: u64 = u64::MAX;
 
 /// The timers of one worker slot.
 pub(crate) struct SlotTimers {
@@ -33,6 +33,10 @@ pub(crate) struct SlotTimers {
     /// How many are pending (read without the lock).
     len: AtomicUsize,
     next_id: AtomicU64,
+    /// The earliest deadline (as `sleep_until`'s nanoseconds), or
+    /// [`FOREVER`]: read without the lock by the other slots' idle workers,
+    /// which run this slot's expired timers when its own worker is busy.
+    next_at: AtomicU64,
     /// When the slot's worker plans to wake (nanoseconds since `base()`,
     /// plus one), [`FOREVER`], or [`AWAKE`].
     sleep_until: AtomicU64,
@@ -44,7 +48,7 @@ fn base() -> Instant {
     *BASE.get_or_init(Instant::now)
 }
 
-fn nanos(at: Instant) -> u64 {
+pub(crate) fn nanos(at: Instant) -> u64 {
     let n = at.saturating_duration_since(base()).as_nanos();
     u64::try_from(n)
         .unwrap_or(FOREVER - 1)
@@ -59,6 +63,7 @@ impl SlotTimers {
             len: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
             sleep_until: AtomicU64::new(AWAKE),
+            next_at: AtomicU64::new(FOREVER),
         }
     }
 
@@ -69,6 +74,7 @@ impl SlotTimers {
         {
             let mut pending = self.pending.lock();
             pending.insert((at, id), action);
+            self.next_at.fetch_min(nanos(at), Ordering::Relaxed);
             // SeqCst, before the look at `sleep_until` below: pairs with
             // `plan`'s store-then-look.
             self.len.fetch_add(1, Ordering::SeqCst);
@@ -108,6 +114,7 @@ impl SlotTimers {
             let a = pending.remove(&(key.at, key.id));
             if a.is_some() {
                 self.len.fetch_sub(1, Ordering::Relaxed);
+                self.set_next(&pending);
             }
             a
         };
@@ -130,12 +137,43 @@ impl SlotTimers {
         self.fire_slow()
     }
 
+    /// [`fire`] for another slot's worker: only if a deadline has passed,
+    /// and not if the slot's lock is taken.
+    pub(crate) fn help(&self, now_ns: u64) -> usize {
+        if self.next_at.load(Ordering::Relaxed) > now_ns {
+            return 0;
+        }
+        match self.pending.try_lock() {
+            Some(pending) => self.fire_locked(pending),
+            None => 0,
+        }
+    }
+
+    /// The earliest deadline, as nanoseconds (see `next_at`).
+    pub(crate) fn next_at(&self) -> u64 {
+        self.next_at.load(Ordering::Relaxed)
+    }
+
+    fn set_next(&self, pending: &BTreeMap<(Instant, u64), Action>) {
+        let next = pending
+            .first_key_value()
+            .map_or(FOREVER, |(k, _)| nanos(k.0));
+        self.next_at.store(next, Ordering::Relaxed);
+    }
+
     #[cold]
     fn fire_slow(&self) -> usize {
+        self.fire_locked(self.pending.lock())
+    }
+
+    fn fire_locked(
+        &self,
+        pending: parking_lot::MutexGuard<'_, BTreeMap<(Instant, u64), Action>>,
+    ) -> usize {
         let now = Instant::now();
         let mut expired: smallvec::SmallVec<[Action; 16]> = smallvec::SmallVec::new();
         {
-            let mut pending = self.pending.lock();
+            let mut pending = pending;
             while let Some(entry) = pending.first_entry() {
                 if entry.key().0 > now {
                     break;
@@ -143,6 +181,7 @@ impl SlotTimers {
                 expired.push(entry.remove());
             }
             self.len.fetch_sub(expired.len(), Ordering::Relaxed);
+            self.set_next(&pending);
         }
         let n = expired.len();
         for a in expired {
