@@ -416,3 +416,93 @@ fn a_unix_connect_to_a_full_backlog_is_recorded_and_cancellable() {
     drop((listener, queued));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The blocking calls of the io, process and os families (pipes, a
+/// child's pipe and exit, `wait_readable`, `poll`, `Signals`) record the
+/// caller's line, not greenstd's: they are `#[track_caller]` down to the
+/// I/O source's wait. (The fs family has no wait to record: its calls run
+/// inline.)
+#[test]
+fn io_process_and_os_waits_report_the_callers_line() {
+    use greenstd::io::{Read, Write};
+    use greenstd::os::unix::net::UnixStream;
+    use greenstd::process::{Command, Stdio};
+    use std::os::fd::AsFd;
+
+    two_workers();
+    let mut lines: Vec<(&str, WaitKind, u32)> = Vec::new();
+    let mut handles = Vec::new();
+    let mut spawn = |name: &'static str, kind: WaitKind, line: u32, f: Box<dyn FnOnce() + Send>| {
+        lines.push((name, kind, line));
+        handles.push(thread::Builder::new().name(name.into()).spawn(f).unwrap());
+    };
+
+    let (mut r, empty_w) = greenstd::io::pipe().unwrap();
+    let body = move || _ = r.read(&mut [0; 8]);
+    spawn("pipe-read", WaitKind::Read, line!() - 1, Box::new(body));
+
+    let (full_r, mut w) = greenstd::io::pipe().unwrap();
+    let body = move || while w.write(&[0; 4096]).is_ok() {};
+    spawn("pipe-write", WaitKind::Write, line!() - 1, Box::new(body));
+
+    let mut waited = Command::new("sleep").arg("60").spawn().unwrap();
+    let mut piped = Command::new("sleep")
+        .arg("60")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pids = [waited.id(), piped.id()];
+    let body = move || _ = waited.wait();
+    spawn("child-wait", WaitKind::Child, line!() - 1, Box::new(body));
+    let mut out = piped.stdout.take().unwrap();
+    let body = move || _ = out.read(&mut [0; 8]);
+    spawn("child-read", WaitKind::Read, line!() - 1, Box::new(body));
+
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let body = move || _ = green::wait_readable(&b, None);
+    spawn("wait-readable", WaitKind::Read, line!() - 1, Box::new(body));
+
+    let (mut c, d) = UnixStream::pair().unwrap();
+    let body = move || {
+        _ = green::poll(
+            &mut [green::PollFd::new(d.as_fd(), green::PollFlags::POLLIN)],
+            None,
+        )
+    };
+    spawn("poll", WaitKind::Read, line!() - 5, Box::new(body));
+
+    let mut signals = green::signal::Signals::new([green::signal::SIGUSR2]).unwrap();
+    let closer = signals.handle();
+    let body = move || _ = signals.recv();
+    spawn("signals", WaitKind::Read, line!() - 1, Box::new(body));
+
+    drop(spawn);
+    for (name, kind, line) in &lines {
+        dump_until(&format!("{name} waits in {kind:?} at line {line}"), |d| {
+            d.tasks().iter().any(|t| {
+                t.name() == Some(*name)
+                    && t.wait().is_some_and(|w| {
+                        w.kind() == *kind
+                            && w.location().file() == file!()
+                            && w.location().line() == *line
+                    })
+            })
+        });
+    }
+
+    // Let every one of them go.
+    drop((empty_w, full_r));
+    for pid in pids {
+        // SAFETY: plain kill(2) of a child this test spawned and has not
+        // reaped (the waiters reap them).
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    a.write_all(b"x").unwrap();
+    c.write_all(b"x").unwrap();
+    closer.close();
+    for h in handles {
+        h.join().unwrap();
+    }
+    // The piped child is reaped here (its waiter was the reader).
+    piped.wait().unwrap();
+}

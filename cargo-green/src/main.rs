@@ -25,6 +25,7 @@ mod graph;
 mod manifest;
 mod plan;
 mod pollers;
+mod quiet;
 mod scan;
 
 use graph::GraphArgs;
@@ -509,15 +510,27 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
     // A user who asked for cargo's JSON reads it themselves: their command
     // runs as it is, and a failure is diagnosed afterwards.
     let user_format = before_dashes().any(|a| a.to_string_lossy().starts_with("--message-format"));
-    for attempt in 0..8 {
+    // Commands that generate code check the copies that may not compile
+    // first (`cargo check`: no code generated), so that one that falls
+    // back is found before it is compiled, and nothing is compiled twice.
+    let mut checked = !matches!(cmd, "build" | "run" | "test" | "bench");
+    for attempt in 0..16 {
         let (plan, applied) = settle(args)?;
-        eprintln!("{}", summary(&plan));
         // The rustc errors of copies that fall back, emptied per command.
         let log = plan.green_dir.join("fallback.log");
         if attempt == 0 {
             std::fs::create_dir_all(&plan.green_dir)?;
             std::fs::write(&log, "")?;
         }
+        if !checked {
+            let failed = precheck(&plan, &applied, args, &log)?;
+            checked = failed.is_empty();
+            if !checked {
+                fall_back(&plan, failed, &log)?;
+                continue;
+            }
+        }
+        eprintln!("{}", summary(&plan));
         let mut failed: Vec<(cargo_metadata::PackageId, String)> = Vec::new();
         let status = if user_format {
             green_command(cmd, &plan, &applied, args, &args.rest)?.status()?
@@ -549,12 +562,8 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
                 }
                 _ => {}
             }
-            c.arg(if io::IsTerminal::is_terminal(&io::stderr()) {
-                "--message-format=json-diagnostic-rendered-ansi"
-            } else {
-                "--message-format=json"
-            });
-            let (status, found) = compile_through(&plan, c, &log)?;
+            c.arg(json_format());
+            let (status, found) = quiet::compile_through(&plan, c, &log, quiet::Pass::Build)?;
             failed = found;
             if status.success() && !only {
                 // Built: now run it (nothing is left to compile); what the
@@ -579,27 +588,115 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
             }
             failed = ids
                 .into_iter()
-                .map(|id| {
-                    (
-                        id,
-                        "its build failed (see cargo's output above)".to_string(),
-                    )
-                })
+                .map(|id| (id, "its build failed".to_string()))
                 .collect();
         }
-        for (id, why) in &failed {
-            let n = &plan.graph.nodes[id];
-            eprintln!(
-                "cargo green: {} {}: {why}; built from the original (stays blocking; rustc's errors: {})",
-                n.name(),
-                n.pkg.version,
-                log.display()
-            );
-        }
-        let ids: Vec<_> = failed.into_iter().map(|(id, _)| id).collect();
-        plan::record_failed(&plan.green_dir, &plan.spec, &ids)?;
+        fall_back(&plan, failed, &log)?;
     }
-    Err(io::Error::other("gave up after 8 attempts"))
+    Err(io::Error::other("gave up after 16 attempts"))
+}
+
+/// Says, one line per copy, that it falls back and why, and records it.
+fn fall_back(
+    plan: &Plan,
+    failed: Vec<(cargo_metadata::PackageId, String)>,
+    log: &Path,
+) -> io::Result<()> {
+    for (id, why) in &failed {
+        let n = &plan.graph.nodes[id];
+        eprintln!(
+            "cargo green: {} {}: {why}; built from the original (stays blocking; rustc's errors: {})",
+            n.name(),
+            n.pkg.version,
+            log.display()
+        );
+    }
+    let ids: Vec<_> = failed.into_iter().map(|(id, _)| id).collect();
+    plan::record_failed(&plan.green_dir, &plan.spec, &ids)
+}
+
+/// cargo's JSON messages, with rustc's rendering in colour on a terminal.
+fn json_format() -> &'static str {
+    if io::IsTerminal::is_terminal(&io::stderr()) {
+        "--message-format=json-diagnostic-rendered-ansi"
+    } else {
+        "--message-format=json"
+    }
+}
+
+/// The check before a build: the patched copies whose sources make a
+/// known std-typed return (`scan::std_typed_return`, `Path::read_dir()`)
+/// are put through `cargo check -p …` (no code generated; only they and
+/// their dependencies), output kept out of sight but for cargo's progress
+/// lines. Returns the copies that fail, which then fall back before the
+/// build compiles them. Skipped when the same patch table, lockfile copy
+/// and arguments were checked before (a stamp in the project's
+/// directory). The build's own fallback stays for what the scan cannot
+/// see.
+fn precheck(
+    plan: &Plan,
+    applied: &apply::Applied,
+    args: &Args,
+    log: &Path,
+) -> io::Result<Vec<(cargo_metadata::PackageId, String)>> {
+    let mut check_args: Vec<OsString> = vec!["--keep-going".into()];
+    if let Some(t) = &args.graph.target {
+        check_args.extend(["--target".into(), t.into()]);
+    }
+    if args.graph.offline || args.graph.frozen {
+        check_args.push("--offline".into());
+    }
+    let stamp_file = plan.project_dir.join("checked");
+    let stamp = {
+        let mut key = format!("{}\n{}\n", env!("CARGO_PKG_VERSION"), plan.spec.describe());
+        for f in [
+            applied.config.clone(),
+            applied.root_manifest.with_file_name("Cargo.lock"),
+        ] {
+            key.push_str(&std::fs::read_to_string(f).unwrap_or_default());
+        }
+        for a in &check_args {
+            key.push_str(&a.to_string_lossy());
+            key.push('\0');
+        }
+        plan::short_hash(&key)
+    };
+    if std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) {
+        return Ok(Vec::new());
+    }
+    let mut risky = 0;
+    for (id, st) in &plan.status {
+        if !is_copy(st) {
+            continue;
+        }
+        // The original's sources: the copy's but for a poller's rewrite.
+        let n = &plan.graph.nodes[id];
+        if scan::std_typed_return(&n.dir(), n.lib_root().as_deref()).is_some() {
+            let name = match st {
+                Status::Patched(How::Renamed(r)) => r.as_str(),
+                _ => n.name(),
+            };
+            check_args.extend(["-p".into(), format!("{name}@{}", n.pkg.version).into()]);
+            risky += 1;
+        }
+    }
+    let failed = if risky == 0 {
+        Vec::new()
+    } else {
+        let mut c = green_command("check", plan, applied, args, &check_args)?;
+        c.arg(json_format());
+        let (status, failed) = quiet::compile_through(plan, c, log, quiet::Pass::Precheck)?;
+        if !status.success() && failed.is_empty() {
+            // Not the copies' doing (a spec cargo did not take, say): the
+            // build shows what it is.
+            return Ok(Vec::new());
+        }
+        failed
+    };
+    if failed.is_empty() {
+        plan::write_if_changed(&stamp_file, stamp.as_bytes())?;
+    }
+    Ok(failed)
 }
 
 fn exit_code(status: std::process::ExitStatus) -> ExitCode {
@@ -615,106 +712,6 @@ fn is_copy(s: &Status) -> bool {
         s,
         Status::Patched(How::Copy | How::Parker | How::Renamed(_))
     )
-}
-
-/// Runs a compiling cargo command with `--message-format=json…`: the
-/// diagnostics of the user's crates are printed as cargo would print them,
-/// those of patched copies appended to `log`. Returns cargo's status and
-/// the copies that failed, each with its first error.
-fn compile_through(
-    plan: &Plan,
-    mut c: Command,
-    log: &Path,
-) -> io::Result<(
-    std::process::ExitStatus,
-    Vec<(cargo_metadata::PackageId, String)>,
-)> {
-    use std::io::Write;
-    let copies: Vec<(cargo_metadata::PackageId, String)> = plan
-        .status
-        .iter()
-        .filter(|(_, s)| is_copy(s))
-        .map(|(id, _)| (id.clone(), plan.copy_dir(id).to_string_lossy().into_owned()))
-        .collect();
-    let mut child = c.stdout(std::process::Stdio::piped()).spawn()?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut log_file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(log)?;
-    let mut failed: Vec<(cargo_metadata::PackageId, String)> = Vec::new();
-    let mut out = io::stdout().lock();
-    for msg in cargo_metadata::Message::parse_stream(io::BufReader::new(stdout)) {
-        match msg? {
-            cargo_metadata::Message::CompilerMessage(m) => {
-                let copy = copies
-                    .iter()
-                    .find(|(_, dir)| m.package_id.repr.contains(dir.as_str()));
-                let rendered = m.message.rendered.clone().unwrap_or_default();
-                match copy {
-                    None => {
-                        eprint!("{rendered}");
-                    }
-                    Some((id, _)) => {
-                        writeln!(
-                            log_file,
-                            "{}:\n{}",
-                            m.package_id.repr,
-                            strip_ansi(&rendered)
-                        )?;
-                        if m.message.level == cargo_metadata::diagnostic::DiagnosticLevel::Error
-                            && !failed.iter().any(|(f, _)| f == id)
-                        {
-                            failed.push((id.clone(), reason(&m.message)));
-                        }
-                    }
-                }
-            }
-            cargo_metadata::Message::TextLine(line) => {
-                writeln!(out, "{line}")?;
-            }
-            _ => {}
-        }
-    }
-    Ok((child.wait()?, failed))
-}
-
-/// One line on why a copy failed: its first error, with the note that
-/// names the types when there is one.
-fn reason(d: &cargo_metadata::diagnostic::Diagnostic) -> String {
-    let mut r = match &d.code {
-        Some(c) => format!("error[{}]: {}", c.code, d.message),
-        None => format!("error: {}", d.message),
-    };
-    if let Some(span) = d.spans.iter().find(|s| s.is_primary) {
-        let file = span
-            .file_name
-            .rsplit("/src/")
-            .next()
-            .unwrap_or(&span.file_name);
-        r.push_str(&format!(" at {file}:{}", span.line_start));
-        if let Some(label) = span.label.as_deref().filter(|l| !l.is_empty()) {
-            r.push_str(&format!(" ({})", label.lines().next().unwrap_or_default()));
-        }
-    }
-    r
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Cargo once more, everything captured, to find the patched copies that

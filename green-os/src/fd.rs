@@ -21,13 +21,13 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Not};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use shim_rt::io::{poll_fd, Interest, Readiness};
+use shim_rt::io::{poll_fd, Interest, IoSource};
 use shim_rt::wait::{pause, WaitKind, WaitOn};
 
 use crate::cvt;
@@ -133,7 +133,7 @@ fn wait(fd: BorrowedFd<'_>, interest: Interest, timeout: Option<Duration>) -> io
     let shared = Shared::acquire(fd)?;
     let dup = &shared.owned;
     loop {
-        match dup.readiness.wait(dup.raw(), interest, deadline) {
+        match dup.wait(interest, interest.kind(), deadline) {
             Ok(true) => {}
             Ok(false) => return Err(timed_out()),
             // epoll refuses regular files and directories; poll(2) said
@@ -156,33 +156,6 @@ fn wait(fd: BorrowedFd<'_>, interest: Interest, timeout: Option<Duration>) -> io
     }
 }
 
-/// A descriptor of our own (a duplicate, an epoll instance) with its
-/// [`Readiness`], deregistered before it is closed — also when the waiting
-/// coroutine unwinds.
-struct Owned {
-    readiness: Readiness,
-    fd: OwnedFd,
-}
-
-impl Owned {
-    fn new(fd: OwnedFd) -> Owned {
-        Owned {
-            readiness: Readiness::new(),
-            fd,
-        }
-    }
-
-    fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        self.readiness.deregister(self.fd.as_raw_fd());
-    }
-}
-
 /// The duplicates being waited on, by the caller's descriptor number, with
 /// how many waiters use each.
 ///
@@ -196,12 +169,12 @@ impl Drop for Owned {
 static SHARED: Mutex<Option<HashMap<RawFd, Entry>>> = Mutex::new(None);
 
 /// A shared duplicate and its number of waiters.
-type Entry = (Arc<Owned>, usize);
+type Entry = (Arc<IoSource>, usize);
 
 /// One waiter's use of a shared duplicate.
 struct Shared {
     key: RawFd,
-    owned: Arc<Owned>,
+    owned: Arc<IoSource>,
 }
 
 impl Shared {
@@ -215,7 +188,7 @@ impl Shared {
                 owned.clone()
             }
             None => {
-                let owned = Arc::new(Owned::new(fd.try_clone_to_owned()?));
+                let owned = Arc::new(IoSource::new(fd.try_clone_to_owned()?));
                 map.insert(key, (owned.clone(), 1));
                 owned
             }
@@ -526,7 +499,7 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
     }
     let watch = watch(fds)?;
     loop {
-        match watch.readiness.wait(watch.raw(), Interest::Read, deadline) {
+        match watch.wait(Interest::Read, WaitKind::Read, deadline) {
             Ok(true) => {}
             // Timed out: report what is true now (usually nothing).
             Ok(false) => return poll_now(fds),
@@ -618,7 +591,7 @@ fn poll_blocking(fds: &mut [PollFd<'_>], deadline: Option<Instant>) -> io::Resul
 /// A private selector (epoll on Linux, kqueue on macOS and FreeBSD) over
 /// the descriptors of one [`poll()`] call, to be waited on through
 /// greenstd's pollers.
-fn watch(fds: &[PollFd<'_>]) -> io::Result<Owned> {
+fn watch(fds: &[PollFd<'_>]) -> io::Result<IoSource> {
     // One entry per descriptor, with the union of the events asked for
     // (poll(2) allows a descriptor twice; epoll does not).
     let mut wanted: HashMap<RawFd, libc::c_short> = HashMap::with_capacity(fds.len());
@@ -628,5 +601,5 @@ fn watch(fds: &[PollFd<'_>]) -> io::Result<Owned> {
         }
     }
     // Each `fd` is borrowed by a `PollFd` for the whole poll.
-    Ok(Owned::new(shim_rt::sys::poll_set(wanted)?))
+    Ok(IoSource::new(shim_rt::sys::poll_set(wanted)?))
 }

@@ -24,11 +24,4 @@ pub mod signal;
 pub use fd::{poll, wait_readable, wait_writable, PollFd, PollFlags};
 pub use listen::{bind_unix_with_backlog, bind_with_backlog, listen_backlog};
 
-/// std's `cvt`: a negative return is the OS error in `errno`.
-fn cvt(r: libc::c_int) -> std::io::Result<libc::c_int> {
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use shim_rt::sys::cvt;

@@ -68,7 +68,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use shim_rt::io::{Interest, Readiness};
+use shim_rt::io::{Interest, IoSource};
 use shim_rt::wait::{pause, WaitKind, WaitOn};
 
 use crate::cvt;
@@ -344,7 +344,9 @@ pub struct Signals {
     /// Signals taken from the slot but not returned yet.
     taken: u64,
     closed: Arc<AtomicBool>,
-    readiness: Readiness,
+    /// A duplicate of the slot's read end (which stays open for the life of
+    /// the process), owned by this subscription for its waits.
+    source: IoSource,
 }
 
 /// Closes a [`Signals`] from elsewhere: its receiver then gets
@@ -399,12 +401,20 @@ impl Signals {
             return Err(invalid("no signal to subscribe to".to_string()));
         }
         let slot = subscribe(mask)?;
+        let read = READ_FDS[slot].load(Ordering::Acquire);
+        let source = match shim_rt::sys::dup_cloexec(read) {
+            Ok(fd) => IoSource::new(fd),
+            Err(e) => {
+                unsubscribe(slot, mask);
+                return Err(e);
+            }
+        };
         Ok(Signals {
             slot,
             mask,
             taken: 0,
             closed: Arc::new(AtomicBool::new(false)),
-            readiness: Readiness::new(),
+            source,
         })
     }
 
@@ -450,7 +460,7 @@ impl Signals {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(RecvTimeoutError::Timeout);
             }
-            match self.readiness.wait(fd, Interest::Read, deadline) {
+            match self.source.wait(Interest::Read, WaitKind::Read, deadline) {
                 Ok(_) => {}
                 // The pipe could not be waited on (out of memory for the
                 // registration): look again every 10 ms instead.
@@ -576,8 +586,6 @@ impl Signals {
 
 impl Drop for Signals {
     fn drop(&mut self) {
-        let fd = READ_FDS[self.slot].load(Ordering::Acquire);
-        self.readiness.deregister(fd);
         unsubscribe(self.slot, self.mask);
     }
 }
@@ -631,6 +639,7 @@ pub struct Iter<'a> {
 
 impl Iterator for Iter<'_> {
     type Item = i32;
+    #[track_caller]
     fn next(&mut self) -> Option<i32> {
         self.signals.recv().ok()
     }

@@ -25,55 +25,14 @@
 //! written with plain `read(2)`/`write(2)`, exactly as std does.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
-use std::ops::Deref;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
-use shim_rt::io::{attempt, Interest, Readiness};
+use shim_rt::io::{Interest, IoSource, View};
 use shim_rt::{in_coroutine, offload};
 
-/// One `cvt` for the syscalls of this crate: a negative result is the OS
-/// error in `errno`.
-pub(crate) fn cvt<T: Copy + PartialOrd + Default>(r: T) -> io::Result<T> {
-    if r < T::default() {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-/// The file status flags of `fd` (`F_GETFL`).
-pub(crate) fn file_flags(fd: RawFd) -> io::Result<libc::c_int> {
-    // SAFETY: F_GETFL only reads the flags of a descriptor the caller holds.
-    cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })
-}
-
-/// Sets or clears `O_NONBLOCK` on the file description of `fd`.
-pub(crate) fn set_o_nonblock(fd: RawFd, on: bool) -> io::Result<()> {
-    let flags = file_flags(fd)?;
-    let new = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    if new != flags {
-        // SAFETY: F_SETFL on a descriptor the caller holds, with flags it reported.
-        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
-    }
-    Ok(())
-}
-
-/// `fstat(2)`.
-pub(crate) fn fstat(fd: RawFd) -> io::Result<libc::stat> {
-    // SAFETY: an all-zero `stat` is a valid value to be overwritten.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is valid for writes for the call.
-    cvt(unsafe { libc::fstat(fd, &mut st) })?;
-    Ok(st)
-}
+pub(crate) use shim_rt::sys::{file_flags, fstat, set_o_nonblock};
 
 /// How the attempts on a descriptor are made non-blocking; see the module
 /// documentation.
@@ -148,8 +107,6 @@ pub(crate) fn classify(st: &libc::stat) -> Option<Mode> {
     }
 }
 
-use shim_rt::sys::IOV_MAX;
-
 /// `preadv2(fd, bufs, -1, RWF_NOWAIT)`: one read at the file position that
 /// fails with `EAGAIN` instead of waiting (`EOPNOTSUPP` where the OS has
 /// no `RWF_NOWAIT`: see [`shim_rt::sys::read_nowait`]).
@@ -161,56 +118,18 @@ pub(crate) fn preadv2_nowait(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Resu
 /// `EAGAIN` instead of waiting (and writes what fits).
 pub(crate) use shim_rt::sys::write_nowait as pwritev2_nowait;
 
-/// `readv(2)`, as std's pipes and standard streams read.
-pub(crate) fn readv(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix and the
-    // buffers are valid for writes for the call.
-    let r = unsafe {
-        libc::readv(
-            fd,
-            bufs.as_mut_ptr().cast(),
-            bufs.len().min(IOV_MAX) as libc::c_int,
-        )
-    };
-    cvt(r).map(|n| n as usize)
-}
-
-/// `writev(2)`, as std's pipes and standard streams write.
-pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: `IoSlice` is ABI-compatible with `iovec` and the kernel only
-    // reads the buffers.
-    let r = unsafe {
-        libc::writev(
-            fd,
-            bufs.as_ptr().cast(),
-            bufs.len().min(IOV_MAX) as libc::c_int,
-        )
-    };
-    cvt(r).map(|n| n as usize)
-}
+pub(crate) use shim_rt::sys::{readv, writev};
 
 /// `recvmsg(2)` with `MSG_DONTWAIT` into several buffers (read(2) on a
 /// socket is recv with no flags).
-pub(crate) fn recv_dontwait(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    // SAFETY: an all-zero msghdr is valid (no name, no control data).
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = bufs.as_mut_ptr().cast();
-    msg.msg_iovlen = bufs.len().min(IOV_MAX) as _;
-    // SAFETY: `msg` points at `bufs`, valid for writes for the call.
-    let r = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    cvt(r).map(|n| n as usize)
+fn recv_dontwait(fd: RawFd, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    shim_rt::sys::recv_vectored(fd, bufs, libc::MSG_DONTWAIT)
 }
 
 /// `sendmsg(2)` with `MSG_DONTWAIT` from several buffers (write(2) on a
 /// socket is send with no flags: `SIGPIPE` behaves as for write).
-pub(crate) fn send_dontwait(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    // SAFETY: an all-zero msghdr is valid (no name, no control data).
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = bufs.len().min(IOV_MAX) as _;
-    // SAFETY: `msg` points at `bufs`, valid for reads for the call.
-    let r = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) };
-    cvt(r).map(|n| n as usize)
+fn send_dontwait(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    shim_rt::sys::send_vectored(fd, bufs, libc::MSG_DONTWAIT)
 }
 
 /// The buffers of one transfer, in either direction.
@@ -220,7 +139,7 @@ pub(crate) enum Bufs<'a, 'b> {
 }
 
 impl Bufs<'_, '_> {
-    fn interest(&self) -> Interest {
+    pub(crate) fn interest(&self) -> Interest {
         match self {
             Bufs::Read(_) => Interest::Read,
             Bufs::Write(_) => Interest::Write,
@@ -247,71 +166,40 @@ impl Bufs<'_, '_> {
     }
 }
 
-/// Deregisters the descriptor when dropped; the first field of
-/// [`GreenFd`], so it runs before the descriptor is closed.
-#[derive(Debug)]
-struct Registered {
-    readiness: Readiness,
-    fd: RawFd,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        self.readiness.deregister(self.fd);
-    }
-}
-
 /// A descriptor whose reads and writes block cooperatively in a coroutine
-/// and exactly as std's on a plain OS thread (see the module documentation).
+/// and exactly as std's on a plain OS thread (see the module documentation):
+/// an [`IoSource`] and how its attempts are made non-blocking.
 ///
 /// For greenstd's own crates (`shim-process` builds its child pipes on it).
 #[derive(Debug)]
 pub struct GreenFd {
-    // Field order matters: `reg` is dropped (deregistered) before `fd` closes.
-    reg: Registered,
-    fd: OwnedFd,
+    src: IoSource,
     mode: AtomicU8,
-    /// `O_NONBLOCK` was on when the descriptor came in: the user's choice,
-    /// so a transfer that would block fails with `WouldBlock`, as in std.
-    user_nonblocking: bool,
-}
-
-/// A std type viewing a [`GreenFd`]'s descriptor without owning it.
-pub struct View<'a, T> {
-    inner: ManuallyDrop<T>,
-    _borrow: PhantomData<&'a GreenFd>,
-}
-
-impl<T> Deref for View<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.inner
-    }
 }
 
 impl GreenFd {
+    /// `user_nonblocking`: `O_NONBLOCK` was on when the descriptor came in,
+    /// the user's choice, so a transfer that would block fails with
+    /// `WouldBlock`, as in std.
     fn with_mode(fd: OwnedFd, mode: Mode, user_nonblocking: bool) -> GreenFd {
+        let src = IoSource::new(fd);
+        if user_nonblocking {
+            src.set_nonblocking(true);
+        }
         GreenFd {
-            reg: Registered {
-                readiness: Readiness::new(),
-                fd: fd.as_raw_fd(),
-            },
-            fd,
+            src,
             mode: AtomicU8::new(mode as u8),
-            user_nonblocking,
         }
     }
 
     /// Takes a descriptor greenstd (or std, for greenstd) just created and
     /// holds alone: one end of a new pipe, in blocking mode.
-    #[track_caller]
-    pub fn new_pipe(fd: OwnedFd) -> GreenFd {
+    pub(crate) fn new_pipe(fd: OwnedFd) -> GreenFd {
         GreenFd::new_pipe_with(fd, pipe_facts().nowait)
     }
 
     /// [`GreenFd::new_pipe`], with or without `RWF_NOWAIT` (tests force the
     /// fallback through it).
-    #[track_caller]
     fn new_pipe_with(fd: OwnedFd, nowait: bool) -> GreenFd {
         let mode = if nowait {
             Mode::NoWait
@@ -329,7 +217,6 @@ impl GreenFd {
     /// its current blocking mode is kept as the user's. Cannot fail (the
     /// traits cannot): a descriptor that rejects `fstat` or `fcntl` reports
     /// the OS error when used.
-    #[track_caller]
     pub fn adopt(fd: OwnedFd) -> GreenFd {
         let raw = fd.as_raw_fd();
         let user_nonblocking = file_flags(raw).is_ok_and(|f| f & libc::O_NONBLOCK != 0);
@@ -351,19 +238,19 @@ impl GreenFd {
         GreenFd::with_mode(fd, Mode::NonBlock, false)
     }
 
-    /// The readiness of the descriptor, for waits of one's own.
-    pub(crate) fn readiness(&self) -> &Readiness {
-        &self.reg.readiness
+    /// The source, for transfers of one's own (the standard streams).
+    pub(crate) fn source(&self) -> &IoSource {
+        &self.src
     }
 
     /// The descriptor.
     pub fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.src.raw()
     }
 
     /// The owned descriptor, borrowed.
     pub fn fd(&self) -> &OwnedFd {
-        &self.fd
+        self.src.fd()
     }
 
     fn mode(&self) -> Mode {
@@ -373,14 +260,9 @@ impl GreenFd {
     /// Gives the descriptor up as std would hand it over: `O_NONBLOCK`
     /// cleared again if greenstd set it.
     pub fn into_fd(self) -> OwnedFd {
-        let GreenFd {
-            reg,
-            fd,
-            mode,
-            user_nonblocking,
-        } = self;
-        drop(reg); // deregister first
-        if Mode::from_u8(mode.into_inner()) == Mode::NonBlock && !user_nonblocking {
+        let restore = self.mode() == Mode::NonBlock && !self.src.is_nonblocking();
+        let fd = self.src.into_fd();
+        if restore {
             // On failure it stays non-blocking, the only other state.
             let _ = set_o_nonblock(fd.as_raw_fd(), false);
         }
@@ -389,21 +271,17 @@ impl GreenFd {
 
     /// A new handle to the same description (`F_DUPFD_CLOEXEC`, as std's
     /// `try_clone`), made non-blocking the same way.
-    #[track_caller]
-    pub fn try_clone(&self) -> io::Result<GreenFd> {
-        let fd = self.fd.try_clone()?;
-        Ok(GreenFd::with_mode(fd, self.mode(), self.user_nonblocking))
+    pub(crate) fn try_clone(&self) -> io::Result<GreenFd> {
+        Ok(GreenFd {
+            src: self.src.try_clone()?,
+            mode: AtomicU8::new(self.mode() as u8),
+        })
     }
 
     /// Views the descriptor as one of std's types, for the calls that never
     /// block (`Debug`). Never use the view to read, write or close.
     pub fn view<T: FromRawFd>(&self) -> View<'_, T> {
-        View {
-            // SAFETY: the descriptor is open and owned by `self`, which the
-            // view borrows; `ManuallyDrop` keeps `T` from ever closing it.
-            inner: ManuallyDrop::new(unsafe { T::from_raw_fd(self.raw()) }),
-            _borrow: PhantomData,
-        }
+        self.src.view()
     }
 
     /// Reads, as std's `read` on a pipe: cooperative in a coroutine.
@@ -433,42 +311,43 @@ impl GreenFd {
     #[track_caller]
     fn transfer(&self, mut bufs: Bufs<'_, '_>) -> io::Result<usize> {
         let fd = self.raw();
-        let coroutine = in_coroutine();
-        loop {
+        match self.mode() {
+            // On a plain thread `offload::run` runs it right here.
+            Mode::Offload => return offload::run(|| bufs.plain(fd)),
+            // A plain OS thread makes std's call; so does a descriptor
+            // whose owner asked for non-blocking mode.
+            Mode::NoWait | Mode::Socket if !in_coroutine() || self.src.is_nonblocking() => {
+                return bufs.plain(fd)
+            }
+            _ => {}
+        }
+        let interest = bufs.interest();
+        let r = self.src.io(interest, interest.kind(), || {
             let mode = self.mode();
             let r = match mode {
-                // A plain OS thread makes std's call; so does a descriptor
-                // whose owner asked for non-blocking mode.
-                Mode::NoWait | Mode::Socket if !coroutine || self.user_nonblocking => {
-                    return bufs.plain(fd)
-                }
-                Mode::NoWait | Mode::Socket => attempt(&mut || bufs.no_wait(fd, mode)),
-                Mode::NonBlock if self.user_nonblocking => return bufs.plain(fd),
-                Mode::NonBlock => attempt(&mut || bufs.plain(fd)),
-                // On a plain thread `offload::run` runs it right here.
-                Mode::Offload => return offload::run(|| bufs.plain(fd)),
+                Mode::NonBlock | Mode::Offload => bufs.plain(fd),
+                mode => bufs.no_wait(fd, mode),
             };
             match r {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // `O_NONBLOCK` set since we took the descriptor (through
-                    // `as_raw_fd`): the user's choice, std would fail.
-                    if mode != Mode::NonBlock
-                        && file_flags(fd).is_ok_and(|f| f & libc::O_NONBLOCK != 0)
-                    {
-                        return Err(e);
-                    }
+                // `O_NONBLOCK` set since we took the descriptor (through
+                // `as_raw_fd`): the user's choice, std would fail.
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        && mode != Mode::NonBlock
+                        && file_flags(fd).is_ok_and(|f| f & libc::O_NONBLOCK != 0) =>
+                {
+                    Ok(Err(e))
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) && mode == Mode::NoWait => {
                     // The kernel refused RWF_NOWAIT after all.
                     set_o_nonblock(fd, true)?;
                     self.mode.store(Mode::NonBlock as u8, Ordering::Relaxed);
-                    continue;
+                    bufs.plain(fd).map(Ok)
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r,
+                r => r.map(Ok),
             }
-            self.reg.readiness.wait(fd, bufs.interest(), None)?;
-        }
+        });
+        r?
     }
 }
 

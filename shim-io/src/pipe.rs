@@ -166,77 +166,19 @@ impl Write for PipeWriter {
 
 /// The descriptor traits and conversions std has for its pipe types, for a
 /// type `$t` that wraps a [`sys::GreenFd`] in a field `inner` and stands for
-/// std's `$std`: one definition for the pipe ends here and the child pipes
-/// of `shim-process`.
+/// std's `$std` (`shim_rt::__fd_traits!`), and the `Stdio` conversion: one
+/// definition for the pipe ends here and the child pipes of `shim-process`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __green_fd_traits {
     ($t:ident, $std:ty) => {
-        impl ::std::os::fd::AsFd for $t {
-            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
-                ::std::os::fd::AsFd::as_fd(self.inner.fd())
-            }
-        }
-
-        impl ::std::os::fd::AsRawFd for $t {
-            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
-                self.inner.raw()
-            }
-        }
-
-        impl ::std::os::fd::FromRawFd for $t {
-            /// Takes ownership of `fd`, keeping its blocking mode.
-            unsafe fn from_raw_fd(fd: ::std::os::fd::RawFd) -> $t {
-                // SAFETY: the caller guarantees `fd` is open and theirs to give.
-                $t::from(unsafe {
-                    <::std::os::fd::OwnedFd as ::std::os::fd::FromRawFd>::from_raw_fd(fd)
-                })
-            }
-        }
-
-        impl ::std::os::fd::IntoRawFd for $t {
-            /// Gives up the descriptor, in blocking mode as std hands it over.
-            fn into_raw_fd(self) -> ::std::os::fd::RawFd {
-                ::std::os::fd::IntoRawFd::into_raw_fd(self.inner.into_fd())
-            }
-        }
-
-        impl From<::std::os::fd::OwnedFd> for $t {
-            /// Takes ownership of `fd`, keeping its blocking mode.
-            fn from(fd: ::std::os::fd::OwnedFd) -> $t {
-                $t {
-                    inner: $crate::sys::GreenFd::adopt(fd),
-                }
-            }
-        }
-
-        impl From<$t> for ::std::os::fd::OwnedFd {
-            /// Gives up the descriptor, in blocking mode as std hands it over.
-            fn from(p: $t) -> ::std::os::fd::OwnedFd {
-                p.inner.into_fd()
-            }
-        }
+        ::shim_rt::__fd_traits!($t, $std, $crate::sys::GreenFd::adopt);
 
         impl From<$t> for ::std::process::Stdio {
             /// A child's stdio that is this end of the pipe (blocking, as std
             /// hands it to the child).
             fn from(p: $t) -> ::std::process::Stdio {
                 ::std::process::Stdio::from(p.inner.into_fd())
-            }
-        }
-
-        impl From<$std> for $t {
-            /// Takes over std's pipe end (greenstd's own conversion).
-            fn from(p: $std) -> $t {
-                $t::from(::std::os::fd::OwnedFd::from(p))
-            }
-        }
-
-        impl From<$t> for $std {
-            /// Hands the pipe end to code that takes std's type, which then
-            /// really blocks its thread (greenstd's own conversion).
-            fn from(p: $t) -> $std {
-                <$std>::from(::std::os::fd::OwnedFd::from(p))
             }
         }
     };

@@ -30,7 +30,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, OnceLock, PoisonError};
 
-use shim_rt::io::{attempt, Interest, Readiness};
+use shim_rt::io::{attempt, IoSource};
 use shim_rt::{in_coroutine, offload};
 use shim_sync::{Condvar, Mutex, MutexGuard};
 
@@ -46,8 +46,12 @@ type Ident = (libc::dev_t, libc::ino_t);
 /// How transfers on one standard descriptor are made in a coroutine.
 #[derive(Clone)]
 enum How {
-    /// Non-blocking attempts on the descriptor itself (`NoWait`, `Socket`).
-    Direct(Mode, &'static Readiness),
+    /// Non-blocking attempts on the descriptor itself (`NoWait`, `Socket`);
+    /// a wait registers a duplicate of it for the time of the wait (the
+    /// descriptor may be closed or replaced behind our back, `dup2`, and a
+    /// duplicate kept longer would keep the file open: a pipe's reader
+    /// would not see the end of stream when the program closes its stdout).
+    Direct(Mode),
     /// A private non-blocking description of the same file.
     Reopened(Arc<GreenFd>),
     /// A regular file or block device: the offload pool.
@@ -59,11 +63,6 @@ enum How {
 #[derive(Default)]
 struct Routes {
     current: Option<(Ident, How)>,
-    /// The readiness registrations made on the descriptor itself, one per
-    /// file it has referred to. Never deregistered nor freed: the
-    /// descriptor may be closed or replaced behind our back (`dup2`), and
-    /// an epoll entry of the old file may outlive our knowledge of it.
-    direct: Vec<(Ident, &'static Readiness)>,
 }
 
 /// One of the three standard descriptors.
@@ -78,10 +77,7 @@ impl StdFd {
     const fn new(fd: RawFd) -> StdFd {
         StdFd {
             fd,
-            routes: StdMutex::new(Routes {
-                current: None,
-                direct: Vec::new(),
-            }),
+            routes: StdMutex::new(Routes { current: None }),
         }
     }
 
@@ -97,7 +93,7 @@ impl StdFd {
         }
         let how = match classify(&st) {
             Some(Mode::Offload) => How::Offload,
-            Some(mode) => How::Direct(mode, routes.direct_readiness(ident)),
+            Some(mode) => How::Direct(mode),
             None => self.reopen(),
         };
         routes.current = Some((ident, how.clone()));
@@ -134,54 +130,73 @@ impl StdFd {
         if !in_coroutine() {
             return bufs.plain(self.fd);
         }
-        let interest = match bufs {
-            Bufs::Read(_) => Interest::Read,
-            Bufs::Write(_) => Interest::Write,
-        };
+        let interest = bufs.interest();
         loop {
             let how = self.route()?;
-            let (io_fd, mode, readiness) = match &how {
+            let (io_fd, mode, reopened) = match &how {
                 How::Offload => return offload::run(|| bufs.plain(self.fd)),
                 How::Inline => return bufs.plain(self.fd),
-                How::Direct(mode, readiness) => (self.fd, *mode, *readiness),
-                How::Reopened(g) => (g.raw(), Mode::NonBlock, g.readiness()),
+                How::Direct(mode) => (self.fd, *mode, None),
+                How::Reopened(g) => (g.raw(), Mode::NonBlock, Some(g.source())),
             };
-            let r = attempt(&mut || match mode {
-                Mode::NonBlock => bufs.plain(io_fd),
-                mode => bufs.no_wait(io_fd, mode),
-            });
-            match r {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            // One attempt for the source's retry loop: `Err` only for
+            // "wait and try again" (`WouldBlock`, `EINTR`), every other
+            // outcome is `Ok`, so an `Err` out of the loop is the pollers'.
+            let mut refused = false;
+            let mut op = || {
+                let r = match mode {
+                    Mode::NonBlock => bufs.plain(io_fd),
+                    mode => bufs.no_wait(io_fd, mode),
+                };
+                match r {
                     // The shared description is non-blocking: someone's
                     // choice, and std fails.
-                    if file_flags(self.fd).is_ok_and(|f| f & libc::O_NONBLOCK != 0) {
-                        return Err(e);
+                    Err(e)
+                        if e.kind() == io::ErrorKind::WouldBlock
+                            && file_flags(self.fd).is_ok_and(|f| f & libc::O_NONBLOCK != 0) =>
+                    {
+                        Ok(Err(e))
                     }
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EOPNOTSUPP) && mode == Mode::NoWait =>
+                    {
+                        refused = true;
+                        Ok(Err(e))
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                        ) =>
+                    {
+                        Err(e)
+                    }
+                    r => Ok(r),
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) && mode == Mode::NoWait => {
-                    self.no_direct();
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r,
+            };
+            let r = match reopened {
+                Some(src) => src.io(interest, interest.kind(), op),
+                // The first try needs no registration.
+                None => match attempt(&mut op) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => shim_rt::sys::dup_cloexec(self.fd)
+                        .map(IoSource::new)
+                        .and_then(|src| src.io(interest, interest.kind(), op)),
+                    r => r,
+                },
+            };
+            if refused {
+                // The `RWF_NOWAIT` attempt was refused after all (an old
+                // kernel): reopen the file instead.
+                self.no_direct();
+                continue;
             }
-            if readiness.wait(io_fd, interest, None).is_err() {
+            return match r {
+                Ok(r) => r,
                 // The pollers refuse it: std's call, off the worker.
-                return offload::run(|| bufs.plain(self.fd));
-            }
+                Err(_) => offload::run(|| bufs.plain(self.fd)),
+            };
         }
-    }
-}
-
-impl Routes {
-    #[track_caller]
-    fn direct_readiness(&mut self, ident: Ident) -> &'static Readiness {
-        if let Some((_, r)) = self.direct.iter().find(|(id, _)| *id == ident) {
-            return r;
-        }
-        let r: &'static Readiness = Box::leak(Box::new(Readiness::new()));
-        self.direct.push((ident, r));
-        r
     }
 }
 

@@ -1,6 +1,6 @@
 //! The machinery every socket type shares: a descriptor that is always
-//! `O_NONBLOCK` underneath, its [`Readiness`], the mode the user asked for
-//! (blocking or not) and the timeouts.
+//! `O_NONBLOCK` underneath, owned by an [`IoSource`] (its registration, the mode the user asked for
+//! (blocking or not) and the timeouts), and the socket calls.
 //!
 //! * Every operation is a non-blocking attempt, retried after waiting for
 //!   readiness: cooperatively in a coroutine, with `poll(2)` on a plain
@@ -14,154 +14,28 @@
 //!   and a descriptor handed back by `into_raw_fd` keeps them.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::marker::PhantomData;
-use std::mem::{ManuallyDrop, MaybeUninit};
-use std::ops::Deref;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::sys;
-use shim_rt::io::{Interest, Readiness};
-use shim_rt::wait::{WaitKind, WaitOn};
+use shim_rt::io::{Interest, IoSource, View};
+use shim_rt::wait::WaitKind;
 
-/// State shared by a socket and its `try_clone`s.
-#[derive(Debug)]
-struct Shared {
-    /// The user called `set_nonblocking(true)`.
-    nonblocking: AtomicBool,
-    /// Timeouts in nanoseconds, [`NO_TIMEOUT`] for none: read on every
-    /// operation, so kept lock-free.
-    read_timeout: AtomicU64,
-    write_timeout: AtomicU64,
-}
+/// Which timeout an operation obeys: `Read` (`SO_RCVTIMEO`: reads,
+/// receives, accepts) or `Write` (`SO_SNDTIMEO`: writes, sends).
+pub(crate) use shim_rt::io::Interest as Direction;
 
-/// The encoding of "no timeout" (also of one too long to represent).
-const NO_TIMEOUT: u64 = u64::MAX;
-
-fn encode_timeout(t: Option<Duration>) -> u64 {
-    t.and_then(|t| u64::try_from(t.as_nanos()).ok())
-        .map_or(NO_TIMEOUT, |n| n.min(NO_TIMEOUT - 1))
-}
-
-impl Default for Shared {
-    /// A fresh socket: blocking, no timeouts.
-    fn default() -> Shared {
-        Shared::FRESH
-    }
-}
-
-/// What a socket whose shared state was never made reads.
-static FRESH: Shared = Shared::FRESH;
-
-impl Shared {
-    /// A fresh socket's state: blocking, no timeouts.
-    #[allow(clippy::declare_interior_mutable_const)]
-    const FRESH: Shared = Shared {
-        nonblocking: AtomicBool::new(false),
-        read_timeout: AtomicU64::new(NO_TIMEOUT),
-        write_timeout: AtomicU64::new(NO_TIMEOUT),
-    };
-
-    fn is_fresh(&self) -> bool {
-        !self.nonblocking.load(Ordering::Relaxed)
-            && self.read_timeout.load(Ordering::Relaxed) == NO_TIMEOUT
-            && self.write_timeout.load(Ordering::Relaxed) == NO_TIMEOUT
-    }
-
-    fn timeout(&self, dir: Direction) -> &AtomicU64 {
-        match dir {
-            Direction::Read => &self.read_timeout,
-            Direction::Write => &self.write_timeout,
-        }
-    }
-}
-
-/// Which timeout an operation obeys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// `SO_RCVTIMEO`: reads, receives, accepts.
-    Read,
-    /// `SO_SNDTIMEO`: writes, sends.
-    Write,
-}
-
-/// Deregisters the descriptor from its shard poller when dropped. It is the first
-/// field of [`Socket`], so this happens before the descriptor is closed.
-#[derive(Debug)]
-struct Registered {
-    readiness: Readiness,
-    fd: RawFd,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        self.readiness.deregister(self.fd);
-    }
-}
-
-/// A non-blocking socket descriptor with cooperative blocking operations.
+/// A non-blocking socket descriptor with cooperative blocking operations:
+/// an [`IoSource`] that owns the descriptor, its registration, the user's
+/// mode and the timeouts; this type adds the socket calls.
 #[derive(Debug)]
 pub(crate) struct Socket {
-    // Field order matters: `reg` is dropped (deregistered) before `fd` closes.
-    reg: Registered,
-    fd: OwnedFd,
-    /// Made on first use (a setter or `try_clone`): until then the socket
-    /// reads [`FRESH`], and a server's connections, which seldom change
-    /// them, keep 48 bytes of heap each.
-    shared: OnceLock<Arc<Shared>>,
+    src: IoSource,
 }
 
-/// A std socket type viewing a [`Socket`]'s descriptor without owning it.
-pub(crate) struct View<'a, T> {
-    inner: ManuallyDrop<T>,
-    _borrow: PhantomData<&'a Socket>,
-}
-
-impl<T> Deref for View<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.inner
-    }
-}
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
-}
-
-fn file_flags(fd: RawFd) -> io::Result<libc::c_int> {
-    // SAFETY: F_GETFL only reads the flags of a descriptor we hold.
-    cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })
-}
-
-/// Sets or clears `O_NONBLOCK` on the file description of `fd`.
-fn set_o_nonblock(fd: RawFd, on: bool) -> io::Result<()> {
-    let flags = file_flags(fd)?;
-    let new = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    if new != flags {
-        // SAFETY: F_SETFL on a descriptor we hold, with flags it reported.
-        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
-    }
-    Ok(())
-}
+use shim_rt::sys::{cvt, file_flags, set_o_nonblock};
 
 /// Reads `SO_RCVTIMEO`/`SO_SNDTIMEO` as std's `read_timeout` does.
 fn kernel_timeout(fd: RawFd, dir: Direction) -> io::Result<Option<Duration>> {
@@ -213,17 +87,6 @@ fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
 }
 
 impl Socket {
-    fn with_shared(fd: OwnedFd, shared: OnceLock<Arc<Shared>>) -> Socket {
-        Socket {
-            reg: Registered {
-                readiness: Readiness::new(),
-                fd: fd.as_raw_fd(),
-            },
-            fd,
-            shared,
-        }
-    }
-
     /// Wraps a socket this crate just created (or accepted), which the user
     /// sees in blocking mode without timeouts. Sets `O_NONBLOCK` unless
     /// `already_nonblocking`.
@@ -231,7 +94,9 @@ impl Socket {
         if !already_nonblocking {
             set_o_nonblock(fd.as_raw_fd(), true)?;
         }
-        Ok(Socket::with_shared(fd, OnceLock::new()))
+        Ok(Socket {
+            src: IoSource::new(fd),
+        })
     }
 
     /// Takes over a descriptor from outside (`from_raw_fd`, `From<OwnedFd>`,
@@ -246,30 +111,11 @@ impl Socket {
         if !user_nonblocking {
             let _ = set_o_nonblock(raw, true);
         }
-        let shared = Shared {
-            nonblocking: AtomicBool::new(user_nonblocking),
-            read_timeout: AtomicU64::new(encode_timeout(
-                kernel_timeout(raw, Direction::Read).ok().flatten(),
-            )),
-            write_timeout: AtomicU64::new(encode_timeout(
-                kernel_timeout(raw, Direction::Write).ok().flatten(),
-            )),
-        };
-        let cell = OnceLock::new();
-        if !shared.is_fresh() {
-            let _ = cell.set(Arc::new(shared));
+        let read = kernel_timeout(raw, Direction::Read).ok().flatten();
+        let write = kernel_timeout(raw, Direction::Write).ok().flatten();
+        Socket {
+            src: IoSource::adopt(fd, user_nonblocking, read, write),
         }
-        Socket::with_shared(fd, cell)
-    }
-
-    /// The state shared with `try_clone`d handles, as it reads.
-    fn shared(&self) -> &Shared {
-        self.shared.get().map_or(&FRESH, |s| s)
-    }
-
-    /// The state shared with `try_clone`d handles, made if need be.
-    fn shared_made(&self) -> &Arc<Shared> {
-        self.shared.get_or_init(Arc::default)
     }
 
     /// Gives the descriptor up, in the mode the user asked for: `O_NONBLOCK`
@@ -282,9 +128,8 @@ impl Socket {
     /// `recv_from`/`send_to_addr` used through a [`View`]) would then block
     /// their thread.
     pub(crate) fn into_fd(self) -> OwnedFd {
-        let nonblocking = self.shared().nonblocking.load(Ordering::Relaxed);
-        let Socket { reg, fd, .. } = self;
-        drop(reg); // deregister first
+        let nonblocking = self.src.is_nonblocking();
+        let fd = self.src.into_fd();
         if !nonblocking {
             // The descriptor is valid: on failure it stays non-blocking,
             // which is the only other state it can be in.
@@ -296,57 +141,39 @@ impl Socket {
     /// A new handle to the same socket (`F_DUPFD_CLOEXEC`, as std), sharing
     /// the non-blocking flag and timeouts with this one.
     pub(crate) fn try_clone(&self) -> io::Result<Socket> {
-        let fd = self.fd.try_clone()?;
-        Ok(Socket::with_shared(
-            fd,
-            OnceLock::from(Arc::clone(self.shared_made())),
-        ))
+        Ok(Socket {
+            src: self.src.try_clone()?,
+        })
     }
 
+    #[inline]
     pub(crate) fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.src.raw()
     }
 
     pub(crate) fn fd(&self) -> &OwnedFd {
-        &self.fd
+        self.src.fd()
     }
 
     /// Views the descriptor as one of std's socket types, for the calls
     /// that never block (options, addresses, `Debug`). Never use the view to
     /// change the descriptor's blocking mode.
     pub(crate) fn view<T: FromRawFd>(&self) -> View<'_, T> {
-        View {
-            // SAFETY: the descriptor is open and owned by `self`, which the
-            // view borrows; `ManuallyDrop` keeps `T` from ever closing it.
-            inner: ManuallyDrop::new(unsafe { T::from_raw_fd(self.raw()) }),
-            _borrow: PhantomData,
-        }
+        self.src.view()
     }
 
     /// The user's non-blocking flag (`set_nonblocking`).
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         // Check the descriptor is usable, as std's ioctl would.
         file_flags(self.raw())?;
-        self.shared_made()
-            .nonblocking
-            .store(nonblocking, Ordering::Relaxed);
+        self.src.set_nonblocking(nonblocking);
         Ok(())
     }
 
     /// Records a timeout the caller has just set on the socket (with std's
     /// validation, through a [`View`]); operations obey the recorded value.
     pub(crate) fn record_timeout(&self, dir: Direction, dur: Option<Duration>) {
-        self.shared_made()
-            .timeout(dir)
-            .store(encode_timeout(dur), Ordering::Relaxed);
-    }
-
-    fn deadline(&self, dir: Direction) -> Option<Instant> {
-        match self.shared().timeout(dir).load(Ordering::Relaxed) {
-            NO_TIMEOUT => None,
-            // A timeout too far away to represent is no timeout.
-            nanos => Instant::now().checked_add(Duration::from_nanos(nanos)),
-        }
+        self.src.set_timeout(dir, dur);
     }
 
     /// Runs the non-blocking attempt `op` as a blocking call: retried after
@@ -354,60 +181,35 @@ impl Socket {
     /// non-blocking mode, `op` runs once and `WouldBlock` is returned as is.
     /// Waits are recorded as `read` or `write` at the caller's call site.
     #[track_caller]
+    #[inline]
     pub(crate) fn io<R>(&self, dir: Direction, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
-        let kind = match dir {
-            Direction::Read => WaitKind::Read,
-            Direction::Write => WaitKind::Write,
-        };
-        self.io_as(dir, kind, op)
+        self.src.io(dir, dir.kind(), op)
     }
 
     /// [`Socket::io`], with the waits recorded as `kind` (`accept`).
     #[track_caller]
+    #[inline]
     pub(crate) fn io_as<R>(
         &self,
         dir: Direction,
         kind: WaitKind,
-        mut op: impl FnMut() -> io::Result<R>,
+        op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        if self.shared().nonblocking.load(Ordering::Relaxed) {
-            loop {
-                match op() {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    r => return r,
-                }
-            }
-        }
-        let interest = match dir {
-            Direction::Read => Interest::Read,
-            Direction::Write => Interest::Write,
-        };
-        // `blocking` runs each try of `op` in a frame of its own (errno).
-        self.reg
-            .readiness
-            .blocking_as(self.raw(), interest, kind, self.deadline(dir), op)
+        self.src.io(dir, kind, op)
     }
 
     /// [`Socket::io`] for one stream transfer of `len` bytes (see
-    /// `Readiness::blocking_stream`: a short transfer lets the next one
-    /// skip a syscall certain to fail).
+    /// `IoSource::stream_io`: a short transfer lets the next one skip a
+    /// syscall certain to fail).
     #[track_caller]
+    #[inline]
     pub(crate) fn stream_io(
         &self,
         dir: Direction,
         len: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if self.shared().nonblocking.load(Ordering::Relaxed) {
-            return self.io(dir, op);
-        }
-        let interest = match dir {
-            Direction::Read => Interest::Read,
-            Direction::Write => Interest::Write,
-        };
-        self.reg
-            .readiness
-            .blocking_stream(self.raw(), interest, self.deadline(dir), len, op)
+        self.src.stream_io(dir, len, op)
     }
 
     /// Waits until a non-blocking `connect` finished, as std's
@@ -419,12 +221,10 @@ impl Socket {
         deadline: Option<Instant>,
         location: &'static Location<'static>,
     ) -> io::Result<()> {
-        let on = WaitOn::at(WaitKind::Connect, self.raw() as usize, location);
         loop {
             if !self
-                .reg
-                .readiness
-                .wait_on(self.raw(), Interest::Write, on, deadline)?
+                .src
+                .wait_at(Interest::Write, WaitKind::Connect, deadline, location)?
             {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -432,7 +232,7 @@ impl Socket {
                 ));
             }
             // Readiness may be spurious: ask the kernel.
-            if let Some(result) = connect_result(&self.fd) {
+            if let Some(result) = connect_result(self.fd()) {
                 return result;
             }
         }
@@ -440,36 +240,26 @@ impl Socket {
 
     // One non-blocking attempt each; callers wrap them in `io`.
 
-    /// `recv(2)` with `flags | MSG_DONTWAIT` (see [`sys::recv`]).
+    /// `recv(2)` with `flags | MSG_DONTWAIT` (see [`shim_rt::sys::recv`]).
+    #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
-        sys::recv(self.raw(), buf, flags)
+        shim_rt::sys::recv(self.raw(), buf, flags)
     }
 
-    /// `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT` (see [`sys::send`]).
+    /// `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT` (see [`shim_rt::sys::send`]).
+    #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        sys::send(self.raw(), buf)
+        shim_rt::sys::send(self.raw(), buf, sys::SEND_FLAGS)
     }
 
     /// `recvmsg(2)` into several buffers (std uses `readv`).
     pub(crate) fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        // SAFETY: an all-zero msghdr is valid (no name, no control data).
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        // `IoSliceMut` is ABI-compatible with `iovec` on Unix.
-        msg.msg_iov = bufs.as_mut_ptr().cast();
-        msg.msg_iovlen = bufs.len().min(shim_rt::sys::IOV_MAX) as _;
-        // SAFETY: `msg` points at `bufs`, valid for writes for the call.
-        cvt_size(unsafe { libc::recvmsg(self.raw(), &mut msg, libc::MSG_DONTWAIT) })
+        shim_rt::sys::recv_vectored(self.raw(), bufs, libc::MSG_DONTWAIT)
     }
 
     /// `sendmsg(2)` from several buffers (std uses `writev`).
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        // SAFETY: an all-zero msghdr is valid (no name, no control data).
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        // `IoSlice` is ABI-compatible with `iovec` on Unix; sendmsg only reads.
-        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-        msg.msg_iovlen = bufs.len().min(shim_rt::sys::IOV_MAX) as _;
-        // SAFETY: `msg` points at `bufs`, valid for reads for the call.
-        cvt_size(unsafe { libc::sendmsg(self.raw(), &msg, sys::SEND_FLAGS) })
+        shim_rt::sys::send_vectored(self.raw(), bufs, sys::SEND_FLAGS)
     }
 
     /// `recvfrom(2)` with `flags | MSG_DONTWAIT`, for IP sockets.
@@ -478,14 +268,14 @@ impl Socket {
         buf: &mut [u8],
         flags: libc::c_int,
     ) -> io::Result<(usize, std::net::SocketAddr)> {
-        let sock = socket2::SockRef::from(&self.fd);
+        let sock = socket2::SockRef::from(self.fd());
         let (n, addr) = sock.recv_from_with_flags(as_uninit(buf), flags | libc::MSG_DONTWAIT)?;
         Ok((n, ip_addr(&addr)?))
     }
 
     /// `sendto(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT`.
     pub(crate) fn send_to(&self, buf: &[u8], addr: &socket2::SockAddr) -> io::Result<usize> {
-        let sock = socket2::SockRef::from(&self.fd);
+        let sock = socket2::SockRef::from(self.fd());
         sock.send_to_with_flags(buf, addr, sys::SEND_FLAGS)
     }
 }
@@ -525,70 +315,11 @@ pub(crate) fn ip_addr(addr: &socket2::SockAddr) -> io::Result<std::net::SocketAd
 
 /// Implements the descriptor traits and the std conversions of a socket
 /// type `$t` (a struct with one field `inner: Socket`) whose std
-/// counterpart is `$std`.
+/// counterpart is `$std` (`shim_rt::__fd_traits!`), and socket2's
+/// conversions and std's `Debug`.
 macro_rules! fd_traits {
     ($t:ident, $std:ty) => {
-        impl std::os::fd::AsFd for $t {
-            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                std::os::fd::AsFd::as_fd(self.inner.fd())
-            }
-        }
-
-        impl std::os::fd::AsRawFd for $t {
-            fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                self.inner.raw()
-            }
-        }
-
-        impl std::os::fd::FromRawFd for $t {
-            /// Takes ownership of `fd`; its current blocking mode becomes the
-            /// mode of the new socket (it is non-blocking underneath).
-            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $t {
-                use std::os::fd::OwnedFd;
-                // SAFETY: the caller guarantees `fd` is an open socket it owns.
-                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                $t::from(owned)
-            }
-        }
-
-        impl std::os::fd::IntoRawFd for $t {
-            /// Gives up the descriptor, in the blocking mode the user asked for.
-            fn into_raw_fd(self) -> std::os::fd::RawFd {
-                std::os::fd::IntoRawFd::into_raw_fd(self.inner.into_fd())
-            }
-        }
-
-        impl From<std::os::fd::OwnedFd> for $t {
-            /// Takes over `fd`; its current blocking mode becomes the mode of
-            /// the new socket (it is non-blocking underneath).
-            fn from(fd: std::os::fd::OwnedFd) -> $t {
-                $t {
-                    inner: $crate::socket::Socket::adopt(fd),
-                }
-            }
-        }
-
-        impl From<$t> for std::os::fd::OwnedFd {
-            /// Gives up the descriptor, in the blocking mode the user asked for.
-            fn from(s: $t) -> std::os::fd::OwnedFd {
-                s.inner.into_fd()
-            }
-        }
-
-        impl From<$std> for $t {
-            /// Takes over a std socket, keeping its blocking mode and timeouts.
-            fn from(s: $std) -> $t {
-                $t::from(std::os::fd::OwnedFd::from(s))
-            }
-        }
-
-        impl From<$t> for $std {
-            /// Hands the socket to code that takes std's type, in the blocking
-            /// mode the user asked for. std's type really blocks its thread.
-            fn from(s: $t) -> $std {
-                <$std>::from(std::os::fd::OwnedFd::from(s))
-            }
-        }
+        shim_rt::__fd_traits!($t, $std, $crate::socket::Socket::adopt);
 
         impl From<$t> for socket2::Socket {
             /// Hands the socket to socket2, as std's type converts: in the

@@ -1,7 +1,7 @@
 //! shim-net's OS seam: the socket calls Linux and the BSDs spell
 //! differently (the rest of the OS seam is `shim_rt::sys`).
 //!
-//! * Linux: `recv`/`send` as raw system calls, `SOCK_NONBLOCK` at
+//! * Linux: `SOCK_NONBLOCK` at
 //!   creation and `accept4`, `MSG_NOSIGNAL` on every send, abstract Unix
 //!   socket names.
 //! * macOS: no `SOCK_NONBLOCK`/`accept4`: `O_NONBLOCK` is set right after
@@ -10,7 +10,6 @@
 //!   Neither has abstract names.
 
 use std::io;
-use std::os::fd::RawFd;
 use std::os::unix::net::SocketAddr;
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
@@ -50,71 +49,6 @@ pub(crate) fn accept(listener: SockRef<'_>) -> io::Result<(Socket, SockAddr)> {
         sock.set_nonblocking(true)?;
         Ok((sock, addr))
     }
-}
-
-fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
-}
-
-/// `recv(2)` with `flags | MSG_DONTWAIT`.
-///
-/// On Linux made as a raw system call, as is [`send`]: glibc's `recv` and
-/// `send` are thread-cancellation points and bracket the call with two
-/// bookkeeping calls, about 30 instructions per transfer — 4% of
-/// greenstd's user-space work per echo round trip. Rust never uses thread
-/// cancellation, and these calls never block.
-#[inline]
-pub(crate) fn recv(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    // SAFETY: `buf` is valid for writes of its length; no address is asked for.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_recvfrom,
-            fd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            flags | libc::MSG_DONTWAIT,
-            std::ptr::null_mut::<libc::sockaddr>(),
-            std::ptr::null_mut::<libc::socklen_t>(),
-        ) as libc::ssize_t
-    };
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    // SAFETY: `buf` is valid for writes of its length.
-    let r = unsafe {
-        libc::recv(
-            fd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            flags | libc::MSG_DONTWAIT,
-        )
-    };
-    cvt_size(r)
-}
-
-/// `send(2)` with [`SEND_FLAGS`] (a raw system call on Linux, see [`recv`]).
-#[inline]
-pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    // SAFETY: `buf` is valid for reads of its length; no address is given.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_sendto,
-            fd,
-            buf.as_ptr(),
-            buf.len(),
-            SEND_FLAGS,
-            std::ptr::null::<libc::sockaddr>(),
-            0 as libc::socklen_t,
-        ) as libc::ssize_t
-    };
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    // SAFETY: `buf` is valid for reads of its length.
-    let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), SEND_FLAGS) };
-    cvt_size(r)
 }
 
 /// The abstract name of a Unix socket address (Linux only: `None` elsewhere).

@@ -2,13 +2,12 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 use shim_io::sys::GreenFd;
 use shim_rt::in_coroutine;
-use shim_rt::io::{Interest, Readiness};
+use shim_rt::io::{Interest, IoSource};
 use shim_rt::wait::{pause, WaitKind, WaitOn};
 
 use crate::read2::read2;
@@ -82,28 +81,14 @@ pub struct Child {
     pub stderr: Option<ChildStderr>,
 }
 
-/// A pidfd registered with the pollers, deregistered before it closes.
-struct PidFd {
-    readiness: Readiness,
-    fd: OwnedFd,
-}
+/// A descriptor that becomes readable when the process exits: a pidfd
+/// on Linux, a kqueue watching `EVFILT_PROC` on macOS and FreeBSD (see
+/// [`shim_rt::sys::process_exit_fd`]), in the source that waits on it.
+struct PidFd(IoSource);
 
 impl PidFd {
-    /// A descriptor that becomes readable when the process exits: a pidfd
-    /// on Linux, a kqueue watching `EVFILT_PROC` on macOS and FreeBSD (see
-    /// [`shim_rt::sys::process_exit_fd`]).
-    #[track_caller]
     fn open(pid: u32) -> io::Result<PidFd> {
-        Ok(PidFd {
-            readiness: Readiness::new(),
-            fd: shim_rt::sys::process_exit_fd(pid)?,
-        })
-    }
-}
-
-impl Drop for PidFd {
-    fn drop(&mut self) {
-        self.readiness.deregister(self.fd.as_raw_fd());
+        Ok(PidFd(IoSource::new(shim_rt::sys::process_exit_fd(pid)?)))
     }
 }
 
@@ -196,8 +181,7 @@ impl Child {
             }
             if use_pidfd {
                 if let Some(Ok(pidfd)) = &self.exit {
-                    let fd = pidfd.fd.as_raw_fd();
-                    if pidfd.readiness.wait(fd, Interest::Read, None).is_ok() {
+                    if pidfd.0.wait(Interest::Read, WaitKind::Child, None).is_ok() {
                         continue;
                     }
                     // The pollers refuse it: poll instead, for good.

@@ -1,4 +1,5 @@
-//! Readiness waiting on file descriptors, for the net shims.
+//! Readiness waiting on file descriptors, behind [`IoSource`], the one
+//! owner of a descriptor greenstd waits on.
 //!
 //! Sockets are non-blocking underneath. An operation is tried; when it would
 //! block, the caller waits for readiness and tries again:
@@ -23,6 +24,8 @@ use crate::sys;
 use crate::task::{self, Task};
 use crate::wait::{WaitKind, WaitOn, WaitQueue, WaitResult};
 
+pub use crate::source::{IoSource, View};
+
 /// The direction an operation waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interest {
@@ -34,7 +37,7 @@ pub enum Interest {
 
 impl Interest {
     /// The wait a plain read or write on this direction is recorded as.
-    fn kind(self) -> WaitKind {
+    pub fn kind(self) -> WaitKind {
         match self {
             Interest::Read => WaitKind::Read,
             Interest::Write => WaitKind::Write,
@@ -60,7 +63,7 @@ struct Direction {
     /// The `seq` before a stream transfer that moved some but not all of
     /// its bytes: the kernel's buffer was drained (read) or full (write)
     /// then, so until the next edge another try would fail with `EAGAIN`
-    /// (see [`Readiness::blocking_stream`]). `NOT_DRAINED` otherwise.
+    /// (see `IoSource::stream_io`). `NOT_DRAINED` otherwise.
     drained: AtomicU64,
     /// The one fast-path waiter: an `Arc<Task>` turned into a raw pointer
     /// (the slot owns that reference), or null.
@@ -223,7 +226,7 @@ impl Direction {
 }
 
 /// The readiness state of one registered file descriptor.
-pub struct Registration {
+pub(crate) struct Registration {
     read: Direction,
     write: Direction,
 }
@@ -253,10 +256,11 @@ impl Registration {
     }
 }
 
-/// The readiness side of one file descriptor: embed one in each socket type
-/// and call [`Readiness::deregister`] before the descriptor is closed.
+/// The readiness side of one file descriptor, owned by its
+/// [`IoSource`], which calls [`Readiness::deregister`] before the
+/// descriptor is closed.
 #[derive(Default)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     /// The registration, or the OS error that refused it (kept: the
     /// descriptor cannot be waited on cooperatively).
     reg: OnceLock<Result<Arc<Registration>, i32>>,
@@ -272,13 +276,13 @@ impl std::fmt::Debug for Readiness {
 
 /// The error std returns when a socket timeout expires on Linux
 /// (`SO_RCVTIMEO`/`SO_SNDTIMEO`): `EAGAIN`, of kind `WouldBlock`.
-pub fn timeout_error() -> io::Error {
+pub(crate) fn timeout_error() -> io::Error {
     io::Error::from_raw_os_error(libc::EAGAIN)
 }
 
 impl Readiness {
     /// Readiness for a descriptor not yet registered anywhere.
-    pub const fn new() -> Readiness {
+    pub(crate) const fn new() -> Readiness {
         Readiness {
             reg: OnceLock::new(),
         }
@@ -299,49 +303,101 @@ impl Readiness {
             .map_err(|&code| io::Error::from_raw_os_error(code))
     }
 
-    /// Runs `op` until it does not fail with `WouldBlock`, waiting for
-    /// `interest` between tries, until `deadline`; the waits are recorded as
-    /// `kind` (such as [`WaitKind::Accept`]) at the caller's call site: put
-    /// `#[track_caller]` on the public method that calls it.
+    /// The registration, if the descriptor was registered.
+    #[inline]
+    fn registered(&self) -> Option<&Arc<Registration>> {
+        match self.reg.get() {
+            Some(Ok(reg)) => Some(reg),
+            _ => None,
+        }
+    }
+
+    /// The one retry loop of greenstd's blocking I/O: runs the
+    /// non-blocking attempt `op` until it does not fail with `WouldBlock`,
+    /// waiting for `interest` between tries, until `deadline` (then
+    /// [`timeout_error`]); the waits are recorded as `kind` at `location`.
+    /// `EINTR` is retried.
     ///
-    /// `op` must be a non-blocking attempt (the descriptor is in
-    /// non-blocking mode). `EINTR` is retried. When `deadline` passes the
-    /// result is [`timeout_error`], as std's socket timeouts give on Linux.
-    #[track_caller]
-    pub fn blocking_as<R>(
+    /// In a coroutine the descriptor is registered on the first wait (and
+    /// tried once more after that: an edge from before the registration is
+    /// not seen). A result for which `short` holds (a stream transfer that
+    /// moved some but not all of its bytes: the kernel's buffer was
+    /// drained or full) marks the direction drained: until the next edge
+    /// the next try waits instead of making a syscall certain to fail (see
+    /// `IoSource::stream_io`). On a plain thread the waits are `poll(2)`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn retry<R>(
         &self,
         fd: RawFd,
         interest: Interest,
         kind: WaitKind,
         deadline: Option<Instant>,
-        mut op: impl FnMut() -> io::Result<R>,
+        location: &'static Location<'static>,
+        short: impl Fn(&R) -> bool,
+        op: &mut impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let location = Location::caller();
-        let reg = if in_coroutine() {
-            Some(self.registration(fd)?)
-        } else {
-            None
-        };
+        // One look at the context per operation: the task found here is
+        // the one that waits.
+        let r = task::with_current_coroutine(|me| {
+            self.retry_as(Some(me), fd, interest, kind, deadline, location, &short, op)
+        });
+        match r {
+            Some(r) => r,
+            None => self.retry_as(None, fd, interest, kind, deadline, location, &short, op),
+        }
+    }
+
+    /// [`Readiness::retry`] as the coroutine `me`, or on a plain thread.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn retry_as<R>(
+        &self,
+        me: Option<&Arc<Task>>,
+        fd: RawFd,
+        interest: Interest,
+        kind: WaitKind,
+        deadline: Option<Instant>,
+        location: &'static Location<'static>,
+        short: &impl Fn(&R) -> bool,
+        op: &mut impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut dir = me.and_then(|_| self.registered()).map(|r| r.dir(interest));
         loop {
-            let seq = reg.map(|r| r.dir(interest).seq.load(Ordering::Acquire));
-            match attempt(&mut op) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r,
+            let seq = dir.map_or(0, |d| d.seq.load(Ordering::Acquire));
+            let drained = dir
+                .is_some_and(|d| d.drained.load(Ordering::Relaxed) == seq && seq & SEQ_CLOSED == 0);
+            if !drained {
+                match attempt(op) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Ok(r) => {
+                        if let Some(d) = dir {
+                            if short(&r) {
+                                d.drained.store(seq, Ordering::Relaxed);
+                            }
+                        }
+                        return Ok(r);
+                    }
+                    r => return r,
+                }
             }
-            let ready = match (reg, seq) {
-                (Some(reg), Some(seq)) => task::with_current(|me| {
-                    reg.dir(interest).wait(
-                        me,
-                        seq,
-                        deadline,
-                        WaitOn::at(kind, fd as usize, location),
-                    )
-                }),
+            let on = WaitOn::at(kind, fd as usize, location);
+            let ready = match (me, dir) {
+                (Some(me), Some(d)) => {
+                    let ready = d.wait(me, seq, deadline, on);
+                    if ready && d.seq.load(Ordering::Acquire) == seq {
+                        // Woken without an edge (interrupted): try the syscall.
+                        d.drained.store(NOT_DRAINED, Ordering::Relaxed);
+                    }
+                    ready
+                }
+                (Some(_), None) => {
+                    dir = Some(self.registration(fd)?.dir(interest));
+                    continue;
+                }
                 // A plain thread really blocks, recorded for `green::dump()`.
-                _ => crate::wait::recorded(WaitOn::at(kind, fd as usize, location), || {
-                    poll_fd(fd, interest, deadline)
-                })?,
+                (None, _) => crate::wait::recorded(on, || poll_fd(fd, interest, deadline))?,
             };
             if !ready {
                 return Err(timeout_error());
@@ -349,101 +405,10 @@ impl Readiness {
         }
     }
 
-    /// [`Readiness::blocking_as`] for one stream transfer of `len` bytes (a
-    /// `recv` or `send` on a stream socket or pipe) that returns how many
-    /// bytes it moved.
-    ///
-    /// A transfer that moved some but fewer than `len` bytes found the
-    /// kernel's buffer drained (or full); until the next readiness edge a
-    /// further try can only fail with `EAGAIN`. So the next transfer on this
-    /// direction waits for that edge first instead of making the syscall: a
-    /// request/response loop (`read`, `write`, `read`, …) saves the failing
-    /// `read` of every round trip. An edge that comes in between (new data)
-    /// is never missed: the mark is the edge count from *before* the
-    /// transfer. Once an edge has reported end of stream, hang-up or an
-    /// error, every transfer makes its syscall (it returns at once). On a
-    /// plain thread this is [`Readiness::blocking_as`].
-    #[track_caller]
-    pub fn blocking_stream(
-        &self,
-        fd: RawFd,
-        interest: Interest,
-        deadline: Option<Instant>,
-        len: usize,
-        mut op: impl FnMut() -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        let location = Location::caller();
-        // One look at the context per transfer: the task found here is the
-        // one that waits.
-        let r = task::with_current_coroutine(|me| {
-            self.stream_in_coroutine(me, fd, interest, deadline, len, location, &mut op)
-        });
-        match r {
-            Some(r) => r,
-            None => self.blocking_as(fd, interest, interest.kind(), deadline, op),
-        }
-    }
-
-    /// [`Readiness::blocking_stream`] in a coroutine, as task `me`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    fn stream_in_coroutine(
-        &self,
-        me: &Arc<Task>,
-        fd: RawFd,
-        interest: Interest,
-        deadline: Option<Instant>,
-        len: usize,
-        location: &'static Location<'static>,
-        op: &mut impl FnMut() -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        let dir = self.registration(fd)?.dir(interest);
-        loop {
-            let seq = dir.seq.load(Ordering::Acquire);
-            if dir.drained.load(Ordering::Relaxed) != seq || seq & SEQ_CLOSED != 0 {
-                match attempt(op) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Ok(n) => {
-                        if n > 0 && n < len {
-                            dir.drained.store(seq, Ordering::Relaxed);
-                        }
-                        return Ok(n);
-                    }
-                    r => return r,
-                }
-            }
-            let on = WaitOn::at(interest.kind(), fd as usize, location);
-            if !dir.wait(me, seq, deadline, on) {
-                return Err(timeout_error());
-            }
-            if dir.seq.load(Ordering::Acquire) == seq {
-                // Woken without an edge (interrupted): try the syscall.
-                dir.drained.store(NOT_DRAINED, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Waits once until `fd` is ready for `interest` or `deadline` passes;
-    /// `Ok(false)` on timeout. Readiness may be spurious: check with a syscall.
-    #[track_caller]
-    pub fn wait(
-        &self,
-        fd: RawFd,
-        interest: Interest,
-        deadline: Option<Instant>,
-    ) -> io::Result<bool> {
-        self.wait_on(
-            fd,
-            interest,
-            WaitOn::new(interest.kind(), fd as usize),
-            deadline,
-        )
-    }
-
-    /// [`Readiness::wait`], recorded as `on` (a `connect` records its own
-    /// kind and the user's line).
-    pub fn wait_on(
+    /// Waits once until `fd` is ready for `interest` or `deadline` passes,
+    /// recorded as `on`; `Ok(false)` on timeout. Readiness may be spurious:
+    /// check with a syscall.
+    pub(crate) fn wait_once(
         &self,
         fd: RawFd,
         interest: Interest,
@@ -465,7 +430,7 @@ impl Readiness {
     }
 
     /// Removes the descriptor from its poller. Call it before closing `fd`.
-    pub fn deregister(&mut self, fd: RawFd) {
+    pub(crate) fn deregister(&mut self, fd: RawFd) {
         if let Some(Ok(reg)) = self.reg.take() {
             poller::deregister(fd, reg);
         }
@@ -473,7 +438,7 @@ impl Readiness {
 }
 
 /// Runs one non-blocking attempt in a frame of its own, as
-/// [`Readiness::blocking_as`] runs each try.
+/// the I/O source's retry loop runs each try.
 ///
 /// `op` reads `errno` through `__errno_location`, which the optimiser may
 /// treat as a `const` function of the thread: inlined into a retry loop

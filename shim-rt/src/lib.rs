@@ -41,6 +41,7 @@ mod panic_hook;
 pub mod park;
 mod poller;
 mod registry;
+mod source;
 pub mod sys;
 pub mod task;
 #[cfg(test)]

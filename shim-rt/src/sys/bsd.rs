@@ -1,6 +1,7 @@
 //! macOS and FreeBSD: the same calls as `linux.rs`, the BSD way. There is
 //! no `/proc`: the readers give the portable answer (see each function).
 
+use super::cvt;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -39,16 +40,12 @@ pub fn errno_location() -> *mut libc::c_int {
 pub fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
     // SAFETY: both descriptors are new and ours.
     let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     for fd in [&ends.0, &ends.1] {
         // SAFETY: plain fcntl on a descriptor we own.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
     }
     Ok(ends)
 }
@@ -147,9 +144,7 @@ pub fn process_exit_fd(pid: u32) -> io::Result<OwnedFd> {
     kev.fflags = libc::NOTE_EXIT;
     // SAFETY: `kev` is valid for reading and writing for the call.
     let r = unsafe { libc::kevent(kq.as_raw_fd(), &kev, 1, &mut kev, 1, std::ptr::null()) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt(r)?;
     if kev.flags & libc::EV_ERROR != 0 && kev.data != 0 {
         return Err(io::Error::from_raw_os_error(kev.data as i32));
     }
@@ -171,9 +166,7 @@ impl WakeFd {
         let (read, write) = pipe_cloexec()?;
         for fd in [&read, &write] {
             // SAFETY: plain fcntl on a descriptor we own.
-            if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) })?;
         }
         Ok(WakeFd { read, write })
     }
@@ -216,9 +209,7 @@ pub fn poll_set(wanted: impl IntoIterator<Item = (RawFd, libc::c_short)>) -> io:
             kev.flags = libc::EV_ADD | libc::EV_RECEIPT;
             // SAFETY: `kev` is valid for reading and writing for the call.
             let r = unsafe { libc::kevent(kq.as_raw_fd(), &kev, 1, &mut kev, 1, std::ptr::null()) };
-            if r < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            cvt(r)?;
             // A descriptor kqueue cannot watch for this (`EINVAL`: e.g.
             // writing to a regular file, always ready, which poll(2) has
             // answered for already) is left out, as epoll's `EPERM`.

@@ -1,5 +1,6 @@
 //! Linux (and Android): the calls the BSDs spell differently.
 
+use super::cvt;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -23,9 +24,7 @@ pub fn errno_location() -> *mut libc::c_int {
 pub fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
     // SAFETY: both descriptors are new and ours.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
@@ -97,11 +96,7 @@ pub fn read_nowait(
             libc::RWF_NOWAIT,
         )
     };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
+    cvt(r).map(|n| n as usize)
 }
 
 /// `pwritev2(fd, bufs, -1, RWF_NOWAIT)`: one write at the file position
@@ -118,11 +113,7 @@ pub fn write_nowait(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
             libc::RWF_NOWAIT,
         )
     };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
+    cvt(r).map(|n| n as usize)
 }
 
 /// A descriptor that becomes readable when the child `pid` exits:
@@ -130,9 +121,7 @@ pub fn write_nowait(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
 pub fn process_exit_fd(pid: u32) -> io::Result<OwnedFd> {
     // SAFETY: a plain syscall with integer arguments.
     let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt(r)?;
     // SAFETY: the kernel just returned this descriptor to us.
     Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
 }
@@ -149,9 +138,7 @@ impl WakeFd {
     pub fn new() -> io::Result<WakeFd> {
         // SAFETY: a plain syscall; the descriptor is checked and owned at once.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        cvt(fd)?;
         Ok(WakeFd {
             // SAFETY: `fd` was just created and is ours.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
@@ -229,9 +216,7 @@ pub fn reopen(fd: RawFd, flags: libc::c_int) -> io::Result<OwnedFd> {
     let path = format!("/proc/self/fd/{fd}\0");
     // SAFETY: `path` is NUL-terminated; the result is checked and owned.
     let r = unsafe { libc::open(path.as_ptr().cast(), flags | libc::O_CLOEXEC) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt(r)?;
     // SAFETY: the descriptor was just opened and is ours alone.
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }

@@ -6,12 +6,21 @@
 //!   descriptor, for [`poll_set`] and the child watchers. Sockets are
 //!   registered in the workers' own selectors (`crate::poller`), which
 //!   report the three bits `READABLE`, `WRITABLE`, `CLOSED`.
+//! * `unix`: the calls on descriptors every Unix spells alike (std's
+//!   `cvt`, flags, `fstat`, `dup`, vectored and socket transfers), the one
+//!   copy for the whole workspace.
 //! * `linux` / `bsd`: thread ids, `errno`, pipes, the coarse clock, thread
 //!   stack bounds, and the `/proc` readers (with a portable answer where
 //!   the BSDs have no `/proc`).
 //!
 //! Linux is the tested platform; macOS and FreeBSD are type-checked and
 //! linted in CI (`.ci/run`), not run there.
+
+mod unix;
+pub use unix::{
+    cvt, dup_cloexec, file_flags, fstat, readv, recv, recv_vectored, send, send_vectored,
+    set_o_nonblock, writev,
+};
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[path = "linux.rs"]
@@ -27,23 +36,16 @@ pub(crate) mod selector;
 #[path = "selector/kqueue.rs"]
 pub(crate) mod selector;
 
+/// The most buffers one vectored call takes.
+pub(crate) use os::IOV_MAX;
 pub(crate) use os::{
     coarse_clock, gettid, listen_backlog_max, set_timer_slack, stack_pointer, thread_ids,
     thread_stack,
 };
 pub use os::{
     errno_location, pipe_cloexec, poll_set, process_exit_fd, read_nowait, reopen, write_nowait,
-    WakeFd, IOV_MAX,
+    WakeFd,
 };
-
-/// `Err(last OS error)` for a negative result of a system call.
-pub(crate) fn cvt(r: libc::c_int) -> std::io::Result<libc::c_int> {
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
 
 /// A selector event: the descriptor is readable (or has an error). The
 /// workers' selectors (vendored may's, see `poller`) report these bits.
