@@ -94,8 +94,14 @@ fn main() {
             })
         })
         .collect();
-    let sleeps: Vec<Duration> = sleepers.into_iter().flat_map(|h| h.join().unwrap()).collect();
-    let reads: Vec<Duration> = readers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let sleeps: Vec<Duration> = sleepers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let reads: Vec<Duration> = readers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     drop(clients);
     report("sleep(10 ms) lateness", sleeps);
     report("read timeout (10 ms) lateness", reads);
