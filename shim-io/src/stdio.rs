@@ -8,7 +8,8 @@
 //! `dup2` another file over it) and then:
 //!
 //! * anonymous pipe: `RWF_NOWAIT` attempts on the descriptor itself, waiting
-//!   for readiness on the pollers in between;
+//!   for readiness on the pollers in between (through an `IoSource` over a
+//!   duplicate of the descriptor, made for the wait and closed after it);
 //! * socket: `MSG_DONTWAIT` attempts, the same way;
 //! * terminal, named FIFO, other character device: the same file is opened
 //!   again through `/proc/self/fd/N` as a *private* non-blocking description

@@ -9,8 +9,9 @@
 //! * [`park`]: blocking the current execution context, cooperatively inside a
 //!   coroutine and for real on a plain OS thread, with or without a deadline;
 //! * [`latch`]: a one-shot event that works for both kinds of waiter;
-//! * [`io`]: readiness waiting on file descriptors with any number of waiters
-//!   per direction;
+//! * [`io`]: [`io::IoSource`], the one owner of a descriptor greenstd waits
+//!   on (its registration, the user's mode and timeouts, the one retry
+//!   loop), with any number of waiters per direction;
 //! * [`offload`]: the bounded pool for work that cannot be made cooperative
 //!   (spawning processes, FFI);
 //! * [`wait`]: the one wait mechanism every blocking primitive is built on

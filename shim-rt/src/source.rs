@@ -156,6 +156,7 @@ impl IoSource {
     }
 
     /// The state shared with `try_clone`d handles, as it reads.
+    #[inline]
     fn shared(&self) -> &Shared {
         self.shared.get().map_or(&FRESH, |s| s)
     }
@@ -422,4 +423,90 @@ macro_rules! __fd_traits {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::test_util::{coroutine, SLACK};
+
+    fn pipe() -> (IoSource, OwnedFd) {
+        let (r, w) = crate::sys::pipe_cloexec().unwrap();
+        crate::sys::set_o_nonblock(r.as_raw_fd(), true).unwrap();
+        (IoSource::new(r), w)
+    }
+
+    fn read_once(src: &IoSource, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: the source owns an open descriptor; `buf` is valid for writes.
+        let n = unsafe { libc::read(src.raw(), buf.as_mut_ptr().cast(), buf.len()) };
+        crate::sys::cvt(n).map(|n| n as usize)
+    }
+
+    /// A descriptor epoll refuses (a regular file) is registered only when
+    /// it must wait: until then its operations run as they are.
+    #[test]
+    fn a_descriptor_the_pollers_refuse_is_registered_only_to_wait() {
+        let rx = coroutine(|| {
+            let exe = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+            let src = IoSource::new(OwnedFd::from(exe));
+            let mut buf = [0u8; 4];
+            let read = src.io(Interest::Read, WaitKind::Read, || {
+                (&*src.view::<std::fs::File>()).read(&mut buf)
+            });
+            let wait = src.io(Interest::Read, WaitKind::Read, || {
+                Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+            });
+            (read.unwrap(), wait.unwrap_err().raw_os_error())
+        });
+        assert_eq!(rx.recv_timeout(SLACK).unwrap(), (4, Some(libc::EPERM)));
+    }
+
+    /// A coroutine waits for data, a timeout is `EAGAIN`, the user's
+    /// non-blocking mode returns `WouldBlock` at once; `try_clone` shares
+    /// the mode and timeouts; `into_fd` gives the descriptor back.
+    #[test]
+    fn waits_timeouts_and_the_users_mode() {
+        let (src, w) = pipe();
+        let src = Arc::new(src);
+        let s = src.clone();
+        let rx = coroutine(move || {
+            let mut buf = [0u8; 8];
+            s.io(Interest::Read, WaitKind::Read, || read_once(&s, &mut buf))
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::File::from(w.try_clone().unwrap())
+            .write_all(b"hey")
+            .unwrap();
+        assert_eq!(rx.recv_timeout(SLACK).unwrap().unwrap(), 3);
+
+        let clone = src.try_clone().unwrap();
+        clone.set_timeout(Interest::Read, Some(Duration::from_millis(30)));
+        let s = src.clone();
+        let rx = coroutine(move || {
+            let t = Instant::now();
+            let mut buf = [0u8; 8];
+            let r = s.io(Interest::Read, WaitKind::Read, || read_once(&s, &mut buf));
+            (r.unwrap_err().raw_os_error(), t.elapsed())
+        });
+        let (code, took) = rx.recv_timeout(SLACK).unwrap();
+        assert_eq!(code, Some(libc::EAGAIN));
+        assert!(took >= Duration::from_millis(30), "{took:?}");
+
+        clone.set_nonblocking(true);
+        let s = src.clone();
+        let rx = coroutine(move || {
+            let mut buf = [0u8; 8];
+            s.io(Interest::Read, WaitKind::Read, || read_once(&s, &mut buf))
+        });
+        let e = rx.recv_timeout(SLACK).unwrap().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+
+        let fd = Arc::into_inner(src).unwrap().into_fd();
+        assert!(crate::sys::file_flags(fd.as_raw_fd()).is_ok());
+        drop(w);
+    }
 }
