@@ -48,6 +48,8 @@ pub mod monitor;
 mod scheduler;
 mod scoped;
 mod timeout_list;
+// greenstd patch: the one timer service.
+mod worker_timer;
 mod yield_now;
 
 #[cfg(feature = "crossbeam_queue_steal")]
