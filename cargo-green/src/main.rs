@@ -513,7 +513,7 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
     for attempt in 0..8 {
         let (plan, applied) = settle(args)?;
         // The rustc errors of copies that fall back, emptied per command.
-        let log = plan.green_dir.join("fallback.log");
+        let log = fallback_log(&plan);
         if attempt == 0 {
             std::fs::create_dir_all(&plan.green_dir)?;
             std::fs::write(&log, "")?;
@@ -598,6 +598,12 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
     Err(io::Error::other("gave up after 8 attempts"))
 }
 
+/// Where rustc's errors and cargo's output about copies that fall back go
+/// (emptied per command).
+fn fallback_log(plan: &Plan) -> PathBuf {
+    plan.green_dir.join("fallback.log")
+}
+
 /// Says, one line per copy, that it falls back and why, and records it.
 fn fall_back(
     plan: &Plan,
@@ -658,6 +664,12 @@ fn diagnose(
         .args(extra)
         .arg("--message-format=json")
         .output()?;
+    // What cargo said, for the log the fallback line names.
+    let mut log = std::fs::File::options()
+        .append(true)
+        .create(true)
+        .open(fallback_log(plan))?;
+    io::Write::write_all(&mut log, &out.stderr)?;
     Ok(failed_copies(plan, &out.stdout, &out.stderr))
 }
 
