@@ -476,7 +476,6 @@ fn io_process_and_os_waits_report_the_callers_line() {
     let body = move || _ = signals.recv();
     spawn("signals", WaitKind::Read, line!() - 1, Box::new(body));
 
-    drop(spawn);
     for (name, kind, line) in &lines {
         dump_until(&format!("{name} waits in {kind:?} at line {line}"), |d| {
             d.tasks().iter().any(|t| {

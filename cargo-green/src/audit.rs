@@ -357,11 +357,13 @@ fn chain_from_user(
     user: &BTreeSet<String>,
     depth: usize,
 ) -> Vec<String> {
+    // A function of the user's, or one the user's closure was inlined into.
     let is_user = |raw: &str| {
-        is_rust(raw)
-            && crates_of(&demangle(raw))
-                .first()
-                .is_some_and(|c| user.contains(c))
+        is_rust(raw) && {
+            let d = demangle(raw);
+            crates_of(&d).first().is_some_and(|c| user.contains(c))
+                || inlined_item(&d, |c| user.contains(c)).is_some()
+        }
     };
     if is_user(to) {
         return Vec::new();
@@ -377,7 +379,16 @@ fn chain_from_user(
                 }
                 seen.insert(c, f);
                 if is_user(c) {
-                    let mut chain = vec![demangle(c)];
+                    let d = demangle(c);
+                    let first = match inlined_item(&d, |c| user.contains(c)) {
+                        Some((_, item))
+                            if !crates_of(&d).first().is_some_and(|c| user.contains(c)) =>
+                        {
+                            format!("{item} (inlined into {})", short(&d))
+                        }
+                        _ => d,
+                    };
+                    let mut chain = vec![first];
                     let mut at = f;
                     while at != to {
                         chain.push(demangle(at));
@@ -396,14 +407,81 @@ fn chain_from_user(
     Vec::new()
 }
 
+/// A demangled symbol without generic arguments (`Vec<T>` → `Vec`,
+/// `spawn::<F>` → `spawn`), which v0 symbols spell out in full; a
+/// qualified path's `<T as Trait>` stays.
+fn short(d: &str) -> String {
+    let mut out = String::with_capacity(d.len());
+    let mut skip = 0usize;
+    let mut prev = ' ';
+    for c in d.chars() {
+        match c {
+            '<' if skip > 0 => skip += 1,
+            '<' if prev.is_alphanumeric() || prev == '_' || prev == ':' => {
+                if prev == ':' {
+                    out.truncate(out.trim_end_matches(':').len());
+                }
+                skip = 1;
+            }
+            '>' if prev != '-' && skip > 0 => skip -= 1,
+            _ if skip > 0 => {}
+            _ => out.push(c),
+        }
+        prev = c;
+    }
+    out
+}
+
+/// In a demangled symbol (v0 mangling: generic arguments included), the
+/// innermost path of a crate `audited` accepts: (its crate, the path), e.g. `blocking::main::{closure#0}`
+/// in `<generator::stack::StackBox<…<blocking::main::{closure#0}, ()>…>>::call_once`.
+fn inlined_item(d: &str, audited: impl Fn(&str) -> bool) -> Option<(String, String)> {
+    let b = d.as_bytes();
+    let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut found = None;
+    let mut i = 0;
+    while let Some(p) = d[i..].find("::") {
+        let end = i + p;
+        i = end + 2;
+        let start = d[..end]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |s| s + 1);
+        // The first segment of a path: not after `::`.
+        if start == end || (start >= 2 && &d[start - 2..start] == "::") || !is_ident(b[start]) {
+            continue;
+        }
+        let krate = &d[start..end];
+        if !audited(krate) {
+            continue;
+        }
+        // The path runs to a `,`, `>`, `)` or space outside braces.
+        let mut depth = 0usize;
+        let len = d[start..]
+            .find(|c: char| {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth = depth.saturating_sub(1),
+                    ',' | '>' | ')' | ' ' | '<' if depth == 0 => return true,
+                    _ => {}
+                }
+                false
+            })
+            .unwrap_or(d.len() - start);
+        found = Some((krate.to_string(), d[start..start + len].to_string()));
+    }
+    found
+}
+
 /// The findings in one executable linked with `--emit-relocs`; `skip` are
 /// the crates (library names) not audited.
 /// `user`: the user's own crates (library and binary names), where call
 /// chains start.
+/// `patched`: the crates built against greenstd (their `std` is greenstd).
 pub(crate) fn audit_file(
     path: &Path,
     skip: &BTreeSet<String>,
     user: &BTreeSet<String>,
+    patched: &BTreeSet<String>,
 ) -> io::Result<Vec<Finding>> {
     let data = std::fs::read(path)?;
     let file = object::File::parse(&*data)
@@ -492,13 +570,31 @@ pub(crate) fn audit_file(
             };
             let (krate, caller) = if is_rust(caller_raw) {
                 let d = demangle(caller_raw);
-                let Some(krate) = crates_of(&d)
+                let (krate, caller) = match crates_of(&d)
                     .into_iter()
                     .find(|c| !skip.contains(c) && !TOOLCHAIN.contains(&c.as_str()))
-                else {
-                    continue;
+                {
+                    Some(krate) => (krate, d),
+                    // greenstd's (or std's) generic code instantiated with
+                    // an audited crate's closure and the closure inlined
+                    // into it (`thread::spawn(|| …)` in a release build):
+                    // the call is the closure's.
+                    None => {
+                        match inlined_item(&d, |c| !skip.contains(c) && !TOOLCHAIN.contains(&c)) {
+                            Some((krate, item)) => {
+                                (krate, format!("{item} (inlined into {})", short(&d)))
+                            }
+                            None => continue,
+                        }
+                    }
                 };
-                (krate, d)
+                // A patched crate's `std` is greenstd: a call of std's own
+                // item in one of its functions is greenstd's code inlined
+                // into it (greenstd's files run on the worker by design).
+                if kind != LIBC_KIND && patched.contains(&krate) {
+                    continue;
+                }
+                (krate, short(&caller))
             } else if caller_raw == "main" {
                 // The entry point rustc generates: std's start-up code
                 // (the standard descriptors checked with poll, …) inlined
@@ -540,7 +636,10 @@ pub(crate) fn audit_file(
     Ok(found
         .into_iter()
         .map(|(mut f, raw)| {
-            f.chain = chain_from_user(&raw, &callers, user, 8);
+            f.chain = chain_from_user(&raw, &callers, user, 12)
+                .iter()
+                .map(|c| short(c))
+                .collect();
             f
         })
         .collect())
@@ -623,6 +722,14 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
         .map(|t| t.name.replace('-', "_"))
         .collect();
 
+    // Crates built against greenstd (the user's own included).
+    let patched: BTreeSet<String> = plan
+        .status
+        .iter()
+        .filter(|(_, st)| st.patched())
+        .filter_map(|(id, _)| plan.graph.nodes[id].lib_name())
+        .chain(user.iter().cloned())
+        .collect();
     // Which binaries: the ones the arguments name, else every binary of
     // the workspace members.
     let selects = rest.iter().any(|a| {
@@ -663,7 +770,18 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
             .arg("--message-format=json-render-diagnostics")
             // Relocations kept; a profile's `strip` (which the linker
             // refuses with --emit-relocs) overridden: rustc takes the last.
-            .args(["--", "-C", "strip=none", "-C", "link-arg=-Wl,--emit-relocs"])
+            // v0 symbols name the generic arguments of what the program
+            // instantiates: a closure inlined into greenstd's spawn is
+            // found by its name.
+            .args([
+                "--",
+                "-C",
+                "strip=none",
+                "-C",
+                "link-arg=-Wl,--emit-relocs",
+                "-C",
+                "symbol-mangling-version=v0",
+            ])
             .stderr(Stdio::inherit())
             .output()?;
         if !out.status.success() {
@@ -678,7 +796,7 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
         }
     }
     for exe in &exes {
-        let mut findings: Vec<(Rank, Finding)> = audit_file(exe, &skip, &user)?
+        let mut findings: Vec<(Rank, Finding)> = audit_file(exe, &skip, &user, &patched)?
             .into_iter()
             .map(|f| (rank_of(f.kind, &f.callee, &f.krate, &cooperative), f))
             .collect();
@@ -753,7 +871,7 @@ pub(crate) fn run(graph_args: &GraphArgs, rest: &[OsString]) -> io::Result<ExitC
     }
     println!(
         "cargo green audit cannot see: calls through function pointers and trait objects \
-         resolved at run time; code inlined into greenstd's or std's own functions; raw \
+         resolved at run time; code inlined into std's own functions; raw \
          syscalls (libc::syscall, asm); libraries loaded at run time; crates shared with \
          greenstd's runtime (may, crossbeam, parking_lot…) where user code does not use them."
     );
@@ -840,6 +958,35 @@ mod tests {
             Rank::MayBlock
         );
         assert!(Rank::Blocks < Rank::MayBlock && Rank::MayBlock < Rank::Benign);
+    }
+
+    #[test]
+    fn a_closure_inlined_into_greenstd_s_spawn_is_found_by_its_name() {
+        let d = "<generator::stack::StackBox<<generator::gen_impl::GeneratorImpl<std::io::error::Error, \
+                 may::coroutine_impl::EventSubscriber>>::init_code<<shim_thread::builder::Builder>::prepare<\
+                 blocking::main::{closure#0}::{closure#0}, ()>::{closure#0}>>>::call_once";
+        let skip: BTreeSet<String> = ["generator", "may", "shim_thread"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            inlined_item(d, |c| !skip.contains(c) && !TOOLCHAIN.contains(&c)),
+            Some((
+                "blocking".to_string(),
+                "blocking::main::{closure#0}::{closure#0}".to_string()
+            ))
+        );
+        assert_eq!(short(d), "<generator::stack::StackBox>::call_once");
+        assert_eq!(
+            short("<alloc::vec::Vec<u8> as x::Y<T>>::f::<core::ops::Fn() -> u8>"),
+            "<alloc::vec::Vec as x::Y>::f"
+        );
+        assert_eq!(
+            inlined_item("<generator::stack::StackBox<std::io::Error>>::f", |c| {
+                !skip.contains(c) && !TOOLCHAIN.contains(&c)
+            }),
+            None
+        );
     }
 
     #[test]

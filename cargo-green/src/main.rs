@@ -25,6 +25,7 @@ mod graph;
 mod manifest;
 mod plan;
 mod pollers;
+mod quiet;
 mod scan;
 
 use graph::GraphArgs;
@@ -511,13 +512,27 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
     let user_format = before_dashes().any(|a| a.to_string_lossy().starts_with("--message-format"));
     for attempt in 0..8 {
         let (plan, applied) = settle(args)?;
-        eprintln!("{}", summary(&plan));
         // The rustc errors of copies that fall back, emptied per command.
         let log = plan.green_dir.join("fallback.log");
         if attempt == 0 {
             std::fs::create_dir_all(&plan.green_dir)?;
             std::fs::write(&log, "")?;
         }
+        if attempt == 0 {
+            // Decided by the scan, before anything is compiled: the crate
+            // is not compiled patched to find out.
+            for (id, st) in &plan.status {
+                if let Status::Left(plan::Why::StdTypedReturn(what)) = st {
+                    let n = &plan.graph.nodes[id];
+                    eprintln!(
+                        "cargo green: {} {}: {what}; built from the original (stays blocking)",
+                        n.name(),
+                        n.pkg.version
+                    );
+                }
+            }
+        }
+        eprintln!("{}", summary(&plan));
         let mut failed: Vec<(cargo_metadata::PackageId, String)> = Vec::new();
         let status = if user_format {
             green_command(cmd, &plan, &applied, args, &args.rest)?.status()?
@@ -549,12 +564,8 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
                 }
                 _ => {}
             }
-            c.arg(if io::IsTerminal::is_terminal(&io::stderr()) {
-                "--message-format=json-diagnostic-rendered-ansi"
-            } else {
-                "--message-format=json"
-            });
-            let (status, found) = compile_through(&plan, c, &log)?;
+            c.arg(json_format());
+            let (status, found) = quiet::compile_through(&plan, c, &log)?;
             failed = found;
             if status.success() && !only {
                 // Built: now run it (nothing is left to compile); what the
@@ -579,27 +590,40 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
             }
             failed = ids
                 .into_iter()
-                .map(|id| {
-                    (
-                        id,
-                        "its build failed (see cargo's output above)".to_string(),
-                    )
-                })
+                .map(|id| (id, "its build failed".to_string()))
                 .collect();
         }
-        for (id, why) in &failed {
-            let n = &plan.graph.nodes[id];
-            eprintln!(
-                "cargo green: {} {}: {why}; built from the original (stays blocking; rustc's errors: {})",
-                n.name(),
-                n.pkg.version,
-                log.display()
-            );
-        }
-        let ids: Vec<_> = failed.into_iter().map(|(id, _)| id).collect();
-        plan::record_failed(&plan.green_dir, &plan.spec, &ids)?;
+        fall_back(&plan, failed, &log)?;
     }
     Err(io::Error::other("gave up after 8 attempts"))
+}
+
+/// Says, one line per copy, that it falls back and why, and records it.
+fn fall_back(
+    plan: &Plan,
+    failed: Vec<(cargo_metadata::PackageId, String)>,
+    log: &Path,
+) -> io::Result<()> {
+    for (id, why) in &failed {
+        let n = &plan.graph.nodes[id];
+        eprintln!(
+            "cargo green: {} {}: {why}; built from the original (stays blocking; rustc's errors: {})",
+            n.name(),
+            n.pkg.version,
+            log.display()
+        );
+    }
+    let ids: Vec<_> = failed.into_iter().map(|(id, _)| id).collect();
+    plan::record_failed(&plan.green_dir, &plan.spec, &ids)
+}
+
+/// cargo's JSON messages, with rustc's rendering in colour on a terminal.
+fn json_format() -> &'static str {
+    if io::IsTerminal::is_terminal(&io::stderr()) {
+        "--message-format=json-diagnostic-rendered-ansi"
+    } else {
+        "--message-format=json"
+    }
 }
 
 fn exit_code(status: std::process::ExitStatus) -> ExitCode {
@@ -615,106 +639,6 @@ fn is_copy(s: &Status) -> bool {
         s,
         Status::Patched(How::Copy | How::Parker | How::Renamed(_))
     )
-}
-
-/// Runs a compiling cargo command with `--message-format=json…`: the
-/// diagnostics of the user's crates are printed as cargo would print them,
-/// those of patched copies appended to `log`. Returns cargo's status and
-/// the copies that failed, each with its first error.
-fn compile_through(
-    plan: &Plan,
-    mut c: Command,
-    log: &Path,
-) -> io::Result<(
-    std::process::ExitStatus,
-    Vec<(cargo_metadata::PackageId, String)>,
-)> {
-    use std::io::Write;
-    let copies: Vec<(cargo_metadata::PackageId, String)> = plan
-        .status
-        .iter()
-        .filter(|(_, s)| is_copy(s))
-        .map(|(id, _)| (id.clone(), plan.copy_dir(id).to_string_lossy().into_owned()))
-        .collect();
-    let mut child = c.stdout(std::process::Stdio::piped()).spawn()?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut log_file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(log)?;
-    let mut failed: Vec<(cargo_metadata::PackageId, String)> = Vec::new();
-    let mut out = io::stdout().lock();
-    for msg in cargo_metadata::Message::parse_stream(io::BufReader::new(stdout)) {
-        match msg? {
-            cargo_metadata::Message::CompilerMessage(m) => {
-                let copy = copies
-                    .iter()
-                    .find(|(_, dir)| m.package_id.repr.contains(dir.as_str()));
-                let rendered = m.message.rendered.clone().unwrap_or_default();
-                match copy {
-                    None => {
-                        eprint!("{rendered}");
-                    }
-                    Some((id, _)) => {
-                        writeln!(
-                            log_file,
-                            "{}:\n{}",
-                            m.package_id.repr,
-                            strip_ansi(&rendered)
-                        )?;
-                        if m.message.level == cargo_metadata::diagnostic::DiagnosticLevel::Error
-                            && !failed.iter().any(|(f, _)| f == id)
-                        {
-                            failed.push((id.clone(), reason(&m.message)));
-                        }
-                    }
-                }
-            }
-            cargo_metadata::Message::TextLine(line) => {
-                writeln!(out, "{line}")?;
-            }
-            _ => {}
-        }
-    }
-    Ok((child.wait()?, failed))
-}
-
-/// One line on why a copy failed: its first error, with the note that
-/// names the types when there is one.
-fn reason(d: &cargo_metadata::diagnostic::Diagnostic) -> String {
-    let mut r = match &d.code {
-        Some(c) => format!("error[{}]: {}", c.code, d.message),
-        None => format!("error: {}", d.message),
-    };
-    if let Some(span) = d.spans.iter().find(|s| s.is_primary) {
-        let file = span
-            .file_name
-            .rsplit("/src/")
-            .next()
-            .unwrap_or(&span.file_name);
-        r.push_str(&format!(" at {file}:{}", span.line_start));
-        if let Some(label) = span.label.as_deref().filter(|l| !l.is_empty()) {
-            r.push_str(&format!(" ({})", label.lines().next().unwrap_or_default()));
-        }
-    }
-    r
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Cargo once more, everything captured, to find the patched copies that

@@ -48,6 +48,10 @@ pub(crate) enum Why {
     NoStd,
     /// It failed to build when patched: the original is used.
     BuildFailed,
+    /// Its sources take a std-typed return where they name greenstd's
+    /// type (`scan::std_typed_return`: it would not compile patched): the
+    /// original is used, decided before anything is compiled.
+    StdTypedReturn(&'static str),
     /// A crate it shares types with (the first string) is built from the
     /// original and uses the original of a renamed copy (the second) this
     /// one would use: the original keeps the graph's types whole.
@@ -76,6 +80,7 @@ impl Status {
             Status::Left(Why::NothingToPatch) => "not patched: nothing to patch (never names what greenstd replaces: thread, net, sync, process, fs, stdio, thread_local!)".into(),
             Status::Left(Why::NoStd) => "not patched: no_std".into(),
             Status::Left(Why::BuildFailed) => "NOT PATCHED: failed to build against greenstd; the original is used (delete <target>/green/failed to try again)".into(),
+            Status::Left(Why::StdTypedReturn(what)) => format!("NOT PATCHED: {what} where greenstd's is expected (found in its sources: it would not compile patched); the original is used"),
             Status::Left(Why::WithFallback(user, shared)) => format!("NOT PATCHED: {user} is built from the original and passes it `{shared}`'s types; the original is used so that both name the same `{shared}`"),
         }
     }
@@ -90,6 +95,7 @@ impl Status {
         matches!(
             self,
             Status::Left(Why::BuildFailed)
+                | Status::Left(Why::StdTypedReturn(_))
                 | Status::Left(Why::RuntimeShared(_))
                 | Status::Left(Why::WithFallback(..))
         )
@@ -384,6 +390,12 @@ impl Plan {
                 });
                 if s.no_std {
                     Status::Left(Why::NoStd)
+                } else if let Some(what) = s
+                    .names_patched_std
+                    .then(|| scan::std_typed_return(&n.dir(), n.lib_root().as_deref()))
+                    .flatten()
+                {
+                    Status::Left(Why::StdTypedReturn(what))
                 } else if n.name() == "parking_lot_core" || s.names_patched_std {
                     wants_patch.insert(id.clone());
                     Status::Left(Why::NothingToPatch) // settled below
@@ -468,30 +480,46 @@ impl Plan {
 /// original and do not match (`env_logger` falling back while `env_filter`
 /// is patched). Such a dependency falls back too, to a fixed point.
 fn keep_types_whole(graph: &Graph, status: &mut BTreeMap<PackageId, Status>) {
+    let deps: BTreeMap<PackageId, (&str, Vec<PackageId>)> = graph
+        .nodes
+        .iter()
+        .map(|(id, n)| {
+            let d = n.deps.iter().map(|(d, _)| d.clone()).collect();
+            (id.clone(), (n.name(), d))
+        })
+        .collect();
+    keep_whole(&deps, status);
+}
+
+/// `keep_types_whole` on the graph as (name, dependencies) per package.
+fn keep_whole(
+    graph: &BTreeMap<PackageId, (&str, Vec<PackageId>)>,
+    status: &mut BTreeMap<PackageId, Status>,
+) {
     loop {
         let mut fallback: Option<(PackageId, Why)> = None;
-        'find: for (id, n) in &graph.nodes {
+        'find: for (id, (name, deps)) in graph {
             if !matches!(
                 status[id],
-                Status::Left(Why::BuildFailed | Why::WithFallback(..))
+                Status::Left(Why::BuildFailed | Why::StdTypedReturn(_) | Why::WithFallback(..))
             ) {
                 continue;
             }
-            for (d, _) in &n.deps {
+            for d in deps {
                 if !matches!(
                     status.get(d),
                     Some(Status::Patched(How::Copy | How::Parker))
                 ) {
                     continue;
                 }
-                let shared = graph.nodes[d].deps.iter().find(|(r, _)| {
-                    matches!(status.get(r), Some(Status::Patched(How::Renamed(_))))
-                        && n.deps.iter().any(|(x, _)| x == r)
+                let shared = graph[d].1.iter().find(|r| {
+                    matches!(status.get(*r), Some(Status::Patched(How::Renamed(_))))
+                        && deps.contains(r)
                 });
-                if let Some((r, _)) = shared {
+                if let Some(r) = shared {
                     fallback = Some((
                         d.clone(),
-                        Why::WithFallback(n.name().to_string(), graph.nodes[r].name().to_string()),
+                        Why::WithFallback(name.to_string(), graph[r].0.to_string()),
                     ));
                     break 'find;
                 }
@@ -503,5 +531,86 @@ fn keep_types_whole(graph: &Graph, status: &mut BTreeMap<PackageId, Status>) {
             }
             None => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(name: &str) -> PackageId {
+        PackageId {
+            repr: format!("registry+https://github.com/rust-lang/crates.io-index#{name}@1.0.0"),
+        }
+    }
+
+    /// tungstenite's test graph in small: env_logger falls back, its
+    /// patched dependency env_filter would pass it `log-green`'s types
+    /// where it names the original `log`, so env_filter falls back too;
+    /// a patched crate that shares nothing renamed with it (regex) and one
+    /// that is not its dependency (app's other copy) stay patched.
+    #[test]
+    fn keep_types_whole_falls_back_what_shares_a_renamed_crate_with_a_fallback() {
+        let graph: BTreeMap<PackageId, (&str, Vec<PackageId>)> = [
+            ("app", vec!["env_logger", "minreq", "log"]),
+            ("env_logger", vec!["env_filter", "log", "regex"]),
+            ("env_filter", vec!["log", "regex", "memchr"]),
+            ("regex", vec!["memchr"]),
+            ("minreq", vec!["log"]),
+            ("log", vec![]),
+            ("memchr", vec![]),
+        ]
+        .into_iter()
+        .map(|(n, d)| (id(n), (n, d.into_iter().map(id).collect())))
+        .collect();
+        let start: BTreeMap<PackageId, Status> = [
+            ("app", Status::Patched(How::Member)),
+            ("env_logger", Status::Left(Why::BuildFailed)),
+            ("env_filter", Status::Patched(How::Copy)),
+            ("regex", Status::Patched(How::Copy)),
+            ("minreq", Status::Patched(How::Copy)),
+            ("log", Status::Patched(How::Renamed("log-green".into()))),
+            ("memchr", Status::Left(Why::NothingToPatch)),
+        ]
+        .into_iter()
+        .map(|(n, s)| (id(n), s))
+        .collect();
+
+        let mut status = start.clone();
+        keep_whole(&graph, &mut status);
+        assert_eq!(
+            status[&id("env_filter")],
+            Status::Left(Why::WithFallback("env_logger".into(), "log".into()))
+        );
+        // Only env_filter changed.
+        for n in ["app", "env_logger", "regex", "minreq", "log", "memchr"] {
+            assert_eq!(status[&id(n)], start[&id(n)], "{n}");
+        }
+        assert!(status[&id("env_filter")].counts_as_left());
+
+        // To a fixed point: a patched dependency of the new fallback that
+        // shares `log` with it falls back in turn.
+        let mut deeper = graph.clone();
+        deeper
+            .get_mut(&id("env_filter"))
+            .unwrap()
+            .1
+            .push(id("minreq"));
+        let mut status = start.clone();
+        keep_whole(&deeper, &mut status);
+        assert_eq!(
+            status[&id("minreq")],
+            Status::Left(Why::WithFallback("env_filter".into(), "log".into()))
+        );
+
+        // Nothing renamed in common: nothing else falls back.
+        let mut status = start.clone();
+        status.insert(id("log"), Status::Left(Why::NothingToPatch));
+        keep_whole(&graph, &mut status);
+        assert_eq!(status, {
+            let mut s = start.clone();
+            s.insert(id("log"), Status::Left(Why::NothingToPatch));
+            s
+        });
     }
 }

@@ -48,6 +48,51 @@ pub(crate) fn scan(dir: &Path, lib_root: Option<&Path>) -> io::Result<Scan> {
     Ok(out)
 }
 
+/// Calls of std methods that return a std blocking type where code built
+/// against greenstd expects greenstd's (the method is std's own, on a type
+/// greenstd does not replace): such a crate does not compile patched when
+/// it also names the type (a signature or a field that holds the result;
+/// a result only iterated is inferred and compiles). The call as written,
+/// the type's name, and what to say about it.
+const STD_TYPED_RETURNS: &[(&str, &str, &str)] = &[(
+    ".read_dir()",
+    "ReadDir",
+    "`Path::read_dir` returns std's `ReadDir`",
+)];
+
+/// The first known std-typed return (`STD_TYPED_RETURNS`) the library's
+/// sources make, if any: a file that makes the call and names the type
+/// outside comments. Such a crate is built from its original, decided
+/// before anything is compiled (a method of the same name on a type of
+/// its own would be a false alarm: of the 689 crates of a local registry
+/// cache, normpath and camino match, and both take std's `ReadDir`).
+pub(crate) fn std_typed_return(dir: &Path, lib_root: Option<&Path>) -> Option<&'static str> {
+    let root = lib_root?;
+    let src = root.parent().unwrap_or(dir);
+    let mut found = None;
+    walk(src, src == dir, &mut |text| {
+        found = STD_TYPED_RETURNS
+            .iter()
+            .find(|(call, ty, _)| text.contains(call) && names_type(text, ty))
+            .map(|(_, _, what)| *what);
+        found.is_some()
+    })
+    .ok()?;
+    found
+}
+
+/// Whether `ty` appears as a whole identifier in `text`, comment lines
+/// left out.
+fn names_type(text: &str, ty: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .any(|l| {
+            l.match_indices(ty)
+                .any(|(i, _)| !l[..i].ends_with(ident) && !l[i + ty.len()..].starts_with(ident))
+        })
+}
+
 /// Visits every `.rs` file; stops when `f` returns true.
 fn walk(dir: &Path, top: bool, f: &mut dyn FnMut(&str) -> bool) -> io::Result<bool> {
     for entry in fs::read_dir(dir)? {
@@ -205,6 +250,42 @@ mod tests {
         assert!(!names_patched_std(
             "use stdx::net::TcpStream; let std_thread = 1;"
         ));
+    }
+
+    #[test]
+    fn finds_a_std_typed_return() {
+        let dir = std::env::temp_dir().join(format!("cargo-green-scan-{}", std::process::id()));
+        fs::create_dir_all(dir.join("src/sub")).unwrap();
+        fs::write(dir.join("src/lib.rs"), "mod sub;").unwrap();
+        fs::write(
+            dir.join("src/sub/mod.rs"),
+            "fn f(p: &Path) { p.metadata(); }",
+        )
+        .unwrap();
+        let lib = dir.join("src/lib.rs");
+        assert_eq!(std_typed_return(&dir, Some(&lib)), None);
+        // Only iterated (ignore's walk, jiff's zoneinfo): inferred, compiles.
+        fs::write(
+            dir.join("src/sub/mod.rs"),
+            "/// `fs::ReadDir`\nstruct ReadDirResult;\nfn f(p: &Path) { for e in p.read_dir() {} }",
+        )
+        .unwrap();
+        assert_eq!(std_typed_return(&dir, Some(&lib)), None);
+        // normpath: returned where its signature names `ReadDir`.
+        fs::write(
+            dir.join("src/sub/mod.rs"),
+            "fn f(p: &Path) -> io::Result<ReadDir> { p.read_dir() }",
+        )
+        .unwrap();
+        assert_eq!(
+            std_typed_return(&dir, Some(&lib)),
+            Some("`Path::read_dir` returns std's `ReadDir`")
+        );
+        // A build script is not the library.
+        fs::write(dir.join("src/sub/mod.rs"), "").unwrap();
+        fs::write(dir.join("build.rs"), "fn f() -> ReadDir { p.read_dir() }").unwrap();
+        assert_eq!(std_typed_return(&dir, Some(&lib)), None);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -195,22 +195,14 @@ impl Direction {
         deadline: Option<Instant>,
         on: &WaitOn,
     ) -> WaitResult {
-        me.record().begin(on, deadline.is_some());
-        let r = loop {
-            if self.seq.load(Ordering::SeqCst) != seq {
-                break WaitResult::Notified;
-            }
-            if on.is_interruptible() && me.take_interrupt() {
-                break WaitResult::Interrupted;
-            }
-            if park::park_as(me, deadline) {
-                break if self.seq.load(Ordering::SeqCst) != seq {
-                    WaitResult::Notified
-                } else {
-                    WaitResult::TimedOut
-                };
-            }
-        };
+        let r = crate::wait::suspend(
+            me,
+            on,
+            deadline,
+            park::Token::Wake,
+            crate::wait::Recorded::Begin,
+            || self.seq.load(Ordering::SeqCst) != seq,
+        );
         // Still in the slot (no edge took it): take our reference back.
         if self
             .slot
@@ -220,7 +212,6 @@ impl Direction {
             // SAFETY: the slot's reference to `me`, made in `wait`.
             drop(unsafe { Arc::from_raw(mine) });
         }
-        me.record().end();
         r
     }
 }
@@ -294,7 +285,7 @@ impl Readiness {
                 read: Direction::default(),
                 write: Direction::default(),
             });
-            match poller::shard_for(fd).and_then(|shard| shard.register(fd, &reg)) {
+            match poller::register(fd, &reg) {
                 Ok(()) => Ok(reg),
                 Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
             }
@@ -432,9 +423,7 @@ impl Readiness {
     /// Removes the descriptor from its poller. Call it before closing `fd`.
     pub(crate) fn deregister(&mut self, fd: RawFd) {
         if let Some(Ok(reg)) = self.reg.take() {
-            if let Ok(shard) = poller::shard_for(fd) {
-                shard.deregister(fd, reg);
-            }
+            poller::deregister(fd, reg);
         }
     }
 }
@@ -451,7 +440,13 @@ impl Readiness {
 /// for any retry loop of one's own that blocks between tries.
 #[inline(never)]
 pub fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
-    op()
+    let r = op();
+    // Done without waiting (a result, or an error such as `EMFILE`): one
+    // unit of the cooperative budget.
+    if !matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+        crate::coop::spend();
+    }
+    r
 }
 
 /// Blocks the calling OS thread in `poll(2)` until `fd` is ready for

@@ -23,19 +23,24 @@
 //! Timers are kept by one background thread, the hub, which only ever
 //! *wakes* coroutines (they then run on a worker); no coroutine ever runs on
 //! it, so no coroutine's progress depends on it being free. Readiness events
-//! are collected on the workers themselves, by one poller coroutine per
-//! worker.
+//! are taken by the workers themselves: descriptors are registered in the
+//! workers' own selectors (`poller`).
 
 #![warn(missing_docs)]
 
+mod atomic;
 pub mod cancel;
 pub mod config;
+pub mod coop;
 mod deadlock;
 mod hub;
 pub mod inspect;
 pub mod io;
 pub mod latch;
+#[cfg(all(test, loom))]
+mod loom_models;
 pub mod monitor;
+mod observe;
 pub mod offload;
 mod overflow;
 mod panic_hook;

@@ -145,8 +145,25 @@ fn thread_state(tid: libc::pid_t) -> ThreadState {
         .and_then(|i| stat[i + 1..].trim_start().chars().next());
     match state {
         Some('R') => ThreadState::Runnable,
-        Some('S' | 'D' | 'T' | 't' | 'I') => ThreadState::Blocked,
+        Some('S' | 'D' | 'T' | 't' | 'I') if in_system_call(tid) => ThreadState::Blocked,
+        // Blocked outside a system call: a page fault (waiting for the
+        // address space's lock while another thread maps a stack, or for a
+        // page from disk). It ends without anyone's help, as a preemption
+        // does; Go's sysmon does not hand a P off for it either. Handing
+        // such workers off on a busy machine only multiplied threads.
+        Some('S' | 'D' | 'T' | 't' | 'I') => ThreadState::Runnable,
         _ => ThreadState::Unknown,
+    }
+}
+
+/// Whether the thread is inside a system call: `/proc/self/task/TID/syscall`
+/// starts with the call's number, or with `-1` when the thread is blocked
+/// outside one (proc(5)). Unreadable counts as inside, as before this
+/// check existed.
+fn in_system_call(tid: libc::pid_t) -> bool {
+    match std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) {
+        Ok(s) => !s.starts_with("-1"),
+        Err(_) => true,
     }
 }
 
