@@ -280,7 +280,7 @@ impl GreenFd {
 
     /// Views the descriptor as one of std's types, for the calls that never
     /// block (`Debug`). Never use the view to read, write or close.
-    pub fn view<T: FromRawFd>(&self) -> View<'_, T> {
+    pub(crate) fn view<T: FromRawFd>(&self) -> View<'_, T> {
         self.src.view()
     }
 

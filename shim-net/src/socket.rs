@@ -23,10 +23,6 @@ use crate::sys;
 use shim_rt::io::{Interest, IoSource, View};
 use shim_rt::wait::WaitKind;
 
-/// Which timeout an operation obeys: `Read` (`SO_RCVTIMEO`: reads,
-/// receives, accepts) or `Write` (`SO_SNDTIMEO`: writes, sends).
-pub(crate) use shim_rt::io::Interest as Direction;
-
 /// A non-blocking socket descriptor with cooperative blocking operations:
 /// an [`IoSource`] that owns the descriptor, its registration, the user's
 /// mode and the timeouts; this type adds the socket calls.
@@ -38,10 +34,10 @@ pub(crate) struct Socket {
 use shim_rt::sys::{cvt, file_flags, set_o_nonblock};
 
 /// Reads `SO_RCVTIMEO`/`SO_SNDTIMEO` as std's `read_timeout` does.
-fn kernel_timeout(fd: RawFd, dir: Direction) -> io::Result<Option<Duration>> {
+fn kernel_timeout(fd: RawFd, dir: Interest) -> io::Result<Option<Duration>> {
     let opt = match dir {
-        Direction::Read => libc::SO_RCVTIMEO,
-        Direction::Write => libc::SO_SNDTIMEO,
+        Interest::Read => libc::SO_RCVTIMEO,
+        Interest::Write => libc::SO_SNDTIMEO,
     };
     let mut tv = libc::timeval {
         tv_sec: 0,
@@ -111,8 +107,8 @@ impl Socket {
         if !user_nonblocking {
             let _ = set_o_nonblock(raw, true);
         }
-        let read = kernel_timeout(raw, Direction::Read).ok().flatten();
-        let write = kernel_timeout(raw, Direction::Write).ok().flatten();
+        let read = kernel_timeout(raw, Interest::Read).ok().flatten();
+        let write = kernel_timeout(raw, Interest::Write).ok().flatten();
         Socket {
             src: IoSource::adopt(fd, user_nonblocking, read, write),
         }
@@ -172,7 +168,7 @@ impl Socket {
 
     /// Records a timeout the caller has just set on the socket (with std's
     /// validation, through a [`View`]); operations obey the recorded value.
-    pub(crate) fn record_timeout(&self, dir: Direction, dur: Option<Duration>) {
+    pub(crate) fn record_timeout(&self, dir: Interest, dur: Option<Duration>) {
         self.src.set_timeout(dir, dur);
     }
 
@@ -182,7 +178,7 @@ impl Socket {
     /// Waits are recorded as `read` or `write` at the caller's call site.
     #[track_caller]
     #[inline]
-    pub(crate) fn io<R>(&self, dir: Direction, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    pub(crate) fn io<R>(&self, dir: Interest, op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
         self.src.io(dir, dir.kind(), op)
     }
 
@@ -191,7 +187,7 @@ impl Socket {
     #[inline]
     pub(crate) fn io_as<R>(
         &self,
-        dir: Direction,
+        dir: Interest,
         kind: WaitKind,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
@@ -205,7 +201,7 @@ impl Socket {
     #[inline]
     pub(crate) fn stream_io(
         &self,
-        dir: Direction,
+        dir: Interest,
         len: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
@@ -375,9 +371,7 @@ macro_rules! stream_io {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let len = buf.len();
                 self.inner
-                    .stream_io($crate::socket::Direction::Read, len, || {
-                        self.inner.recv(buf, 0)
-                    })
+                    .stream_io(shim_rt::io::Interest::Read, len, || self.inner.recv(buf, 0))
             }
 
             #[track_caller]
@@ -386,7 +380,7 @@ macro_rules! stream_io {
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
-                self.inner.io($crate::socket::Direction::Read, || {
+                self.inner.io(shim_rt::io::Interest::Read, || {
                     self.inner.recv_vectored(bufs)
                 })
             }
@@ -413,7 +407,7 @@ macro_rules! stream_io {
             #[track_caller]
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.inner
-                    .stream_io($crate::socket::Direction::Write, buf.len(), || {
+                    .stream_io(shim_rt::io::Interest::Write, buf.len(), || {
                         self.inner.send(buf)
                     })
             }
@@ -421,7 +415,7 @@ macro_rules! stream_io {
             #[track_caller]
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-                self.inner.io($crate::socket::Direction::Write, || {
+                self.inner.io(shim_rt::io::Interest::Write, || {
                     self.inner.send_vectored(bufs)
                 })
             }

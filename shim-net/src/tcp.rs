@@ -14,7 +14,8 @@ use shim_rt::wait::WaitKind;
 use socket2::{Domain, SockAddr, SockRef, Type};
 
 use crate::addr;
-use crate::socket::{fd_traits, ip_addr, relisten, stream_io, Direction, Socket};
+use crate::socket::{fd_traits, ip_addr, relisten, stream_io, Socket};
+use shim_rt::io::Interest;
 
 /// A TCP stream between a local and a remote socket.
 ///
@@ -272,7 +273,7 @@ impl TcpStream {
         self.inner
             .view::<std::net::TcpStream>()
             .set_read_timeout(dur)?;
-        self.inner.record_timeout(Direction::Read, dur);
+        self.inner.record_timeout(Interest::Read, dur);
         Ok(())
     }
 
@@ -300,7 +301,7 @@ impl TcpStream {
         self.inner
             .view::<std::net::TcpStream>()
             .set_write_timeout(dur)?;
-        self.inner.record_timeout(Direction::Write, dur);
+        self.inner.record_timeout(Interest::Write, dur);
         Ok(())
     }
 
@@ -361,7 +362,7 @@ impl TcpStream {
     #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
-            .io(Direction::Read, || self.inner.recv(buf, libc::MSG_PEEK))
+            .io(Interest::Read, || self.inner.recv(buf, libc::MSG_PEEK))
     }
 
     /// Sets the value of the `TCP_NODELAY` option on this socket.
@@ -572,7 +573,7 @@ impl TcpListener {
     /// ```
     #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (sock, addr) = self.inner.io_as(Direction::Read, WaitKind::Accept, || {
+        let (sock, addr) = self.inner.io_as(Interest::Read, WaitKind::Accept, || {
             sys::accept(SockRef::from(self.inner.fd()))
         })?;
         let stream = TcpStream {

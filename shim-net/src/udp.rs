@@ -10,7 +10,8 @@ use std::time::Duration;
 use socket2::SockAddr;
 
 use crate::addr;
-use crate::socket::{fd_traits, Direction, Socket};
+use crate::socket::{fd_traits, Socket};
+use shim_rt::io::Interest;
 
 /// A UDP socket.
 ///
@@ -92,7 +93,7 @@ impl UdpSocket {
     #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner
-            .io(Direction::Read, || self.inner.recv_from(buf, 0))
+            .io(Interest::Read, || self.inner.recv_from(buf, 0))
     }
 
     /// Receives a single datagram message on the socket without removing it
@@ -112,9 +113,8 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.io(Direction::Read, || {
-            self.inner.recv_from(buf, libc::MSG_PEEK)
-        })
+        self.inner
+            .io(Interest::Read, || self.inner.recv_from(buf, libc::MSG_PEEK))
     }
 
     /// Sends data on the socket to the given address. On success, returns
@@ -144,7 +144,7 @@ impl UdpSocket {
             }
         };
         self.inner
-            .io(Direction::Write, || self.inner.send_to(buf, &target))
+            .io(Interest::Write, || self.inner.send_to(buf, &target))
     }
 
     /// Returns the socket address of the remote peer this socket was
@@ -213,7 +213,7 @@ impl UdpSocket {
     /// ```
     pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
         std_call!(self.set_read_timeout(dur))?;
-        self.inner.record_timeout(Direction::Read, dur);
+        self.inner.record_timeout(Interest::Read, dur);
         Ok(())
     }
 
@@ -233,7 +233,7 @@ impl UdpSocket {
     /// ```
     pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
         std_call!(self.set_write_timeout(dur))?;
-        self.inner.record_timeout(Direction::Write, dur);
+        self.inner.record_timeout(Interest::Write, dur);
         Ok(())
     }
 
@@ -494,7 +494,7 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.io(Direction::Write, || self.inner.send(buf))
+        self.inner.io(Interest::Write, || self.inner.send(buf))
     }
 
     /// Receives a single datagram from the remote address the socket is
@@ -516,7 +516,7 @@ impl UdpSocket {
     /// ```
     #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.io(Direction::Read, || self.inner.recv(buf, 0))
+        self.inner.io(Interest::Read, || self.inner.recv(buf, 0))
     }
 
     /// Receives a single datagram from the connected remote address without
@@ -538,7 +538,7 @@ impl UdpSocket {
     #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
-            .io(Direction::Read, || self.inner.recv(buf, libc::MSG_PEEK))
+            .io(Interest::Read, || self.inner.recv(buf, libc::MSG_PEEK))
     }
 
     /// Moves this UDP socket into or out of non-blocking mode: in

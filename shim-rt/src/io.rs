@@ -24,7 +24,8 @@ use crate::sys;
 use crate::task::{self, Task};
 use crate::wait::{WaitKind, WaitOn, WaitQueue, WaitResult};
 
-pub use crate::source::{IoSource, View};
+mod source;
+pub use source::{IoSource, View};
 
 /// The direction an operation waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -47,7 +47,6 @@ mod panic_hook;
 pub mod park;
 mod poller;
 mod registry;
-mod source;
 pub mod sys;
 pub mod task;
 #[cfg(test)]

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::SocketAddr;
-use crate::socket::{fd_traits, Direction, Socket};
+use crate::socket::{fd_traits, Socket};
+use shim_rt::io::Interest;
 
 /// A Unix datagram socket.
 ///
@@ -219,7 +220,7 @@ impl UnixDatagram {
         // std's recv_from on the non-blocking descriptor: one attempt, with
         // std's conversion of the sender's address.
         self.inner
-            .io(Direction::Read, || self.inner.view::<Std>().recv_from(buf))
+            .io(Interest::Read, || self.inner.view::<Std>().recv_from(buf))
     }
 
     /// Receives data from the socket. On success, returns the number of
@@ -237,7 +238,7 @@ impl UnixDatagram {
     /// ```
     #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.io(Direction::Read, || self.inner.recv(buf, 0))
+        self.inner.io(Interest::Read, || self.inner.recv(buf, 0))
     }
 
     /// Sends data on the socket to the specified path. On success, returns
@@ -276,7 +277,7 @@ impl UnixDatagram {
     /// ```
     #[track_caller]
     pub fn send_to_addr(&self, buf: &[u8], socket_addr: &SocketAddr) -> io::Result<usize> {
-        self.inner.io(Direction::Write, || {
+        self.inner.io(Interest::Write, || {
             self.inner.view::<Std>().send_to_addr(buf, socket_addr)
         })
     }
@@ -294,7 +295,7 @@ impl UnixDatagram {
     /// ```
     #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.io(Direction::Write, || self.inner.send(buf))
+        self.inner.io(Interest::Write, || self.inner.send(buf))
     }
 
     /// Sets the read timeout for the socket: with `Some`, receives that
@@ -312,7 +313,7 @@ impl UnixDatagram {
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.view::<Std>().set_read_timeout(timeout)?;
-        self.inner.record_timeout(Direction::Read, timeout);
+        self.inner.record_timeout(Interest::Read, timeout);
         Ok(())
     }
 
@@ -331,7 +332,7 @@ impl UnixDatagram {
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.view::<Std>().set_write_timeout(timeout)?;
-        self.inner.record_timeout(Direction::Write, timeout);
+        self.inner.record_timeout(Interest::Write, timeout);
         Ok(())
     }
 

@@ -5,7 +5,8 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use super::{SocketAddr, UnixStream};
-use crate::socket::{fd_traits, relisten, Direction, Socket};
+use crate::socket::{fd_traits, relisten, Socket};
+use shim_rt::io::Interest;
 
 /// A structure representing a Unix domain socket server.
 ///
@@ -143,7 +144,7 @@ impl UnixListener {
         // std's conversion of the peer address.
         let (stream, addr) =
             self.inner
-                .io_as(Direction::Read, shim_rt::wait::WaitKind::Accept, || {
+                .io_as(Interest::Read, shim_rt::wait::WaitKind::Accept, || {
                     self.inner.view::<Std>().accept()
                 })?;
         Ok((UnixStream::from_std(stream)?, addr))

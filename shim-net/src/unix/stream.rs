@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::SocketAddr;
-use crate::socket::{fd_traits, stream_io, Direction, Socket};
+use crate::socket::{fd_traits, stream_io, Socket};
+use shim_rt::io::Interest;
 
 /// A Unix stream socket.
 ///
@@ -175,7 +176,7 @@ impl UnixStream {
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.view::<Std>().set_read_timeout(timeout)?;
-        self.inner.record_timeout(Direction::Read, timeout);
+        self.inner.record_timeout(Interest::Read, timeout);
         Ok(())
     }
 
@@ -194,7 +195,7 @@ impl UnixStream {
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.view::<Std>().set_write_timeout(timeout)?;
-        self.inner.record_timeout(Direction::Write, timeout);
+        self.inner.record_timeout(Interest::Write, timeout);
         Ok(())
     }
 
