@@ -13,7 +13,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("suspend", &["park", "observe"]),
     ("wait", &["wait", "latch", "coop"]),
     ("tasks", &["task", "registry", "cancel"]),
-    ("I/O and time", &["io", "poller", "hub", "offload"]),
+    (
+        "I/O and time",
+        &["io", "source", "poller", "hub", "offload"],
+    ),
     ("start-up", &["config"]),
     (
         "observers",
@@ -49,9 +52,10 @@ const KNOWN: &[(&str, &str)] = &[
     ("config", "inspect"),
     ("monitor", "config"),
     ("deadlock", "config"),
-    // Cycles inside a layer. The readiness table and its pollers (core-io
-    // and core-poll rework both).
+    // Cycles inside a layer. The readiness table, its pollers and the
+    // owning source (core-io and core-poll rework them).
     ("io", "poller"),
+    ("io", "source"),
     // The observers: the monitor tells the detector directly, which reads
     // the dump (the monitor could tell it through `observe`).
     ("deadlock", "inspect"),
