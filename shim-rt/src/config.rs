@@ -496,15 +496,16 @@ pub fn start() -> io::Result<Settings> {
             crate::registry::internal_thread_exiting,
         );
         overflow::capture_std_handlers();
-        // The threads that appear while may starts are its own (workers and
-        // timer): the deadlock detector must know them from the program's.
+        // The threads that appear while may starts are its own (the
+        // workers; timers are theirs): the deadlock detector must know them
+        // from the program's.
         let before = deadlock::thread_ids();
         warm_up();
         let after = deadlock::thread_ids();
         let may_threads = match (before, after) {
             (Ok(b), Ok(a)) => {
                 let new: Vec<i32> = a.into_iter().filter(|t| !b.contains(t)).collect();
-                (new.len() == settings.workers + 1).then_some(new)
+                (new.len() == settings.workers).then_some(new)
             }
             _ => None,
         };

@@ -33,10 +33,10 @@ pub(crate) fn reset() {
 }
 
 /// Spends one unit of the budget: a blocking call returns without having
-/// suspended. The [`BUDGET`]th in a row in a coroutine yields first — to
-/// the back of the shared run queue, so that every coroutine runnable now,
-/// on its worker or woken from outside (a timer, another thread), runs
-/// before it — then returns.
+/// suspended. The [`BUDGET`]th in a row in a coroutine yields first, as
+/// `thread::yield_now` does (every coroutine runnable now, on its worker or
+/// woken from outside — a timer, I/O, another thread — runs before it),
+/// then returns.
 #[inline(never)]
 pub fn spend() {
     let spent = LEFT.with(|l| {
@@ -45,9 +45,9 @@ pub fn spend() {
         n == 0
     });
     if spent {
-        // Behind everything runnable, timer-woken coroutines included (a
-        // local yield would run again before most of them).
-        let _ = may::embed::try_suspend(may::embed::Suspended::resume_shared);
+        // The same yield as `thread::yield_now`: behind everything
+        // runnable now, timer-woken coroutines and ready I/O included.
+        let _ = may::embed::try_suspend(may::embed::Suspended::resume_after_runnable);
         reset();
     }
 }

@@ -1,146 +1,52 @@
-//! The hub: one background thread that keeps the coroutines' timers.
+//! Timers, kept by the scheduler's workers (the one timer service of the
+//! vendored `may`, see `vendor/may/PATCHES.md`).
 //!
-//! It never runs a coroutine. When a timer expires it *wakes* the waiting
-//! coroutine, which `may` puts on a worker's run queue. So no coroutine's
-//! progress depends on this thread being free (`may`'s own timer thread
-//! resumes coroutines itself: CPU work after a `sleep` would run on it and
-//! hold every other sleeper back).
+//! Each worker slot has its own timer list, served by its event loop: the
+//! worker sleeps in its selector until its next deadline, and looks at its
+//! timers every 61 coroutines it runs; the monitor runs the expired timers
+//! of a worker stuck in one coroutine. A timed wait takes only that slot's
+//! lock. An expired timer *wakes* its waiter (which then runs from the
+//! worker's run queue) or runs a short action (a deadline marking its task
+//! and interrupting it); no coroutine ever runs inside a timer.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::time::Instant;
 
-use parking_lot::{Condvar, Mutex};
-
+use crate::config;
 use crate::park::Waker;
 
 /// Identifies one pending timer, to cancel it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct TimerKey(Instant, u64);
+pub(crate) type TimerKey = may::embed::TimerKey;
 
-/// What an expired timer does: wake a waiter, or run a short action (a
-/// deadline marking its task and interrupting it). Actions run on the hub
-/// thread and must not block.
-enum Action {
-    Wake(Waker),
-    Run(Box<dyn FnOnce() + Send>),
-}
-
-impl Action {
-    fn fire(self) {
-        match self {
-            Action::Wake(w) => w.wake(),
-            Action::Run(f) => f(),
-        }
+/// The timers live in the runtime's workers: a timer set before anything
+/// else started the runtime (a deadline on a plain thread) starts it, in
+/// the one place that does.
+fn runtime() {
+    if config::running().is_none() {
+        // A bad configuration is reported by the call that spawns; the
+        // timer still works on may's defaults.
+        let _ = config::start();
     }
 }
 
-struct Timers {
-    pending: BTreeMap<TimerKey, Action>,
-    next_id: u64,
-    /// While the hub sleeps: `Some(deadline it sleeps until)` (`Some(None)`
-    /// = until notified). `None` while it is awake.
-    sleeping_until: Option<Option<Instant>>,
-}
-
-struct Hub {
-    timers: Mutex<Timers>,
-    changed: Condvar,
-}
-
-static HUB: OnceLock<&'static Hub> = OnceLock::new();
-
-fn hub() -> &'static Hub {
-    HUB.get_or_init(|| {
-        let hub: &'static Hub = Box::leak(Box::new(Hub {
-            timers: Mutex::new(Timers {
-                pending: BTreeMap::new(),
-                next_id: 0,
-                sleeping_until: None,
-            }),
-            changed: Condvar::new(),
-        }));
-        std::thread::Builder::new()
-            .name("greenstd-hub".into())
-            .spawn(move || {
-                crate::task::mark_internal_thread();
-                hub.run()
-            })
-            // Without the hub no timed wait could ever end: an environment
-            // failure (no thread can be created at all), not bad input.
-            .unwrap_or_else(|e| panic!("greenstd: cannot start the hub thread: {e}"));
-        hub
-    })
-}
-
-impl Hub {
-    fn add_timer(&self, deadline: Instant, action: Action) -> TimerKey {
-        let mut t = self.timers.lock();
-        t.next_id += 1;
-        let key = TimerKey(deadline, t.next_id);
-        t.pending.insert(key, action);
-        if let Some(sleep) = t.sleeping_until {
-            if sleep.is_none_or(|until| deadline < until) {
-                t.sleeping_until = Some(Some(deadline));
-                self.changed.notify_one();
-            }
-        }
-        key
-    }
-
-    fn cancel_timer(&self, key: TimerKey) {
-        // The action (and what it holds) is dropped outside the lock.
-        let action = self.timers.lock().pending.remove(&key);
-        drop(action);
-    }
-
-    fn run(&self) -> ! {
-        let mut expired: Vec<Action> = Vec::new();
-        let mut t = self.timers.lock();
-        loop {
-            let now = Instant::now();
-            while let Some(entry) = t.pending.first_entry() {
-                if entry.key().0 > now {
-                    break;
-                }
-                expired.push(entry.remove());
-            }
-            if !expired.is_empty() {
-                drop(t);
-                for a in expired.drain(..) {
-                    a.fire();
-                }
-                t = self.timers.lock();
-                continue;
-            }
-            let next = t.pending.first_key_value().map(|(k, _)| k.0);
-            t.sleeping_until = Some(next);
-            match next {
-                None => self.changed.wait(&mut t),
-                Some(deadline) => {
-                    self.changed.wait_until(&mut t, deadline);
-                }
-            }
-            t.sleeping_until = None;
-        }
-    }
-}
-
+/// Wakes `waker` at `deadline`, unless cancelled first.
 pub(crate) fn add_timer(deadline: Instant, waker: Waker) -> TimerKey {
-    hub().add_timer(deadline, Action::Wake(waker))
+    runtime();
+    may::embed::add_timer(deadline, Box::new(move || waker.wake()))
 }
 
-/// Runs `f` on the hub thread at `deadline`, unless cancelled first.
-/// `f` must be short and must not block: every timer waits for it.
+/// Runs `f` on a worker at `deadline`, unless cancelled first.
+/// `f` must be short and must not block: its worker waits for it.
 pub(crate) fn add_action(deadline: Instant, f: Box<dyn FnOnce() + Send>) -> TimerKey {
-    hub().add_timer(deadline, Action::Run(f))
+    runtime();
+    may::embed::add_timer(deadline, f)
 }
 
+/// Cancels a timer; what it would have run is dropped.
 pub(crate) fn cancel_timer(key: TimerKey) {
-    hub().cancel_timer(key)
+    may::embed::cancel_timer(key);
 }
 
-/// Number of pending timers (0 if the hub never started).
+/// Number of pending timers (0 if the runtime never started).
 pub(crate) fn pending() -> usize {
-    HUB.get().map_or(0, |h| h.timers.lock().pending.len())
+    may::embed::pending_timers()
 }

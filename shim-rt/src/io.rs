@@ -285,7 +285,7 @@ impl Readiness {
                 read: Direction::default(),
                 write: Direction::default(),
             });
-            match poller::shard_for(fd).and_then(|shard| shard.register(fd, &reg)) {
+            match poller::register(fd, &reg) {
                 Ok(()) => Ok(reg),
                 Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
             }
@@ -423,9 +423,7 @@ impl Readiness {
     /// Removes the descriptor from its poller. Call it before closing `fd`.
     pub(crate) fn deregister(&mut self, fd: RawFd) {
         if let Some(Ok(reg)) = self.reg.take() {
-            if let Ok(shard) = poller::shard_for(fd) {
-                shard.deregister(fd, reg);
-            }
+            poller::deregister(fd, reg);
         }
     }
 }

@@ -23,8 +23,8 @@
 //! Timers are kept by one background thread, the hub, which only ever
 //! *wakes* coroutines (they then run on a worker); no coroutine ever runs on
 //! it, so no coroutine's progress depends on it being free. Readiness events
-//! are collected on the workers themselves, by one poller coroutine per
-//! worker.
+//! are taken by the workers themselves: descriptors are registered in the
+//! workers' own selectors (`poller`).
 
 #![warn(missing_docs)]
 

@@ -260,9 +260,8 @@ pub(crate) enum Token {
 /// Nothing is recorded and no interrupt is looked at: only the suspend
 /// point (and the loom-free unit tests) call it.
 ///
-/// In a coroutine the deadline is kept by the hub thread, which wakes the
-/// coroutine onto a worker when it expires (may's own timer would run the
-/// coroutine on the timer thread itself).
+/// In a coroutine the deadline is kept by a worker's timers (`hub`), which
+/// wake the coroutine onto that worker's run queue when it expires.
 #[inline]
 pub(crate) fn sleep_as(me: &Arc<Task>, deadline: Option<Instant>, token: Token) -> bool {
     let sleep = |s: &Sleeper| match token {
@@ -294,12 +293,13 @@ pub(crate) fn sleep_as(me: &Arc<Task>, deadline: Option<Instant>, token: Token) 
 /// Lets other coroutines run (in a coroutine) or gives up the time slice (on
 /// an OS thread).
 ///
-/// In a coroutine this is may's yield: the coroutine goes to the back of its
-/// worker's queue. It is fair to coroutines woken from elsewhere (timers,
-/// other threads) too: greenstd's scheduler patch has every worker take one
-/// coroutine in 61 from the shared queue of such wake-ups before its own
-/// queue, so a coroutine that computes and yields in a loop cannot starve
-/// them.
+/// In a coroutine this is gevent's `sleep(0)`: every coroutine that is
+/// runnable when it is called runs before the caller runs again. Its
+/// worker first runs its expired timers, takes its ready I/O (at most every
+/// 50 µs: a look is a system call) and moves the shared queue of wake-ups
+/// from other threads to its own queue; the caller goes to the back. So a
+/// coroutine that computes and yields in a loop cannot starve the others,
+/// on any number of workers.
 ///
 /// Inlined into the caller: a frame that spans the switch costs a
 /// mispredicted return when the coroutine resumes (the worker's calls
@@ -307,9 +307,10 @@ pub(crate) fn sleep_as(me: &Arc<Task>, deadline: Option<Instant>, token: Token) 
 #[inline]
 pub fn yield_now() {
     // may's `yield_now` without its cancellation checks (greenstd
-    // cancels at waits, not at yields): the coroutine goes to the back of
-    // the run queue.
-    if may::embed::try_suspend(Suspended::resume).is_err() {
+    // cancels at waits, not at yields): the coroutine goes behind every
+    // coroutine runnable now — woken by a timer, I/O, another thread or a
+    // spawn (gevent's `sleep(0)`).
+    if may::embed::try_suspend(Suspended::resume_after_runnable).is_err() {
         std::thread::yield_now();
     }
 }

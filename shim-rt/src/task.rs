@@ -40,7 +40,7 @@ pub struct Task {
     record: Record,
     /// The task that spawned this one (coroutines).
     parent: Option<NonZeroU64>,
-    /// A thread or coroutine of greenstd's own (hub, offload pool, pollers):
+    /// A thread or coroutine of greenstd's own (hub, offload pool):
     /// never registered, never shown.
     internal: bool,
     /// Registered among the live tasks (see `registry`): shown by
@@ -253,16 +253,6 @@ impl Task {
             Kind::Coroutine(OnceLock::new()),
             Some(parent),
             false,
-        ))
-    }
-
-    /// A coroutine of greenstd's own (a poller): not counted, not shown.
-    pub(crate) fn new_internal_coroutine(name: Option<String>) -> Arc<Task> {
-        Arc::new(Task::with(
-            name,
-            Kind::Coroutine(OnceLock::new()),
-            None,
-            true,
         ))
     }
 

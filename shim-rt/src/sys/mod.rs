@@ -2,10 +2,10 @@
 //! the same on every Unix lives here, one module per OS family (laid out as
 //! mio's `sys/unix/selector/{epoll,kqueue}.rs`).
 //!
-//! * `selector`: the readiness poller behind [`crate::io`]'s shards —
-//!   epoll on Linux, kqueue on macOS and FreeBSD. Both are edge-triggered
-//!   and report the same three bits (`READABLE`, `WRITABLE`,
-//!   `CLOSED`).
+//! * `selector`: a new epoll (Linux) or kqueue (macOS, FreeBSD)
+//!   descriptor, for [`poll_set`] and the child watchers. Sockets are
+//!   registered in the workers' own selectors (`crate::poller`), which
+//!   report the three bits `READABLE`, `WRITABLE`, `CLOSED`.
 //! * `unix`: the calls on descriptors every Unix spells alike (std's
 //!   `cvt`, flags, `fstat`, `dup`, vectored and socket transfers), the one
 //!   copy for the whole workspace.
@@ -47,13 +47,14 @@ pub use os::{
     WakeFd,
 };
 
-/// A selector event: the descriptor is readable (or has an error).
-pub(crate) const READABLE: u32 = 1;
+/// A selector event: the descriptor is readable (or has an error). The
+/// workers' selectors (vendored may's, see `poller`) report these bits.
+pub(crate) const READABLE: u32 = may::embed::READABLE;
 /// A selector event: the descriptor is writable (or has an error).
-pub(crate) const WRITABLE: u32 = 2;
+pub(crate) const WRITABLE: u32 = may::embed::WRITABLE;
 /// A selector event: the peer hung up or the descriptor has an error; no
 /// later edge is to be expected for either direction.
-pub(crate) const CLOSED: u32 = 4;
+pub(crate) const CLOSED: u32 = may::embed::CLOSED;
 
 /// The `poll(2)` events that mean "readable" for [`crate::io::poll_fd`]
 /// (`POLLRDHUP` only where it exists).

@@ -13,7 +13,9 @@
 //!   machine instead of two. may's cancellation (`Coroutine::cancel`) does
 //!   not reach a coroutine suspended this way.
 
+use std::io;
 use std::mem::ManuallyDrop;
+use std::os::fd::RawFd;
 
 use crate::coroutine_impl::{CoroutineImpl, EventSource, EventSubscriber};
 use crate::local::get_co_local_data;
@@ -61,20 +63,18 @@ impl Suspended {
         get_scheduler().schedule(co);
     }
 
-    /// Puts the coroutine on the shared queue, behind every coroutine
-    /// woken from outside a worker (timers, other threads) that is waiting
-    /// there: the yield of a coroutine that used up its cooperative budget,
-    /// after which everything runnable runs before it does again (its own
-    /// worker takes from the shared queue once its local queue is empty).
-    ///
-    /// Never inlined, as [`resume`](Self::resume).
+    /// Puts the coroutine back behind every coroutine runnable now on the
+    /// calling worker (gevent's `sleep(0)`): the worker first runs its
+    /// expired timers, takes its ready I/O (if it has not for 50 µs) and
+    /// moves the shared queue's coroutines to its own queue. Off a worker,
+    /// as [`resume`](Self::resume).
     #[inline(never)]
-    pub fn resume_shared(self) {
+    pub fn resume_after_runnable(self) {
         let mut this = ManuallyDrop::new(self);
         // SAFETY: taken once; `this` is never dropped (nor is its field).
         let co = unsafe { ManuallyDrop::take(&mut this.0) };
         co.reclaim_stack();
-        get_scheduler().schedule_global(co);
+        get_scheduler().schedule_yielded(co);
     }
 
     /// Offers the pages of the coroutine's stack below what it uses now
@@ -156,4 +156,97 @@ pub fn try_suspend<F: FnOnce(Suspended)>(then: F) -> Result<(), F> {
             .take()
             .expect("`then` is only taken by `subscribe`")),
     }
+}
+
+/// An embedder's readiness registration reports it is readable.
+pub const READABLE: u32 = 1;
+/// An embedder's readiness registration reports it is writable.
+pub const WRITABLE: u32 = 2;
+/// An embedder's readiness registration reports a hang-up or an error.
+pub const CLOSED: u32 = 4;
+
+/// What the workers' event loops call for an embedder's own readiness
+/// registrations ([`register_io`]), which sit in the workers' selectors
+/// beside may's: one `epoll_wait` (or `kevent`) serves both.
+#[derive(Debug)]
+pub struct IoHook {
+    /// Called with a registration's token and what its event reports
+    /// ([`READABLE`], [`WRITABLE`], [`CLOSED`]), on the worker that took the
+    /// event (or on the monitor rescuing a stuck worker's events), while
+    /// that selector's events are being handled. It must not block.
+    pub ready: fn(token: usize, events: u32),
+    /// Called once for a token given to [`deregister_io`], when no event
+    /// naming it can be handled any more: the token may be freed.
+    pub release: fn(token: usize),
+}
+
+static IO_HOOK: std::sync::OnceLock<&'static IoHook> = std::sync::OnceLock::new();
+
+/// The hook of the embedder's registrations (set by the first
+/// [`register_io`]).
+#[inline]
+pub(crate) fn io_hook() -> &'static IoHook {
+    IO_HOOK
+        .get()
+        .expect("an embedder's event is only reported after register_io set its hook")
+}
+
+/// Adds `fd` to the selector of worker `fd % workers` (the worker may puts
+/// its own sockets on) for edge-triggered readiness of both directions; its
+/// events reach `hook.ready` with `token`.
+///
+/// Every registration of a process must use the same `hook` (the first one
+/// is kept). `token` must be even (it is tagged in the selector to tell it
+/// from may's own registrations): an address of something aligned to 2
+/// bytes or more. The scheduler must run already (call it from a
+/// coroutine): registering never starts it.
+///
+/// # Safety
+///
+/// `hook.ready` may be called with `token` until `hook.release` is called
+/// for it (after [`deregister_io`]): whatever `token` stands for must stay
+/// valid until then.
+pub unsafe fn register_io(fd: RawFd, token: usize, hook: &'static IoHook) -> io::Result<()> {
+    if token & 1 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an embedder's readiness token must be even",
+        ));
+    }
+    IO_HOOK.get_or_init(|| hook);
+    get_scheduler().get_selector().add_embedder_fd(fd, token)
+}
+
+/// Removes `fd`, registered with `token` by [`register_io`], from its
+/// worker's selector; call it before `fd` is closed. `token` is handed to
+/// the hook's `release` once no event naming it can be handled any more
+/// (by the worker, before it waits for events again).
+pub fn deregister_io(fd: RawFd, token: usize) {
+    get_scheduler().get_selector().del_embedder_fd(fd, token)
+}
+
+pub use crate::worker_timer::TimerKey;
+
+/// Runs `action` at `at` (never before), on the worker whose slot keeps the
+/// timer: the caller's own when called on a worker, otherwise the slots in
+/// turn. One timer list per worker slot, served by the slot's event loop
+/// (it sleeps in its selector until its next deadline, and looks at its
+/// timers every 61 coroutines it runs); the monitor runs the expired timers
+/// of a worker stuck in one coroutine. `action` must be short and must not
+/// block: it delays every other timer and coroutine of its worker.
+///
+/// Starts the scheduler if it was not running.
+pub fn add_timer(at: std::time::Instant, action: Box<dyn FnOnce() + Send>) -> TimerKey {
+    get_scheduler().add_timer_at(at, action)
+}
+
+/// Cancels a timer of [`add_timer`]: its action is dropped, not run.
+/// Returns `false` if it already ran (or was cancelled).
+pub fn cancel_timer(key: TimerKey) -> bool {
+    get_scheduler().del_timer(key)
+}
+
+/// How many timers are pending (0 before the scheduler started).
+pub fn pending_timers() -> usize {
+    crate::scheduler::scheduler_if_started().map_or(0, |s| s.pending_timers())
 }

@@ -179,7 +179,8 @@ pub fn wait_for_activity(timeout: Option<Duration>) {
 /// Moves the runnable coroutines queued on worker `id` and the coroutines
 /// its ready I/O events would wake to the shared queue, where any other
 /// worker takes them, and wakes a sleeping worker for them. For a worker
-/// stuck in one coroutine. Returns how many coroutines were moved.
+/// stuck in one coroutine. greenstd patch: also runs its expired timers.
+/// Returns how many coroutines were moved and timers run.
 ///
 /// Must not be called on a worker thread.
 pub fn rescue(id: usize) -> usize {
@@ -196,5 +197,8 @@ pub fn rescue(id: usize) -> usize {
         }
         s.get_selector().rescue(s, id, &mut ev)
     });
-    moved + s.handoff.rescue(s, s.runner_of(id))
+    // greenstd patch: and its expired timers (what they wake goes to the
+    // shared queue: this is not a worker).
+    let fired = s.fire_timers(id);
+    moved + fired + s.handoff.rescue(s, s.runner_of(id))
 }

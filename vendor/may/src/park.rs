@@ -10,7 +10,7 @@ use crate::coroutine_impl::{co_cancel_data, run_coroutine, CoroutineImpl, EventS
 use crate::scheduler::get_scheduler;
 use crate::sync::atomic_dur::AtomicDuration;
 use crate::sync::AtomicOption;
-use crate::timeout_list::TimeoutHandle;
+use crate::worker_timer::TimerKey;
 use crate::yield_now::{get_co_para, yield_now, yield_with};
 
 #[derive(Debug, Copy, Clone, Eq, PartialEq)]
@@ -30,7 +30,8 @@ pub struct Park {
     // timeout settings in ms, 0 is none (park forever)
     timeout: AtomicDuration,
     // timer handle, can be null
-    timeout_handle: AtomicPtr<TimeoutHandle<Arc<AtomicOption<CoroutineImpl>>>>,
+    // greenstd patch: a boxed key of the one timer service.
+    timeout_handle: AtomicPtr<TimerKey>,
     // a flag if kernel is entered
     wait_kernel: AtomicBool,
 }
@@ -60,20 +61,18 @@ impl Park {
     }
 
     #[inline]
-    fn set_timeout_handle(
-        &self,
-        handle: Option<TimeoutHandle<Arc<AtomicOption<CoroutineImpl>>>>,
-    ) -> Option<TimeoutHandle<Arc<AtomicOption<CoroutineImpl>>>> {
+    fn set_timeout_handle(&self, handle: Option<TimerKey>) -> Option<TimerKey> {
         let ptr = match handle {
             None => ptr::null_mut(),
-            Some(h) => h.into_ptr(),
+            Some(h) => Box::into_raw(Box::new(h)),
         };
 
         let old_ptr = self.timeout_handle.swap(ptr, Ordering::Relaxed);
         if old_ptr.is_null() {
             None
         } else {
-            Some(unsafe { TimeoutHandle::from_ptr(old_ptr) })
+            // SAFETY: made by `Box::into_raw` above, swapped out once.
+            Some(*unsafe { Box::from_raw(old_ptr) })
         }
     }
 
@@ -108,9 +107,7 @@ impl Park {
     #[inline]
     fn remove_timeout_handle(&self) {
         if let Some(h) = self.set_timeout_handle(None) {
-            if h.is_link() {
-                get_scheduler().del_timer(h);
-            }
+            get_scheduler().del_timer(h);
             // when timeout the node is unlinked
             // just drop it to release memory
         }

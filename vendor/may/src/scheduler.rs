@@ -4,7 +4,7 @@ use std::io;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::config;
 use crate::coroutine_impl::{run_coroutine, CoroutineImpl};
@@ -12,7 +12,7 @@ use crate::io::{EventLoop, Selector};
 use crate::likely::likely;
 use crate::pool::CoroutinePool;
 use crate::sync::AtomicOption;
-use crate::timeout_list;
+use crate::worker_timer::{self, SlotTimers, TimerKey};
 use crate::yield_now::set_co_para;
 use crossbeam::deque::{Injector, Steal as InjectorSteal};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64};
@@ -35,10 +35,39 @@ cfg_if::cfg_if! {
 // queue stays with the one thread that may push to it.
 thread_local! { pub(crate) static WORKER: Cell<*const Runner> = const { Cell::new(std::ptr::null()) }; }
 
-// here we use Arc<AtomicOption<>> for that in the select implementation
-// other event may try to consume the coroutine while timer thread consume it
-type TimerData = Arc<AtomicOption<CoroutineImpl>>;
-type TimerThread = timeout_list::TimerThread<TimerData>;
+// greenstd patch: the worker slot whose event loop the current thread
+// runs (usize::MAX on other threads): where its timers go.
+thread_local! { static SLOT: Cell<usize> = const { Cell::new(usize::MAX) }; }
+
+// greenstd patch: when the calling worker last took its ready I/O for a
+// yield (`schedule_yielded`), in `cycles()`.
+thread_local! { static LAST_IO_LOOK: Cell<u64> = const { Cell::new(0) }; }
+
+/// greenstd patch: a yield takes the worker's ready I/O events if it did
+/// not for this long, in `cycles()` (a look is an `epoll_wait`; a tight
+/// yield loop would otherwise make one per yield): about 50 µs.
+#[cfg(target_arch = "x86_64")]
+const YIELD_IO_INTERVAL: u64 = 100_000;
+#[cfg(not(target_arch = "x86_64"))]
+const YIELD_IO_INTERVAL: u64 = 50_000;
+
+/// greenstd patch: a clock for `YIELD_IO_INTERVAL`, as cheap as can be: the
+/// time-stamp counter on x86_64 (CPU cycles, a few nanoseconds to read;
+/// not comparable between CPUs, which only moves a look earlier or later),
+/// nanoseconds elsewhere.
+#[inline]
+fn cycles() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `rdtsc` is in every x86_64 CPU's baseline instruction set.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+}
 
 static mut SCHED: *const Scheduler = std::ptr::null();
 
@@ -48,30 +77,12 @@ fn init_scheduler() {
     let b: Box<Scheduler> = Scheduler::new(workers);
     unsafe { SCHED = Box::into_raw(b) };
 
-    // timer thread
-    thread::spawn(move || {
-        // timer function
-        let timer_event_handler = |c: Arc<AtomicOption<CoroutineImpl>>| {
-            // just re-push the co to the visit list
-            if let Some(mut co) = c.take() {
-                // set the timeout result for the coroutine
-                set_co_para(&mut co, io::Error::new(io::ErrorKind::TimedOut, "timeout"));
-                // s.schedule_global(c);
-                run_coroutine(co);
-            }
-        };
-
-        // SAFETY: `SCHED` was set above, before this thread was spawned,
-        // to a leaked `Box` that is never freed or written again.
-        let s = unsafe { &*SCHED };
-        s.timer_thread.run(&timer_event_handler);
-    });
-
     let core_ids = core_affinity::get_core_ids().unwrap();
     let pin_cores = config().get_worker_pin();
     // io event loop thread
     for (id, core) in (0..workers).zip(core_ids.into_iter().cycle()) {
-        // SAFETY: as for the timer thread: set above, leaked, never freed.
+        // SAFETY: set above to a leaked `Box` that is never freed or
+        // written again, before the threads start.
         let s = unsafe { &*SCHED };
         let runner = s.handoff.runner();
         s.worker_state[id]
@@ -97,6 +108,15 @@ pub fn get_scheduler() -> &'static Scheduler {
     static ONCE: Once = Once::new();
     ONCE.call_once(init_scheduler);
     unsafe { &*SCHED }
+}
+
+/// greenstd patch: the scheduler if it was started, without starting it.
+pub(crate) fn scheduler_if_started() -> Option<&'static Scheduler> {
+    // SAFETY: set once, before any thread could read it here through
+    // `get_scheduler`'s `Once`, to a leaked box that is never freed.
+    let s = unsafe { SCHED };
+    // SAFETY: as above.
+    (!s.is_null()).then(|| unsafe { &*s })
 }
 
 /// greenstd patch: one OS thread that runs the scheduler — a worker, or a
@@ -182,7 +202,10 @@ pub struct Scheduler {
     /// greenstd patch: the threads that run worker slots, and the spares.
     pub(crate) handoff: crate::handoff::Threads,
     event_loop: EventLoop,
-    timer_thread: TimerThread,
+    /// greenstd patch: one timer list per worker slot (`worker_timer`).
+    timers: Vec<SlotTimers>,
+    /// greenstd patch: the slot a timer added off the workers goes to next.
+    next_timer_slot: AtomicUsize,
     pub pool: CoroutinePool,
     pub workers: usize,
 }
@@ -199,7 +222,8 @@ impl Scheduler {
             num_sleeping: AtomicUsize::new(0),
             wake_in_flight: AtomicBool::new(false),
             handoff: crate::handoff::Threads::new(workers),
-            timer_thread: TimerThread::new(),
+            timers: (0..workers).map(|_| SlotTimers::new()).collect(),
+            next_timer_slot: AtomicUsize::new(0),
             workers,
         })
     }
@@ -237,9 +261,14 @@ impl Scheduler {
             // the shared queue, so coroutines woken from outside a worker
             // are never starved by a busy local queue (Go does the same
             // every 61 scheduling rounds).
+            // greenstd patch: and the worker takes its ready I/O events
+            // then too (tokio's rule, every 61 tasks), so a woken acceptor
+            // or reader does not wait until the local queue is empty.
             until_injector -= 1;
             if until_injector == 0 {
                 until_injector = INJECTOR_INTERVAL;
+                self.get_selector().poll_now(self, id);
+                self.fire_timers(id);
                 if let Some(co) = self.pop_injector() {
                     run_coroutine(co);
                     continue 'work;
@@ -316,6 +345,40 @@ impl Scheduler {
         if piling_up {
             self.wake_sleeper();
         }
+    }
+
+    /// greenstd patch: queues a coroutine that yields (gevent's
+    /// `sleep(0)`) behind every coroutine that is runnable now on the
+    /// calling worker: its slot's expired timers are run, its ready I/O
+    /// taken (at most every `YIELD_IO_INTERVAL`: a look is a system call),
+    /// and everything on the shared queue moved to its local queue, before
+    /// the yielder goes to the back. Off a worker: `schedule`.
+    pub(crate) fn schedule_yielded(&self, co: CoroutineImpl) {
+        let runner = WORKER.get();
+        let id = SLOT.get();
+        // SAFETY: the calling thread's own runner, if not null.
+        if runner.is_null() || id >= self.workers || unsafe { (*runner).lost() } {
+            return self.schedule(co);
+        }
+        // SAFETY: as above.
+        let runner = unsafe { &*runner };
+        self.fire_timers(id);
+        let now = cycles();
+        if now.wrapping_sub(LAST_IO_LOOK.get()) >= YIELD_IO_INTERVAL {
+            LAST_IO_LOOK.set(now);
+            self.get_selector().poll_now(self, id);
+        }
+        if !self.injector.is_empty() {
+            // SAFETY: the calling thread's own queue.
+            let local = unsafe { runner.local() };
+            for _ in 0..self.injector.len() {
+                match self.pop_injector() {
+                    Some(c) => local.push_back(c),
+                    None => break,
+                }
+            }
+        }
+        self.schedule_local(co, runner);
     }
 
     /// put the coroutine to global queue so that next time it can be scheduled
@@ -459,24 +522,106 @@ impl Scheduler {
         }
     }
 
+    /// greenstd patch: may's own timed waits (`sleep`, `Park` with a
+    /// timeout) on the one timer service: the coroutine is scheduled with a
+    /// `TimedOut` result at `dur` from now.
     #[inline]
-    pub fn add_timer(
-        &self,
-        dur: Duration,
-        co: Arc<AtomicOption<CoroutineImpl>>,
-    ) -> timeout_list::TimeoutHandle<TimerData> {
-        self.timer_thread.add_timer(dur, co)
+    pub fn add_timer(&self, dur: Duration, co: Arc<AtomicOption<CoroutineImpl>>) -> TimerKey {
+        self.add_timer_at(
+            Instant::now() + dur,
+            Box::new(move || {
+                if let Some(mut co) = co.take() {
+                    set_co_para(&mut co, io::Error::new(io::ErrorKind::TimedOut, "timeout"));
+                    get_scheduler().schedule(co);
+                }
+            }),
+        )
     }
 
+    /// greenstd patch: runs `action` at `at` on the calling worker's slot
+    /// (another thread's timers go round the slots), waking that slot's
+    /// worker if it sleeps past `at`.
+    pub(crate) fn add_timer_at(&self, at: Instant, action: worker_timer::Action) -> TimerKey {
+        let mut slot = SLOT.get();
+        if slot >= self.workers {
+            slot = self.next_timer_slot.fetch_add(1, Ordering::Relaxed) % self.workers;
+        }
+        let (key, wake) = self.timers[slot].add(slot, at, action);
+        if wake {
+            self.get_selector().wakeup(slot);
+        }
+        key
+    }
+
+    /// greenstd patch: cancels a timer; `false` if it already fired.
     #[inline]
-    pub fn del_timer(&self, handle: timeout_list::TimeoutHandle<TimerData>) {
-        self.timer_thread.del_timer(handle);
+    pub fn del_timer(&self, key: TimerKey) -> bool {
+        self.timers[key.slot()].cancel(key)
+    }
+
+    /// greenstd patch: runs slot `id`'s expired timers (on its worker, or
+    /// on the monitor for a stuck worker). Returns how many ran.
+    #[inline]
+    pub(crate) fn fire_timers(&self, id: usize) -> usize {
+        self.timers[id].fire()
+    }
+
+    /// greenstd patch: slot `id`'s worker woke from its selector: fires its
+    /// expired timers.
+    #[inline]
+    pub(crate) fn woke(&self, id: usize) {
+        self.timers[id].awake();
+        self.timers[id].fire();
+        // And the other slots' expired timers, whose workers may be busy
+        // (Go's idle Ps run other Ps' timers too): what they wake runs
+        // here.
+        if self.workers > 1 {
+            let now = worker_timer::nanos(Instant::now());
+            for (i, t) in self.timers.iter().enumerate() {
+                if i != id {
+                    t.help(now);
+                }
+            }
+        }
+    }
+
+    /// greenstd patch: slot `id`'s worker is about to wait in its
+    /// selector: how long it may sleep (nanoseconds; `None`: until woken),
+    /// the earlier of `io_next` (may's io timeouts) and its next timer.
+    pub(crate) fn plan_sleep(&self, id: usize, io_next: Option<u64>) -> Option<u64> {
+        let mut next = match (self.timers[id].plan(), io_next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // The other slots' next deadlines too (see `woke`); their timers
+        // do not wake this worker early, their own workers are awake.
+        let others = self
+            .timers
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != id)
+            .map(|(_, t)| t.next_at())
+            .min()
+            .unwrap_or(worker_timer::FOREVER);
+        if others != worker_timer::FOREVER {
+            let now = worker_timer::nanos(Instant::now());
+            let d = others.saturating_sub(now);
+            next = Some(next.map_or(d, |n| n.min(d)));
+        }
+        next
+    }
+
+    /// greenstd patch: timers pending on every slot.
+    pub(crate) fn pending_timers(&self) -> usize {
+        self.timers.iter().map(SlotTimers::len).sum()
     }
 
     /// greenstd patch: runs the event loop of worker slot `id` on the
     /// calling thread until the slot is handed off.
     pub(crate) fn serve(&self, id: usize) {
-        self.event_loop.run(id)
+        SLOT.set(id);
+        self.event_loop.run(id);
+        SLOT.set(usize::MAX);
     }
 
     #[inline]

@@ -1,6 +1,7 @@
 use std::io;
 use std::os::fd::AsFd;
 use std::os::fd::BorrowedFd;
+use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 #[cfg(feature = "io_timeout")]
@@ -21,6 +22,27 @@ use smallvec::SmallVec;
 
 pub type SysEvent = EpollEvent;
 
+/// greenstd patch: how many events `poll_now` takes at once.
+const POLL_NOW_EVENTS: usize = 32;
+
+/// greenstd patch: what an epoll event reports, as `embed`'s readiness
+/// flags (an error or a hang-up wakes both directions).
+fn readiness(flags: EpollFlags) -> u32 {
+    use crate::embed::{CLOSED, READABLE, WRITABLE};
+    let err = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP;
+    let mut r = 0;
+    if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLPRI | err) {
+        r |= READABLE;
+    }
+    if flags.intersects(EpollFlags::EPOLLOUT | err) {
+        r |= WRITABLE;
+    }
+    if flags.intersects(EpollFlags::EPOLLRDHUP | err) {
+        r |= CLOSED;
+    }
+    r
+}
+
 /// greenstd patch: an empty event, for event buffers.
 pub(crate) fn empty_event() -> SysEvent {
     EpollEvent::empty()
@@ -32,6 +54,9 @@ struct SingleSelector {
     #[cfg(feature = "io_timeout")]
     timer_list: TimerList,
     free_ev: Queue<Arc<EventData>>,
+    /// greenstd patch: tokens of the embedder's registrations removed from
+    /// this selector, released (`IoHook::release`) with `free_ev`.
+    retired: Queue<usize>,
     /// greenstd patch: held while this selector's events are taken and
     /// dispatched, and while its dead event data is freed, by its worker —
     /// or by the monitor rescuing the events of a stuck worker.
@@ -53,6 +78,7 @@ impl SingleSelector {
             epoll,
             evfd,
             free_ev: Queue::new(),
+            retired: Queue::new(),
             poll_lock: parking_lot::Mutex::new(()),
             #[cfg(feature = "io_timeout")]
             timer_list: TimerList::new(),
@@ -88,12 +114,19 @@ impl Selector {
         _timeout: Option<u64>,
     ) -> io::Result<Option<u64>> {
         assert!(id < self.vec.len());
-        #[cfg(feature = "io_timeout")]
+        // greenstd patch: sleep at most until the slot's next timer (this
+        // records the plan, so that an earlier timer added meanwhile wakes
+        // the worker).
+        let _timeout = scheduler.plan_sleep(id, _timeout);
+        // greenstd patch: the timeout (the slot's next timer, or io
+        // timeout) with or without `io_timeout`, in whole milliseconds
+        // rounded up (a timer never fires early), at most i32::MAX.
         let timeout_ms = _timeout
-            .map(|to| EpollTimeout::try_from(to.div_ceil(1_000_000)).unwrap())
+            .map(|to| {
+                let ms = to.div_ceil(1_000_000).min(i32::MAX as u64);
+                EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::NONE)
+            })
             .unwrap_or(EpollTimeout::NONE);
-        #[cfg(not(feature = "io_timeout"))]
-        let timeout_ms = EpollTimeout::NONE;
         // info!("select; timeout={:?}", timeout_ms);
 
         let single_selector = &self.vec[id];
@@ -125,6 +158,9 @@ impl Selector {
             scheduler.schedule_with_id(co, id);
         });
         drop(guard);
+
+        // greenstd patch: the slot's expired timers, before its tasks run.
+        scheduler.woke(id);
 
         // run all the local tasks; greenstd patch: and nothing more of
         // this slot's once it was handed to another thread.
@@ -168,6 +204,12 @@ impl Selector {
                 if owner {
                     scheduler.collect_global(id);
                 }
+                continue;
+            }
+            // greenstd patch: an odd token is the embedder's registration.
+            if event.data() & 1 != 0 {
+                let token = (event.data() & !1) as usize;
+                (crate::embed::io_hook().ready)(token, readiness(event.events()));
                 continue;
             }
             let data = unsafe { &mut *(event.data() as *mut EventData) };
@@ -308,7 +350,67 @@ impl Selector {
     #[inline]
     fn free_unused_event_data(&self, id: usize) {
         let free_ev = &self.vec[id].free_ev;
-        while !free_ev.bulk_pop().is_empty() {}
+        // greenstd patch: a look first (`bulk_pop` moves a 32-slot
+        // `SmallVec` even when empty; this runs every 61 coroutines now).
+        while !free_ev.is_empty() && !free_ev.bulk_pop().is_empty() {}
+        // greenstd patch: and the embedder's retired registrations.
+        let retired = &self.vec[id].retired;
+        while let Some(token) = retired.pop() {
+            (crate::embed::io_hook().release)(token);
+        }
+    }
+
+    /// greenstd patch: adds an embedder's registration (`embed::register_io`).
+    pub(crate) fn add_embedder_fd(&self, fd: RawFd, token: usize) -> io::Result<()> {
+        let info = EpollEvent::new(
+            EpollFlags::EPOLLIN
+                | EpollFlags::EPOLLOUT
+                | EpollFlags::EPOLLRDHUP
+                | EpollFlags::EPOLLPRI
+                | EpollFlags::EPOLLET,
+            (token | 1) as u64,
+        );
+        let single_selector = &self.vec[fd as usize % self.vec.len()];
+        // SAFETY: the caller's open descriptor, only borrowed for the call.
+        single_selector
+            .epoll
+            .add(unsafe { BorrowedFd::borrow_raw(fd) }, info)
+            .map_err(from_nix_error)
+    }
+
+    /// greenstd patch: removes an embedder's registration
+    /// (`embed::deregister_io`). Its token is released after every event
+    /// that may name it has been handled: by the worker after its current
+    /// batch (events are taken and handled under `poll_lock`, and retired
+    /// tokens released under it after them), before its next `epoll_wait`.
+    pub(crate) fn del_embedder_fd(&self, fd: RawFd, token: usize) {
+        let single_selector = &self.vec[fd as usize % self.vec.len()];
+        // Failure (`fd` already closed, which removes it) is harmless.
+        // SAFETY: only borrowed for the call.
+        single_selector
+            .epoll
+            .delete(unsafe { BorrowedFd::borrow_raw(fd) })
+            .ok();
+        single_selector.retired.push(token);
+    }
+
+    /// greenstd patch: takes worker `id`'s ready events without blocking
+    /// and hands them out as `select` does, unless another thread holds
+    /// them (the scheduler's look at I/O every few coroutines).
+    pub(crate) fn poll_now(&self, scheduler: &Scheduler, id: usize) {
+        let single_selector = &self.vec[id];
+        let Some(_guard) = single_selector.poll_lock.try_lock() else {
+            return;
+        };
+        let mut events = [EpollEvent::empty(); POLL_NOW_EVENTS];
+        let n = match single_selector.epoll.wait(&mut events, EpollTimeout::ZERO) {
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        self.dispatch(scheduler, id, true, &events[..n], |co| {
+            scheduler.schedule_with_id(co, id);
+        });
+        self.free_unused_event_data(id);
     }
 
     // register the io request to the timeout list

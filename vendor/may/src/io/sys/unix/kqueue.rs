@@ -2,7 +2,6 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::io::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-#[cfg(feature = "io_timeout")]
 use std::time::Duration;
 use std::{io, ptr};
 
@@ -17,6 +16,26 @@ use may_queue::mpsc::Queue;
 use smallvec::SmallVec;
 
 pub type SysEvent = libc::kevent;
+
+/// greenstd patch: how many events `poll_now` takes at once.
+const POLL_NOW_EVENTS: usize = 32;
+
+/// greenstd patch: what a kevent reports, as `embed`'s readiness flags.
+/// A hang-up is `EV_EOF` on the direction's filter; an error wakes both.
+fn readiness(ev: &SysEvent) -> u32 {
+    use crate::embed::{CLOSED, READABLE, WRITABLE};
+    let mut r = if ev.filter == libc::EVFILT_WRITE {
+        WRITABLE
+    } else {
+        READABLE
+    };
+    if ev.flags & libc::EV_ERROR != 0 {
+        r |= READABLE | WRITABLE | CLOSED;
+    } else if ev.flags & libc::EV_EOF != 0 {
+        r |= CLOSED;
+    }
+    r
+}
 
 /// greenstd patch: an event with every field zero, for event buffers.
 pub(crate) fn empty_event() -> SysEvent {
@@ -76,6 +95,9 @@ struct SingleSelector {
     #[cfg(feature = "io_timeout")]
     timer_list: TimerList,
     free_ev: Queue<Arc<EventData>>,
+    /// greenstd patch: tokens of the embedder's registrations removed from
+    /// this selector, released (`IoHook::release`) with `free_ev`.
+    retired: Queue<usize>,
     /// greenstd patch: held while this selector's events are taken and
     /// dispatched, and while its dead event data is freed, by its worker —
     /// or by the monitor rescuing the events of a stuck worker.
@@ -109,6 +131,7 @@ impl SingleSelector {
         Ok(SingleSelector {
             kqfd,
             free_ev: Queue::new(),
+            retired: Queue::new(),
             poll_lock: parking_lot::Mutex::new(()),
             #[cfg(feature = "io_timeout")]
             timer_list: TimerList::new(),
@@ -144,22 +167,23 @@ impl Selector {
         _timeout: Option<u64>,
     ) -> io::Result<Option<u64>> {
         assert!(id < self.vec.len());
-        #[cfg(feature = "io_timeout")]
+        // greenstd patch: sleep at most until the slot's next timer (this
+        // records the plan, so that an earlier timer added meanwhile wakes
+        // the worker).
+        let _timeout = scheduler.plan_sleep(id, _timeout);
+        // greenstd patch: the timeout (the slot's next timer, or io
+        // timeout) with or without `io_timeout`.
         let timeout_spec = _timeout.map(|to| {
             let dur = Duration::from_nanos(to);
             libc::timespec {
-                tv_sec: dur.as_secs() as libc::time_t,
+                tv_sec: dur.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
                 tv_nsec: dur.subsec_nanos() as libc::c_long,
             }
         });
-
-        #[cfg(feature = "io_timeout")]
         let timeout = timeout_spec
             .as_ref()
             .map(|s| s as *const _)
             .unwrap_or(ptr::null());
-        #[cfg(not(feature = "io_timeout"))]
-        let timeout = ptr::null();
         // debug!("select; timeout={:?}", timeout_spec);
 
         let single_selector = &self.vec[id];
@@ -171,10 +195,7 @@ impl Selector {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        #[cfg(feature = "io_timeout")]
         let polls = _timeout == Some(0);
-        #[cfg(not(feature = "io_timeout"))]
-        let polls = false;
         let sleeps = !polls && scheduler.prepare_sleep(id);
         let timeout: *const libc::timespec = if sleeps { timeout } else { &ZERO };
         // Wait for kqueue events for at most timeout_ms milliseconds
@@ -199,6 +220,9 @@ impl Selector {
             crate::coroutine_impl::run_coroutine(co);
         });
         drop(guard);
+
+        // greenstd patch: the slot's expired timers, before its tasks run.
+        scheduler.woke(id);
 
         // run all the local tasks
         scheduler.run_queued_tasks(id);
@@ -236,6 +260,12 @@ impl Selector {
                 if owner {
                     scheduler.collect_global(id);
                 }
+                continue;
+            }
+            // greenstd patch: an odd token is the embedder's registration.
+            if event.udata as usize & 1 != 0 {
+                let token = event.udata as usize & !1;
+                (crate::embed::io_hook().ready)(token, readiness(event));
                 continue;
             }
             // SAFETY: every other event was registered by `add_fd`/`mod_fd`
@@ -430,8 +460,91 @@ impl Selector {
     // must free them before the next epoll_wait
     #[inline]
     fn free_unused_event_data(&self, id: usize) {
-        let free_ev = &&self.vec[id].free_ev;
-        while !free_ev.bulk_pop().is_empty() {}
+        let free_ev = &self.vec[id].free_ev;
+        // greenstd patch: a look first (`bulk_pop` moves a 32-slot
+        // `SmallVec` even when empty; this runs every 61 coroutines now).
+        while !free_ev.is_empty() && !free_ev.bulk_pop().is_empty() {}
+        // greenstd patch: and the embedder's retired registrations.
+        let retired = &self.vec[id].retired;
+        while let Some(token) = retired.pop() {
+            (crate::embed::io_hook().release)(token);
+        }
+    }
+
+    /// greenstd patch: applies `changes` to `kqfd`, each with `EV_RECEIPT`
+    /// so that every result comes back; the first error is returned.
+    fn apply(kqfd: RawFd, changes: &mut [SysEvent]) -> io::Result<()> {
+        syscall!(kevent(
+            kqfd,
+            changes.as_ptr(),
+            changes.len() as libc::c_int,
+            changes.as_mut_ptr(),
+            changes.len() as libc::c_int,
+            ptr::null(),
+        ))?;
+        for c in changes.iter() {
+            if c.flags & libc::EV_ERROR != 0 && c.data != 0 {
+                return Err(io::Error::from_raw_os_error(c.data as i32));
+            }
+        }
+        Ok(())
+    }
+
+    /// greenstd patch: adds an embedder's registration (`embed::register_io`):
+    /// both filters, edge-triggered (`EV_CLEAR`), tagged with an odd token.
+    pub(crate) fn add_embedder_fd(&self, fd: RawFd, token: usize) -> io::Result<()> {
+        let kqfd = self.vec[fd as usize % self.vec.len()].as_raw_fd();
+        let flags = libc::EV_ADD | libc::EV_CLEAR | libc::EV_RECEIPT;
+        let udata = (token | 1) as *const EventData;
+        let mut changes = [
+            kevent!(fd, libc::EVFILT_READ, flags, udata),
+            kevent!(fd, libc::EVFILT_WRITE, flags, udata),
+        ];
+        Self::apply(kqfd, &mut changes)
+    }
+
+    /// greenstd patch: removes an embedder's registration
+    /// (`embed::deregister_io`); its token is released as in `epoll.rs`.
+    pub(crate) fn del_embedder_fd(&self, fd: RawFd, token: usize) {
+        let single_selector = &self.vec[fd as usize % self.vec.len()];
+        let flags = libc::EV_DELETE | libc::EV_RECEIPT;
+        let mut changes = [
+            kevent!(fd, libc::EVFILT_READ, flags, ptr::null_mut::<EventData>()),
+            kevent!(fd, libc::EVFILT_WRITE, flags, ptr::null_mut::<EventData>()),
+        ];
+        // Failure (`fd` already closed, which removes it) is harmless.
+        Self::apply(single_selector.as_raw_fd(), &mut changes).ok();
+        single_selector.retired.push(token);
+    }
+
+    /// greenstd patch: takes worker `id`'s ready events without blocking
+    /// and hands them out as `select` does, unless another thread holds
+    /// them (the scheduler's look at I/O every few coroutines).
+    pub(crate) fn poll_now(&self, scheduler: &Scheduler, id: usize) {
+        let single_selector = &self.vec[id];
+        let Some(_guard) = single_selector.poll_lock.try_lock() else {
+            return;
+        };
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let mut events = [empty_event(); POLL_NOW_EVENTS];
+        let n = match syscall!(kevent(
+            single_selector.as_raw_fd(),
+            ptr::null(),
+            0,
+            events.as_mut_ptr(),
+            events.len() as libc::c_int,
+            &zero,
+        )) {
+            Ok(n) => n as usize,
+            Err(_) => return,
+        };
+        self.dispatch(scheduler, id, true, &events[..n], |co| {
+            scheduler.schedule_with_id(co, id);
+        });
+        self.free_unused_event_data(id);
     }
 
     // register the io request to the timeout list
