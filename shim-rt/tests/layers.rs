@@ -40,8 +40,8 @@ const KNOWN: &[(&str, &str)] = &[
     ("park", "hub"),
     // The first spawn and the first registration start the runtime.
     ("task", "config"),
-    ("poller", "config"),
     ("offload", "config"),
+    ("hub", "config"),
     // Deadlines are hub timers (core-poll moves timers into the scheduler).
     ("cancel", "hub"),
     // Named observers: start-up starts them, and they read the settings.
