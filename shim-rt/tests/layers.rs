@@ -13,7 +13,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("suspend", &["park", "observe"]),
     ("wait", &["wait", "latch", "coop"]),
     ("tasks", &["task", "registry", "cancel"]),
-    ("I/O and time", &["io", "poller", "hub", "offload"]),
+    (
+        "I/O and time",
+        &["io", "source", "poller", "hub", "offload"],
+    ),
     ("start-up", &["config"]),
     (
         "observers",
@@ -37,8 +40,8 @@ const KNOWN: &[(&str, &str)] = &[
     ("park", "hub"),
     // The first spawn and the first registration start the runtime.
     ("task", "config"),
-    ("poller", "config"),
     ("offload", "config"),
+    ("hub", "config"),
     // Deadlines are hub timers (core-poll moves timers into the scheduler).
     ("cancel", "hub"),
     // Named observers: start-up starts them, and they read the settings.
@@ -49,9 +52,10 @@ const KNOWN: &[(&str, &str)] = &[
     ("config", "inspect"),
     ("monitor", "config"),
     ("deadlock", "config"),
-    // Cycles inside a layer. The readiness table and its pollers (core-io
-    // and core-poll rework both).
+    // Cycles inside a layer. The readiness table, its pollers and the
+    // owning source (core-io and core-poll rework them).
     ("io", "poller"),
+    ("io", "source"),
     // The observers: the monitor tells the detector directly, which reads
     // the dump (the monitor could tell it through `observe`).
     ("deadlock", "inspect"),
