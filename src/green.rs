@@ -10,7 +10,7 @@
 //! | `Greenlet.join(timeout)` | [`JoinHandleExt::join_timeout`] |
 //! | `Greenlet.kill`, `GreenletExit` | [`JoinHandleExt::cancel`], [`Cancelled`] |
 //! | `gevent.Timeout`, `gevent.with_timeout` | [`with_timeout`], [`with_deadline`], [`Elapsed`] |
-//! | (holding off `GreenletExit` by hand) | [`shield`], [`checkpoint`] |
+//! | (holding off `GreenletExit` by hand) | [`shield`], [`defer_cancel`], [`checkpoint`] |
 //! | `gevent.spawn_later` | [`spawn_after`] |
 //! | `gevent.wait(objs, count=1)`, `iwait` | [`wait_any`], [`wait_any_timeout`] |
 //! | `gevent.event.Event` | [`Event`] |

@@ -728,3 +728,182 @@ fn cancel_with_unwinds_with_the_callers_payload() {
     done.cancel_with(Reload(3));
     assert_eq!(done.join().unwrap(), 5);
 }
+
+// ---------------------------------------------------------------------------
+// The destructor rule: a cancellation or a deadline never cuts a wait made
+// inside a destructor; it is delivered at the next wait after it.
+// ---------------------------------------------------------------------------
+
+type Items = Arc<Mutex<Vec<u32>>>;
+
+/// Gives its item back to the pool under the pool's lock, as a pooled
+/// connection's guard does; `deferred`: through `green::defer_cancel`, as
+/// a destructor that waits on the normal path must.
+struct Pooled {
+    item: Option<u32>,
+    pool: Items,
+    deferred: bool,
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut give_back = || self.pool.lock().unwrap().extend(self.item.take());
+        if self.deferred {
+            green::defer_cancel(give_back);
+        } else {
+            give_back();
+        }
+    }
+}
+
+fn sorted(pool: &Items) -> Vec<u32> {
+    let mut v = pool.lock().unwrap().clone();
+    v.sort_unstable();
+    v
+}
+
+/// Long enough for every waiter to be parked on the held lock and for any
+/// 3 ms deadline to have passed; the assertions hold for any longer delay.
+const HOLD: Duration = Duration::from_millis(150);
+
+#[test]
+fn a_destructor_waiting_on_a_contended_lock_finishes_when_cancelled() {
+    two_workers();
+    let pool: Items = Arc::new(Mutex::new(vec![7]));
+    let after_drop = Arc::new(AtomicBool::new(false));
+    let after_sleep = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (p, d, s) = (pool.clone(), after_drop.clone(), after_sleep.clone());
+    let h = thread::spawn(move || {
+        let item = p.lock().unwrap().pop();
+        let guard = Pooled {
+            item,
+            pool: p,
+            deferred: true,
+        };
+        ready_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        drop(guard); // waits for the lock the test holds, and is cancelled meanwhile
+        d.store(true, Ordering::SeqCst);
+        thread::sleep(Duration::from_secs(60)); // the cancellation lands here
+        s.store(true, Ordering::SeqCst);
+    });
+    ready_rx.recv().unwrap();
+    let held = pool.lock().unwrap();
+    go_tx.send(()).unwrap();
+    std::thread::sleep(HOLD);
+    let t = Instant::now();
+    h.cancel();
+    std::thread::sleep(HOLD);
+    assert!(
+        !h.is_finished(),
+        "the destructor's wait was cut by the cancellation"
+    );
+    assert!(!after_drop.load(Ordering::SeqCst));
+    drop(held);
+    assert_cancelled(h.join());
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "the sleep after it was not cut"
+    );
+    assert!(
+        after_drop.load(Ordering::SeqCst),
+        "the destructor did not finish"
+    );
+    assert!(!after_sleep.load(Ordering::SeqCst));
+    assert_eq!(sorted(&pool), vec![7], "the item was lost");
+}
+
+#[test]
+fn destructors_waiting_on_a_contended_lock_finish_after_their_timeout_elapsed() {
+    // The case: four guards give their items back under a
+    // Mutex, each inside `with_timeout(3 ms)`; 3 of 4 items were lost.
+    // The test holds the pool's lock while the deadlines pass.
+    two_workers();
+    let pool: Items = Arc::new(Mutex::new(Vec::new()));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let after_sleep = Arc::new(AtomicUsize::new(0));
+    let held = pool.lock().unwrap();
+    let mut handles = Vec::new();
+    for item in [1, 2, 3, 4] {
+        let (p, d, s) = (pool.clone(), dropped.clone(), after_sleep.clone());
+        handles.push(thread::spawn(move || {
+            green::with_timeout(Duration::from_millis(3), move || {
+                drop(Pooled {
+                    item: Some(item),
+                    pool: p,
+                    deferred: true,
+                });
+                d.fetch_add(1, Ordering::SeqCst);
+                thread::sleep(Duration::from_secs(60)); // the deadline lands here
+                s.fetch_add(1, Ordering::SeqCst);
+            })
+        }));
+    }
+    std::thread::sleep(HOLD);
+    assert!(
+        handles.iter().all(|h| !h.is_finished()),
+        "a destructor's wait was cut by its deadline"
+    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    drop(held);
+    let t = Instant::now();
+    for h in handles {
+        assert!(h.join().unwrap().is_err(), "the deadline was lost");
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "a sleep after it was not cut"
+    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 4);
+    assert_eq!(after_sleep.load(Ordering::SeqCst), 0);
+    assert_eq!(sorted(&pool), vec![1, 2, 3, 4], "items were lost");
+}
+
+#[test]
+fn destructors_run_by_an_unwinding_finish_their_waits_unshielded() {
+    // No `defer_cancel`: an unwinding shields its destructors by itself.
+    two_workers();
+    let pool: Items = Arc::new(Mutex::new(Vec::new()));
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    // 1. The unwinding of the cancellation itself.
+    let p = pool.clone();
+    let r = ready_tx.clone();
+    let cancelled = thread::spawn(move || {
+        let _guard = Pooled {
+            item: Some(1),
+            pool: p,
+            deferred: false,
+        };
+        r.send(()).unwrap();
+        thread::sleep(Duration::from_secs(60));
+    });
+    // 2. A panic's unwinding, during which a 3 ms deadline expires.
+    let p = pool.clone();
+    let panicked = thread::spawn(move || {
+        green::with_timeout(Duration::from_millis(3), move || {
+            let _guard = Pooled {
+                item: Some(2),
+                pool: p,
+                deferred: false,
+            };
+            ready_tx.send(()).unwrap();
+            panic!("the body fails");
+        })
+    });
+    ready_rx.recv().unwrap();
+    let held = pool.lock().unwrap();
+    ready_rx.recv().unwrap();
+    cancelled.cancel();
+    std::thread::sleep(HOLD);
+    assert!(
+        !cancelled.is_finished() && !panicked.is_finished(),
+        "an unwinding destructor's wait was cut"
+    );
+    drop(held);
+    assert_cancelled(cancelled.join());
+    let p = panicked.join().expect_err("the panic goes on");
+    assert_eq!(p.downcast_ref::<&str>(), Some(&"the body fails"));
+    assert_eq!(sorted(&pool), vec![1, 2], "an item was lost");
+}

@@ -863,3 +863,241 @@ fn socket2_conversions_both_ways() {
         assert!(l.local_addr().is_ok());
     });
 }
+
+// ---------------------------------------------------------------------------
+// The cooperative budget: calls that keep returning at once (an error loop,
+// an always-ready socket) still let the other coroutines of a worker run.
+// ---------------------------------------------------------------------------
+
+/// Kills and reaps a child process on drop (a failed assertion must not
+/// leave it behind).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sets the soft limit of open descriptors (the hard limit stays).
+fn set_fd_limit(soft: libc::rlim_t) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit for the call to fill, then to read.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = soft.min(lim.rlim_max);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+}
+
+const EMFILE_CLIENTS: usize = 1000;
+const EMFILE_LATER: usize = 20;
+
+#[test]
+fn the_accept_idiom_recovers_from_emfile_on_one_worker() {
+    // The std idiom `for c in listener.incoming() { match c { Err(_) =>
+    // continue, … } }` under a limit of 256 descriptors with 1,000 clients:
+    // the acceptor meets EMFILE at once, again and again; the handlers
+    // that would free descriptors must still get the (only) worker.
+    use std::io::BufRead;
+    let _w = Watchdog::new(180);
+    // Our own 1,020 client sockets.
+    set_fd_limit(4096);
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_accept_emfile",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(
+            "COOP_EMFILE_CHILD",
+            (EMFILE_CLIENTS + EMFILE_LATER).to_string(),
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Reaped(child);
+    let mut lines = std::io::BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let addr: std::net::SocketAddr = loop {
+        let line = lines
+            .next()
+            .expect("the child said where it listens")
+            .unwrap();
+        // libtest may print the test's name on the same line first.
+        if let Some(i) = line.find("listening ") {
+            break line[i + "listening ".len()..].trim().parse().unwrap();
+        }
+    };
+    let ask = |c: &mut std::net::TcpStream| {
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).map(|()| b[0])
+    };
+    let mut clients = Vec::new();
+    for _ in 0..EMFILE_CLIENTS {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"x").unwrap();
+        clients.push(c);
+    }
+    let t = Instant::now();
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(ask(c).unwrap_or_else(|e| panic!("client {i}: {e}")), b'x');
+    }
+    // And later requests are served as well.
+    for i in 0..EMFILE_LATER {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"y").unwrap();
+        assert_eq!(
+            ask(&mut c).unwrap_or_else(|e| panic!("later {i}: {e}")),
+            b'y'
+        );
+    }
+    let took = t.elapsed();
+    drop(clients);
+    let served = lines.map_while(Result::ok).find_map(|l| {
+        l.find("served ")
+            .map(|i| l[i + "served ".len()..].trim().to_owned())
+    });
+    assert_eq!(
+        served.as_deref(),
+        Some((EMFILE_CLIENTS + EMFILE_LATER).to_string().as_str())
+    );
+    assert!(child.0.wait().unwrap().success());
+    eprintln!("all {EMFILE_CLIENTS} + {EMFILE_LATER} served in {took:?}");
+}
+
+#[test]
+#[ignore = "run as a child process by the_accept_idiom_recovers_from_emfile_on_one_worker"]
+fn child_accept_emfile() {
+    let Ok(n) = std::env::var("COOP_EMFILE_CHILD") else {
+        return;
+    };
+    let n: usize = n.parse().unwrap();
+    greenstd::green::Config::new()
+        .workers(1)
+        .max_threads(1)
+        .apply()
+        .unwrap();
+    let listener = greenstd::green::bind_with_backlog("127.0.0.1:0", 2048).unwrap();
+    // The runtime's own descriptors are open by now.
+    thread::spawn(|| ()).join().unwrap();
+    set_fd_limit(256);
+    println!("listening {}", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
+    let s = served.clone();
+    thread::spawn(move || {
+        for c in listener.incoming() {
+            match c {
+                Err(_) => continue,
+                Ok(mut c) => {
+                    let s = s.clone();
+                    thread::spawn(move || {
+                        let mut b = [0u8; 1];
+                        if c.read_exact(&mut b).is_ok() && c.write_all(&b).is_ok() {
+                            s.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                }
+            }
+        }
+    });
+    let t = Instant::now();
+    while served.load(Ordering::SeqCst) < n {
+        assert!(
+            t.elapsed() < Duration::from_secs(150),
+            "served {} of {n}",
+            served.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("served {n}");
+    std::process::exit(0);
+}
+
+/// Ticks of `n` coroutines that sleep `period` in a loop, counted over
+/// `window`, on the runtime as it is.
+fn ticks_of(n: usize, period: Duration, window: Duration) -> usize {
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let counting = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let tickers: Vec<_> = (0..n)
+        .map(|_| {
+            let (t, c) = (ticks.clone(), counting.clone());
+            thread::spawn(move || {
+                while c.load(Ordering::SeqCst) {
+                    thread::sleep(period);
+                    t.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(window);
+    let n = ticks.load(Ordering::SeqCst);
+    counting.store(false, Ordering::SeqCst);
+    for t in tickers {
+        t.join().unwrap();
+    }
+    n
+}
+
+#[test]
+fn a_hot_reader_leaves_a_thousand_tickers_on_its_worker_their_ticks() {
+    // A reader whose socket is always ready never waits; on one worker,
+    // beside 1,000 coroutines that tick every 20 ms, it must leave them
+    // at least half the ticks they make on their own.
+    let _w = Watchdog::new(120);
+    // No hand-off either (one thread in all): a worker held for 10 ms
+    // would otherwise leave the hot coroutine its thread and move the
+    // rest to another, which hides what the budget does.
+    greenstd::green::Config::new()
+        .workers(1)
+        .max_threads(1)
+        .apply()
+        .unwrap();
+    assert_eq!(greenstd::green::runtime().unwrap().workers, 1);
+    const TICKERS: usize = 1000;
+    const PERIOD: Duration = Duration::from_millis(20);
+    const WINDOW: Duration = Duration::from_millis(1500);
+    let alone = ticks_of(TICKERS, PERIOD, WINDOW);
+
+    // The source: an OS thread writes 1 MiB and closes. Read 16 bytes at
+    // a time, the data, then the end of the stream, are always there: no
+    // read ever waits.
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let writer = std::thread::spawn(move || {
+        let (mut s, _) = std_listener.accept().unwrap();
+        s.write_all(&vec![7u8; 1 << 20]).unwrap();
+    });
+    let reading = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let r = reading.clone();
+    let reader = thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let mut b = [0u8; 16];
+        let (mut reads, mut bytes) = (0u64, 0u64);
+        while r.load(Ordering::Relaxed) {
+            bytes += s.read(&mut b).unwrap() as u64;
+            reads += 1;
+        }
+        (reads, bytes)
+    });
+    // Let it get going.
+    std::thread::sleep(Duration::from_millis(100));
+    let beside = ticks_of(TICKERS, PERIOD, WINDOW);
+    reading.store(false, Ordering::SeqCst);
+    let (reads, bytes) = reader.join().unwrap();
+    writer.join().unwrap();
+    eprintln!(
+        "ticks alone {alone}, beside the reader {beside}; the reader: {reads} reads, {bytes} bytes"
+    );
+    assert!(reads > 1000, "the reader hardly ran: {reads}");
+    assert!(
+        beside * 2 >= alone,
+        "the reader took the worker: {beside} ticks beside it, {alone} alone"
+    );
+}

@@ -510,11 +510,7 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
     // A user who asked for cargo's JSON reads it themselves: their command
     // runs as it is, and a failure is diagnosed afterwards.
     let user_format = before_dashes().any(|a| a.to_string_lossy().starts_with("--message-format"));
-    // Commands that generate code check the copies that may not compile
-    // first (`cargo check`: no code generated), so that one that falls
-    // back is found before it is compiled, and nothing is compiled twice.
-    let mut checked = !matches!(cmd, "build" | "run" | "test" | "bench");
-    for attempt in 0..16 {
+    for attempt in 0..8 {
         let (plan, applied) = settle(args)?;
         // The rustc errors of copies that fall back, emptied per command.
         let log = plan.green_dir.join("fallback.log");
@@ -522,12 +518,18 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
             std::fs::create_dir_all(&plan.green_dir)?;
             std::fs::write(&log, "")?;
         }
-        if !checked {
-            let failed = precheck(&plan, &applied, args, &log)?;
-            checked = failed.is_empty();
-            if !checked {
-                fall_back(&plan, failed, &log)?;
-                continue;
+        if attempt == 0 {
+            // Decided by the scan, before anything is compiled: the crate
+            // is not compiled patched to find out.
+            for (id, st) in &plan.status {
+                if let Status::Left(plan::Why::StdTypedReturn(what)) = st {
+                    let n = &plan.graph.nodes[id];
+                    eprintln!(
+                        "cargo green: {} {}: {what}; built from the original (stays blocking)",
+                        n.name(),
+                        n.pkg.version
+                    );
+                }
             }
         }
         eprintln!("{}", summary(&plan));
@@ -563,7 +565,7 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
                 _ => {}
             }
             c.arg(json_format());
-            let (status, found) = quiet::compile_through(&plan, c, &log, quiet::Pass::Build)?;
+            let (status, found) = quiet::compile_through(&plan, c, &log)?;
             failed = found;
             if status.success() && !only {
                 // Built: now run it (nothing is left to compile); what the
@@ -593,7 +595,7 @@ fn run_cargo(cmd: &str, args: &Args) -> io::Result<ExitCode> {
         }
         fall_back(&plan, failed, &log)?;
     }
-    Err(io::Error::other("gave up after 16 attempts"))
+    Err(io::Error::other("gave up after 8 attempts"))
 }
 
 /// Says, one line per copy, that it falls back and why, and records it.
@@ -622,81 +624,6 @@ fn json_format() -> &'static str {
     } else {
         "--message-format=json"
     }
-}
-
-/// The check before a build: the patched copies whose sources make a
-/// known std-typed return (`scan::std_typed_return`, `Path::read_dir()`)
-/// are put through `cargo check -p …` (no code generated; only they and
-/// their dependencies), output kept out of sight but for cargo's progress
-/// lines. Returns the copies that fail, which then fall back before the
-/// build compiles them. Skipped when the same patch table, lockfile copy
-/// and arguments were checked before (a stamp in the project's
-/// directory). The build's own fallback stays for what the scan cannot
-/// see.
-fn precheck(
-    plan: &Plan,
-    applied: &apply::Applied,
-    args: &Args,
-    log: &Path,
-) -> io::Result<Vec<(cargo_metadata::PackageId, String)>> {
-    let mut check_args: Vec<OsString> = vec!["--keep-going".into()];
-    if let Some(t) = &args.graph.target {
-        check_args.extend(["--target".into(), t.into()]);
-    }
-    if args.graph.offline || args.graph.frozen {
-        check_args.push("--offline".into());
-    }
-    let stamp_file = plan.project_dir.join("checked");
-    let stamp = {
-        let mut key = format!("{}\n{}\n", env!("CARGO_PKG_VERSION"), plan.spec.describe());
-        for f in [
-            applied.config.clone(),
-            applied.root_manifest.with_file_name("Cargo.lock"),
-        ] {
-            key.push_str(&std::fs::read_to_string(f).unwrap_or_default());
-        }
-        for a in &check_args {
-            key.push_str(&a.to_string_lossy());
-            key.push('\0');
-        }
-        plan::short_hash(&key)
-    };
-    if std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) {
-        return Ok(Vec::new());
-    }
-    let mut risky = 0;
-    for (id, st) in &plan.status {
-        if !is_copy(st) {
-            continue;
-        }
-        // The original's sources: the copy's but for a poller's rewrite.
-        let n = &plan.graph.nodes[id];
-        if scan::std_typed_return(&n.dir(), n.lib_root().as_deref()).is_some() {
-            let name = match st {
-                Status::Patched(How::Renamed(r)) => r.as_str(),
-                _ => n.name(),
-            };
-            check_args.extend(["-p".into(), format!("{name}@{}", n.pkg.version).into()]);
-            risky += 1;
-        }
-    }
-    let failed = if risky == 0 {
-        Vec::new()
-    } else {
-        let mut c = green_command("check", plan, applied, args, &check_args)?;
-        c.arg(json_format());
-        let (status, failed) = quiet::compile_through(plan, c, log, quiet::Pass::Precheck)?;
-        if !status.success() && failed.is_empty() {
-            // Not the copies' doing (a spec cargo did not take, say): the
-            // build shows what it is.
-            return Ok(Vec::new());
-        }
-        failed
-    };
-    if failed.is_empty() {
-        plan::write_if_changed(&stamp_file, stamp.as_bytes())?;
-    }
-    Ok(failed)
 }
 
 fn exit_code(status: std::process::ExitStatus) -> ExitCode {

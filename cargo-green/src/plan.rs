@@ -48,6 +48,10 @@ pub(crate) enum Why {
     NoStd,
     /// It failed to build when patched: the original is used.
     BuildFailed,
+    /// Its sources take a std-typed return where they name greenstd's
+    /// type (`scan::std_typed_return`: it would not compile patched): the
+    /// original is used, decided before anything is compiled.
+    StdTypedReturn(&'static str),
     /// A crate it shares types with (the first string) is built from the
     /// original and uses the original of a renamed copy (the second) this
     /// one would use: the original keeps the graph's types whole.
@@ -76,6 +80,7 @@ impl Status {
             Status::Left(Why::NothingToPatch) => "not patched: nothing to patch (never names what greenstd replaces: thread, net, sync, process, fs, stdio, thread_local!)".into(),
             Status::Left(Why::NoStd) => "not patched: no_std".into(),
             Status::Left(Why::BuildFailed) => "NOT PATCHED: failed to build against greenstd; the original is used (delete <target>/green/failed to try again)".into(),
+            Status::Left(Why::StdTypedReturn(what)) => format!("NOT PATCHED: {what} where greenstd's is expected (found in its sources: it would not compile patched); the original is used"),
             Status::Left(Why::WithFallback(user, shared)) => format!("NOT PATCHED: {user} is built from the original and passes it `{shared}`'s types; the original is used so that both name the same `{shared}`"),
         }
     }
@@ -90,6 +95,7 @@ impl Status {
         matches!(
             self,
             Status::Left(Why::BuildFailed)
+                | Status::Left(Why::StdTypedReturn(_))
                 | Status::Left(Why::RuntimeShared(_))
                 | Status::Left(Why::WithFallback(..))
         )
@@ -384,6 +390,12 @@ impl Plan {
                 });
                 if s.no_std {
                     Status::Left(Why::NoStd)
+                } else if let Some(what) = s
+                    .names_patched_std
+                    .then(|| scan::std_typed_return(&n.dir(), n.lib_root().as_deref()))
+                    .flatten()
+                {
+                    Status::Left(Why::StdTypedReturn(what))
                 } else if n.name() == "parking_lot_core" || s.names_patched_std {
                     wants_patch.insert(id.clone());
                     Status::Left(Why::NothingToPatch) // settled below
@@ -489,7 +501,7 @@ fn keep_whole(
         'find: for (id, (name, deps)) in graph {
             if !matches!(
                 status[id],
-                Status::Left(Why::BuildFailed | Why::WithFallback(..))
+                Status::Left(Why::BuildFailed | Why::StdTypedReturn(_) | Why::WithFallback(..))
             ) {
                 continue;
             }

@@ -12,16 +12,6 @@ use std::io::{self, BufRead, Write};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
-/// What a compile is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Pass {
-    /// The user's command: the user's diagnostics and cargo's lines shown.
-    Build,
-    /// cargo green's check before the build: only cargo's progress lines
-    /// (`Checking …`) shown; the build that follows shows the rest.
-    Precheck,
-}
-
 /// The patched copies of `plan`: (id, package name cargo prints, directory,
 /// version).
 fn copies(plan: &Plan) -> Vec<(PackageId, String, String, String)> {
@@ -41,15 +31,14 @@ fn copies(plan: &Plan) -> Vec<(PackageId, String, String, String)> {
 }
 
 /// Runs a compiling cargo command given `--message-format=json…`: the
-/// diagnostics of the user's crates are printed as cargo would print them
-/// (in a `Pass::Build`), those of patched copies appended to `log`, and
+/// diagnostics of the user's crates are printed as cargo would print them,
+/// those of patched copies appended to `log`, and
 /// cargo's stderr sorted by `StderrFilter`. Returns cargo's status and the
 /// copies that failed, each with a one-line reason.
 pub(crate) fn compile_through(
     plan: &Plan,
     mut c: Command,
     log: &Path,
-    pass: Pass,
 ) -> io::Result<(ExitStatus, Vec<(PackageId, String)>)> {
     let copies = copies(plan);
     let open_log = || File::options().append(true).create(true).open(log);
@@ -65,7 +54,6 @@ pub(crate) fn compile_through(
         names: copies.iter().map(|c| c.1.clone()).collect(),
         dirs: copies.iter().map(|c| c.2.clone()).collect(),
         specs: copies.iter().map(|c| format!("{}@{}", c.1, c.3)).collect(),
-        pass,
     };
     let mut err_log = open_log()?;
     let errors = std::thread::spawn(move || {
@@ -82,8 +70,7 @@ pub(crate) fn compile_through(
                     .find(|(_, _, dir, _)| m.package_id.repr.contains(dir.as_str()));
                 let rendered = m.message.rendered.clone().unwrap_or_default();
                 match copy {
-                    None if pass == Pass::Build => eprint!("{rendered}"),
-                    None => {}
+                    None => eprint!("{rendered}"),
                     Some((id, ..)) => {
                         writeln!(
                             log_file,
@@ -99,7 +86,7 @@ pub(crate) fn compile_through(
                     }
                 }
             }
-            Message::TextLine(line) if pass == Pass::Build => {
+            Message::TextLine(line) => {
                 writeln!(out, "{line}")?;
             }
             _ => {}
@@ -133,7 +120,6 @@ struct StderrFilter {
     /// manifest (`warning: rustix@1.1.4: ignoring 'hints…'`) where it
     /// says nothing of a registry package's.
     specs: Vec<String>,
-    pass: Pass,
 }
 
 impl StderrFilter {
@@ -153,7 +139,7 @@ impl StderrFilter {
             let plain = strip_ansi(&String::from_utf8_lossy(&line));
             if let Some(head) = Self::head(&plain) {
                 to_log = match head {
-                    Head::Status(verb) => self.pass == Pass::Precheck && verb == "Finished",
+                    Head::Status => false,
                     Head::Message => {
                         let dir = self.dirs.iter().find(|d| plain.contains(d.as_str()));
                         if let (Some(d), true) = (dir, plain.contains("custom build command")) {
@@ -162,8 +148,7 @@ impl StderrFilter {
                         let manifest_warning = plain.strip_prefix("warning: ").is_some_and(|w| {
                             self.specs.iter().any(|s| w.starts_with(&format!("{s}: ")))
                         });
-                        self.pass == Pass::Precheck
-                            || dir.is_some()
+                        dir.is_some()
                             || manifest_warning
                             || plain.starts_with("warning: build failed, waiting for other jobs")
                             || self.names.iter().any(|n| {
@@ -182,7 +167,7 @@ impl StderrFilter {
     }
 
     /// Whether `line` (colours removed) starts a block, and how.
-    fn head(line: &str) -> Option<Head<'_>> {
+    fn head(line: &str) -> Option<Head> {
         if line.starts_with("error") || line.starts_with("warning") {
             return Some(Head::Message);
         }
@@ -193,12 +178,15 @@ impl StderrFilter {
         let is_verb = verb.len() > 1
             && verb.starts_with(|c: char| c.is_ascii_uppercase())
             && verb[1..].chars().all(|c| c.is_ascii_lowercase());
-        (indent > 0 && indent + verb.len() == 12 && is_verb).then_some(Head::Status(verb))
+        (indent > 0 && indent + verb.len() == 12 && is_verb).then_some(Head::Status)
     }
 }
 
-enum Head<'a> {
-    Status(&'a str),
+/// A line that starts a block of cargo's output.
+enum Head {
+    /// `{verb:>12} …` (`   Compiling x v1`).
+    Status,
+    /// `error…` or `warning…`.
     Message,
 }
 
@@ -274,20 +262,14 @@ pub(crate) fn strip_ansi(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn filter(pass: Pass) -> StderrFilter {
-        StderrFilter {
+    fn sort(input: &str) -> (String, String, Vec<String>) {
+        let filter = StderrFilter {
             names: vec!["normpath".into(), "log-green".into()],
             dirs: vec!["/t/green/crates/normpath-1.5.2".into()],
             specs: vec!["normpath@1.5.2".into(), "rustix@1.1.4".into()],
-            pass,
-        }
-    }
-
-    fn sort(pass: Pass, input: &str) -> (String, String, Vec<String>) {
+        };
         let (mut term, mut log) = (Vec::new(), Vec::new());
-        let scripts = filter(pass)
-            .run(input.as_bytes(), &mut term, &mut log)
-            .unwrap();
+        let scripts = filter.run(input.as_bytes(), &mut term, &mut log).unwrap();
         (
             String::from_utf8(term).unwrap(),
             String::from_utf8(log).unwrap(),
@@ -311,7 +293,7 @@ Caused by:
 boom
 \x1b[1m\x1b[92m    Finished\x1b[0m `dev` profile
 ";
-        let (term, log, scripts) = sort(Pass::Build, input);
+        let (term, log, scripts) = sort(input);
         assert_eq!(
             term,
             "   Compiling normpath v1.5.2 (/t/green/crates/normpath-1.5.2)\n   Compiling app v0.1.0 \
@@ -326,16 +308,6 @@ boom
             "{log}"
         );
         assert_eq!(scripts, ["/t/green/crates/normpath-1.5.2"]);
-
-        // The check before the build shows only its progress.
-        let (term, log, _) = sort(Pass::Precheck, input);
-        assert_eq!(
-            term,
-            "   Compiling normpath v1.5.2 (/t/green/crates/normpath-1.5.2)\n   Compiling app v0.1.0 \
-             (/t/green/projects/app-1/ws)\n"
-        );
-        assert!(log.contains("could not compile `app`"), "{log}");
-        assert!(log.ends_with("    Finished `dev` profile\n"), "{log}");
     }
 
     #[test]

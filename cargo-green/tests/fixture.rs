@@ -319,8 +319,8 @@ fn audit_names_the_blocking_calls_left_and_nothing_in_a_clean_binary() {
 /// tests/green-clap: crates that name std's sealed `IsTerminal`
 /// (is_terminal_polyfill, anstream, clap_builder) build patched, the user's
 /// `#![deny(warnings)]` crate naming it too; normpath (a `Path::read_dir()`
-/// that returns std's `ReadDir`) falls back with one line and no rustc
-/// error on screen, its errors in the log the line names.
+/// that returns std's `ReadDir`) falls back with one line, found by the
+/// scan before the build: its copy is never compiled.
 #[test]
 fn sealed_is_terminal_users_build_patched_and_a_std_typed_return_falls_back_quietly() {
     let _l = lock();
@@ -335,44 +335,26 @@ fn sealed_is_terminal_users_build_patched_and_a_std_typed_return_falls_back_quie
         .filter(|l| l.contains("built from the original"))
         .collect();
     assert_eq!(fallback.len(), 1, "{out}");
-    assert!(
-        fallback[0].starts_with(
-            "cargo green: normpath 1.5.2: `read_dir()` returns std's `std::fs::ReadDir`"
-        ),
+    // Decided by the scan before the build: one line, the copy never
+    // compiled; only the original is.
+    assert_eq!(
+        fallback[0],
+        "cargo green: normpath 1.5.2: `Path::read_dir` returns std's `ReadDir`; built from \
+         the original (stays blocking)",
         "{out}"
     );
-    // Nothing of rustc's or cargo's about a copy on screen: no diagnostic,
-    // no `error: could not compile`.
+    assert!(
+        !out.contains(&*target_dir().join("green/crates/normpath").to_string_lossy()),
+        "{out}"
+    );
+    // Nothing of rustc's or cargo's about a copy on screen.
     assert!(
         !out.lines().any(|l| l.starts_with("error")
             || l.starts_with("warning")
             || l.trim_start().starts_with("-->")),
         "{out}"
     );
-    // Found by the check before the build: the patched copy is checked,
-    // never compiled; only the original is.
-    let copies = target_dir().join("green/crates");
-    assert!(
-        out.contains(&format!(
-            "Checking normpath v1.5.2 ({}",
-            copies.join("normpath-1.5.2").display()
-        )),
-        "{out}"
-    );
-    assert!(
-        !out.lines().any(|l| l.contains("Compiling")
-            && l.contains(&*copies.to_string_lossy())
-            && l.contains("normpath")),
-        "{out}"
-    );
     assert!(out.contains(", 1 left: run cargo green status"), "{out}");
-    let log = target_dir().join("green/fallback.log");
-    assert!(fallback[0].contains(&*log.to_string_lossy()), "{out}");
-    let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        logged.contains("E0308") && logged.contains("could not compile `normpath`"),
-        "{logged}"
-    );
     let mut st = green_in(&dir);
     st.env("PATH", path_with_cargo_green()).arg("status");
     let status = run_ok(st);

@@ -168,6 +168,62 @@ pub fn shield<R>(f: impl FnOnce() -> R) -> R {
     shim_rt::cancel::shield(f)
 }
 
+/// Runs `f` with cancellation and deadlines deferred to the thread's next
+/// wait after `f`: waits inside `f` are not cut short, and `f` returns
+/// normally. Wrap the body of a destructor that may wait in it — a guard
+/// that gives a pooled item back under a `Mutex`, say — so that a
+/// [`cancel`](crate::JoinHandleExt::cancel) or an expired [`with_timeout`]
+/// is delivered at the first wait after the destructor has done its work,
+/// never in the middle of it (POSIX threads: `pthread_setcancelstate`
+/// disabled around a cleanup, with the request acted on at the next
+/// cancellation point).
+///
+/// Rust cannot tell that a destructor runs, so on the normal path this is
+/// the destructor's to say; destructors run by an unwinding (a panic, or
+/// the cancellation itself) need nothing: no wait is cut while the thread
+/// unwinds. greenstd's own destructors that wait (a server's connection
+/// bookkeeping, a barrier's or a semaphore's give-back) do this already.
+/// Unlike [`shield`], which unwinds as soon as it ends, `defer_cancel`
+/// never unwinds out of `f`'s caller (a destructor must not panic).
+///
+/// # Examples
+///
+/// ```
+/// use shim_green::{defer_cancel, with_timeout};
+/// use shim_sync::{Arc, Mutex};
+/// use shim_thread as thread;
+/// use std::time::Duration;
+///
+/// struct Pooled {
+///     item: Option<u32>,
+///     pool: Arc<Mutex<Vec<u32>>>,
+/// }
+///
+/// impl Drop for Pooled {
+///     fn drop(&mut self) {
+///         // The lock may be contended: the wait must not be cut.
+///         defer_cancel(|| self.pool.lock().unwrap().extend(self.item.take()));
+///     }
+/// }
+///
+/// let pool = Arc::new(Mutex::new(vec![1]));
+/// let p = pool.clone();
+/// let r = thread::spawn(move || {
+///     with_timeout(Duration::from_millis(3), || {
+///         let item = p.lock().unwrap().pop();
+///         let _guard = Pooled { item, pool: p.clone() };
+///         thread::sleep(Duration::from_secs(10)); // cut by the deadline
+///     })
+/// })
+/// .join()
+/// .unwrap();
+/// assert!(r.is_err());
+/// assert_eq!(*pool.lock().unwrap(), vec![1], "the item came back");
+/// ```
+pub fn defer_cancel<R>(f: impl FnOnce() -> R) -> R {
+    shim_rt::cancel::defer(f)
+}
+
 /// Unwinds the calling thread now if it was cancelled or one of its
 /// deadlines has passed; does nothing otherwise. Code that computes for a
 /// long time without blocking calls it now and then to stay cancellable

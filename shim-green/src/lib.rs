@@ -12,7 +12,7 @@
 //! | `Greenlet.link`, `rawlink`, `link(async_result)` | [`JoinHandleExt::link`], [`JoinHandleExt::link_result`] |
 //! | `Greenlet.kill`, `GreenletExit` | [`JoinHandleExt::cancel`], [`Cancelled`] |
 //! | `gevent.Timeout`, `with_timeout` | [`with_timeout`], [`with_deadline`], [`Elapsed`] |
-//! | (blocking `GreenletExit` by hand) | [`shield`], [`checkpoint`] |
+//! | (blocking `GreenletExit` by hand) | [`shield`], [`defer_cancel`], [`checkpoint`] |
 //! | `gevent.spawn_later` | [`spawn_after`] |
 //! | `gevent.wait(objs, count=1)` | [`wait_any`], [`wait_any_timeout`] |
 //! | `gevent.wait(objs, count=n)`, `gevent.wait(objs)`, `iwait` | [`wait_n`], [`wait_all`], [`iwait`] (and `_timeout`s) |
@@ -37,7 +37,9 @@ mod semaphore;
 mod wait;
 
 pub use block_on::block_on;
-pub use cancel::{checkpoint, shield, with_deadline, with_timeout, Cancelled, Elapsed};
+pub use cancel::{
+    checkpoint, defer_cancel, shield, with_deadline, with_timeout, Cancelled, Elapsed,
+};
 pub use event::{AsyncResult, Event, Panicked};
 pub use group::{Group, MemberFailed};
 pub use join::{spawn_after, JoinHandleExt};

@@ -12,9 +12,20 @@
 //! [`interrupted`] unwinds if something is due. Nothing is delivered:
 //!
 //! * inside a [`shield`] or [`defer`] (it is delivered when a shield ends,
-//!   at the next wait after a `defer`);
-//! * while the task is already unwinding (a destructor that blocks during
-//!   the unwinding of a cancellation finishes its wait normally);
+//!   at the next wait after a `defer`): a wait there leaves the interrupt
+//!   pending instead of ending;
+//! * while the task unwinds, whatever started it (a destructor that waits
+//!   during an unwinding finishes its wait normally).
+//!
+//! Together these are **the destructor rule**: a cancellation or a
+//! deadline never cuts a wait made inside a destructor. An unwinding's
+//! destructors are covered by themselves; on the normal path Rust cannot
+//! tell a destructor runs, so a destructor that may wait wraps its body in
+//! [`defer`] (`green::defer_cancel`), as greenstd's own do. The check is
+//! made where a wait begins ([`crate::wait::suspend`]).
+//!
+//! Nothing is delivered, either:
+//!
 //! * after the task's body has returned ([`close_current`]);
 //! * twice: a cancellation is delivered once, each deadline once.
 //!
@@ -25,10 +36,13 @@
 //!
 //! Known limit: std counts panics per OS thread, and a coroutine that
 //! unwinds a panic of its own through a destructor that blocks may resume
-//! on another OS thread; a cancellation reaching it there would start a
-//! second unwinding, which aborts. Delivery is postponed (retried every
-//! millisecond) while the current OS thread reports a panic in progress,
-//! which covers the common case but not a coroutine that moved.
+//! on another OS thread. A wait asks whether the task unwinds once, where
+//! it begins, so a destructor's wait that began during the unwinding is
+//! never cut even if the coroutine is woken on another worker; a *second*
+//! wait of the same destructor, begun after such a move, reads the other
+//! thread's count, and a cancellation delivered there would start a second
+//! unwinding, which aborts. Delivery is postponed (retried every
+//! millisecond) while the current OS thread reports a panic in progress.
 
 use std::any::Any;
 use std::fmt;
@@ -160,6 +174,16 @@ impl State {
         e.delivered = true;
         self.unwinding.store(true, Ordering::SeqCst);
         Some(Box::new(Expired { id: e.id }))
+    }
+
+    /// `true` when a wait must leave an interrupt pending rather than end
+    /// (the destructor rule, see [`crate::wait::suspend`]): inside a
+    /// [`shield`] or [`defer`], and while the thread unwinds (the
+    /// destructors an unwinding runs finish their waits, as POSIX threads
+    /// disable cancellation while they run their cleanup handlers).
+    #[inline]
+    pub(crate) fn defers_interrupts(&self) -> bool {
+        self.shield.load(Ordering::Relaxed) > 0 || std::thread::panicking()
     }
 
     /// `true` when something waits to be delivered.

@@ -493,7 +493,7 @@ pub fn start() -> io::Result<Settings> {
         cfg.set_worker_pin(false);
         may::monitor::set_thread_hooks(
             crate::task::mark_internal_thread,
-            crate::deadlock::internal_thread_exiting,
+            crate::registry::internal_thread_exiting,
         );
         overflow::capture_std_handlers();
         // The threads that appear while may starts are its own (the

@@ -195,22 +195,14 @@ impl Direction {
         deadline: Option<Instant>,
         on: &WaitOn,
     ) -> WaitResult {
-        me.record().begin(on, deadline.is_some());
-        let r = loop {
-            if self.seq.load(Ordering::SeqCst) != seq {
-                break WaitResult::Notified;
-            }
-            if on.is_interruptible() && me.take_interrupt() {
-                break WaitResult::Interrupted;
-            }
-            if park::park_as(me, deadline) {
-                break if self.seq.load(Ordering::SeqCst) != seq {
-                    WaitResult::Notified
-                } else {
-                    WaitResult::TimedOut
-                };
-            }
-        };
+        let r = crate::wait::suspend(
+            me,
+            on,
+            deadline,
+            park::Token::Wake,
+            crate::wait::Recorded::Begin,
+            || self.seq.load(Ordering::SeqCst) != seq,
+        );
         // Still in the slot (no edge took it): take our reference back.
         if self
             .slot
@@ -220,7 +212,6 @@ impl Direction {
             // SAFETY: the slot's reference to `me`, made in `wait`.
             drop(unsafe { Arc::from_raw(mine) });
         }
-        me.record().end();
         r
     }
 }
@@ -449,7 +440,13 @@ impl Readiness {
 /// for any retry loop of one's own that blocks between tries.
 #[inline(never)]
 pub fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
-    op()
+    let r = op();
+    // Done without waiting (a result, or an error such as `EMFILE`): one
+    // unit of the cooperative budget.
+    if !matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+        crate::coop::spend();
+    }
+    r
 }
 
 /// Blocks the calling OS thread in `poll(2)` until `fd` is ready for

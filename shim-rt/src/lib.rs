@@ -28,14 +28,19 @@
 
 #![warn(missing_docs)]
 
+mod atomic;
 pub mod cancel;
 pub mod config;
+pub mod coop;
 mod deadlock;
 mod hub;
 pub mod inspect;
 pub mod io;
 pub mod latch;
+#[cfg(all(test, loom))]
+mod loom_models;
 pub mod monitor;
+mod observe;
 pub mod offload;
 mod overflow;
 mod panic_hook;

@@ -78,7 +78,7 @@ fn submit(pool: &'static Pool, job: Job) {
     let job: Job = Box::new(move || {
         job();
         BUSY.fetch_sub(1, Ordering::SeqCst);
-        crate::deadlock::kick_if_idle();
+        crate::observe::tell(crate::observe::Event::SomethingEnded);
     });
     let mut st = pool.state.lock().unwrap_or_else(|e| e.into_inner());
     st.queue.push_back(job);
@@ -129,7 +129,7 @@ fn worker(pool: &'static Pool) {
         if timeout.timed_out() && st.queue.is_empty() {
             st.threads -= 1;
             drop(st);
-            crate::deadlock::internal_thread_exiting();
+            crate::registry::internal_thread_exiting();
             return;
         }
     }

@@ -245,16 +245,32 @@ impl std::fmt::Debug for Sleeper {
     }
 }
 
-/// Blocks `me`, the caller's own task, until it is woken, `deadline`
+/// Which token ends a raw sleep ([`sleep_as`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Token {
+    /// A wake-up ([`Task::wake`]): any wait's.
+    Wake,
+    /// A wake-up or `thread::park`'s token ([`Task::unpark`]): `park`'s.
+    Park,
+}
+
+/// The raw sleep under the one suspend point ([`crate::wait::suspend`]):
+/// blocks `me`, the caller's own task, until `token` comes, `deadline`
 /// passes, or spuriously. Returns `true` when `deadline` has passed.
+/// Nothing is recorded and no interrupt is looked at: only the suspend
+/// point (and the loom-free unit tests) call it.
 ///
 /// In a coroutine the deadline is kept by a worker's timers (`hub`), which
 /// wake the coroutine onto that worker's run queue when it expires.
 #[inline]
-pub(crate) fn park_as(me: &Arc<Task>, deadline: Option<Instant>) -> bool {
+pub(crate) fn sleep_as(me: &Arc<Task>, deadline: Option<Instant>, token: Token) -> bool {
+    let sleep = |s: &Sleeper| match token {
+        Token::Wake => s.sleep(),
+        Token::Park => s.sleep_parked(),
+    };
     let Some(deadline) = deadline else {
         match me.sleeper() {
-            Some(s) => s.sleep(),
+            Some(s) => sleep(s),
             None => std::thread::park(),
         }
         return false;
@@ -266,7 +282,7 @@ pub(crate) fn park_as(me: &Arc<Task>, deadline: Option<Instant>) -> bool {
     match me.sleeper() {
         Some(s) => {
             let key = hub::add_timer(deadline, Waker::Coroutine(me.clone()));
-            s.sleep();
+            sleep(s);
             hub::cancel_timer(key);
         }
         None => std::thread::park_timeout(deadline - now),

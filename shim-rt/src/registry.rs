@@ -62,6 +62,16 @@ pub(crate) fn deregister(task: &Task) {
     drop(gone);
 }
 
+/// Whether `f` holds for some registered task: one shard locked at a time
+/// (tasks may come and go meanwhile) and nothing copied, so a look at
+/// 1,000,000 tasks holds up no spawn for long. A cheap first look before
+/// [`frozen`].
+pub(crate) fn any(mut f: impl FnMut(&Task) -> bool) -> bool {
+    TABLE
+        .iter()
+        .any(|s| s.lock().slots.iter().flatten().any(|t| f(t)))
+}
+
 /// Runs `f` with every registered task while no task can register or
 /// leave (every shard locked, in order): a thread in the list has not
 /// exited (it leaves the list first).
@@ -76,4 +86,25 @@ pub(crate) fn frozen<R>(f: impl FnOnce(&[Arc<Task>]) -> R) -> R {
     // The clones may hold the last references: dropped without the locks.
     drop(tasks);
     r
+}
+
+/// Thread ids of greenstd's own threads (the hub, the monitor, the offload
+/// pools, the detector, may's threads as they start): the deadlock
+/// detector tells them from the program's.
+static INTERNAL: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// The calling thread is one of greenstd's own (see `task::mark_internal_thread`).
+pub(crate) fn internal_thread_started() {
+    INTERNAL.lock().push(crate::sys::gettid());
+}
+
+/// The calling thread, one of greenstd's own, exits.
+pub(crate) fn internal_thread_exiting() {
+    let me = crate::sys::gettid();
+    INTERNAL.lock().retain(|&t| t != me);
+}
+
+/// greenstd's own threads now.
+pub(crate) fn internal_threads() -> Vec<i32> {
+    INTERNAL.lock().clone()
 }

@@ -9,16 +9,14 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::num::NonZeroU64;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
-use std::sync::atomic::{
-    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
-};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::config;
 use crate::park::{in_coroutine, Sleeper};
-use crate::registry;
 use crate::wait::{Holder, Parker, WaitKind, WaitOn, WaitResult};
+use crate::{atomic, registry};
 
 enum Kind {
     /// Set by the coroutine itself when it starts (and by the spawner).
@@ -72,16 +70,16 @@ pub(crate) const RUNNABLE: u8 = 2;
 /// ([`crate::inspect`]). `state` changes on its own: a notifier sets it to
 /// `RUNNABLE`.
 pub(crate) struct Record {
-    seq: AtomicU32,
-    state: AtomicU8,
-    kind: AtomicU8,
-    timed: AtomicBool,
-    holder_tag: AtomicU8,
-    holder: AtomicUsize,
-    object: AtomicUsize,
+    seq: atomic::AtomicU32,
+    state: atomic::AtomicU8,
+    kind: atomic::AtomicU8,
+    timed: atomic::AtomicBool,
+    holder_tag: atomic::AtomicU8,
+    holder: atomic::AtomicUsize,
+    object: atomic::AtomicUsize,
     /// `CLOCK_MONOTONIC_COARSE`, nanoseconds.
-    since: AtomicU64,
-    location: AtomicPtr<Location<'static>>,
+    since: atomic::AtomicU64,
+    location: atomic::AtomicPtr<Location<'static>>,
 }
 
 /// One consistent read of a [`Record`].
@@ -114,17 +112,17 @@ pub(crate) fn coarse_now() -> u64 {
 }
 
 impl Record {
-    const fn new() -> Record {
+    pub(crate) fn new() -> Record {
         Record {
-            seq: AtomicU32::new(0),
-            state: AtomicU8::new(RUNNING),
-            kind: AtomicU8::new(0),
-            timed: AtomicBool::new(false),
-            holder_tag: AtomicU8::new(0),
-            holder: AtomicUsize::new(0),
-            object: AtomicUsize::new(0),
-            since: AtomicU64::new(0),
-            location: AtomicPtr::new(std::ptr::null_mut()),
+            seq: atomic::AtomicU32::new(0),
+            state: atomic::AtomicU8::new(RUNNING),
+            kind: atomic::AtomicU8::new(0),
+            timed: atomic::AtomicBool::new(false),
+            holder_tag: atomic::AtomicU8::new(0),
+            holder: atomic::AtomicUsize::new(0),
+            object: atomic::AtomicUsize::new(0),
+            since: atomic::AtomicU64::new(0),
+            location: atomic::AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -141,7 +139,7 @@ impl Record {
     pub(crate) fn describe(&self, on: &WaitOn, timed: bool) {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
+        atomic::fence(Ordering::Release);
         let (htag, hval) = on.holder().encode();
         self.kind.store(on.kind() as u8, Ordering::Relaxed);
         self.timed.store(timed, Ordering::Relaxed);
@@ -172,7 +170,7 @@ impl Record {
         loop {
             let s1 = self.seq.load(Ordering::Acquire);
             if s1 & 1 == 1 {
-                std::hint::spin_loop();
+                atomic::spin_loop();
                 continue;
             }
             let kind = WaitKind::from_u8(self.kind.load(Ordering::Relaxed));
@@ -185,7 +183,7 @@ impl Record {
             let since = self.since.load(Ordering::Relaxed);
             let location = self.location.load(Ordering::Relaxed);
             let state = self.state.load(Ordering::Relaxed);
-            fence(Ordering::Acquire);
+            atomic::fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) == s1 {
                 return RecordView {
                     seq: s1,
@@ -454,7 +452,7 @@ impl Drop for ThreadTask {
     fn drop(&mut self) {
         if let Some(t) = self.0.get() {
             registry::deregister(t);
-            crate::deadlock::kick_if_idle();
+            crate::observe::tell(crate::observe::Event::SomethingEnded);
         }
     }
 }
@@ -470,7 +468,7 @@ thread_local! {
 /// not one of the program's threads.
 pub(crate) fn mark_internal_thread() {
     INTERNAL_THREAD.with(|i| i.set(true));
-    crate::deadlock::internal_thread_started();
+    registry::internal_thread_started();
 }
 
 /// Runs `f` with the slot of the running coroutine, whose embedder pointer
@@ -611,7 +609,7 @@ pub fn park_current_until(deadline: Instant) {
 }
 
 /// `thread::park` for `me`, the caller's task: one recorded wait for its
-/// park token (the raw sleep under it is `park::park_as`).
+/// park token (through the one suspend point, `wait::suspend`).
 #[inline]
 fn wait_for_token(me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
     match me.sleeper() {

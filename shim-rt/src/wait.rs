@@ -50,8 +50,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::hub;
-use crate::park::{self, Sleeper, Waker};
+use crate::park::{self, Sleeper, Token};
 use crate::task::{self, Task};
 
 /// What a blocked coroutine or thread waits for: the operation it is in.
@@ -268,12 +267,6 @@ impl WaitOn {
     pub fn uninterruptible(mut self) -> WaitOn {
         self.interruptible = false;
         self
-    }
-
-    /// `false` for a wait made [`WaitOn::uninterruptible`].
-    #[inline]
-    pub(crate) fn is_interruptible(&self) -> bool {
-        self.interruptible
     }
 
     /// The kind of wait.
@@ -607,8 +600,77 @@ enum Outcome {
 #[inline]
 fn blocking(me: &Task, on: &WaitOn, deadline: Option<Instant>) {
     if !me.is_coroutine() && me.is_tracked() && deadline.is_none() && !on.kind.is_external() {
-        crate::deadlock::thread_blocked();
+        crate::observe::tell(crate::observe::Event::ThreadBlocked);
     }
+}
+
+/// How the task's record stands when [`suspend`] is called.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Recorded {
+    /// Not yet: `suspend` writes it.
+    Begin,
+    /// Described and marked parked by the caller under a lock (a notifier
+    /// may already have marked it runnable): `suspend` leaves it.
+    Begun,
+}
+
+/// The one suspend point: every wait of every task — coroutine or plain
+/// thread — sleeps here and nowhere else.
+///
+/// Records the wait (`on`: kind, object, holder, the user's line; since
+/// now) unless the caller did ([`Recorded::Begun`]), tells the deadlock
+/// detector about a thread that may be its last piece, then sleeps on
+/// `token` until `ready()` holds ([`WaitResult::Notified`]), `deadline`
+/// passes ([`WaitResult::TimedOut`], unless `ready()` holds by then), or
+/// the task is interrupted ([`WaitResult::Interrupted`], checked first: an
+/// interrupt wins over a readiness that came with it). The record says
+/// running again when it returns.
+///
+/// **The destructor rule.** A cancellation or a deadline never cuts a
+/// wait made inside a destructor: the interrupt is not taken (it stays
+/// pending and ends the first wait after) while the task is shielded —
+/// inside [`crate::cancel::defer`] (`green::defer_cancel`, which
+/// greenstd's own destructors use and a user's destructor that waits wraps
+/// its body in; Rust cannot tell a destructor runs) or
+/// [`crate::cancel::shield`] — or unwinding (`std::thread::panicking()`:
+/// every destructor an unwinding runs, whatever started it).
+#[inline]
+pub(crate) fn suspend(
+    me: &Arc<Task>,
+    on: &WaitOn,
+    deadline: Option<Instant>,
+    token: Token,
+    record: Recorded,
+    mut ready: impl FnMut() -> bool,
+) -> WaitResult {
+    if record == Recorded::Begin {
+        me.record().begin(on, deadline.is_some());
+    }
+    blocking(me, on, deadline);
+    // Asked once, before the first sleep: std counts panics per OS thread,
+    // and a coroutine woken on another worker would read that thread's
+    // count there, not its own.
+    let interruptible = on.interruptible && !me.cancel_state().defers_interrupts();
+    let r = loop {
+        if interruptible && me.take_interrupt() {
+            break WaitResult::Interrupted;
+        }
+        if ready() {
+            break WaitResult::Notified;
+        }
+        let timed_out = park::sleep_as(me, deadline, token);
+        // It suspended: a fresh budget, on the worker it resumed on.
+        crate::coop::reset();
+        if timed_out {
+            break if ready() {
+                WaitResult::Notified
+            } else {
+                WaitResult::TimedOut
+            };
+        }
+    };
+    me.record().end();
+    r
 }
 
 /// Sleeps until `node` is notified, `deadline` passes or the task is
@@ -618,32 +680,22 @@ fn blocking(me: &Task, on: &WaitOn, deadline: Option<Instant>) {
 fn sleep_on(
     node: &Node,
     me: &Arc<Task>,
+    on: &WaitOn,
     deadline: Option<Instant>,
-    interruptible: bool,
     mut withdraw: impl FnMut() -> bool,
 ) -> Outcome {
-    loop {
+    match suspend(me, on, deadline, Token::Wake, Recorded::Begun, || {
+        node.is_notified()
+    }) {
         // An interrupt wins over a notification that came with it: the
         // notification goes on to the next waiter (cancellation must not
         // take a lock it was about to be handed, say).
-        if interruptible && me.take_interrupt() {
-            let consumed = !withdraw();
-            return Outcome::Interrupted { consumed };
-        }
-        if node.is_notified() {
-            return Outcome::Notified;
-        }
-        if park::park_as(me, deadline) {
-            if node.is_notified() {
-                return Outcome::Notified;
-            }
-            // A notification that raced with the deadline wins.
-            return if withdraw() {
-                Outcome::TimedOut
-            } else {
-                Outcome::Notified
-            };
-        }
+        WaitResult::Interrupted => Outcome::Interrupted {
+            consumed: !withdraw(),
+        },
+        // A notification that raced with the deadline wins.
+        WaitResult::TimedOut if withdraw() => Outcome::TimedOut,
+        _ => Outcome::Notified,
     }
 }
 
@@ -682,8 +734,7 @@ where
     }
     drop(guard);
     before_sleep();
-    blocking(me, on, deadline);
-    let outcome = sleep_on(&node, me, deadline, on.interruptible, || {
+    let outcome = sleep_on(&node, me, on, deadline, || {
         let mut g = relock();
         let list = project(&mut g);
         let removed = list.withdraw(&node);
@@ -692,7 +743,7 @@ where
         }
         removed
     });
-    let r = match outcome {
+    match outcome {
         Outcome::Notified => WaitResult::Notified,
         Outcome::TimedOut => WaitResult::TimedOut,
         Outcome::Interrupted { consumed } => {
@@ -707,9 +758,7 @@ where
             }
             WaitResult::Interrupted
         }
-    };
-    me.record().end();
-    r
+    }
 }
 
 /// Waits on a [`WaitList`] kept inside state guarded by the caller's own
@@ -945,9 +994,9 @@ impl fmt::Debug for Notifier<'_> {
 /// is known (the task that owns the parker), so one state word is enough,
 /// as in std's futex parker. A token that arrives with an interrupt is
 /// kept for the next park (passed on, not lost).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Parker {
-    state: AtomicU8,
+    state: crate::atomic::AtomicU8,
 }
 
 const P_EMPTY: u8 = 0;
@@ -955,16 +1004,16 @@ const P_NOTIFIED: u8 = 1;
 const P_PARKED: u8 = 2;
 
 impl Parker {
-    pub(crate) const fn new() -> Parker {
+    pub(crate) fn new() -> Parker {
         Parker {
-            state: AtomicU8::new(P_EMPTY),
+            state: crate::atomic::AtomicU8::new(P_EMPTY),
         }
     }
 
     /// Makes the token available, waking `owner` if it is parked.
     #[inline]
     pub(crate) fn unpark(&self, owner: &Task) {
-        if self.state.swap(P_NOTIFIED, Ordering::AcqRel) == P_PARKED {
+        if self.give() {
             owner.record().set_state(task::RUNNABLE);
             owner.wake();
         }
@@ -973,56 +1022,103 @@ impl Parker {
     /// Waits for the token and consumes it ([`WaitResult::Notified`]),
     /// until `deadline` or an interrupt. `me` owns the parker.
     pub(crate) fn park(&self, me: &Arc<Task>, on: WaitOn, deadline: Option<Instant>) -> WaitResult {
-        if self
-            .state
-            .compare_exchange(P_NOTIFIED, P_EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+        if self.take() {
             return WaitResult::Notified;
         }
+        // Recorded before the parked state is visible: an unparker that
+        // sees it marks the record runnable after this.
         me.record().begin(&on, deadline.is_some());
-        let r = if self
+        if !self.enter() {
+            me.record().end();
+            return WaitResult::Notified;
+        }
+        let r = suspend(me, &on, deadline, Token::Wake, Recorded::Begun, || {
+            self.is_notified()
+        });
+        self.after(r)
+    }
+
+    // The state machine, one step per method (what the loom model drives).
+
+    /// Makes the token available; `true` if the owner was parked (the
+    /// caller wakes it).
+    #[inline]
+    fn give(&self) -> bool {
+        self.state.swap(P_NOTIFIED, Ordering::AcqRel) == P_PARKED
+    }
+
+    /// Takes the token if it is there, before parking.
+    #[inline]
+    fn take(&self) -> bool {
+        self.state
+            .compare_exchange(P_NOTIFIED, P_EMPTY, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Says "parked"; `false` if the token came meanwhile (it is consumed:
+    /// nobody saw us parked).
+    #[inline]
+    fn enter(&self) -> bool {
+        if self
             .state
             .compare_exchange(P_EMPTY, P_PARKED, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            // The token came meanwhile (nobody saw us parked).
             self.state.store(P_EMPTY, Ordering::Relaxed);
-            WaitResult::Notified
-        } else {
-            blocking(me, &on, deadline);
-            self.sleep(me, &on, deadline)
-        };
-        me.record().end();
-        r
+            return false;
+        }
+        true
     }
 
-    fn sleep(&self, me: &Arc<Task>, on: &WaitOn, deadline: Option<Instant>) -> WaitResult {
-        // Leaves the parked state; `false` if an unparker got there first
-        // (the token is then there).
+    /// The parked owner's test: has the token come?
+    #[inline]
+    fn is_notified(&self) -> bool {
+        self.state.load(Ordering::Acquire) == P_NOTIFIED
+    }
+
+    /// Leaves the parked state after the sleep ended as `r`: the token is
+    /// consumed (`Notified`), or left for the next park when it raced with
+    /// an interrupt; a deadline that raced with it reports it.
+    #[inline]
+    fn after(&self, r: WaitResult) -> WaitResult {
+        // PARKED → EMPTY; `false` if an unparker got there first (the token
+        // is then there).
         let leave = || {
             self.state
                 .compare_exchange(P_PARKED, P_EMPTY, Ordering::Acquire, Ordering::Acquire)
                 .is_ok()
         };
-        loop {
-            if on.interruptible && me.take_interrupt() {
-                // A token that came with the interrupt stays for the next park.
+        match r {
+            // A token that came with the interrupt stays for the next park.
+            WaitResult::Interrupted => {
                 leave();
-                return WaitResult::Interrupted;
+                return r;
             }
-            if self.state.load(Ordering::Acquire) == P_NOTIFIED {
-                self.state.store(P_EMPTY, Ordering::Relaxed);
-                return WaitResult::Notified;
-            }
-            if park::park_as(me, deadline) {
-                if leave() {
-                    return WaitResult::TimedOut;
-                }
-                self.state.store(P_EMPTY, Ordering::Relaxed);
-                return WaitResult::Notified;
-            }
+            WaitResult::TimedOut if leave() => return r,
+            _ => {}
         }
+        self.state.store(P_EMPTY, Ordering::Relaxed);
+        WaitResult::Notified
+    }
+}
+
+#[cfg(all(test, loom))]
+impl Parker {
+    /// The steps, for the loom model (`loom_models`).
+    pub(crate) fn model_give(&self) -> bool {
+        self.give()
+    }
+    pub(crate) fn model_take(&self) -> bool {
+        self.take()
+    }
+    pub(crate) fn model_enter(&self) -> bool {
+        self.enter()
+    }
+    pub(crate) fn model_is_notified(&self) -> bool {
+        self.is_notified()
+    }
+    pub(crate) fn model_after(&self, r: WaitResult) -> WaitResult {
+        self.after(r)
     }
 }
 
@@ -1042,29 +1138,10 @@ pub(crate) fn park_coroutine(
     if sleeper.take_park_token() {
         return WaitResult::Notified;
     }
-    me.record().begin(on, deadline.is_some());
-    let r = loop {
-        if on.interruptible && me.take_interrupt() {
-            // A token that came with the interrupt stays for the next park.
-            break WaitResult::Interrupted;
-        }
-        if sleeper.take_park_token() {
-            break WaitResult::Notified;
-        }
-        match deadline {
-            None => sleeper.sleep_parked(),
-            Some(d) => {
-                if Instant::now() >= d {
-                    break WaitResult::TimedOut;
-                }
-                let key = hub::add_timer(d, Waker::Coroutine(me.clone()));
-                sleeper.sleep_parked();
-                hub::cancel_timer(key);
-            }
-        }
-    };
-    me.record().end();
-    r
+    // A token that comes with an interrupt stays for the next park.
+    suspend(me, on, deadline, Token::Park, Recorded::Begin, || {
+        sleeper.take_park_token()
+    })
 }
 
 /// Sleeps until `deadline`, recorded as `on` (kind [`WaitKind::Sleep`]
@@ -1097,19 +1174,7 @@ pub fn pause(deadline: Option<Instant>, on: WaitOn) {
 /// [`sleep_until`] and [`pause`]: one recorded sleep, ended by the
 /// deadline or an interrupt (a stray wake-up sleeps on).
 fn sleep_recorded(deadline: Option<Instant>, on: &WaitOn) -> WaitResult {
-    task::with_current(|me| {
-        me.record().begin(on, deadline.is_some());
-        let r = loop {
-            if on.interruptible && me.take_interrupt() {
-                break WaitResult::Interrupted;
-            }
-            if park::park_as(me, deadline) {
-                break WaitResult::TimedOut;
-            }
-        };
-        me.record().end();
-        r
-    })
+    task::with_current(|me| suspend(me, on, deadline, Token::Wake, Recorded::Begin, || false))
 }
 
 /// Runs `f`, a call that blocks in a way greenstd cannot see (a system

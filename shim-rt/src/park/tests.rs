@@ -49,7 +49,7 @@ enum B {
 /// How the sides of [`ping_pong`] sleep and wake each other.
 #[derive(Clone, Copy, PartialEq)]
 enum Via {
-    /// Any wait's sleep and wake-up: `park_as` and `Task::wake`.
+    /// Any wait's sleep and wake-up: `sleep_as` and `Task::wake`.
     Wake,
     /// `thread::park` and `unpark`: `task::park_current` and `Task::unpark`.
     Park,
@@ -61,7 +61,7 @@ enum Via {
 fn ping_pong(rounds: u64, b: B, via: Via) {
     let sleep = move |my: &Arc<Task>| match via {
         Via::Wake => {
-            park_as(my, None);
+            sleep_as(my, None, Token::Wake);
         }
         Via::Park => task::park_current(),
     };
@@ -157,12 +157,12 @@ fn wakes_racing_with_a_coroutine_going_to_sleep_are_never_lost() {
 
 /// A deadline ends a coroutine's sleep (the hub wakes it).
 #[test]
-fn park_as_keeps_a_deadline_in_a_coroutine() {
+fn sleep_as_keeps_a_deadline_in_a_coroutine() {
     let done = coroutine(|| {
         let me = task::current();
         let t = Instant::now();
         let deadline = t + Duration::from_millis(20);
-        while !park_as(&me, Some(deadline)) {}
+        while !sleep_as(&me, Some(deadline), Token::Wake) {}
         t.elapsed()
     });
     let waited = done.recv_timeout(SLACK).unwrap();

@@ -178,12 +178,12 @@ impl<'a, A, T, const LOCAL: bool> GeneratorObj<'a, A, T, LOCAL> {
     /// it must not run.
     #[inline]
     pub fn offer_stack_trim(&self) {
-        match self.gen.context.regs.saved_sp() {
-            0 => {}
-            // Below the red zone, and room for the few words the
-            // generator's resume path pushes before it would reclaim.
-            sp => self.gen.stack.offer_trim(sp.saturating_sub(TRIM_MARGIN)),
-        }
+        // Below the red zone, and room for the few words the generator's
+        // resume path pushes before it would reclaim. Never run (a saved
+        // stack pointer of 0): an address outside the stack, which the
+        // sweep ignores.
+        let sp = self.gen.context.regs.saved_sp();
+        self.gen.stack.offer_trim(sp.wrapping_sub(TRIM_MARGIN));
     }
 
     /// greenstd patch: offers the pages of this finished generator's stack

@@ -64,8 +64,6 @@ pub mod sync;
 pub use crate::config::{config, Config};
 pub use crate::local::LocalKey;
 // re-export may_queue
-/// greenstd patch: the generator's stack arena (stacks without a mapping
-/// each, and their trimming).
 #[cfg(target_os = "linux")]
-pub use generator::stack_arena;
+pub mod stack_arena;
 pub use may_queue as queue;

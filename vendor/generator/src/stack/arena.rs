@@ -20,9 +20,19 @@
 //! returns offered pages to the kernel once they have stayed offered for a
 //! whole sweep period. Before the stack runs again its owner takes the
 //! offer back ([`reclaim`]), waiting while a sweep is returning its pages.
+//!
+//! The offer and its reclaim are on every park and resume, so they are a
+//! plain store each, and a load: no read-modify-write. A sweep excludes a
+//! resume with an asymmetric Dekker handshake. It marks the slots it will
+//! trim `busy`, then calls `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`
+//! (a full memory barrier on every thread of the process that runs), then
+//! reads each offer again. A reclaim stores 0 over the offer, then reads
+//! `busy` (with only a compiler barrier between). Either the reclaim sees
+//! `busy` and waits for the sweep to clear it, or the sweep sees the 0 and
+//! leaves the stack alone. Without `membarrier` nothing is trimmed.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// `MADV_GUARD_INSTALL` (include/uapi/asm-generic/mman-common.h, Linux 6.13).
@@ -31,21 +41,42 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 /// Address space reserved per chunk (at most; fewer slots when a smaller
 /// mapping is all the kernel grants).
 const CHUNK_BYTES: usize = 32 << 30;
-/// At most this many slots per chunk (a slot's trim state is one word).
+/// At most this many slots per chunk (a slot's trim state is two words).
 const MAX_SLOTS: usize = 1 << 16;
 
-/// A slot's trim state: 0 (nothing offered), [`BUSY`] (a sweep is
-/// returning its pages), or a page-aligned floor with flag bits: the pages
-/// of the stack below the floor are not in use.
-pub type TrimState = AtomicUsize;
-const BUSY: usize = 1;
-/// Floors are kept aligned to this (the flag bits below it); a sweep
-/// rounds them down to the page size.
-pub const FLOOR_ALIGN: usize = 4096;
+/// A slot's trim state: its offer, and whether a sweep may be returning
+/// its pages.
+pub struct TrimState {
+    /// 0: nothing offered (the stack may be running). Otherwise an address
+    /// of the stack, aligned to [`OFFER_ALIGN`], with flag bits set by
+    /// sweeps: the pages of the stack below it (rounded down to a page)
+    /// are not in use.
+    offer: AtomicUsize,
+    /// Set by a sweep from before it reads the offer a last time until it
+    /// has returned the pages: a [`reclaim`] that sees it waits.
+    busy: AtomicBool,
+}
+
+impl TrimState {
+    const fn new() -> TrimState {
+        TrimState {
+            offer: AtomicUsize::new(0),
+            busy: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Offers are aligned to this (the flag bits below it): a saved stack
+/// pointer is.
+pub const OFFER_ALIGN: usize = 8;
+const FLAGS: usize = OFFER_ALIGN - 1;
 /// Seen offered by one sweep: the next one trims it.
 const AGED: usize = 2;
-/// Its pages below the floor were returned; nothing more to do.
+/// Its pages below the offer were returned; nothing more to do.
 const TRIMMED: usize = 4;
+/// Slots marked busy at once, before one `membarrier`: a reclaim waits for
+/// at most this many `madvise` calls.
+const BATCH: usize = 32;
 
 struct Chunk {
     base: usize,
@@ -75,7 +106,7 @@ static ARENA: Mutex<Arena> = Mutex::new(Arena {
 
 /// 0: not probed yet, 1: guard regions work, 2: they do not.
 static SUPPORT: AtomicU8 = AtomicU8::new(0);
-/// Some offer may wait for a sweep.
+/// A sweep left offers for the next one, or a stack was freed since.
 static PENDING: AtomicBool = AtomicBool::new(false);
 
 fn page() -> usize {
@@ -122,7 +153,7 @@ fn map_chunk(slot: usize) -> io::Result<&'static Chunk> {
             // coroutine's first touch cost 2 MiB. One call for the whole
             // chunk, so the mapping is not split.
             let _ = madvise(base, len, libc::MADV_NOHUGEPAGE);
-            let states: Vec<TrimState> = (0..slots).map(|_| AtomicUsize::new(0)).collect();
+            let states: Vec<TrimState> = (0..slots).map(|_| TrimState::new()).collect();
             return Ok(Box::leak(Box::new(Chunk {
                 base,
                 slot,
@@ -233,55 +264,82 @@ fn state_of(chunks: &[&'static Chunk], base: usize) -> &'static TrimState {
 pub fn free(base: usize, size: usize, state: &'static TrimState) {
     reclaim(state);
     offer(state, base + size);
+    PENDING.store(true, Ordering::Relaxed);
     let mut arena = ARENA.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(c) = arena.classes.iter_mut().find(|c| c.slot == size) {
         c.free.push(base);
     }
 }
 
-/// Offers the pages below `floor` (aligned to [`FLOOR_ALIGN`]) for
-/// trimming.
+/// Offers the pages of the stack below `addr` (rounded down to a page;
+/// aligned to [`OFFER_ALIGN`]) for trimming: one store. An address outside
+/// the stack offers nothing.
+///
+/// It does not make [`pending`] true: the caller knows when offers may
+/// have been made (may's scheduler: a coroutine ran since the last sweep).
 #[inline]
-pub fn offer(state: &TrimState, floor: usize) {
-    debug_assert_eq!(floor % FLOOR_ALIGN, 0);
-    state.store(floor, Ordering::Release);
-    if !PENDING.load(Ordering::Relaxed) {
-        PENDING.store(true, Ordering::Relaxed);
-    }
+pub fn offer(state: &TrimState, addr: usize) {
+    debug_assert_eq!(addr & FLAGS, 0);
+    // Release: the stack's last writes before the offer come before a
+    // sweep's `madvise`.
+    state.offer.store(addr, Ordering::Release);
 }
 
-/// Takes an offer back: from here the stack may use every page again.
-/// Waits while a sweep is returning its pages (one `madvise`).
+/// Takes an offer back: from here the stack may use every page again. A
+/// store and a load; waits while a sweep is returning its pages (at most
+/// [`BATCH`] `madvise` calls).
 #[inline]
 pub fn reclaim(state: &TrimState) {
-    let s = state.load(Ordering::Acquire);
-    if s == 0
-        || (s != BUSY
-            && state
-                .compare_exchange(s, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok())
-    {
-        return;
+    state.offer.store(0, Ordering::Relaxed);
+    // The store must precede the load of `busy`: the sweep's `membarrier`
+    // orders them on the hardware (see the module docs), so only the
+    // compiler has to keep them in order here.
+    compiler_fence(Ordering::SeqCst);
+    if state.busy.load(Ordering::Acquire) {
+        reclaim_slow(state);
     }
-    reclaim_slow(state);
 }
 
 #[cold]
 fn reclaim_slow(state: &TrimState) {
-    loop {
-        let s = state.load(Ordering::Acquire);
-        if s == 0 {
-            return;
-        }
-        if s == BUSY {
+    let mut spins = 0u32;
+    while state.busy.load(Ordering::Acquire) {
+        spins += 1;
+        if spins < 1_000 {
             std::hint::spin_loop();
-            continue;
+        } else {
+            std::thread::yield_now();
         }
-        if state
-            .compare_exchange_weak(s, 0, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            return;
+    }
+}
+
+/// 0: not asked yet, 1: registered, 2: unavailable.
+static MEMBARRIER: AtomicU8 = AtomicU8::new(0);
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+fn membarrier_cmd(cmd: libc::c_long) -> bool {
+    // SAFETY: `membarrier` with no pointer arguments.
+    unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            cmd,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        ) == 0
+    }
+}
+
+/// Whether this process may use private expedited `membarrier` (registers
+/// it the first time).
+fn membarrier_ready() -> bool {
+    match MEMBARRIER.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let ok = membarrier_cmd(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+            MEMBARRIER.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+            ok
         }
     }
 }
@@ -297,59 +355,173 @@ pub struct Sweep {
     pub pending: bool,
 }
 
-/// Whether some offer may be waiting for a [`sweep`].
+/// Whether a [`sweep`] left offers for the next one, or a stack was freed
+/// since (never when stacks cannot be trimmed). Offers made by [`offer`]
+/// alone are not counted: see there.
 pub fn pending() -> bool {
-    PENDING.load(Ordering::Relaxed)
+    PENDING.load(Ordering::Relaxed) && MEMBARRIER.load(Ordering::Relaxed) != 2
+}
+
+/// A slot marked busy by a sweep, to trim once `membarrier` has run.
+struct Candidate {
+    state: &'static TrimState,
+    /// The offer read when it was marked.
+    offer: usize,
+    /// The lowest page of the stack (above its guard), and its top.
+    lo: usize,
+    hi: usize,
 }
 
 /// Returns the pages of stacks offered since before the previous sweep
 /// (so offered for at least one sweep period): one `madvise` per such
 /// stack, at most `budget` of them (the rest wait for the next sweep), and
-/// a look at one word per stack otherwise. Marks newer offers for the next
-/// sweep.
+/// a look at one word per stack otherwise, and one `membarrier` per
+/// [`BATCH`] stacks trimmed. Marks newer offers for the next sweep. The
+/// caller decides when a sweep is worth it ([`pending`], and whether any
+/// stack ran since the last one).
 pub fn sweep(budget: usize) -> Sweep {
     let mut out = Sweep::default();
-    if !PENDING.swap(false, Ordering::Relaxed) {
+    PENDING.store(false, Ordering::Relaxed);
+    if !membarrier_ready() {
         return out;
     }
     let chunks: Vec<&'static Chunk> = {
         let arena = ARENA.lock().unwrap_or_else(|e| e.into_inner());
         arena.chunks.clone()
     };
-    let page = page();
+    let mut batch = Vec::with_capacity(BATCH);
     for c in chunks {
         let carved = c.carved.load(Ordering::Acquire);
         out.scanned += carved;
         for (i, state) in c.states[..carved].iter().enumerate() {
-            let s = state.load(Ordering::Relaxed);
-            if s == 0 || s == BUSY || s & TRIMMED != 0 {
+            let offer = state.offer.load(Ordering::Relaxed);
+            if offer == 0 || offer & TRIMMED != 0 {
                 continue;
             }
-            if s & AGED == 0 || out.trimmed >= budget {
-                let _ = state.compare_exchange(s, s | AGED, Ordering::Relaxed, Ordering::Relaxed);
+            if offer & AGED == 0 || out.trimmed + batch.len() >= budget {
+                // A failure means a resume (or a new offer) came between.
+                let _ = state.offer.compare_exchange(
+                    offer,
+                    offer | AGED,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
                 out.pending = true;
                 continue;
             }
-            if state
-                .compare_exchange(s, BUSY, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-            {
-                out.pending = true;
-                continue;
+            state.busy.store(true, Ordering::Relaxed);
+            let lo = c.base + i * c.slot + page();
+            batch.push(Candidate {
+                state,
+                offer,
+                lo,
+                hi: c.base + (i + 1) * c.slot,
+            });
+            if batch.len() == BATCH {
+                trim_batch(&mut batch, &mut out);
             }
-            // Rounded down to the page size: a page is returned only if
-            // all of it is below the floor.
-            let floor = s & !(page - 1);
-            let lo = c.base + i * c.slot + page;
-            if floor > lo {
-                let _ = madvise(lo, floor - lo, libc::MADV_DONTNEED);
-                out.trimmed += 1;
-            }
-            state.store(s | TRIMMED, Ordering::Release);
         }
     }
+    trim_batch(&mut batch, &mut out);
     if out.pending {
         PENDING.store(true, Ordering::Relaxed);
     }
     out
+}
+
+/// Trims the stacks of `batch` (marked busy) that are still offered as
+/// they were, and clears their marks.
+fn trim_batch(batch: &mut Vec<Candidate>, out: &mut Sweep) {
+    if batch.is_empty() {
+        return;
+    }
+    // Every thread that runs now passes a full barrier: a reclaim that
+    // stored 0 before it and has not seen `busy` is seen below.
+    let fenced = membarrier_cmd(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+    for c in batch.drain(..) {
+        // Unchanged (or offered again at the same place): the stack is not
+        // running, and reclaims wait for `busy`.
+        if fenced && c.state.offer.load(Ordering::Acquire) == c.offer {
+            // Rounded down to the page size: a page is returned only if
+            // all of it is below the offer.
+            let floor = (c.offer & !FLAGS) & !(page() - 1);
+            if floor > c.lo && floor <= c.hi {
+                let _ = madvise(c.lo, floor - c.lo, libc::MADV_DONTNEED);
+                out.trimmed += 1;
+            }
+            let _ = c.state.offer.compare_exchange(
+                c.offer,
+                c.offer | TRIMMED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        } else if !fenced {
+            out.pending = true;
+        }
+        c.state.busy.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// A resume racing a sweep: the owner offers most of its stack, takes
+    /// the offer back at once or after a moment, then writes every page
+    /// below the offer and reads it back; a sweep loop trims meanwhile. A
+    /// sweep returning pages after the reclaim would zero what was written.
+    #[test]
+    fn a_reclaimed_stack_is_never_trimmed_under_racing_sweeps() {
+        let page = page();
+        let size = 16 * page;
+        let Some(slot) = allocate(size) else {
+            eprintln!("no guard regions on this kernel: nothing to test");
+            return;
+        };
+        let (base, state) = slot.unwrap();
+        let (lo, hi) = (base + page, base + size);
+        let floor = hi - page;
+        let stop = Arc::new(AtomicBool::new(false));
+        let sweeper = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut trimmed = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    trimmed += sweep(usize::MAX).trimmed;
+                }
+                trimmed
+            })
+        };
+        let start = Instant::now();
+        let mut round = 0usize;
+        while start.elapsed() < Duration::from_millis(400) {
+            round += 1;
+            offer(state, floor);
+            for _ in 0..(round % 4) * 500 {
+                std::hint::spin_loop();
+            }
+            reclaim(state);
+            for p in (lo..floor).step_by(page) {
+                // SAFETY: the slot's pages above its guard, ours alone.
+                unsafe { (p as *mut usize).write_volatile(round) };
+            }
+            for _ in 0..2_000 {
+                std::hint::spin_loop();
+            }
+            for p in (lo..floor).step_by(page) {
+                // SAFETY: as above.
+                let seen = unsafe { (p as *const usize).read_volatile() };
+                assert_eq!(seen, round, "page {:#x} trimmed after its reclaim", p - lo);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let trimmed = sweeper.join().unwrap();
+        if membarrier_ready() {
+            assert!(trimmed > 0, "no sweep trimmed: the race was not run");
+        }
+        free(base, size, state);
+    }
 }

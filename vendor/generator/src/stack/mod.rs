@@ -454,16 +454,14 @@ impl Stack {
     }
 
     /// greenstd patch: offers the pages of an arena stack below `addr`
-    /// (rounded down to a page) for trimming; see [`arena`]. The stack must
+    /// (rounded down to a page; aligned to 8 bytes; an address outside the
+    /// stack offers nothing) for trimming; see [`arena`]. The stack must
     /// not use them until [`Stack::reclaim`].
     #[inline]
     pub fn offer_trim(&self, addr: usize) {
         #[cfg(target_os = "linux")]
         if let Some(state) = self.trim {
-            let floor = addr & !(arena::FLOOR_ALIGN - 1);
-            if floor > self.buf.bottom as usize {
-                arena::offer(state, floor);
-            }
+            arena::offer(state, addr);
         }
         #[cfg(not(target_os = "linux"))]
         let _ = addr;
