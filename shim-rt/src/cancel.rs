@@ -22,7 +22,7 @@
 //! destructors are covered by themselves; on the normal path Rust cannot
 //! tell a destructor runs, so a destructor that may wait wraps its body in
 //! [`defer`] (`green::defer_cancel`), as greenstd's own do. The check is
-//! made where a wait begins ([`crate::wait::suspend`]).
+//! made where a wait begins (`wait::suspend`).
 //!
 //! Nothing is delivered, either:
 //!

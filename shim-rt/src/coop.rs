@@ -5,7 +5,7 @@
 //! other coroutines that are runnable.
 //!
 //! The budget lives here and nowhere else: the one suspend point
-//! ([`crate::wait::suspend`]) renews it after every sleep, on the worker
+//! (`wait::suspend`) renews it after every sleep, on the worker
 //! the coroutine resumes on, and
 //! every blocking entry point calls [`spend`] when it returns without
 //! having suspended. It is kept per OS thread: a coroutine switch happens
