@@ -73,6 +73,15 @@ pub const MIN_PERIOD: Duration = Duration::from_micros(20);
 /// kernel, before another thread takes over its slot.
 pub const HANDOFF_AFTER: Duration = Duration::from_micros(20);
 
+/// How long a worker may stay in one coroutine, its thread waiting on a
+/// futex (a lock or a condition variable of another thread), before another
+/// thread takes over its slot. Such a wait usually ends when a lock holder
+/// the OS preempted runs again: on a busy machine that takes a time slice
+/// or two, and handing off sooner only multiplied threads. A futex wait
+/// that lasts (a runtime's `block_on`, a condition variable in FFI) is
+/// still handed off, after this.
+pub const LOCK_HANDOFF_AFTER: Duration = Duration::from_millis(2);
+
 /// How long a worker may compute in one coroutine (its thread running on
 /// a CPU) before another thread takes over its slot.
 pub const COMPUTE_HANDOFF_AFTER: Duration = Duration::from_millis(10);
@@ -129,6 +138,8 @@ struct Held {
 enum ThreadState {
     /// Blocked in the kernel (sleeping, waiting for the disk, stopped).
     Blocked,
+    /// Blocked in a futex wait.
+    LockWait,
     /// Runnable: on a CPU, or waiting for one.
     Runnable,
     /// Gone, or unreadable.
@@ -145,27 +156,42 @@ fn thread_state(tid: libc::pid_t) -> ThreadState {
         .and_then(|i| stat[i + 1..].trim_start().chars().next());
     match state {
         Some('R') => ThreadState::Runnable,
-        Some('S' | 'D' | 'T' | 't' | 'I') if in_system_call(tid) => ThreadState::Blocked,
-        // Blocked outside a system call: a page fault (waiting for the
-        // address space's lock while another thread maps a stack, or for a
-        // page from disk). It ends without anyone's help, as a preemption
-        // does; Go's sysmon does not hand a P off for it either. Handing
-        // such workers off on a busy machine only multiplied threads.
-        Some('S' | 'D' | 'T' | 't' | 'I') => ThreadState::Runnable,
+        Some('S' | 'D' | 'T' | 't' | 'I') => match system_call(tid) {
+            Some(n) if FUTEX_CALLS.contains(&n) => ThreadState::LockWait,
+            Some(_) => ThreadState::Blocked,
+            // Blocked outside a system call: a page fault (waiting for the
+            // address space's lock while another thread maps a stack, or for a
+            // page from disk). It ends without anyone's help, as a preemption
+            // does; Go's sysmon does not hand a P off for it either. Handing
+            // such workers off on a busy machine only multiplied threads.
+            None => ThreadState::Runnable,
+        },
         _ => ThreadState::Unknown,
     }
 }
 
-/// Whether the thread is inside a system call: `/proc/self/task/TID/syscall`
+/// The system call the thread is blocked in: `/proc/self/task/TID/syscall`
 /// starts with the call's number, or with `-1` when the thread is blocked
-/// outside one (proc(5)). Unreadable counts as inside, as before this
-/// check existed.
-fn in_system_call(tid: libc::pid_t) -> bool {
+/// outside one (proc(5)): `None` then. Unreadable counts as a call (as
+/// before this check existed), but not a futex wait.
+fn system_call(tid: libc::pid_t) -> Option<libc::c_long> {
     match std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) {
-        Ok(s) => !s.starts_with("-1"),
-        Err(_) => true,
+        Ok(s) if s.starts_with("-1") => None,
+        Ok(s) => Some(
+            s.split_ascii_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(-2),
+        ),
+        Err(_) => Some(-2),
     }
 }
+
+/// The system calls that wait on a futex.
+#[cfg(target_os = "linux")]
+const FUTEX_CALLS: &[libc::c_long] = &[libc::SYS_futex, libc::SYS_futex_waitv];
+#[cfg(not(target_os = "linux"))]
+const FUTEX_CALLS: &[libc::c_long] = &[];
 
 /// The thread's time on a CPU and waiting for one, in nanoseconds.
 fn sched_times(tid: libc::pid_t) -> Option<(u64, u64)> {
@@ -236,7 +262,10 @@ fn run(limit: Option<Duration>) -> ! {
                 // kernel brings the next look forward.
                 if !sleeping
                     && period > MIN_PERIOD * 4
-                    && thread_state(look.tid()) == ThreadState::Blocked
+                    && matches!(
+                        thread_state(look.tid()),
+                        ThreadState::Blocked | ThreadState::LockWait
+                    )
                 {
                     suspect = true;
                 }
@@ -317,6 +346,7 @@ fn should_hand_off(w: &mut Watch, time: Duration) -> bool {
     }
     match thread_state(tid) {
         ThreadState::Blocked => true,
+        ThreadState::LockWait => time >= LOCK_HANDOFF_AFTER,
         ThreadState::Unknown => false,
         ThreadState::Runnable => {
             let now = sched_times(tid);
