@@ -52,10 +52,9 @@ const KNOWN: &[(&str, &str)] = &[
     ("config", "inspect"),
     ("monitor", "config"),
     ("deadlock", "config"),
-    // Cycles inside a layer. The readiness table, its pollers and the
-    // owning source (core-io and core-poll rework them).
+    // A cycle inside a layer: the readiness table registers with the
+    // poller, whose hook hands events back to it.
     ("io", "poller"),
-    ("io", "source"),
     // The observers: the monitor tells the detector directly, which reads
     // the dump (the monitor could tell it through `observe`).
     ("deadlock", "inspect"),
