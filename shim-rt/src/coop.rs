@@ -44,7 +44,8 @@ pub fn spend() {
         l.set(n);
         n == 0
     });
-    if spent {
+    // An unwinding coroutine keeps its OS thread (see `park::Sleeper`).
+    if spent && !std::thread::panicking() {
         // The same yield as `thread::yield_now`: behind everything
         // runnable now, timer-woken coroutines and ready I/O included.
         let _ = may::embed::try_suspend(may::embed::Suspended::resume_after_runnable);

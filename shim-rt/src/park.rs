@@ -142,6 +142,9 @@ impl Sleeper {
             }
             return;
         }
+        if std::thread::panicking() {
+            return self.sleep_unwinding(stop);
+        }
         may::embed::suspend(|co| {
             // Its stack below what it uses now may go back to the kernel
             // if it sleeps long (a store here; `resume` takes it back).
@@ -176,6 +179,32 @@ impl Sleeper {
                 }
             }
         });
+    }
+
+    /// The sleep of a coroutine that unwinds (a destructor waits during a
+    /// panic or a cancellation): its OS thread waits, polling the state
+    /// word, instead of switching. std counts panics per OS thread; a
+    /// coroutine suspended mid-unwind would leave its worker's count raised
+    /// for every coroutine that runs there meanwhile (`thread::panicking()`
+    /// true: guards poison, cancellations are held back), and resumed on
+    /// another worker it would end its unwinding there, leaving the first
+    /// count raised for good. The worker is handed off while it waits, as
+    /// for any blocking call (`monitor`). Wakers need no change: a wake-up
+    /// finds ASLEEP clear and only sets its bit, which the poll sees.
+    #[cold]
+    fn sleep_unwinding(&self, stop: u8) {
+        let mut pause = std::time::Duration::from_micros(10);
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            if s & stop != 0 {
+                if s & WAKE != 0 {
+                    self.state.fetch_and(!WAKE, Ordering::Acquire);
+                }
+                return;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(1));
+        }
     }
 
     /// Ends the owner's sleep, any sleep (it goes on the calling worker's
@@ -310,7 +339,11 @@ pub fn yield_now() {
     // cancels at waits, not at yields): the coroutine goes behind every
     // coroutine runnable now — woken by a timer, I/O, another thread or a
     // spawn (gevent's `sleep(0)`).
-    if may::embed::try_suspend(Suspended::resume_after_runnable).is_err() {
+    // An unwinding coroutine keeps its OS thread (see
+    // `Sleeper::sleep_unwinding`).
+    if std::thread::panicking()
+        || may::embed::try_suspend(Suspended::resume_after_runnable).is_err()
+    {
         std::thread::yield_now();
     }
 }
