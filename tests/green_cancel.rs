@@ -4,6 +4,8 @@
 //! its destructors run, and `join` reports `Cancelled`. Group and Pool
 //! cancel_all, shield, checkpoint, and the quiet panic hook.
 
+mod alone;
+
 use greenstd::green::{self, Cancelled, Event, Group, JoinHandleExt, Pool};
 use greenstd::io::{Read, Write};
 use greenstd::net::{TcpListener, TcpStream};
@@ -632,6 +634,9 @@ fn the_panic_hook_prints_nothing_for_a_cancellation() {
 /// the children cannot have started when they are cancelled.
 #[test]
 fn a_thread_cancelled_before_it_starts_never_runs() {
+    if !alone::here() {
+        return; // it ran, and passed, in a child process
+    }
     green::Config::new().workers(1).apply().unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
@@ -673,6 +678,9 @@ fn a_thread_cancelled_before_it_starts_never_runs() {
 /// of them (as cancelled) instead of waiting for them forever.
 #[test]
 fn map_items_cancelled_before_they_start_are_reported() {
+    if !alone::here() {
+        return; // it ran, and passed, in a child process
+    }
     green::Config::new().workers(1).apply().unwrap();
     let outer = thread::spawn(|| {
         let pool = Arc::new(Pool::new(4));
@@ -906,4 +914,68 @@ fn destructors_run_by_an_unwinding_finish_their_waits_unshielded() {
     let p = panicked.join().expect_err("the panic goes on");
     assert_eq!(p.downcast_ref::<&str>(), Some(&"the body fails"));
     assert_eq!(sorted(&pool), vec![1, 2], "an item was lost");
+}
+
+/// std counts panics per OS thread. A coroutine whose destructor waits
+/// while it unwinds must not leave that count raised for the coroutines
+/// that run on its worker meanwhile or after (they would see
+/// `thread::panicking()`, poison the locks they release, and have their
+/// cancellations held back), whichever worker it ends its unwinding on.
+#[test]
+fn an_unwinding_that_waits_leaves_no_panic_behind_on_its_workers() {
+    if !alone::here() {
+        return; // it ran, and passed, in a child process
+    }
+    two_workers();
+    for round in 0..20 {
+        let pool: Items = Arc::new(Mutex::new(Vec::new()));
+        let held = pool.lock().unwrap();
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let p = pool.clone();
+        let panicking = thread::spawn(move || {
+            let _guard = Pooled {
+                item: Some(round),
+                pool: p,
+                deferred: false,
+            };
+            ready_tx.send(()).unwrap();
+            panic!("the body fails");
+        });
+        ready_rx.recv().unwrap();
+        // While the destructor waits for the lock, and after: coroutines
+        // on every worker see no panic, and are cancelled at once.
+        let check = || {
+            let seen: Vec<_> = (0..8)
+                .map(|_| {
+                    thread::spawn(|| {
+                        (0..50).any(|_| {
+                            thread::yield_now();
+                            thread::panicking()
+                        })
+                    })
+                })
+                .collect();
+            for s in seen {
+                assert!(!s.join().unwrap(), "a coroutine saw another's panic");
+            }
+            let sleepers: Vec<_> = (0..8)
+                .map(|_| thread::spawn(|| thread::sleep(Duration::from_secs(3600))))
+                .collect();
+            thread::sleep(Duration::from_millis(5));
+            let t = Instant::now();
+            for s in sleepers {
+                s.cancel();
+                assert!(s.join().unwrap_err().is::<Cancelled>());
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "cancellations held back"
+            );
+        };
+        check();
+        drop(held);
+        assert!(panicking.join().is_err());
+        check();
+        assert_eq!(sorted(&pool), vec![round]);
+    }
 }
