@@ -462,8 +462,15 @@ fn spawn_handler<L: Listener>(
         id,
     };
     let handler = handler.clone();
+    // One tuple, so that the connection is closed before the books are left
+    // however the closure ends — dropped unrun (cancelled before it
+    // started, or never spawned) or run: a tuple drops its fields in order,
+    // a closure's captures in no order one should rely on. `stop` counts a
+    // handler gone once it left the books, and its connection must be
+    // closed by then.
+    let job = (stream, addr, leave);
     let spawned = shim_thread::Builder::new().spawn(move || {
-        let _leave = leave;
+        let (stream, addr, _leave) = job;
         handler(stream, addr);
     });
     match spawned {
