@@ -34,15 +34,12 @@
 //! is printed, and destructors run on the way as for any panic (a
 //! `MutexGuard` held by the unwinding code poisons its mutex).
 //!
-//! Known limit: std counts panics per OS thread, and a coroutine that
-//! unwinds a panic of its own through a destructor that blocks may resume
-//! on another OS thread. A wait asks whether the task unwinds once, where
-//! it begins, so a destructor's wait that began during the unwinding is
-//! never cut even if the coroutine is woken on another worker; a *second*
-//! wait of the same destructor, begun after such a move, reads the other
-//! thread's count, and a cancellation delivered there would start a second
-//! unwinding, which aborts. Delivery is postponed (retried every
-//! millisecond) while the current OS thread reports a panic in progress.
+//! std counts panics per OS thread, so an unwinding coroutine keeps its OS
+//! thread while a destructor waits (`park::Sleeper` polls instead of
+//! switching; its worker is handed off meanwhile): `thread::panicking()`
+//! stays true for it and for no other coroutine. Delivery is still
+//! postponed (retried every millisecond) while the current OS thread
+//! reports a panic in progress, should a wait begin there unshielded.
 
 use std::any::Any;
 use std::fmt;

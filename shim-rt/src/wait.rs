@@ -647,9 +647,8 @@ pub(crate) fn suspend(
         me.record().begin(on, deadline.is_some());
     }
     blocking(me, on, deadline);
-    // Asked once, before the first sleep: std counts panics per OS thread,
-    // and a coroutine woken on another worker would read that thread's
-    // count there, not its own.
+    // Asked once, before the first sleep (an unwinding coroutine keeps its
+    // OS thread, see `park::Sleeper::sleep_unwinding`, so the answer holds).
     let interruptible = on.interruptible && !me.cancel_state().defers_interrupts();
     let r = loop {
         if interruptible && me.take_interrupt() {
