@@ -243,7 +243,11 @@ impl Scheduler {
     pub fn run_queued_tasks(&self, id: usize) -> bool {
         // SAFETY: called by the event loop on the runner's own thread.
         let runner = unsafe { &*WORKER.get() };
-        let local = unsafe { runner.local() };
+        // greenstd patch: the local queue is taken afresh at each use below,
+        // not once for the whole loop: a coroutine run here (and poll_now,
+        // collect_global) pushes to the same queue through its own
+        // reference, which `Runner::local` allows only while no other is
+        // alive.
 
         let max_steal: usize = std::cmp::min(3, self.workers - 1);
 
@@ -274,14 +278,18 @@ impl Scheduler {
                     continue 'work;
                 }
             }
-            match local.pop() {
+            // SAFETY: the runner's own thread; this reference ends before
+            // anything else takes one (`pop` only).
+            let next = unsafe { runner.local() }.pop();
+            match next {
                 Some(co) => {
                     run_coroutine(co);
                     continue 'work;
                 }
                 None => {
                     self.collect_global(id);
-                    if local.has_tasks() {
+                    // SAFETY: as above, taken after collect_global's ended.
+                    if unsafe { runner.local() }.has_tasks() {
                         continue 'work;
                     }
                 }
@@ -296,7 +304,13 @@ impl Scheduler {
                         let target = (id + _i + 1) % self.workers;
                     }
                 };
-                if let Some(co) = self.runner_of(target).stealer.steal_into(local) {
+                // SAFETY: the runner's own thread; the reference lives for
+                // this one call, which takes no other.
+                let stolen = self
+                    .runner_of(target)
+                    .stealer
+                    .steal_into(unsafe { runner.local() });
+                if let Some(co) = stolen {
                     run_coroutine(co);
                     continue 'work;
                 }
