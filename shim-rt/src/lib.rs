@@ -20,11 +20,12 @@
 //! * [`inspect`]: a snapshot of every task (`green::dump()`), and the
 //!   deadlock detector that reads the same records.
 //!
-//! Timers are kept by one background thread, the hub, which only ever
-//! *wakes* coroutines (they then run on a worker); no coroutine ever runs on
-//! it, so no coroutine's progress depends on it being free. Readiness events
-//! are taken by the workers themselves: descriptors are registered in the
-//! workers' own selectors (`poller`).
+//! Timers and readiness are both kept by the workers themselves (the
+//! vendored `may`): each worker slot has its own timer list, served by its
+//! event loop (`hub` is the thin layer over it), and descriptors are
+//! registered in the workers' own selectors (`poller`). An expired timer
+//! or a ready descriptor *wakes* its waiter, which then runs from that
+//! worker's run queue; no coroutine runs inside either.
 
 #![warn(missing_docs)]
 
