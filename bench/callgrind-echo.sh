@@ -17,7 +17,7 @@ conns=${2:-100}
 r=${3:-50}
 workers=${WORKERS:-2}
 here=$(dirname "$0")
-bin=$here/../target/release/$variant-echo
+bin=${CARGO_TARGET_DIR:-$here/../target}/release/$variant-echo
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 opts=""

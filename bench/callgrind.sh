@@ -16,7 +16,7 @@ variant=$1
 name=$2
 n=${3:-20000}
 workers=${WORKERS:-1}
-bin=$(dirname "$0")/../target/release/$variant-prims
+bin=${CARGO_TARGET_DIR:-$(dirname "$0")/../target}/release/$variant-prims
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 count() {

@@ -11,7 +11,7 @@
 # passed through (default: one per core).
 set -euo pipefail
 v=$1 kind=$2 conns=$3
-cd "$(dirname "$0")/../target/release"
+cd "${CARGO_TARGET_DIR:-$(dirname "$0")/../target}/release"
 ulimit -n 20000 2>/dev/null || true
 port=$((21000 + RANDOM % 4000))
 "./$v-$kind" "127.0.0.1:$port" 2>/dev/null &

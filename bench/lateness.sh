@@ -14,7 +14,7 @@
 set -euo pipefail
 v=$1 conns=${2:-5000}
 here=$(cd "$(dirname "$0")" && pwd)
-bin=$here/../target/release
+bin=${CARGO_TARGET_DIR:-$here/../target}/release
 if [ "$v" = go ]; then
     (cd "$here/go" && go build -o "$bin/go-lateness" ./lateness)
 fi

@@ -10,7 +10,7 @@
 # command builds them). Records the server for 2 s of a 3 s measured window.
 set -euo pipefail
 v=$1 kind=$2 conns=$3
-cd "$(dirname "$0")/../target/release"
+cd "${CARGO_TARGET_DIR:-$(dirname "$0")/../target}/release"
 port=$((21000 + RANDOM % 4000))
 data=$(mktemp -d)
 "./$v-$kind" "127.0.0.1:$port" 2>/dev/null &
