@@ -108,6 +108,13 @@ impl Drop for Direction {
 }
 
 impl Direction {
+    /// The direction was drained by a transfer made at edge count `seq`
+    /// and no edge came since (see [`Direction::drained`]).
+    #[inline]
+    fn is_drained(&self, seq: u64) -> bool {
+        self.drained.load(Ordering::Relaxed) == seq && seq & SEQ_CLOSED == 0
+    }
+
     fn wake_all(&self) {
         // The SeqCst bump, then the SeqCst looks at the slot and the
         // queue's count: either a waiter sees the new `seq` before it
@@ -306,9 +313,9 @@ impl Readiness {
 
     /// The one retry loop of greenstd's blocking I/O: runs the
     /// non-blocking attempt `op` until it does not fail with `WouldBlock`,
-    /// waiting for `interest` between tries, until `deadline` (then
-    /// [`timeout_error`]); the waits are recorded as `kind` at `location`.
-    /// `EINTR` is retried.
+    /// waiting for `interest` between tries, until the deadline `deadline()`
+    /// gives when the first wait starts (then [`timeout_error`]); the waits
+    /// are recorded as `kind` at `location`. `EINTR` is retried.
     ///
     /// In a coroutine the descriptor is registered on the first wait (and
     /// tried once more after that: an edge from before the registration is
@@ -317,6 +324,12 @@ impl Readiness {
     /// drained or full) marks the direction drained: until the next edge
     /// the next try waits instead of making a syscall certain to fail (see
     /// `IoSource::stream_io`). On a plain thread the waits are `poll(2)`.
+    ///
+    /// The first try is inlined into the caller and looks neither at the
+    /// running task nor at the clock: an operation that does not have to
+    /// wait (the common case of a busy server) costs the attempt, the
+    /// budget and three loads. Everything that waits is in
+    /// [`Readiness::retry_waiting`].
     #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(crate) fn retry<R>(
@@ -324,23 +337,87 @@ impl Readiness {
         fd: RawFd,
         interest: Interest,
         kind: WaitKind,
-        deadline: Option<Instant>,
+        deadline: impl FnOnce() -> Option<Instant>,
         location: &'static Location<'static>,
         short: impl Fn(&R) -> bool,
         op: &mut impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
+        let dir = self.registered().map(|r| r.dir(interest));
+        let seq = dir.map_or(0, |d| d.seq.load(Ordering::Acquire));
+        // Drained (see `Direction::drained`): only a wait can help. A
+        // plain thread that skips its try here polls first, then tries.
+        let tried = !dir.is_some_and(|d| d.is_drained(seq));
+        if tried {
+            match attempt(op) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    return self.retry_waiting(
+                        fd, interest, kind, deadline, location, &short, op, seq, false,
+                    );
+                }
+                Ok(r) => {
+                    if let Some(d) = dir {
+                        if short(&r) {
+                            d.drained.store(seq, Ordering::Relaxed);
+                        }
+                    }
+                    return Ok(r);
+                }
+                r => return r,
+            }
+        }
+        self.retry_waiting(
+            fd, interest, kind, deadline, location, &short, op, seq, true,
+        )
+    }
+
+    /// The rest of [`Readiness::retry`] once `op` would block (or was
+    /// not tried: `blocked`), `seq` being the direction's edge count read
+    /// before: waits, then retries. Out of line: the waiting path's frame,
+    /// its look at the running task and at the clock stay off the path of
+    /// an operation that needs no wait.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn retry_waiting<R>(
+        &self,
+        fd: RawFd,
+        interest: Interest,
+        kind: WaitKind,
+        deadline: impl FnOnce() -> Option<Instant>,
+        location: &'static Location<'static>,
+        short: &impl Fn(&R) -> bool,
+        op: &mut impl FnMut() -> io::Result<R>,
+        seq: u64,
+        blocked: bool,
+    ) -> io::Result<R> {
+        // A timeout counts from the first wait.
+        let deadline = deadline();
         // One look at the context per operation: the task found here is
         // the one that waits.
         let r = task::with_current_coroutine(|me| {
-            self.retry_as(Some(me), fd, interest, kind, deadline, location, &short, op)
+            self.retry_as(
+                Some(me),
+                fd,
+                interest,
+                kind,
+                deadline,
+                location,
+                short,
+                op,
+                seq,
+                blocked,
+            )
         });
         match r {
             Some(r) => r,
-            None => self.retry_as(None, fd, interest, kind, deadline, location, &short, op),
+            None => self.retry_as(
+                None, fd, interest, kind, deadline, location, short, op, seq, blocked,
+            ),
         }
     }
 
-    /// [`Readiness::retry`] as the coroutine `me`, or on a plain thread.
+    /// [`Readiness::retry_waiting`] as the coroutine `me`, or on a plain
+    /// thread.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn retry_as<R>(
@@ -353,16 +430,18 @@ impl Readiness {
         location: &'static Location<'static>,
         short: &impl Fn(&R) -> bool,
         op: &mut impl FnMut() -> io::Result<R>,
+        mut seq: u64,
+        mut blocked: bool,
     ) -> io::Result<R> {
         let mut dir = me.and_then(|_| self.registered()).map(|r| r.dir(interest));
         loop {
-            let seq = dir.map_or(0, |d| d.seq.load(Ordering::Acquire));
-            let drained = dir
-                .is_some_and(|d| d.drained.load(Ordering::Relaxed) == seq && seq & SEQ_CLOSED == 0);
-            if !drained {
+            if !blocked {
                 match attempt(op) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                        seq = dir.map_or(0, |d| d.seq.load(Ordering::Acquire));
+                        continue;
+                    }
                     Ok(r) => {
                         if let Some(d) = dir {
                             if short(&r) {
@@ -385,7 +464,10 @@ impl Readiness {
                     ready
                 }
                 (Some(_), None) => {
-                    dir = Some(self.registration(fd)?.dir(interest));
+                    let d = self.registration(fd)?.dir(interest);
+                    dir = Some(d);
+                    seq = d.seq.load(Ordering::Acquire);
+                    blocked = false;
                     continue;
                 }
                 // A plain thread really blocks, recorded for `green::dump()`.
@@ -394,6 +476,8 @@ impl Readiness {
             if !ready {
                 return Err(timeout_error());
             }
+            seq = dir.map_or(0, |d| d.seq.load(Ordering::Acquire));
+            blocked = dir.is_some_and(|d| d.is_drained(seq));
         }
     }
 

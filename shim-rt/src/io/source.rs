@@ -231,7 +231,8 @@ impl IoSource {
             .store(encode_timeout(dur), Ordering::Relaxed);
     }
 
-    /// When an operation waiting for `interest` that starts now times out.
+    /// When an operation waiting for `interest` that starts waiting now
+    /// times out.
     #[inline]
     fn deadline(&self, interest: Interest) -> Option<Instant> {
         match self.shared().timeout(interest).load(Ordering::Relaxed) {
@@ -303,7 +304,7 @@ impl IoSource {
             self.raw(),
             interest,
             kind,
-            self.deadline(interest),
+            || self.deadline(interest),
             Location::caller(),
             short,
             &mut op,
