@@ -579,7 +579,12 @@ pub fn park_timeout(dur: Duration) {
 /// run the coroutine
 #[inline]
 pub(crate) fn run_coroutine(mut co: CoroutineImpl) {
-    match co.resume() {
+    // greenstd patch: the coroutine this thread runs, for `embed::current`
+    // (restored after: a coroutine may run another inline).
+    let outer = crate::local::RUNNING.replace(get_co_local(&co));
+    let ev = co.resume();
+    crate::local::RUNNING.set(outer);
+    match ev {
         Some(ev) => ev.subscribe(co),
         None => {
             // panic happened here

@@ -32,6 +32,12 @@ pub use crate::local::{embedder_ptr, set_embedder_ptr};
 /// another worker; a frame of its own reads it afresh every time.
 #[inline(never)]
 pub fn current() -> Option<*const ()> {
+    let running = crate::local::RUNNING.get();
+    if !running.is_null() {
+        // SAFETY: set by `run_coroutine` while the coroutine runs, whose
+        // local data lives as long as it does.
+        return Some(unsafe { (*running).embedder.get() });
+    }
     // SAFETY: the local data lives as long as the running coroutine.
     get_co_local_data().map(|p| unsafe { (*p.as_ptr()).embedder.get() })
 }

@@ -12,6 +12,16 @@ use generator::get_local_data;
 // thread local map storage
 thread_local! {static LOCALMAP: LocalMap = RefCell::new(HashMap::default());}
 
+thread_local! {
+    /// greenstd patch: the local data of the coroutine this thread runs
+    /// (set by `run_coroutine` around its resume), null otherwise: what
+    /// `embed::current` reads in one look instead of walking the
+    /// generator's context stack. A coroutine body run by another path (a
+    /// generator unwound when dropped) finds it null and takes the walk.
+    pub(crate) static RUNNING: std::cell::Cell<*mut CoroutineLocal> =
+        const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
 /// coroutine local storage
 pub struct CoroutineLocal {
     // current coroutine handle
