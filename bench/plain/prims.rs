@@ -1,5 +1,6 @@
 //! Primitive micro-benchmarks in ordinary std code: spawn+join, yield_now,
-//! park/unpark round trip, contended `Mutex`, channel ping-pong.
+//! park/unpark round trip, contended `Mutex`, channel ping-pong, and (only
+//! when named) a TCP ping-pong over loopback.
 //!
 //! Built twice, like `echo.rs`: unpatched (OS threads) and patched with
 //! greenstd (coroutines). Every benchmark runs inside a spawned thread, so
@@ -185,6 +186,48 @@ fn channel_ping_pong(d: Budget) -> f64 {
     rate
 }
 
+/// One byte-sized request and its reply between two threads over one TCP
+/// connection on loopback: the path of an echo round trip (a read that
+/// waits for readiness, a write that does not), both ends in this process.
+/// Under greenstd with one worker every round trip is the same sequence,
+/// so its instruction count does not swing with how a client's requests
+/// batch (`bench/callgrind.sh greenstd tcp_ping_pong`).
+fn tcp_ping_pong(d: Budget) -> f64 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let partner = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 64];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => s.write_all(&buf[..n]).unwrap(),
+            }
+        }
+    });
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut buf = [0u8; 64];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while d.more(start, n) {
+        for _ in 0..64 {
+            s.write_all(&[7; 16]).unwrap();
+            let mut got = 0;
+            while got < 16 {
+                got += s.read(&mut buf).unwrap();
+            }
+            n += 1;
+        }
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(s);
+    partner.join().unwrap();
+    rate
+}
+
 fn main() {
     let d = match std::env::args().nth(1) {
         None => Budget::Time(Duration::from_millis(1000)),
@@ -200,9 +243,12 @@ fn main() {
         ("mutex_contended", mutex_contended),
         ("channel_ping_pong", channel_ping_pong),
     ];
+    // Run only when named.
+    let extra: [(&str, Bench); 1] = [("tcp_ping_pong", tcp_ping_pong)];
     let only = std::env::args().nth(2);
-    for (name, f) in benches {
-        if only.as_deref().is_some_and(|o| o != name) {
+    for (name, f) in benches.into_iter().chain(extra) {
+        let named = only.as_deref() == Some(name);
+        if !named && (only.is_some() || extra.iter().any(|&(e, _)| e == name)) {
             continue;
         }
         let rate = thread::spawn(move || f(d)).join().unwrap();

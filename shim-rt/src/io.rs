@@ -138,6 +138,9 @@ impl Direction {
 
     /// Waits for the next edge after `seq`. `false` when `deadline` passed
     /// first. Only a coroutine waits here (a thread polls the descriptor).
+    ///
+    /// Inlined into the retry loop: one frame spans the sleep.
+    #[inline(always)]
     fn wait(&self, me: &Arc<Task>, seq: u64, deadline: Option<Instant>, on: WaitOn) -> bool {
         let r = {
             let mine = Arc::into_raw(Arc::clone(me)).cast_mut();
@@ -151,14 +154,7 @@ impl Direction {
                 Err(_) => {
                     // SAFETY: the reference made just above, not given away.
                     drop(unsafe { Arc::from_raw(mine) });
-                    self.more_queue().wait_as(
-                        me,
-                        on,
-                        0,
-                        deadline,
-                        || self.seq.load(Ordering::SeqCst) == seq,
-                        || {},
-                    )
+                    self.wait_queued(me, seq, deadline, on)
                 }
             }
         };
@@ -168,6 +164,27 @@ impl Direction {
             crate::cancel::interrupted();
         }
         r != WaitResult::TimedOut
+    }
+
+    /// [`Direction::wait`] of a second waiter at the same time: in the
+    /// queue of further waiters.
+    #[cold]
+    #[inline(never)]
+    fn wait_queued(
+        &self,
+        me: &Arc<Task>,
+        seq: u64,
+        deadline: Option<Instant>,
+        on: WaitOn,
+    ) -> WaitResult {
+        self.more_queue().wait_as(
+            me,
+            on,
+            0,
+            deadline,
+            || self.seq.load(Ordering::SeqCst) == seq,
+            || {},
+        )
     }
 
     /// The queue of waiters beyond the first, made on first use.
@@ -328,7 +345,7 @@ impl Readiness {
     /// The first try is inlined into the caller and looks neither at the
     /// running task nor at the clock: an operation that does not have to
     /// wait (the common case of a busy server) costs the attempt, the
-    /// budget and three loads. Everything that waits is in
+    /// budget and three loads. Everything that waits is out of line, in
     /// [`Readiness::retry_waiting`].
     #[allow(clippy::too_many_arguments)]
     #[inline]
@@ -346,45 +363,32 @@ impl Readiness {
         let seq = dir.map_or(0, |d| d.seq.load(Ordering::Acquire));
         // Drained (see `Direction::drained`): only a wait can help. A
         // plain thread that skips its try here polls first, then tries.
-        let tried = !dir.is_some_and(|d| d.is_drained(seq));
-        if tried {
-            match attempt(op) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    return self.retry_waiting(
-                        fd, interest, kind, deadline, location, &short, op, seq, false,
-                    );
-                }
-                Ok(r) => {
-                    if let Some(d) = dir {
-                        if short(&r) {
-                            d.drained.store(seq, Ordering::Relaxed);
-                        }
-                    }
-                    return Ok(r);
-                }
-                r => return r,
-            }
-        }
-        self.retry_waiting(
-            fd, interest, kind, deadline, location, &short, op, seq, true,
-        )
+        let blocked = dir.is_some_and(|d| d.is_drained(seq))
+            || match try_once(dir, seq, &short, op) {
+                Try::Done(r) => return r,
+                Try::Blocked => true,
+                Try::Again => false,
+            };
+        let how = Waiting {
+            fd,
+            interest,
+            kind,
+            location,
+        };
+        self.retry_waiting(&how, deadline, &short, op, seq, blocked)
     }
 
-    /// The rest of [`Readiness::retry`] once `op` would block (or was
-    /// not tried: `blocked`), `seq` being the direction's edge count read
-    /// before: waits, then retries. Out of line: the waiting path's frame,
-    /// its look at the running task and at the clock stay off the path of
-    /// an operation that needs no wait.
-    #[allow(clippy::too_many_arguments)]
+    /// The rest of [`Readiness::retry`] once `op` would block (or was not
+    /// tried, `blocked`; `seq` is the direction's edge count read before
+    /// it): waits, and tries again. Out of line and one frame: its look at
+    /// the running task and at the clock, and the frame that spans the
+    /// coroutine's sleep, stay off the path of an operation that does not
+    /// wait.
     #[inline(never)]
     fn retry_waiting<R>(
         &self,
-        fd: RawFd,
-        interest: Interest,
-        kind: WaitKind,
+        how: &Waiting,
         deadline: impl FnOnce() -> Option<Instant>,
-        location: &'static Location<'static>,
         short: &impl Fn(&R) -> bool,
         op: &mut impl FnMut() -> io::Result<R>,
         seq: u64,
@@ -395,89 +399,85 @@ impl Readiness {
         // One look at the context per operation: the task found here is
         // the one that waits.
         let r = task::with_current_coroutine(|me| {
-            self.retry_as(
-                Some(me),
-                fd,
-                interest,
-                kind,
-                deadline,
-                location,
-                short,
-                op,
-                seq,
-                blocked,
-            )
+            self.retry_as(me, how, deadline, short, op, seq, blocked)
         });
         match r {
             Some(r) => r,
-            None => self.retry_as(
-                None, fd, interest, kind, deadline, location, short, op, seq, blocked,
-            ),
+            None => self.retry_on_thread(how, deadline, short, op, blocked),
         }
     }
 
-    /// [`Readiness::retry_waiting`] as the coroutine `me`, or on a plain
-    /// thread.
+    /// [`Readiness::retry_waiting`] in the coroutine `me`.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn retry_as<R>(
         &self,
-        me: Option<&Arc<Task>>,
-        fd: RawFd,
-        interest: Interest,
-        kind: WaitKind,
+        me: &Arc<Task>,
+        how: &Waiting,
         deadline: Option<Instant>,
-        location: &'static Location<'static>,
         short: &impl Fn(&R) -> bool,
         op: &mut impl FnMut() -> io::Result<R>,
         mut seq: u64,
         mut blocked: bool,
     ) -> io::Result<R> {
-        let mut dir = me.and_then(|_| self.registered()).map(|r| r.dir(interest));
+        let mut dir = self.registered().map(|r| r.dir(how.interest));
         loop {
             if !blocked {
-                match attempt(op) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                match try_once(dir, seq, short, op) {
+                    Try::Done(r) => return r,
+                    Try::Again => {
                         seq = dir.map_or(0, |d| d.seq.load(Ordering::Acquire));
                         continue;
                     }
-                    Ok(r) => {
-                        if let Some(d) = dir {
-                            if short(&r) {
-                                d.drained.store(seq, Ordering::Relaxed);
-                            }
-                        }
-                        return Ok(r);
-                    }
-                    r => return r,
+                    Try::Blocked => {}
                 }
             }
-            let on = WaitOn::at(kind, fd as usize, location);
-            let ready = match (me, dir) {
-                (Some(me), Some(d)) => {
-                    let ready = d.wait(me, seq, deadline, on);
-                    if ready && d.seq.load(Ordering::Acquire) == seq {
-                        // Woken without an edge (interrupted): try the syscall.
-                        d.drained.store(NOT_DRAINED, Ordering::Relaxed);
-                    }
-                    ready
-                }
-                (Some(_), None) => {
-                    let d = self.registration(fd)?.dir(interest);
-                    dir = Some(d);
-                    seq = d.seq.load(Ordering::Acquire);
-                    blocked = false;
-                    continue;
-                }
-                // A plain thread really blocks, recorded for `green::dump()`.
-                (None, _) => crate::wait::recorded(on, || poll_fd(fd, interest, deadline))?,
+            let Some(d) = dir else {
+                // The first wait: registered now, and tried once more.
+                let d = self.registration(how.fd)?.dir(how.interest);
+                dir = Some(d);
+                seq = d.seq.load(Ordering::Acquire);
+                blocked = false;
+                continue;
             };
-            if !ready {
+            let on = WaitOn::at(how.kind, how.fd as usize, how.location);
+            if !d.wait(me, seq, deadline, on) {
                 return Err(timeout_error());
             }
-            seq = dir.map_or(0, |d| d.seq.load(Ordering::Acquire));
-            blocked = dir.is_some_and(|d| d.is_drained(seq));
+            let now = d.seq.load(Ordering::Acquire);
+            if now == seq {
+                // Woken without an edge (interrupted): try the syscall.
+                d.drained.store(NOT_DRAINED, Ordering::Relaxed);
+            }
+            seq = now;
+            blocked = d.is_drained(seq);
+        }
+    }
+
+    /// [`Readiness::retry_waiting`] on a plain thread: `poll(2)` between
+    /// tries, recorded for `green::dump()`.
+    #[cold]
+    #[inline(never)]
+    fn retry_on_thread<R>(
+        &self,
+        how: &Waiting,
+        deadline: Option<Instant>,
+        short: &impl Fn(&R) -> bool,
+        op: &mut impl FnMut() -> io::Result<R>,
+        mut blocked: bool,
+    ) -> io::Result<R> {
+        loop {
+            if blocked {
+                let on = WaitOn::at(how.kind, how.fd as usize, how.location);
+                if !crate::wait::recorded(on, || poll_fd(how.fd, how.interest, deadline))? {
+                    return Err(timeout_error());
+                }
+            }
+            blocked = match try_once(None, 0, short, op) {
+                Try::Done(r) => return r,
+                Try::Blocked => true,
+                Try::Again => false,
+            };
         }
     }
 
@@ -510,6 +510,49 @@ impl Readiness {
         if let Some(Ok(reg)) = self.reg.take() {
             poller::deregister(fd, reg);
         }
+    }
+}
+
+/// What a blocking operation waits for between its tries, and how the
+/// wait is recorded.
+struct Waiting {
+    fd: RawFd,
+    interest: Interest,
+    kind: WaitKind,
+    location: &'static Location<'static>,
+}
+
+/// What one try of a blocking operation came to.
+enum Try<R> {
+    /// A result (or an error other than the two below): the operation ends.
+    Done(io::Result<R>),
+    /// `WouldBlock`: wait, then try again.
+    Blocked,
+    /// `EINTR`: try again at once.
+    Again,
+}
+
+/// One try of `op` (see [`attempt`]); a short result marks `dir` drained
+/// as of `seq`, the edge count read before the try.
+#[inline(always)]
+fn try_once<R>(
+    dir: Option<&Direction>,
+    seq: u64,
+    short: &impl Fn(&R) -> bool,
+    op: &mut impl FnMut() -> io::Result<R>,
+) -> Try<R> {
+    match attempt(op) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Try::Blocked,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Try::Again,
+        Ok(r) => {
+            if let Some(d) = dir {
+                if short(&r) {
+                    d.drained.store(seq, Ordering::Relaxed);
+                }
+            }
+            Try::Done(Ok(r))
+        }
+        r => Try::Done(r),
     }
 }
 
