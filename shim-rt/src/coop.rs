@@ -39,18 +39,37 @@ pub(crate) fn reset() {
 /// then returns.
 #[inline(never)]
 pub fn spend() {
+    spend_inline();
+}
+
+/// [`spend`] inlined into its caller, for a frame that never suspends
+/// before it (`io::attempt`, the frame of a non-blocking try): the
+/// thread-local's address is computed there, and a frame that had
+/// suspended first might have computed it on another OS thread. The yield
+/// is out of line.
+#[inline(always)]
+pub(crate) fn spend_inline() {
     let spent = LEFT.with(|l| {
         let n = l.get().saturating_sub(1);
         l.set(n);
         n == 0
     });
+    if spent {
+        spent_yield();
+    }
+}
+
+/// The budget is spent: yields (in a coroutine), then renews it.
+#[cold]
+#[inline(never)]
+fn spent_yield() {
     // An unwinding coroutine keeps its OS thread (see `park::Sleeper`).
-    if spent && !std::thread::panicking() {
+    if !std::thread::panicking() {
         // The same yield as `thread::yield_now`: behind everything
         // runnable now, timer-woken coroutines and ready I/O included.
         let _ = may::embed::try_suspend(may::embed::Suspended::resume_after_runnable);
-        reset();
     }
+    reset();
 }
 
 /// What is left of the budget on this thread.

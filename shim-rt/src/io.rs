@@ -212,6 +212,7 @@ impl Direction {
 
     /// The fast path: `me` is in the slot (as `mine`); park until an edge
     /// after `seq`, the deadline or an interrupt.
+    #[inline(always)]
     fn wait_in_slot(
         &self,
         me: &Arc<Task>,
@@ -572,7 +573,7 @@ pub fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
     // Done without waiting (a result, or an error such as `EMFILE`): one
     // unit of the cooperative budget.
     if !matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-        crate::coop::spend();
+        crate::coop::spend_inline();
     }
     r
 }
