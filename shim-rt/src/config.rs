@@ -400,7 +400,7 @@ fn from_env(name: &str, check: fn(usize, &str) -> io::Result<usize>) -> io::Resu
 }
 
 /// Rounds a stack size in bytes up to whole pages.
-pub fn round_stack(bytes: usize) -> usize {
+pub(crate) fn round_stack(bytes: usize) -> usize {
     let bytes = bytes.clamp(MIN_STACK_SIZE, MAX_STACK_SIZE);
     bytes.div_ceil(4096) * 4096
 }

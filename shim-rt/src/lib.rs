@@ -32,7 +32,7 @@
 mod atomic;
 pub mod cancel;
 pub mod config;
-pub mod coop;
+mod coop;
 mod deadlock;
 mod hub;
 pub mod inspect;
