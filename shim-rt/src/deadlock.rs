@@ -131,16 +131,12 @@ fn workers_asleep() -> bool {
     config::running().is_some() && (0..may::monitor::workers()).all(may::monitor::worker_sleeping)
 }
 
-/// Every worker has fallen asleep (the monitor calls this).
-pub(crate) fn workers_fell_asleep() {
-    kick();
-}
-
 /// The core's events ([`crate::observe`]).
 fn observe(event: crate::observe::Event) {
     match event {
         crate::observe::Event::ThreadBlocked => thread_blocked(),
         crate::observe::Event::SomethingEnded => kick_if_idle(),
+        crate::observe::Event::WorkersAsleep => kick(),
     }
 }
 

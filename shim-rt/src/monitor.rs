@@ -231,7 +231,7 @@ fn run(limit: Option<Duration>) -> ! {
         if (0..workers).all(may::monitor::worker_sleeping) && held.is_empty() {
             let looks: Vec<Look> = (0..workers).map(may::monitor::worker_look).collect();
             if told_at.as_ref() != Some(&looks) {
-                crate::deadlock::workers_fell_asleep();
+                crate::observe::tell(crate::observe::Event::WorkersAsleep);
                 told_at = Some(looks);
             }
             // Sleeps while every worker sleeps: idle means idle. Only

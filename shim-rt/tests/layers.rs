@@ -55,9 +55,6 @@ const KNOWN: &[(&str, &str)] = &[
     // A cycle inside a layer: the readiness table registers with the
     // poller, whose hook hands events back to it.
     ("io", "poller"),
-    // The observers: the monitor tells the detector directly, which reads
-    // the dump (the monitor could tell it through `observe`).
-    ("deadlock", "inspect"),
     // The registry holds tasks, and a task registers itself (spawning,
     // above the task's core, should register it).
     ("registry", "task"),
