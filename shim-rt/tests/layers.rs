@@ -52,9 +52,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("config", "inspect"),
     ("monitor", "config"),
     ("deadlock", "config"),
-    // A cycle inside a layer: the readiness table registers with the
-    // poller, whose hook hands events back to it.
-    ("io", "poller"),
     // The registry holds tasks, and a task registers itself (spawning,
     // above the task's core, should register it).
     ("registry", "task"),
