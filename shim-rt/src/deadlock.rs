@@ -26,9 +26,9 @@
 //! * every registered task is parked in a wait only another task can end
 //!   (no deadline; not I/O, sleep or offload), and no task's wait changed
 //!   between the snapshots;
-//! * no timer is pending on the hub and no offload job is queued or running;
+//! * no timer is pending on a worker and no offload job is queued or running;
 //! * every OS thread of the process (`/proc/self/task`) is one of the
-//!   runtime's own (the `may` workers and timer thread, the hub, the
+//!   runtime's own (the `may` workers, the
 //!   monitor, the offload pools, the detector, the dump thread) or a
 //!   registered thread parked as above. Any other thread — one the program
 //!   started with `std::thread` directly, a library's — might still wake
@@ -47,7 +47,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use crate::inspect::{self, Dump, TaskState};
-use crate::{config, hub, offload, registry, task};
+use crate::{config, offload, registry, task, timer};
 
 const OFF: u8 = 0;
 const ABORT: u8 = 1;
@@ -218,7 +218,7 @@ fn blocked(t: &task::Task) -> bool {
 
 /// A snapshot that shows a deadlock, or `None`.
 fn check() -> Option<Dump> {
-    if !workers_asleep() || hub::pending() != 0 || offload::busy() != 0 {
+    if !workers_asleep() || timer::pending() != 0 || offload::busy() != 0 {
         return None;
     }
     let runtime = RUNTIME.get()?.as_ref()?;

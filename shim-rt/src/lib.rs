@@ -22,7 +22,7 @@
 //!
 //! Timers and readiness are both kept by the workers themselves (the
 //! vendored `may`): each worker slot has its own timer list, served by its
-//! event loop (`hub` is the thin layer over it), and descriptors are
+//! event loop (`timer` is the thin layer over it), and descriptors are
 //! registered in the workers' own selectors (`poller`). An expired timer
 //! or a ready descriptor *wakes* its waiter, which then runs from that
 //! worker's run queue; no coroutine runs inside either.
@@ -34,7 +34,6 @@ pub mod cancel;
 pub mod config;
 mod coop;
 mod deadlock;
-mod hub;
 pub mod inspect;
 pub mod io;
 pub mod latch;
@@ -52,6 +51,7 @@ pub mod sys;
 pub mod task;
 #[cfg(test)]
 mod test_util;
+mod timer;
 pub mod wait;
 
 pub use config::Config;

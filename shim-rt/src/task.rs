@@ -40,7 +40,7 @@ pub struct Task {
     record: Record,
     /// The task that spawned this one (coroutines).
     parent: Option<NonZeroU64>,
-    /// A thread or coroutine of greenstd's own (hub, offload pool):
+    /// A thread or coroutine of greenstd's own (monitor, offload pool):
     /// never registered, never shown.
     internal: bool,
     /// Registered among the live tasks (see `registry`): shown by
@@ -459,7 +459,7 @@ impl Drop for ThreadTask {
 
 thread_local! {
     static THREAD_TASK: ThreadTask = const { ThreadTask(OnceLock::new()) };
-    /// Set on greenstd's own threads (hub, offload pool, detector).
+    /// Set on greenstd's own threads (monitor, offload pool, detector).
     static INTERNAL_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
