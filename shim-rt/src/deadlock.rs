@@ -76,12 +76,16 @@ static DETECTOR: Detector = Detector {
 /// could not be told apart from the program's.
 static RUNTIME: OnceLock<Option<Vec<i32>>> = OnceLock::new();
 
-pub(crate) use crate::sys::thread_ids;
+use crate::sys::thread_ids;
+
+/// How the start-up starts the detector.
+pub(crate) const OBSERVER: crate::start::Observer =
+    crate::start::Observer::after(|_, may_threads| init(may_threads.map(<[i32]>::to_vec)));
 
 /// Reads `GREENSTD_DEADLOCK` and starts the detector's thread (which then
 /// sleeps until kicked). `may_threads` are the threads that appeared while
 /// the scheduler started (`None` when unknown).
-pub(crate) fn init(may_threads: Option<Vec<i32>>) -> io::Result<()> {
+fn init(may_threads: Option<Vec<i32>>) -> io::Result<()> {
     let mode = match std::env::var("GREENSTD_DEADLOCK") {
         Err(std::env::VarError::NotPresent) => ABORT,
         Ok(v) => match v.trim() {

@@ -47,6 +47,7 @@ mod panic_hook;
 pub mod park;
 mod poller;
 mod registry;
+mod start;
 pub mod sys;
 pub mod task;
 #[cfg(test)]
@@ -55,4 +56,22 @@ mod timer;
 pub mod wait;
 
 pub use config::Config;
+
+/// How the runtime starts, once: [`config::start`] (the first spawn, the
+/// first timer, `green::runtime()`) calls it with the resolved settings.
+/// The crate root is the one place that names every layer: it binds the
+/// start-up (`start.rs`) and the observers, in the order they start, into
+/// this hook, so the layers below call up into neither by name.
+static START: fn(&config::Settings) -> std::io::Result<()> = |settings| {
+    start::run(
+        settings,
+        &[
+            overflow::OBSERVER,
+            panic_hook::OBSERVER,
+            monitor::OBSERVER,
+            deadlock::OBSERVER,
+            inspect::OBSERVER,
+        ],
+    )
+};
 pub use park::{in_coroutine, Waker};
