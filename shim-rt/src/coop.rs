@@ -17,7 +17,7 @@ use std::cell::Cell;
 
 /// Blocking calls that return at once before the coroutine yields (tokio's
 /// figure).
-pub const BUDGET: u32 = 128;
+pub(crate) const BUDGET: u32 = 128;
 
 thread_local! {
     static LEFT: Cell<u32> = const { Cell::new(BUDGET) };
@@ -37,18 +37,14 @@ pub(crate) fn reset() {
 /// `thread::yield_now` does (every coroutine runnable now, on its worker or
 /// woken from outside — a timer, I/O, another thread — runs before it),
 /// then returns.
-#[inline(never)]
-pub fn spend() {
-    spend_inline();
-}
-
-/// [`spend`] inlined into its caller, for a frame that never suspends
-/// before it (`io::attempt`, the frame of a non-blocking try): the
-/// thread-local's address is computed there, and a frame that had
-/// suspended first might have computed it on another OS thread. The yield
-/// is out of line.
+///
+/// Inlined into its caller (`io::attempt`, the frame of one non-blocking
+/// try, which never suspends before it): the thread-local's address is
+/// computed there, so call it only from a frame that has not suspended
+/// before (it might have computed the address on another OS thread). The
+/// yield is out of line.
 #[inline(always)]
-pub(crate) fn spend_inline() {
+pub(crate) fn spend() {
     let spent = LEFT.with(|l| {
         let n = l.get().saturating_sub(1);
         l.set(n);

@@ -248,6 +248,12 @@ pub(crate) struct Registration {
     write: Direction,
 }
 
+impl poller::Ready for Registration {
+    fn ready(&self, events: u32) {
+        Registration::ready(self, events);
+    }
+}
+
 impl Registration {
     fn dir(&self, interest: Interest) -> &Direction {
         match interest {
@@ -258,7 +264,7 @@ impl Registration {
 
     /// `flags`: the selector's [`sys::READABLE`], [`sys::WRITABLE`],
     /// [`sys::CLOSED`].
-    pub(crate) fn ready(&self, flags: u32) {
+    fn ready(&self, flags: u32) {
         if flags & sys::CLOSED != 0 {
             // Before the bumps below: see `Direction::seq`.
             self.read.seq.fetch_or(SEQ_CLOSED, Ordering::SeqCst);
@@ -573,7 +579,7 @@ pub fn attempt<R>(op: &mut impl FnMut() -> io::Result<R>) -> io::Result<R> {
     // Done without waiting (a result, or an error such as `EMFILE`): one
     // unit of the cooperative budget.
     if !matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-        crate::coop::spend_inline();
+        crate::coop::spend();
     }
     r
 }
