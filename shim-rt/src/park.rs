@@ -122,6 +122,16 @@ impl Sleeper {
         self.sleep_unless(WAKE | PARK, ASLEEP | PARKED);
     }
 
+    /// The sleep `token` ends: [`Sleeper::sleep`] or
+    /// [`Sleeper::sleep_parked`].
+    #[inline]
+    fn sleep_for(&self, token: Token) {
+        match token {
+            Token::Wake => self.sleep(),
+            Token::Park => self.sleep_parked(),
+        }
+    }
+
     /// Takes the park token if it is there.
     #[inline]
     pub(crate) fn take_park_token(&self) -> bool {
@@ -291,19 +301,23 @@ pub(crate) enum Token {
 ///
 /// In a coroutine the deadline is kept by a worker's timers (`timer`), which
 /// wake the coroutine onto that worker's run queue when it expires.
-#[inline]
+///
+/// Inlined into the suspend point; a sleep with a deadline is out of line.
+#[inline(always)]
 pub(crate) fn sleep_as(me: &Arc<Task>, deadline: Option<Instant>, token: Token) -> bool {
-    let sleep = |s: &Sleeper| match token {
-        Token::Wake => s.sleep(),
-        Token::Park => s.sleep_parked(),
-    };
     let Some(deadline) = deadline else {
         match me.sleeper() {
-            Some(s) => sleep(s),
+            Some(s) => s.sleep_for(token),
             None => std::thread::park(),
         }
         return false;
     };
+    sleep_until(me, deadline, token)
+}
+
+/// [`sleep_as`] with a deadline.
+#[inline(never)]
+fn sleep_until(me: &Arc<Task>, deadline: Instant, token: Token) -> bool {
     let now = Instant::now();
     if now >= deadline {
         return true;
@@ -312,7 +326,7 @@ pub(crate) fn sleep_as(me: &Arc<Task>, deadline: Option<Instant>, token: Token) 
         Some(s) => {
             let me = me.clone();
             let key = timer::add(deadline, Box::new(move || me.wake()));
-            sleep(s);
+            s.sleep_for(token);
             timer::cancel(key);
         }
         None => std::thread::park_timeout(deadline - now),

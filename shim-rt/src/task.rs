@@ -99,6 +99,7 @@ pub(crate) struct RecordView {
 /// `CLOCK_MONOTONIC_COARSE` in nanoseconds: a few nanoseconds to read (no
 /// system call), a few milliseconds of resolution — enough to say how long
 /// a task has waited.
+#[inline]
 pub(crate) fn coarse_now() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
