@@ -1009,8 +1009,9 @@ fn workers(n: usize) {
 }
 
 /// Waits (at most `LIMIT`) until the coroutine `name` is parked in a `kind`
-/// wait recorded at `line` of this file (on `object`, if given).
-fn parked_at(name: &str, kind: WaitKind, line: u32, object: Option<usize>) {
+/// wait recorded at `line` of this file (on `object`, if given), with a
+/// deadline or (`timed` false) without.
+fn parked_at(name: &str, kind: WaitKind, line: u32, object: Option<usize>, timed: bool) {
     let t = Instant::now();
     loop {
         let d = green::dump();
@@ -1020,6 +1021,7 @@ fn parked_at(name: &str, kind: WaitKind, line: u32, object: Option<usize>) {
                 && t.wait().is_some_and(|w| {
                     w.kind() == kind
                         && object.is_none_or(|o| w.object() == o)
+                        && w.is_timed() == timed
                         && w.location().file() == file!()
                         && w.location().line() == line
                 })
@@ -1038,13 +1040,15 @@ fn parked_at(name: &str, kind: WaitKind, line: u32, object: Option<usize>) {
 
 /// The checks every former raw-park wait passes. `make` gives the wait's
 /// body, whose call is at `line`, and the object it waits on when known:
-/// run in a coroutine, it is parked there in a `kind` wait while another
+/// run in a coroutine, it is parked there in a `kind` wait (with a deadline
+/// if `timed`: the fallbacks look again now and then) while another
 /// coroutine runs on its worker; a cancellation ends it with `Cancelled`;
 /// run under `with_timeout`, it ends with `Elapsed`; both promptly.
 fn a_former_raw_park<F, T>(
     name: &str,
     kind: WaitKind,
     line: u32,
+    timed: bool,
     make: impl Fn() -> (Option<usize>, F),
 ) where
     F: FnOnce() -> T + Send + 'static,
@@ -1056,7 +1060,7 @@ fn a_former_raw_park<F, T>(
         .name(name.into())
         .spawn(body)
         .unwrap();
-    parked_at(name, kind, line, object);
+    parked_at(name, kind, line, object, timed);
     let other = thread::spawn(|| 7);
     match other.join_timeout(LIMIT) {
         Ok(r) => assert_eq!(r.unwrap(), 7),
@@ -1205,7 +1209,7 @@ fn unix_connect_to_a_full_backlog(n: usize) {
         assert!(queued.len() < 1000, "the backlog never filled");
     }
     let line = line!() + 3;
-    a_former_raw_park("unix-connect", WaitKind::Connect, line, || {
+    a_former_raw_park("unix-connect", WaitKind::Connect, line, true, || {
         let p = path.clone();
         (None, move || UnixStream::connect(&p).map(drop))
     });
@@ -1237,7 +1241,7 @@ fn child_wait_without_pidfd(n: usize) {
     let children = Arc::new(Mutex::new(Vec::new()));
     let c = children.clone();
     let line = line!() + 5;
-    a_former_raw_park("child-wait", WaitKind::Child, line, || {
+    a_former_raw_park("child-wait", WaitKind::Child, line, true, || {
         let mut child = Command::new("sleep").arg("60").spawn().unwrap();
         let pid = child.id();
         c.lock().unwrap().push(pid);
@@ -1264,5 +1268,105 @@ fn a_child_waited_for_without_pidfd_ends_on_one_worker() {
 fn a_child_waited_for_without_pidfd_ends_on_two_workers() {
     if alone::here() {
         child_wait_without_pidfd(2);
+    }
+}
+
+/// Fills the descriptor table below `FLOOR`, then makes the pollers refuse
+/// every descriptor opened from now on with `errno`; returns the fillers.
+fn refuse_registrations(errno: i32) -> Vec<std::fs::File> {
+    let held = fill_descriptors_below(FLOOR);
+    refuse(libc::SYS_epoll_ctl, Some(FLOOR), errno);
+    held
+}
+
+/// `green::poll` when the kernel refuses to nest its private epoll instance
+/// in the pollers (`ELOOP`, as with about a hundred other pollers of one
+/// descriptor): it looks with `poll(2)` between recorded sleeps.
+fn poll_when_the_nesting_is_refused(n: usize) {
+    use std::os::fd::{AsFd, AsRawFd};
+    workers(n);
+    let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let b = Arc::new(b);
+    let _held = refuse_registrations(libc::ELOOP);
+    let line = line!() + 5;
+    a_former_raw_park("poll", WaitKind::Poll, line, true, || {
+        let b = b.clone();
+        let fd = b.as_raw_fd() as usize;
+        let flags = green::PollFlags::POLLIN;
+        let body = move || green::poll(&mut [green::PollFd::new(b.as_fd(), flags)], None);
+        (Some(fd), body)
+    });
+}
+
+#[test]
+fn a_poll_whose_nesting_is_refused_ends_on_one_worker() {
+    if alone::here() {
+        poll_when_the_nesting_is_refused(1);
+    }
+}
+
+#[test]
+fn a_poll_whose_nesting_is_refused_ends_on_two_workers() {
+    if alone::here() {
+        poll_when_the_nesting_is_refused(2);
+    }
+}
+
+/// `green::wait_readable` on a descriptor epoll refuses (`EPERM`, which
+/// Linux says only for files that are always ready, so only a filter
+/// reaches it): it sleeps until its deadline, recorded on the caller's
+/// descriptor (the normal wait is on a duplicate).
+fn wait_readable_when_epoll_refuses(n: usize) {
+    use std::os::fd::AsRawFd;
+    workers(n);
+    let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let b = Arc::new(b);
+    let _held = refuse_registrations(libc::EPERM);
+    let line = line!() + 4;
+    a_former_raw_park("wait-readable", WaitKind::Read, line, false, || {
+        let b = b.clone();
+        let fd = b.as_raw_fd() as usize;
+        (Some(fd), move || green::wait_readable(&*b, None))
+    });
+}
+
+#[test]
+fn a_wait_readable_that_epoll_refuses_ends_on_one_worker() {
+    if alone::here() {
+        wait_readable_when_epoll_refuses(1);
+    }
+}
+
+#[test]
+fn a_wait_readable_that_epoll_refuses_ends_on_two_workers() {
+    if alone::here() {
+        wait_readable_when_epoll_refuses(2);
+    }
+}
+
+/// `Signals::recv` when its pipe cannot be registered (`ENOMEM`): it looks
+/// again every 10 ms, a timed wait (the normal one has no deadline).
+fn signals_when_the_pipe_is_refused(n: usize) {
+    use green::signal::{Signals, SIGUSR2};
+    workers(n);
+    let _held = refuse_registrations(libc::ENOMEM);
+    let line = line!() + 3;
+    a_former_raw_park("signals", WaitKind::Read, line, true, || {
+        let mut signals = Signals::new([SIGUSR2]).unwrap();
+        (None, move || signals.recv())
+    });
+}
+
+#[test]
+fn signals_whose_pipe_is_refused_end_on_one_worker() {
+    if alone::here() {
+        signals_when_the_pipe_is_refused(1);
+    }
+}
+
+#[test]
+fn signals_whose_pipe_is_refused_end_on_two_workers() {
+    if alone::here() {
+        signals_when_the_pipe_is_refused(2);
     }
 }
