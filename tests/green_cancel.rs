@@ -1280,14 +1280,46 @@ fn refuse_registrations(errno: i32) -> Vec<std::fs::File> {
 }
 
 /// `green::poll` when the kernel refuses to nest its private epoll instance
-/// in the pollers (`ELOOP`, as with about a hundred other pollers of one
-/// descriptor): it looks with `poll(2)` between recorded sleeps.
+/// in the pollers: it looks with `poll(2)` between recorded sleeps. Linux
+/// allows 500 nested wake-up paths of this length to one file
+/// (`path_limits` in fs/eventpoll.c), so 600 pollers of one descriptor are
+/// enough for the later ones to be refused (`EINVAL`).
 fn poll_when_the_nesting_is_refused(n: usize) {
+    use std::io::Write as _;
     use std::os::fd::{AsFd, AsRawFd};
     workers(n);
-    let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     let b = Arc::new(b);
-    let _held = refuse_registrations(libc::ELOOP);
+    let poller = |b: Arc<std::os::unix::net::UnixStream>| {
+        move || {
+            green::poll(
+                &mut [green::PollFd::new(b.as_fd(), green::PollFlags::POLLIN)],
+                None,
+            )
+        }
+    };
+    let fillers: Vec<_> = (0..600)
+        .map(|_| {
+            let body = poller(b.clone());
+            thread::Builder::new()
+                .name("filler".into())
+                .spawn(body)
+                .unwrap()
+        })
+        .collect();
+    let t = Instant::now();
+    while !green::dump()
+        .tasks()
+        .iter()
+        .any(|t| t.name() == Some("filler") && t.wait().is_some_and(|w| w.kind() == WaitKind::Poll))
+    {
+        assert!(
+            t.elapsed() < LIMIT,
+            "no poller was refused\n{}",
+            green::dump()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let line = line!() + 5;
     a_former_raw_park("poll", WaitKind::Poll, line, true, || {
         let b = b.clone();
@@ -1296,6 +1328,10 @@ fn poll_when_the_nesting_is_refused(n: usize) {
         let body = move || green::poll(&mut [green::PollFd::new(b.as_fd(), flags)], None);
         (Some(fd), body)
     });
+    a.write_all(b"x").unwrap();
+    for f in fillers {
+        assert_eq!(f.join_timeout(LIMIT).unwrap().unwrap().unwrap(), 1);
+    }
 }
 
 #[test]
