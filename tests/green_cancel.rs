@@ -1290,13 +1290,10 @@ fn poll_when_the_nesting_is_refused(n: usize) {
     workers(n);
     let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     let b = Arc::new(b);
+    let line = line!() + 3;
     let poller = |b: Arc<std::os::unix::net::UnixStream>| {
-        move || {
-            green::poll(
-                &mut [green::PollFd::new(b.as_fd(), green::PollFlags::POLLIN)],
-                None,
-            )
-        }
+        let flags = green::PollFlags::POLLIN;
+        move || green::poll(&mut [green::PollFd::new(b.as_fd(), flags)], None)
     };
     let fillers: Vec<_> = (0..600)
         .map(|_| {
@@ -1320,13 +1317,8 @@ fn poll_when_the_nesting_is_refused(n: usize) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let line = line!() + 5;
     a_former_raw_park("poll", WaitKind::Poll, line, true, || {
-        let b = b.clone();
-        let fd = b.as_raw_fd() as usize;
-        let flags = green::PollFlags::POLLIN;
-        let body = move || green::poll(&mut [green::PollFd::new(b.as_fd(), flags)], None);
-        (Some(fd), body)
+        (Some(b.as_raw_fd() as usize), poller(b.clone()))
     });
     a.write_all(b"x").unwrap();
     for f in fillers {
