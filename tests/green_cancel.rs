@@ -1398,3 +1398,76 @@ fn signals_whose_pipe_is_refused_end_on_two_workers() {
         signals_when_the_pipe_is_refused(2);
     }
 }
+
+/// `cancel_while_blocked` on one body of `make`, then another under a
+/// 50 ms `with_timeout`, which must end with `Elapsed`.
+fn cancelled_and_timed_out<F, T>(what: &str, mut make: impl FnMut() -> F)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + std::fmt::Debug + 'static,
+{
+    cancel_while_blocked(what, make());
+    let body = make();
+    let h = thread::spawn(move || green::with_timeout(Duration::from_millis(50), body));
+    let r = h
+        .join_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("{what}: still waiting after its deadline"));
+    assert!(
+        matches!(r, Ok(Err(green::Elapsed { .. }))),
+        "{what}: {r:?} instead of Elapsed"
+    );
+}
+
+/// The normal paths of the same families, each a wait on its I/O source:
+/// a pipe, `Child::wait` on its pidfd, `wait_readable`/`wait_writable`,
+/// `poll`, `Signals::recv`.
+#[test]
+fn io_process_and_os_waits_can_be_cancelled_and_timed_out() {
+    use greenstd::process::Command;
+    use std::os::fd::AsFd;
+    two_workers();
+    let (r, w) = greenstd::io::pipe().unwrap();
+    let r = Arc::new(r);
+    cancelled_and_timed_out("pipe read", || {
+        let r = r.clone();
+        move || (&*r).read(&mut [0; 8]).map_err(|e| e.kind())
+    });
+    let mut pids = Vec::new();
+    cancelled_and_timed_out("Child::wait", || {
+        let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+        pids.push(child.id());
+        move || child.wait()
+    });
+    let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let b = Arc::new(b);
+    cancelled_and_timed_out("wait_readable", || {
+        let b = b.clone();
+        move || green::wait_readable(&*b, None)
+    });
+    cancelled_and_timed_out("poll", || {
+        let b = b.clone();
+        let flags = green::PollFlags::POLLIN;
+        move || green::poll(&mut [green::PollFd::new(b.as_fd(), flags)], None)
+    });
+    let (c, _d) = std::os::unix::net::UnixStream::pair().unwrap();
+    c.set_nonblocking(true).unwrap();
+    while (&c).write(&[0; 4096]).is_ok() {}
+    let c = Arc::new(c);
+    cancelled_and_timed_out("wait_writable", || {
+        let c = c.clone();
+        move || green::wait_writable(&*c, None)
+    });
+    cancelled_and_timed_out("Signals::recv", || {
+        let mut signals = green::signal::Signals::new([green::signal::SIGUSR2]).unwrap();
+        move || signals.recv()
+    });
+    drop(w);
+    for pid in pids {
+        // SAFETY: kill(2) and waitpid(2) of a child this test spawned, whose
+        // cancelled waiter did not reap it.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
+        }
+    }
+}
