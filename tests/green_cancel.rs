@@ -1,12 +1,15 @@
 //! Cancellation (`green::JoinHandleExt::cancel`): a coroutine unwinds from
 //! the blocking call it is in — socket I/O, accept, connect, locks,
-//! condition variables, channels, join, sleep, park, Barrier, Once — with
-//! its destructors run, and `join` reports `Cancelled`. Group and Pool
-//! cancel_all, shield, checkpoint, and the quiet panic hook.
+//! condition variables, channels, join, sleep, park, Barrier, Once, pipes,
+//! a child's exit, green-os's readiness waits and `Signals` — with its
+//! destructors run, and `join` reports `Cancelled`. Group and Pool
+//! cancel_all, shield, checkpoint, the quiet panic hook, the destructor
+//! rule, and the waits that once parked outside the wait record (their
+//! fallbacks reached with the kernel's own limits or a seccomp filter).
 
 mod alone;
 
-use greenstd::green::{self, Cancelled, Event, Group, JoinHandleExt, Pool};
+use greenstd::green::{self, Cancelled, Event, Group, JoinHandleExt, Pool, TaskState, WaitKind};
 use greenstd::io::{Read, Write};
 use greenstd::net::{TcpListener, TcpStream};
 use greenstd::sync::{mpsc, Arc, Barrier, Condvar, Mutex, Once, RwLock};
@@ -986,12 +989,12 @@ fn an_unwinding_that_waits_leaves_no_panic_behind_on_its_workers() {
 // poll fallback, its wait on a descriptor epoll refuses, the signal pipe's
 // fallback). Each is recorded in `dump()` at the caller's line with its kind,
 // ends with a cancellation and with `with_timeout`'s deadline, and leaves its
-// worker free (1 worker, no hand-off, and 2 workers). Their fallback branches
-// need the kernel to refuse something it never refuses here; a seccomp filter
-// in the test's own process (`alone`) makes it refuse.
+// worker free (1 worker, no hand-off, and 2 workers). The fallbacks run when
+// the kernel refuses something: poll's past the kernel's limit of nested
+// epoll paths to one file; the others on refusals that need a full kernel
+// (or none happen on Linux), made here by a seccomp filter in the test's own
+// process (`alone`).
 // ---------------------------------------------------------------------------
-
-use greenstd::green::{TaskState, WaitKind};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
