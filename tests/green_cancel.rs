@@ -1095,102 +1095,6 @@ fn a_former_raw_park<F, T>(
     assert!(t.elapsed() >= Duration::from_millis(300));
 }
 
-/// The `seccomp_data` offsets of a system call's number, its architecture
-/// and the low half of its argument `i` (little-endian targets).
-const NR: u32 = 0;
-const ARCH: u32 = 4;
-const fn arg(i: u32) -> u32 {
-    16 + 8 * i
-}
-
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
-
-/// Makes the kernel fail the system call `nr` with `errno`, for every thread
-/// of this process, for the rest of its life (run the test `alone`). With
-/// `fd_floor`, only `epoll_ctl(_, EPOLL_CTL_ADD, fd, _)` with `fd >=
-/// fd_floor` fails: the registrations of descriptors opened after
-/// [`fill_descriptors_below`].
-fn refuse(nr: libc::c_long, fd_floor: Option<u32>, errno: i32) {
-    use libc::{sock_filter, BPF_ABS, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
-    let load = |k| sock_filter {
-        code: (BPF_LD | BPF_W | BPF_ABS) as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    // Goes on when equal (or greater), else jumps to the last instruction.
-    let test = |op, k, allow: u8| sock_filter {
-        code: (BPF_JMP | op | BPF_K) as u16,
-        jt: 0,
-        jf: allow,
-        k,
-    };
-    let ret = |k| sock_filter {
-        code: (BPF_RET | BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let mut f = vec![load(ARCH), test(BPF_JEQ, AUDIT_ARCH, 0), load(NR)];
-    f.push(test(BPF_JEQ, nr as u32, 0));
-    if let Some(floor) = fd_floor {
-        f.push(load(arg(1)));
-        f.push(test(BPF_JEQ, libc::EPOLL_CTL_ADD as u32, 0));
-        f.push(load(arg(2)));
-        f.push(test(BPF_JGE, floor, 0));
-    }
-    f.push(ret(libc::SECCOMP_RET_ERRNO | errno as u32));
-    f.push(ret(libc::SECCOMP_RET_ALLOW));
-    // Point each test's "else" at the last instruction.
-    let last = f.len() - 1;
-    for (i, ins) in f.iter_mut().enumerate() {
-        if ins.code == (BPF_JMP | BPF_JEQ | BPF_K) as u16
-            || ins.code == (BPF_JMP | BPF_JGE | BPF_K) as u16
-        {
-            ins.jf = (last - i - 1) as u8;
-        }
-    }
-    let prog = libc::sock_fprog {
-        len: f.len() as u16,
-        filter: f.as_mut_ptr(),
-    };
-    // SAFETY: plain prctl/seccomp calls; `prog` points at `f`, alive
-    // during the call (the kernel copies the program).
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        let r = libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_TSYNC,
-            &prog as *const libc::sock_fprog,
-        );
-        assert_eq!(r, 0, "seccomp: {}", std::io::Error::last_os_error());
-    }
-}
-
-/// Opens `/dev/null` until every descriptor number below `floor` is taken,
-/// so that the next one opened is `floor` or above; returns them (keep
-/// them open).
-fn fill_descriptors_below(floor: u32) -> Vec<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    let mut held = Vec::new();
-    loop {
-        let f = std::fs::File::open("/dev/null").unwrap();
-        let n = f.as_raw_fd() as u32;
-        held.push(f);
-        if n + 1 >= floor {
-            return held;
-        }
-    }
-}
-
-/// Descriptors from here on are not registered by the pollers: epoll_ctl
-/// fails with `errno` for them.
-const FLOOR: u32 = 200;
-
 fn unix_connect_to_a_full_backlog(n: usize) {
     use greenstd::os::unix::net::UnixStream;
     workers(n);
@@ -1232,54 +1136,6 @@ fn a_unix_connect_to_a_full_backlog_ends_on_two_workers() {
     if alone::here() {
         unix_connect_to_a_full_backlog(2);
     }
-}
-
-/// `Child::wait` on a kernel without `pidfd_open` (ENOSYS): it polls
-/// `try_wait` between recorded sleeps, on the child's process id (the
-/// pidfd's wait is on its descriptor).
-fn child_wait_without_pidfd(n: usize) {
-    use greenstd::process::Command;
-    workers(n);
-    refuse(libc::SYS_pidfd_open, None, libc::ENOSYS);
-    let children = Arc::new(Mutex::new(Vec::new()));
-    let c = children.clone();
-    let line = line!() + 5;
-    a_former_raw_park("child-wait", WaitKind::Child, line, true, || {
-        let mut child = Command::new("sleep").arg("60").spawn().unwrap();
-        let pid = child.id();
-        c.lock().unwrap().push(pid);
-        (Some(pid as usize), move || child.wait())
-    });
-    for pid in children.lock().unwrap().iter() {
-        // SAFETY: kill(2) and waitpid(2) of a child this test spawned, whose
-        // cancelled waiter did not reap it.
-        unsafe {
-            libc::kill(*pid as libc::pid_t, libc::SIGKILL);
-            libc::waitpid(*pid as libc::pid_t, std::ptr::null_mut(), 0);
-        }
-    }
-}
-
-#[test]
-fn a_child_waited_for_without_pidfd_ends_on_one_worker() {
-    if alone::here() {
-        child_wait_without_pidfd(1);
-    }
-}
-
-#[test]
-fn a_child_waited_for_without_pidfd_ends_on_two_workers() {
-    if alone::here() {
-        child_wait_without_pidfd(2);
-    }
-}
-
-/// Fills the descriptor table below `FLOOR`, then makes the pollers refuse
-/// every descriptor opened from now on with `errno`; returns the fillers.
-fn refuse_registrations(errno: i32) -> Vec<std::fs::File> {
-    let held = fill_descriptors_below(FLOOR);
-    refuse(libc::SYS_epoll_ctl, Some(FLOOR), errno);
-    held
 }
 
 /// `green::poll` when the kernel refuses to nest its private epoll instance
@@ -1343,62 +1199,225 @@ fn a_poll_whose_nesting_is_refused_ends_on_two_workers() {
     }
 }
 
-/// `green::wait_readable` on a descriptor epoll refuses (`EPERM`, which
-/// Linux says only for files that are always ready, so only a filter
-/// reaches it): it sleeps until its deadline, recorded on the caller's
-/// descriptor (the normal wait is on a duplicate).
-fn wait_readable_when_epoll_refuses(n: usize) {
-    use std::os::fd::AsRawFd;
-    workers(n);
-    let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-    let b = Arc::new(b);
-    let _held = refuse_registrations(libc::EPERM);
-    let line = line!() + 4;
-    a_former_raw_park("wait-readable", WaitKind::Read, line, false, || {
-        let b = b.clone();
-        let fd = b.as_raw_fd() as usize;
-        (Some(fd), move || green::wait_readable(&*b, None))
-    });
-}
+/// The fallbacks behind a refusal no kernel here makes by itself: a
+/// seccomp filter (Linux, x86-64 and AArch64) makes it, in the test's own
+/// process.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod refused {
+    use super::*;
 
-#[test]
-fn a_wait_readable_that_epoll_refuses_ends_on_one_worker() {
-    if alone::here() {
-        wait_readable_when_epoll_refuses(1);
+    /// The `seccomp_data` offsets of a system call's number, its architecture
+    /// and the low half of its argument `i` (little-endian targets).
+    const NR: u32 = 0;
+    const ARCH: u32 = 4;
+    const fn arg(i: u32) -> u32 {
+        16 + 8 * i
     }
-}
 
-#[test]
-fn a_wait_readable_that_epoll_refuses_ends_on_two_workers() {
-    if alone::here() {
-        wait_readable_when_epoll_refuses(2);
+    #[cfg(target_arch = "x86_64")]
+    const AUDIT_ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const AUDIT_ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
+
+    /// Makes the kernel fail the system call `nr` with `errno`, for every thread
+    /// of this process, for the rest of its life (run the test `alone`). With
+    /// `fd_floor`, only `epoll_ctl(_, EPOLL_CTL_ADD, fd, _)` with `fd >=
+    /// fd_floor` fails: the registrations of descriptors opened after
+    /// [`fill_descriptors_below`].
+    fn refuse(nr: libc::c_long, fd_floor: Option<u32>, errno: i32) {
+        use libc::{
+            sock_filter, BPF_ABS, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W,
+        };
+        let load = |k| sock_filter {
+            code: (BPF_LD | BPF_W | BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        // Goes on when equal (or greater), else jumps to the last instruction.
+        let test = |op, k, allow: u8| sock_filter {
+            code: (BPF_JMP | op | BPF_K) as u16,
+            jt: 0,
+            jf: allow,
+            k,
+        };
+        let ret = |k| sock_filter {
+            code: (BPF_RET | BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        let mut f = vec![load(ARCH), test(BPF_JEQ, AUDIT_ARCH, 0), load(NR)];
+        f.push(test(BPF_JEQ, nr as u32, 0));
+        if let Some(floor) = fd_floor {
+            f.push(load(arg(1)));
+            f.push(test(BPF_JEQ, libc::EPOLL_CTL_ADD as u32, 0));
+            f.push(load(arg(2)));
+            f.push(test(BPF_JGE, floor, 0));
+        }
+        f.push(ret(libc::SECCOMP_RET_ERRNO | errno as u32));
+        f.push(ret(libc::SECCOMP_RET_ALLOW));
+        // Point each test's "else" at the last instruction.
+        let last = f.len() - 1;
+        for (i, ins) in f.iter_mut().enumerate() {
+            if ins.code == (BPF_JMP | BPF_JEQ | BPF_K) as u16
+                || ins.code == (BPF_JMP | BPF_JGE | BPF_K) as u16
+            {
+                ins.jf = (last - i - 1) as u8;
+            }
+        }
+        let prog = libc::sock_fprog {
+            len: f.len() as u16,
+            filter: f.as_mut_ptr(),
+        };
+        // SAFETY: plain prctl/seccomp calls; `prog` points at `f`, alive
+        // during the call (the kernel copies the program).
+        unsafe {
+            assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+            let r = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                libc::SECCOMP_FILTER_FLAG_TSYNC,
+                &prog as *const libc::sock_fprog,
+            );
+            assert_eq!(r, 0, "seccomp: {}", std::io::Error::last_os_error());
+        }
     }
-}
 
-/// `Signals::recv` when its pipe cannot be registered (`ENOMEM`): it looks
-/// again every 10 ms, a timed wait (the normal one has no deadline).
-fn signals_when_the_pipe_is_refused(n: usize) {
-    use green::signal::{Signals, SIGUSR2};
-    workers(n);
-    let _held = refuse_registrations(libc::ENOMEM);
-    let line = line!() + 3;
-    a_former_raw_park("signals", WaitKind::Read, line, true, || {
-        let mut signals = Signals::new([SIGUSR2]).unwrap();
-        (None, move || signals.recv())
-    });
-}
-
-#[test]
-fn signals_whose_pipe_is_refused_end_on_one_worker() {
-    if alone::here() {
-        signals_when_the_pipe_is_refused(1);
+    /// Opens `/dev/null` until every descriptor number below `floor` is taken,
+    /// so that the next one opened is `floor` or above; returns them (keep
+    /// them open).
+    fn fill_descriptors_below(floor: u32) -> Vec<std::fs::File> {
+        use std::os::fd::AsRawFd;
+        let mut held = Vec::new();
+        loop {
+            let f = std::fs::File::open("/dev/null").unwrap();
+            let n = f.as_raw_fd() as u32;
+            held.push(f);
+            if n + 1 >= floor {
+                return held;
+            }
+        }
     }
-}
 
-#[test]
-fn signals_whose_pipe_is_refused_end_on_two_workers() {
-    if alone::here() {
-        signals_when_the_pipe_is_refused(2);
+    /// Descriptors from here on are not registered by the pollers: epoll_ctl
+    /// fails with `errno` for them.
+    const FLOOR: u32 = 200;
+
+    /// Fills the descriptor table below `FLOOR`, then makes the pollers refuse
+    /// every descriptor opened from now on with `errno`; returns the fillers.
+    fn refuse_registrations(errno: i32) -> Vec<std::fs::File> {
+        let held = fill_descriptors_below(FLOOR);
+        refuse(libc::SYS_epoll_ctl, Some(FLOOR), errno);
+        held
+    }
+
+    /// `Child::wait` when the kernel gives no pidfd (`pidfd_open` says
+    /// `ENOSYS`) or the pollers refuse it (`EPERM`): it polls `try_wait`
+    /// between recorded sleeps, on the child's process id (the pidfd's wait
+    /// is on its descriptor).
+    fn child_wait_by_polling(n: usize, no_pidfd: bool) {
+        use greenstd::process::Command;
+        workers(n);
+        let _held = if no_pidfd {
+            refuse(libc::SYS_pidfd_open, None, libc::ENOSYS);
+            Vec::new()
+        } else {
+            refuse_registrations(libc::EPERM)
+        };
+        let children = Arc::new(Mutex::new(Vec::new()));
+        let c = children.clone();
+        let line = line!() + 5;
+        a_former_raw_park("child-wait", WaitKind::Child, line, true, || {
+            let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+            let pid = child.id();
+            c.lock().unwrap().push(pid);
+            (Some(pid as usize), move || child.wait())
+        });
+        reap(&children.lock().unwrap());
+    }
+
+    #[test]
+    fn a_child_waited_for_without_pidfd_ends_on_one_worker() {
+        if alone::here() {
+            child_wait_by_polling(1, true);
+        }
+    }
+
+    #[test]
+    fn a_child_waited_for_without_pidfd_ends_on_two_workers() {
+        if alone::here() {
+            child_wait_by_polling(2, true);
+        }
+    }
+
+    #[test]
+    fn a_child_whose_pidfd_the_pollers_refuse_ends_on_two_workers() {
+        if alone::here() {
+            child_wait_by_polling(2, false);
+        }
+    }
+
+    /// `green::wait_readable` on a descriptor epoll refuses (`EPERM`, which
+    /// Linux says only for files that are always ready, so only a filter
+    /// reaches it): it sleeps until its deadline, recorded on the caller's
+    /// descriptor (the normal wait is on a duplicate).
+    fn wait_readable_when_epoll_refuses(n: usize) {
+        use std::os::fd::AsRawFd;
+        workers(n);
+        let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let b = Arc::new(b);
+        let _held = refuse_registrations(libc::EPERM);
+        let line = line!() + 4;
+        a_former_raw_park("wait-readable", WaitKind::Read, line, false, || {
+            let b = b.clone();
+            let fd = b.as_raw_fd() as usize;
+            (Some(fd), move || green::wait_readable(&*b, None))
+        });
+    }
+
+    #[test]
+    fn a_wait_readable_that_epoll_refuses_ends_on_one_worker() {
+        if alone::here() {
+            wait_readable_when_epoll_refuses(1);
+        }
+    }
+
+    #[test]
+    fn a_wait_readable_that_epoll_refuses_ends_on_two_workers() {
+        if alone::here() {
+            wait_readable_when_epoll_refuses(2);
+        }
+    }
+
+    /// `Signals::recv` when its pipe cannot be registered (`ENOMEM`): it looks
+    /// again every 10 ms, a timed wait (the normal one has no deadline).
+    fn signals_when_the_pipe_is_refused(n: usize) {
+        use green::signal::{Signals, SIGUSR2};
+        workers(n);
+        let _held = refuse_registrations(libc::ENOMEM);
+        let line = line!() + 3;
+        a_former_raw_park("signals", WaitKind::Read, line, true, || {
+            let mut signals = Signals::new([SIGUSR2]).unwrap();
+            (None, move || signals.recv())
+        });
+    }
+
+    #[test]
+    fn signals_whose_pipe_is_refused_end_on_one_worker() {
+        if alone::here() {
+            signals_when_the_pipe_is_refused(1);
+        }
+    }
+
+    #[test]
+    fn signals_whose_pipe_is_refused_end_on_two_workers() {
+        if alone::here() {
+            signals_when_the_pipe_is_refused(2);
+        }
     }
 }
 
@@ -1465,9 +1484,15 @@ fn io_process_and_os_waits_can_be_cancelled_and_timed_out() {
         move || signals.recv()
     });
     drop(w);
-    for pid in pids {
-        // SAFETY: kill(2) and waitpid(2) of a child this test spawned, whose
-        // cancelled waiter did not reap it.
+    reap(&pids);
+}
+
+/// Kills and reaps the children of `pids`, whose cancelled waiters left
+/// them running.
+fn reap(pids: &[u32]) {
+    for &pid in pids {
+        // SAFETY: kill(2) and waitpid(2) of a child this test spawned and
+        // nobody reaped.
         unsafe {
             libc::kill(pid as libc::pid_t, libc::SIGKILL);
             libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
