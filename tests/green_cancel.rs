@@ -991,9 +991,10 @@ fn an_unwinding_that_waits_leaves_no_panic_behind_on_its_workers() {
 // ends with a cancellation and with `with_timeout`'s deadline, and leaves its
 // worker free (1 worker, no hand-off, and 2 workers). The fallbacks run when
 // the kernel refuses something: poll's past the kernel's limit of nested
-// epoll paths to one file; the others on refusals that need a full kernel
-// (or none happen on Linux), made here by a seccomp filter in the test's own
-// process (`alone`).
+// epoll paths to one file, reached here with 600 pollers; the others on
+// refusals this kernel does not make (no `pidfd_open` before Linux 5.3,
+// epoll out of memory, an `EPERM` Linux gives only for files that are always
+// ready), made here by a seccomp filter in the test's own process (`alone`).
 // ---------------------------------------------------------------------------
 
 const LIMIT: Duration = Duration::from_secs(60);
