@@ -184,6 +184,12 @@ impl<T> TimeOutList<T> {
     // this will remove all the expired timeout event
     // and call the supplied function with registered data
     // return the time in ns for the next expiration
+    /// greenstd patch: no timeout is pending (a look under the lock, no
+    /// clock read).
+    pub fn is_empty(&self) -> bool {
+        self.timer_bh.lock().is_empty()
+    }
+
     pub fn schedule_timer<F: Fn(T)>(&self, now: u64, f: &F) -> Option<u64> {
         loop {
             // first peek the BH to see if there is any timeout event

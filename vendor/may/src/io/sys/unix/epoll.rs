@@ -44,6 +44,29 @@ fn readiness(flags: EpollFlags) -> u32 {
 }
 
 /// greenstd patch: an empty event, for event buffers.
+/// greenstd patch: `epoll_wait` as a plain system call (`epoll_pwait`
+/// with no signal mask, the call glibc's wrapper makes), without the
+/// wrapper's thread-cancellation bookkeeping around it (two calls, about
+/// 30 instructions per wait; Rust never cancels threads).
+fn epoll_wait(epoll: &Epoll, events: &mut [SysEvent], timeout: EpollTimeout) -> nix::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the buffer holds `events.len()` events (`EpollEvent` is a
+    // transparent `epoll_event`) and lives across the call; with no signal
+    // mask the kernel ignores the mask's size.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_epoll_pwait,
+            epoll.0.as_raw_fd(),
+            events.as_mut_ptr().cast::<libc::epoll_event>(),
+            events.len().min(libc::c_int::MAX as usize) as libc::c_int,
+            libc::c_int::from(timeout),
+            std::ptr::null::<libc::sigset_t>(),
+            std::mem::size_of::<libc::sigset_t>(),
+        )
+    };
+    nix::errno::Errno::result(r).map(|n| n as usize)
+}
+
 pub(crate) fn empty_event() -> SysEvent {
     EpollEvent::empty()
 }
@@ -147,7 +170,7 @@ impl Selector {
             timeout_ms = EpollTimeout::ZERO;
         }
         // Wait for epoll events for at most timeout_ms milliseconds
-        let n = epoll.wait(events, timeout_ms);
+        let n = epoll_wait(epoll, events, timeout_ms);
         if sleeps {
             scheduler.wake_from_sleep(id);
         }
@@ -176,9 +199,15 @@ impl Selector {
 
         // deal with the timer list
         #[cfg(feature = "io_timeout")]
-        let next_expire = single_selector
-            .timer_list
-            .schedule_timer(now(), &timeout_handler);
+        // greenstd patch: no clock read when no io timeout is pending
+        // (greenstd's sockets never add one; a read is ~90 instructions).
+        let next_expire = if single_selector.timer_list.is_empty() {
+            None
+        } else {
+            single_selector
+                .timer_list
+                .schedule_timer(now(), &timeout_handler)
+        };
         #[cfg(not(feature = "io_timeout"))]
         let next_expire = None;
         Ok(next_expire)
@@ -254,7 +283,7 @@ impl Selector {
         let Some(_guard) = single_selector.poll_lock.try_lock() else {
             return 0;
         };
-        let n = match single_selector.epoll.wait(events, EpollTimeout::ZERO) {
+        let n = match epoll_wait(&single_selector.epoll, events, EpollTimeout::ZERO) {
             Ok(n) => n,
             Err(_) => return 0,
         };
@@ -403,7 +432,7 @@ impl Selector {
             return;
         };
         let mut events = [EpollEvent::empty(); POLL_NOW_EVENTS];
-        let n = match single_selector.epoll.wait(&mut events, EpollTimeout::ZERO) {
+        let n = match epoll_wait(&single_selector.epoll, &mut events, EpollTimeout::ZERO) {
             Ok(n) => n,
             Err(_) => return,
         };
