@@ -192,6 +192,7 @@ impl SlotTimers {
 
     /// The worker is about to sleep: records until when, and returns the
     /// nanoseconds until the next deadline (`None`: no timer).
+    #[inline]
     pub(crate) fn plan(&self) -> Option<u64> {
         // No timer: no lock. Either `add` sees FOREVER (and wakes the
         // worker) or this sees its count.
