@@ -191,8 +191,10 @@ impl Selector {
             return Ok(None);
         }
 
-        // free the unused event_data
-        {
+        // free the unused event_data; greenstd patch: the lock only when
+        // there is something to free (what is queued after the look is
+        // freed by the next round, as what came after the free was).
+        if !single_selector.free_ev.is_empty() || !single_selector.retired.is_empty() {
             let _guard = single_selector.poll_lock.lock();
             self.free_unused_event_data(id);
         }
@@ -384,7 +386,8 @@ impl Selector {
         while !free_ev.is_empty() && !free_ev.bulk_pop().is_empty() {}
         // greenstd patch: and the embedder's retired registrations.
         let retired = &self.vec[id].retired;
-        while let Some(token) = retired.pop() {
+        while !retired.is_empty() {
+            let Some(token) = retired.pop() else { break };
             (crate::embed::io_hook().release)(token);
         }
     }
