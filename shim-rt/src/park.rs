@@ -4,15 +4,14 @@
 //! These are the primitives every blocking shim is built on. They may return
 //! spuriously: callers loop on their own condition.
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use may::embed::Suspended;
 
 use crate::task::{self, Task};
-use crate::timer;
+use crate::{atomic, timer};
 
 /// `true` when the caller runs inside a coroutine, `false` on a plain OS thread.
 ///
@@ -76,18 +75,19 @@ impl std::fmt::Debug for Waker {
 /// `thread::park` ([`Sleeper::sleep_parked`]), so it never cuts a lock's
 /// or a channel's wait short. Waits loop on their own condition, so a wake
 /// token left over from an earlier wait costs one spurious return.
-pub(crate) struct Sleeper {
-    state: AtomicU8,
+pub(crate) struct Sleeper<C = Suspended> {
+    state: atomic::AtomicU8,
     /// The sleeping coroutine. Written by the owner's `suspend` callback
     /// while `ASLEEP` is clear (no waker touches it then); taken by whoever
-    /// clears `ASLEEP`.
-    co: UnsafeCell<Option<Suspended>>,
+    /// clears `ASLEEP`. (`C` is a stand-in in the loom model, which cannot
+    /// suspend a coroutine.)
+    co: atomic::UnsafeCell<Option<C>>,
 }
 
 // SAFETY: `co` is only touched by the party the state word makes its
 // owner (see the field), one at a time; the acquire/release operations on
-// the state order those accesses.
-unsafe impl Sync for Sleeper {}
+// the state order those accesses. What it holds is sent between threads.
+unsafe impl<C: Send> Sync for Sleeper<C> {}
 
 /// A wake-up is pending: the next sleep returns at once.
 const WAKE: u8 = 1;
@@ -98,14 +98,110 @@ const ASLEEP: u8 = 4;
 /// With `ASLEEP`: the sleep is `thread::park`'s, which an unpark ends too.
 const PARKED: u8 = 8;
 
-impl Sleeper {
-    pub(crate) const fn new() -> Sleeper {
+/// The state machine, one step per method: the code the coroutine's sleep
+/// and its wakers run, and what the loom model drives
+/// (`loom_models.rs`, with a stand-in for the suspended coroutine).
+impl<C> Sleeper<C> {
+    pub(crate) fn new() -> Sleeper<C> {
         Sleeper {
-            state: AtomicU8::new(0),
-            co: UnsafeCell::new(None),
+            state: atomic::AtomicU8::new(0),
+            co: atomic::UnsafeCell::new(None),
         }
     }
 
+    /// Takes the park token if it is there.
+    #[inline]
+    pub(crate) fn take_park_token(&self) -> bool {
+        // Only the owner clears PARK: seen here, it is still there below.
+        self.state.load(Ordering::Relaxed) & PARK != 0
+            && self.state.fetch_and(!PARK, Ordering::Acquire) & PARK != 0
+    }
+
+    /// The owner's look before it suspends: `true` when a bit of `stop` is
+    /// set (a wake-up is consumed, a park token left): it runs on.
+    #[inline]
+    fn stopped(&self, stop: u8) -> bool {
+        let s = self.state.load(Ordering::Relaxed);
+        if s & stop != 0 {
+            if s & WAKE != 0 {
+                self.state.fetch_and(!WAKE, Ordering::Acquire);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// The owner, off its stack (in may's `suspend` callback), puts itself
+    /// in the cell, which is its own while ASLEEP is clear.
+    #[inline]
+    fn put(&self, co: C) {
+        // SAFETY: ASLEEP is clear: the cell is the owner's.
+        self.co.with_mut(|p| unsafe { *p = Some(co) });
+    }
+
+    /// Takes the coroutine out of the cell: by the owner when [`settle`]
+    /// fails, by the waker that cleared ASLEEP.
+    ///
+    /// [`settle`]: Sleeper::settle
+    #[inline]
+    fn take(&self) -> Option<C> {
+        // SAFETY: the caller owns the cell (see `co`).
+        self.co.with_mut(|p| unsafe { (*p).take() })
+    }
+
+    /// Sets `asleep` unless a bit of `stop` is set by now: `true` when the
+    /// coroutine now belongs to whoever clears ASLEEP (who may resume it at
+    /// once: the owner touches nothing of `self` after); `false` when it
+    /// was stopped (a wake-up consumed): the owner takes itself back.
+    #[inline]
+    fn settle(&self, stop: u8, asleep: u8) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & stop != 0 {
+                // Woken since the look before (wakers never touch the
+                // cell while ASLEEP is clear): run on.
+                if s & WAKE != 0 {
+                    self.state.fetch_and(!WAKE, Ordering::Acquire);
+                }
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s | asleep,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// A waker's step: if `ends` is set, clears the sleep (setting `token`
+    /// too unless it is the wake-up token, which the resumption delivers)
+    /// and returns `true`: the caller now owns the cell and resumes the
+    /// coroutine; else sets `token` and returns `false`.
+    #[inline]
+    fn give(&self, token: u8, ends: u8) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let to = if s & ends != 0 {
+                (s & !(ASLEEP | PARKED)) | (token & PARK)
+            } else {
+                s | token
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, to, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return s & ends != 0,
+                Err(now) => s = now,
+            }
+        }
+    }
+}
+
+impl Sleeper {
     /// Sleeps until woken, or consumes a pending wake-up and returns at
     /// once. Only the coroutine that owns the sleeper calls it, from inside
     /// itself.
@@ -122,24 +218,12 @@ impl Sleeper {
         self.sleep_unless(WAKE | PARK, ASLEEP | PARKED);
     }
 
-    /// Takes the park token if it is there.
-    #[inline]
-    pub(crate) fn take_park_token(&self) -> bool {
-        // Only the owner clears PARK: seen here, it is still there below.
-        self.state.load(Ordering::Relaxed) & PARK != 0
-            && self.state.fetch_and(!PARK, Ordering::Acquire) & PARK != 0
-    }
-
     /// Suspends the owner with `asleep` set, unless a bit of `stop` is set
     /// (before, or by the time it is off its stack). A wake-up that stops
     /// it is consumed; a park token is left.
     #[inline]
     fn sleep_unless(&self, stop: u8, asleep: u8) {
-        let s = self.state.load(Ordering::Relaxed);
-        if s & stop != 0 {
-            if s & WAKE != 0 {
-                self.state.fetch_and(!WAKE, Ordering::Acquire);
-            }
+        if self.stopped(stop) {
             return;
         }
         if std::thread::panicking() {
@@ -149,33 +233,10 @@ impl Sleeper {
             // Its stack below what it uses now may go back to the kernel
             // if it sleeps long (a store here; `resume` takes it back).
             co.offer_stack_trim();
-            // SAFETY: ASLEEP is clear: the cell is ours.
-            unsafe { *self.co.get() = Some(co) };
-            let mut s = self.state.load(Ordering::Relaxed);
-            loop {
-                if s & stop != 0 {
-                    // Woken since the check above (wakers never touch the
-                    // cell while ASLEEP is clear): run on.
-                    if s & WAKE != 0 {
-                        self.state.fetch_and(!WAKE, Ordering::Acquire);
-                    }
-                    // SAFETY: still ours, see above.
-                    if let Some(co) = unsafe { (*self.co.get()).take() } {
-                        co.resume();
-                    }
-                    return;
-                }
-                match self.state.compare_exchange_weak(
-                    s,
-                    s | asleep,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    // The coroutine now belongs to whoever clears ASLEEP,
-                    // who may resume it at once: nothing here touches
-                    // `self` any more.
-                    Ok(_) => return,
-                    Err(now) => s = now,
+            self.put(co);
+            if !self.settle(stop, asleep) {
+                if let Some(co) = self.take() {
+                    co.resume();
                 }
             }
         });
@@ -232,41 +293,55 @@ impl Sleeper {
     /// which that resumption delivers); else sets `token`.
     #[inline]
     fn set_or_resume(&self, token: u8, ends: u8, before_resume: impl FnOnce()) {
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            let to = if s & ends != 0 {
-                (s & !(ASLEEP | PARKED)) | (token & PARK)
-            } else {
-                s | token
-            };
-            match self
-                .state
-                .compare_exchange_weak(s, to, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) if s & ends != 0 => {
-                    before_resume();
-                    // SAFETY: we cleared ASLEEP: the cell is ours until the
-                    // coroutine runs again.
-                    if let Some(co) = unsafe { (*self.co.get()).take() } {
-                        co.resume();
-                    }
-                    return;
-                }
-                Ok(_) => return,
-                Err(now) => s = now,
+        if self.give(token, ends) {
+            before_resume();
+            // We cleared ASLEEP: the cell is ours until the coroutine runs
+            // again.
+            if let Some(co) = self.take() {
+                co.resume();
             }
         }
     }
 }
 
 #[cfg(test)]
-impl Sleeper {
-    fn is_asleep(&self) -> bool {
+impl<C> Sleeper<C> {
+    pub(crate) fn is_asleep(&self) -> bool {
         self.state.load(Ordering::Acquire) & ASLEEP != 0
     }
 }
 
-impl std::fmt::Debug for Sleeper {
+/// The steps, for the loom model (`loom_models`): the owner's sleep is
+/// `model_stopped`, then (off its stack) `model_put` and `model_settle`,
+/// taking itself back when that fails; a waker's is `model_give`, then
+/// `model_take` when it ended the sleep.
+#[cfg(all(test, loom))]
+impl<C> Sleeper<C> {
+    pub(crate) const WAKE: u8 = WAKE;
+    pub(crate) const PARK: u8 = PARK;
+    pub(crate) const ASLEEP: u8 = ASLEEP;
+    pub(crate) const PARKED: u8 = PARKED;
+    pub(crate) fn model_stopped(&self, stop: u8) -> bool {
+        self.stopped(stop)
+    }
+    pub(crate) fn model_put(&self, co: C) {
+        self.put(co)
+    }
+    pub(crate) fn model_settle(&self, stop: u8, asleep: u8) -> bool {
+        self.settle(stop, asleep)
+    }
+    pub(crate) fn model_give(&self, token: u8, ends: u8) -> bool {
+        self.give(token, ends)
+    }
+    pub(crate) fn model_take(&self) -> Option<C> {
+        self.take()
+    }
+    pub(crate) fn model_state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+}
+
+impl<C> std::fmt::Debug for Sleeper<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sleeper")
             .field("state", &self.state.load(Ordering::Relaxed))

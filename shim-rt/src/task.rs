@@ -267,6 +267,17 @@ impl Task {
         ))
     }
 
+    /// A coroutine's task that no coroutine runs, for the loom models.
+    #[cfg(all(test, loom))]
+    pub(crate) fn model_coroutine() -> Arc<Task> {
+        Arc::new(Task::with(
+            None,
+            Kind::Coroutine(OnceLock::new()),
+            None,
+            true,
+        ))
+    }
+
     /// Unique id of this task over the life of the process (never reused).
     #[inline]
     pub fn id(&self) -> NonZeroU64 {
