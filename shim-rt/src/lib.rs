@@ -46,10 +46,12 @@ mod overflow;
 mod panic_hook;
 pub mod park;
 mod poller;
-mod registry;
+mod record;
+mod sleeper;
 mod start;
 pub mod sys;
 pub mod task;
+mod task_core;
 #[cfg(test)]
 mod test_util;
 mod timer;

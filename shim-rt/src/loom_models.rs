@@ -19,9 +19,9 @@
 use loom::sync::Arc;
 use loom::thread;
 
-use crate::park::Sleeper;
-use crate::task::Record;
-use crate::wait::{Holder, Parker, WaitKind, WaitOn, WaitResult};
+use crate::record::{Holder, Record, WaitKind, WaitOn, WaitResult};
+use crate::sleeper::Sleeper;
+use crate::task_core::Parker;
 
 /// `Parker::park` with loom's park as the sleep: the same steps in the same
 /// order; `deadline`: the sleep may end without the token (once).

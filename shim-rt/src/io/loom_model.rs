@@ -26,7 +26,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 use super::{Direction, EDGE};
-use crate::park::Sleeper;
+use crate::sleeper::Sleeper;
 use crate::task::Task;
 
 /// The waiter's steps up to its sleep, after it read `seq` and its attempt
