@@ -90,4 +90,4 @@ static START: fn(&config::Settings) -> std::io::Result<()> = |settings| {
         ],
     )
 };
-pub use park::{in_coroutine, Waker};
+pub use park::in_coroutine;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use may::embed::Suspended;
 
 use crate::sleeper::Sleeper;
-use crate::task_core::{self as task, Task};
+use crate::task_core::Task;
 use crate::timer;
 
 /// `true` when the caller runs inside a coroutine, `false` on a plain OS thread.
@@ -22,41 +22,6 @@ use crate::timer;
 #[inline]
 pub fn in_coroutine() -> bool {
     may::embed::current().is_some()
-}
-
-/// A handle that wakes one parked execution context: a coroutine or an OS thread.
-#[derive(Clone)]
-pub enum Waker {
-    /// A coroutine, by its task: waking it puts it back on a worker's run queue.
-    Coroutine(Arc<Task>),
-    /// A plain OS thread: waking it unparks the thread.
-    Thread(std::thread::Thread),
-}
-
-impl Waker {
-    /// The waker of the calling coroutine or thread.
-    pub fn current() -> Waker {
-        task::with_current_coroutine(|me| Waker::Coroutine(me.clone()))
-            .unwrap_or_else(|| Waker::Thread(std::thread::current()))
-    }
-
-    /// Wakes the context. If it is not parked, its next park returns at once.
-    #[inline]
-    pub fn wake(&self) {
-        match self {
-            Waker::Coroutine(task) => task.wake(),
-            Waker::Thread(t) => t.unpark(),
-        }
-    }
-}
-
-impl std::fmt::Debug for Waker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Waker::Coroutine(t) => f.debug_tuple("Waker::Coroutine").field(&t.id()).finish(),
-            Waker::Thread(t) => f.debug_tuple("Waker::Thread").field(&t.id()).finish(),
-        }
-    }
 }
 
 /// Which token ends a raw sleep ([`sleep_as`]).

@@ -117,7 +117,7 @@ impl WaitKind {
     /// clock (sleep) or the offload pool — rather than another thread or
     /// coroutine of the program. Such a wait never counts towards a
     /// deadlock.
-    pub fn is_external(self) -> bool {
+    pub(crate) fn is_external(self) -> bool {
         matches!(
             self,
             WaitKind::Read

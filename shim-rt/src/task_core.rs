@@ -215,8 +215,8 @@ impl Task {
     }
 
     /// `true` while an interrupt is pending (set, and not yet taken by a wait).
-    #[inline]
-    pub fn is_interrupted(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_interrupted(&self) -> bool {
         self.interrupt.load(Ordering::SeqCst)
     }
 
