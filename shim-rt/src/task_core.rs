@@ -181,7 +181,7 @@ impl Task {
 
     /// `true` for a coroutine, `false` for an OS thread.
     #[inline]
-    pub fn is_coroutine(&self) -> bool {
+    pub(crate) fn is_coroutine(&self) -> bool {
         matches!(self.kind, Kind::Coroutine(_))
     }
 
