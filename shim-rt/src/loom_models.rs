@@ -173,17 +173,25 @@ fn loom_sleeper_a_wake_is_never_lost_nor_left_over() {
     });
 }
 
+/// Two wakers, `(token, ends)` each, racing the owner's sleep
+/// `(stop, asleep)`: whether it slept, and whether each waker resumed it.
+fn two_wakers(first: (u8, u8), second: (u8, u8), sleep_as: (u8, u8)) -> (Arc<S>, bool, [bool; 2]) {
+    let s = Arc::new(S::new());
+    let (q, r) = (s.clone(), s.clone());
+    let a = thread::spawn(move || wake(&q, first.0, first.1));
+    let b = thread::spawn(move || wake(&r, second.0, second.1));
+    let slept = sleep(&s, sleep_as.0, sleep_as.1);
+    let resumed = [a.join().unwrap(), b.join().unwrap()];
+    (s, slept, resumed)
+}
+
 #[test]
 fn loom_sleeper_a_notification_and_a_deadline_resume_it_once() {
     loom::model(|| {
         // A notifier and a timer (a deadline, a cancellation) race to
         // end the same sleep.
-        let s = Arc::new(S::new());
-        let (q, r) = (s.clone(), s.clone());
-        let notifier = thread::spawn(move || wake(&q, S::WAKE, S::ASLEEP));
-        let timer = thread::spawn(move || wake(&r, S::WAKE, S::ASLEEP));
-        let slept = sleep(&s, S::WAKE, S::ASLEEP);
-        let resumed = [notifier.join().unwrap(), timer.join().unwrap()];
+        let wake_up = (S::WAKE, S::ASLEEP);
+        let (s, slept, resumed) = two_wakers(wake_up, wake_up, (S::WAKE, S::ASLEEP));
         let resumes = resumed.iter().filter(|r| **r).count();
         assert_eq!(resumes, usize::from(slept), "{slept} {resumed:?}");
         // At most a wake-up is left: one spurious return of the next sleep.
@@ -195,13 +203,13 @@ fn loom_sleeper_a_notification_and_a_deadline_resume_it_once() {
 fn loom_sleeper_an_unpark_ends_only_a_park_and_its_token_stays() {
     loom::model(|| {
         // Another wait's sleep: an unpark does not end it, a wake-up does.
-        let s = Arc::new(S::new());
-        let (q, r) = (s.clone(), s.clone());
-        let unparker = thread::spawn(move || wake(&q, S::PARK, S::PARKED));
-        let waker = thread::spawn(move || wake(&r, S::WAKE, S::ASLEEP));
-        let slept = sleep(&s, S::WAKE, S::ASLEEP);
-        assert!(!unparker.join().unwrap(), "an unpark ended a lock's wait");
-        assert_eq!(slept, waker.join().unwrap());
+        let (s, slept, [unparked, woken]) = two_wakers(
+            (S::PARK, S::PARKED),
+            (S::WAKE, S::ASLEEP),
+            (S::WAKE, S::ASLEEP),
+        );
+        assert!(!unparked, "an unpark ended a lock's wait");
+        assert_eq!(slept, woken);
         // The park token is kept for the next `thread::park`, once.
         assert!(s.take_park_token());
         assert!(!s.take_park_token());

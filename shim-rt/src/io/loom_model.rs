@@ -77,16 +77,32 @@ fn take_back(dir: &Direction, mine: *mut Task) {
     }
 }
 
+/// The model's start: a direction, a waiter's task that read `seq` and
+/// whose attempt would block, and `edge` (a readiness edge) on another
+/// thread, from then on. Returns the waiter's reference for the slot too.
+#[allow(clippy::type_complexity)]
+fn start(
+    edge: fn(&Direction),
+) -> (
+    Arc<Direction>,
+    StdArc<Task>,
+    u64,
+    *mut Task,
+    thread::JoinHandle<()>,
+) {
+    let dir = Arc::new(Direction::default());
+    let me = Task::model_coroutine();
+    let seq = dir.seq.load(Ordering::Acquire);
+    let d = dir.clone();
+    let edge = thread::spawn(move || edge(&d));
+    let mine = StdArc::into_raw(me.clone()).cast_mut();
+    (dir, me, seq, mine, edge)
+}
+
 #[test]
 fn loom_io_slot_an_edge_racing_the_registration_is_never_lost() {
     loom::model(|| {
-        let dir = Arc::new(Direction::default());
-        let me = Task::model_coroutine();
-        // The attempt read `seq`, then would block; the edge comes after.
-        let seq = dir.seq.load(Ordering::Acquire);
-        let d = dir.clone();
-        let edge = thread::spawn(move || edge(&d));
-        let mine = StdArc::into_raw(me.clone()).cast_mut();
+        let (dir, me, seq, mine, edge) = start(edge);
         wait_steps(&dir, &me, mine, seq, true);
         edge.join().unwrap();
         assert!(
@@ -101,12 +117,7 @@ fn loom_io_slot_an_edge_racing_the_registration_is_never_lost() {
 #[test]
 fn loom_io_slot_an_edge_racing_a_timed_out_waiter_releases_it_once() {
     loom::model(|| {
-        let dir = Arc::new(Direction::default());
-        let me = Task::model_coroutine();
-        let seq = dir.seq.load(Ordering::Acquire);
-        let d = dir.clone();
-        let edge = thread::spawn(move || d.wake_all());
-        let mine = StdArc::into_raw(me.clone()).cast_mut();
+        let (dir, me, seq, mine, edge) = start(Direction::wake_all);
         if !wait_steps(&dir, &me, mine, seq, false) {
             // Not asleep (the edge came): leaves at once, racing the edge.
             take_back(&dir, mine);
