@@ -1,8 +1,7 @@
-//! Blocking the current execution context: a coroutine yields to its worker,
-//! a plain OS thread really blocks.
-//!
-//! These are the primitives every blocking shim is built on. They may return
-//! spuriously: callers loop on their own condition.
+//! The raw sleep: a coroutine yields to its worker, a plain OS thread
+//! really blocks. Only the one suspend point (`wait::suspend`) calls it;
+//! it may return spuriously (the suspend point loops on its condition).
+//! Also `yield_now`, and whether the caller is a coroutine.
 
 use std::sync::Arc;
 use std::time::Instant;
