@@ -23,7 +23,7 @@ pub use cancel_state::Cancelled;
 pub(crate) use cancel_state::{deliver, Deadline, Expired, State};
 pub(crate) use parker::Parker;
 
-pub(crate) enum Kind {
+enum Kind {
     /// Set by the coroutine itself when it starts (and by the spawner).
     Coroutine(OnceLock<may::coroutine::Coroutine>),
     Thread(std::thread::Thread),
