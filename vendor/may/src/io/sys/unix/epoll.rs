@@ -162,6 +162,11 @@ impl Selector {
         if unsafe { (*crate::scheduler::WORKER.get()).lost() } {
             return Ok(None);
         }
+        // free the unused event_data; greenstd patch: here, under the lock
+        // this round holds for its `epoll_wait` anyway (what the last
+        // round's coroutines retired), not under a second lock of its own
+        // at the end of each round.
+        self.free_unused_event_data(id);
         // greenstd patch: a worker about to block says so first (and stays
         // awake if work arrived meanwhile), so that wake-ups go to sleepers.
         let mut timeout_ms = timeout_ms;
@@ -189,14 +194,6 @@ impl Selector {
         // this slot's once it was handed to another thread.
         if !scheduler.run_queued_tasks(id) {
             return Ok(None);
-        }
-
-        // free the unused event_data; greenstd patch: the lock only when
-        // there is something to free (what is queued after the look is
-        // freed by the next round, as what came after the free was).
-        if !single_selector.free_ev.is_empty() || !single_selector.retired.is_empty() {
-            let _guard = single_selector.poll_lock.lock();
-            self.free_unused_event_data(id);
         }
 
         // deal with the timer list
@@ -384,7 +381,10 @@ impl Selector {
         // greenstd patch: a look first (`bulk_pop` moves a 32-slot
         // `SmallVec` even when empty; this runs every 61 coroutines now).
         while !free_ev.is_empty() && !free_ev.bulk_pop().is_empty() {}
-        // greenstd patch: and the embedder's retired registrations.
+        // greenstd patch: and the embedder's retired registrations (a look
+        // first: `pop` on an empty queue costs more). Under the poll lock
+        // only: the monitor pops too (`rescue`), and a look races with
+        // a pop that frees the block it reads.
         let retired = &self.vec[id].retired;
         while !retired.is_empty() {
             let Some(token) = retired.pop() else { break };
