@@ -101,6 +101,9 @@ pub struct TimeOutList<T> {
     interval_map: RwLock<HashMap<u64, IntervalList<T>>>,
     // a priority queue, each element is the head of a mpsc queue
     timer_bh: Mutex<BinaryHeap<IntervalEntry<T>>>,
+    /// greenstd patch: the heap's length, changed under its lock, read
+    /// without it (`is_empty`).
+    heaped: AtomicUsize,
 }
 
 impl<T> TimeOutList<T> {
@@ -108,13 +111,21 @@ impl<T> TimeOutList<T> {
         TimeOutList {
             interval_map: RwLock::new(HashMap::with_capacity(HASH_CAP)),
             timer_bh: Mutex::new(BinaryHeap::new()),
+            heaped: AtomicUsize::new(0),
         }
     }
 
     fn install_timer_bh(&self, entry: IntervalEntry<T>) {
         if entry.list.in_use.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.timer_bh.lock().push(entry);
+            self.push_bh(entry);
         }
+    }
+
+    /// greenstd patch: a push onto the heap, counted in `heaped`.
+    fn push_bh(&self, entry: IntervalEntry<T>) {
+        let mut bh = self.timer_bh.lock();
+        bh.push(entry);
+        self.heaped.store(bh.len(), Ordering::Release);
     }
 
     // add a timeout event to the list
@@ -184,10 +195,11 @@ impl<T> TimeOutList<T> {
     // this will remove all the expired timeout event
     // and call the supplied function with registered data
     // return the time in ns for the next expiration
-    /// greenstd patch: no timeout is pending (a look under the lock, no
-    /// clock read).
+    /// greenstd patch: no timeout is pending: one load, no lock, no clock
+    /// read. An entry another thread is pushing now may be missed, as it
+    /// could be by `schedule_timer` itself.
     pub fn is_empty(&self) -> bool {
-        self.timer_bh.lock().is_empty()
+        self.heaped.load(Ordering::Acquire) == 0
     }
 
     pub fn schedule_timer<F: Fn(T)>(&self, now: u64, f: &F) -> Option<u64> {
@@ -208,6 +220,7 @@ impl<T> TimeOutList<T> {
                     None => return None,
                 }
                 let entry = timer_bh.pop().unwrap();
+                self.heaped.store(timer_bh.len(), Ordering::Release);
                 entry.list.in_use.store(0, Ordering::Release);
                 entry
             };
@@ -220,7 +233,7 @@ impl<T> TimeOutList<T> {
                     if entry.list.in_use.fetch_add(1, Ordering::AcqRel) == 0 {
                         // re-push the entry
                         entry.time = time;
-                        self.timer_bh.lock().push(entry);
+                        self.push_bh(entry);
                     }
                 }
 
@@ -239,7 +252,7 @@ impl<T> TimeOutList<T> {
                         mem::drop(interval_map_w);
                         // the list is push some data by other thread
                         entry.time = unsafe { entry.list.inner.peek() }.unwrap().time;
-                        self.timer_bh.lock().push(entry);
+                        self.push_bh(entry);
                     }
                 }
             }
