@@ -35,7 +35,7 @@
 //! `MutexGuard` held by the unwinding code poisons its mutex).
 //!
 //! std counts panics per OS thread, so an unwinding coroutine keeps its OS
-//! thread while a destructor waits (`park::Sleeper` polls instead of
+//! thread while a destructor waits (`sleeper::Sleeper` polls instead of
 //! switching; its worker is handed off meanwhile): `thread::panicking()`
 //! stays true for it and for no other coroutine. Delivery is still
 //! postponed (retried every millisecond) while the current OS thread

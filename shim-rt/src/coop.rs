@@ -59,7 +59,7 @@ pub(crate) fn spend() {
 #[cold]
 #[inline(never)]
 fn spent_yield() {
-    // An unwinding coroutine keeps its OS thread (see `park::Sleeper`).
+    // An unwinding coroutine keeps its OS thread (see `sleeper::Sleeper`).
     if !std::thread::panicking() {
         // The same yield as `thread::yield_now`: behind everything
         // runnable now, timer-woken coroutines and ready I/O included.

@@ -9,7 +9,7 @@
 //! switches run in a model, and they link to either copy.
 //!
 //! The coroutine sleeper's state word is modelled by its own steps
-//! (`park::Sleeper`: the owner's look, its settle off its stack, a waker's
+//! (`sleeper::Sleeper`: the owner's look, its settle off its stack, a waker's
 //! give), with a stand-in for the coroutine may's suspend would hand over,
 //! as tokio models its task state without running tasks; the I/O
 //! readiness slot's model is `io/loom_model.rs` (it reaches io's private

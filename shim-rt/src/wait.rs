@@ -401,7 +401,7 @@ pub(crate) fn suspend(
     }
     blocking(me, on, deadline);
     // Asked once, before the first sleep (an unwinding coroutine keeps its
-    // OS thread, see `park::Sleeper::sleep_unwinding`, so the answer holds).
+    // OS thread, see `sleeper::Sleeper::sleep_unwinding`, so the answer holds).
     let interruptible = on.interruptible && !me.cancel_state().defers_interrupts();
     let r = loop {
         if interruptible && me.take_interrupt() {

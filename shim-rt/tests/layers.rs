@@ -223,6 +223,29 @@ fn the_known_debts_are_still_owed() {
 }
 
 #[test]
+fn only_config_calls_the_start_hook_of_the_crate_root() {
+    // `crate::START` (lib.rs binds the start-up and the observers to it) is
+    // the one way up that the graph above does not see: the layers below
+    // start the runtime through `config::start` alone.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut callers = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().and_then(|e| e.to_str()) == Some("rs")
+                && code(&std::fs::read_to_string(&path).unwrap()).contains("crate::START")
+            {
+                callers.push(path.strip_prefix(&src).unwrap().display().to_string());
+            }
+        }
+    }
+    assert_eq!(callers, ["config.rs"]);
+}
+
+#[test]
 fn the_parser_reads_paths_and_groups() {
     let n = names(&code(
         "use crate::{park::{self, Token}, task, wait::WaitOn};\nlet x = crate::io::y(); // crate::nope",

@@ -3,7 +3,7 @@
 //! slot's reference to the waiter is released exactly once. The waiter
 //! runs `Direction::wait`'s and `wait_in_slot`'s steps on the same fields
 //! with the same orderings, and its sleep is the sleeper's own state
-//! machine (`park::Sleeper`, whose suspend loom cannot run); the edge is
+//! machine (`sleeper::Sleeper`, whose suspend loom cannot run); the edge is
 //! the real [`Direction::wake_all`] (the bump, the slot taken, the task's
 //! sleeper woken), except where noted.
 //!
