@@ -16,8 +16,8 @@ thread_local! {
     /// greenstd patch: the local data of the coroutine this thread runs
     /// (set by `run_coroutine` around its resume), null otherwise: what
     /// `embed::current` reads in one look instead of walking the
-    /// generator's context stack. A coroutine body run by another path (a
-    /// generator unwound when dropped) finds it null and takes the walk.
+    /// generator's context stack, and takes the walk only when it is null.
+    /// may resumes a coroutine's body nowhere but in `run_coroutine`.
     pub(crate) static RUNNING: std::cell::Cell<*mut CoroutineLocal> =
         const { std::cell::Cell::new(std::ptr::null_mut()) };
 }
