@@ -230,8 +230,10 @@ impl Core {
     /// A handler finished (or could not be spawned).
     pub(crate) fn remove(&self, id: u64) {
         let gone = self.lock().handlers.remove(&id);
+        // Its duplicate closes outside the lock, and before the waiters
+        // hear of it: `stop` counts the handler gone once told.
+        drop(gone);
         self.changed.notify_all();
-        drop(gone); // its duplicate closes outside the lock
     }
 
     /// The accept (receive) loop ended, with the error that ended it.
