@@ -199,6 +199,10 @@ pub struct Scheduler {
     /// greenstd patch: a sleeping worker has been woken and has not yet
     /// looked for work: no need to wake another.
     wake_in_flight: AtomicBool,
+    /// greenstd patch: a worker that ran out of work looks for more a
+    /// little longer before it sleeps (`spin_for_work`); while one does, a
+    /// coroutine pushed to the injector wakes nobody.
+    spinning: AtomicBool,
     /// greenstd patch: the threads that run worker slots, and the spares.
     pub(crate) handoff: crate::handoff::Threads,
     event_loop: EventLoop,
@@ -221,6 +225,7 @@ impl Scheduler {
             worker_state,
             num_sleeping: AtomicUsize::new(0),
             wake_in_flight: AtomicBool::new(false),
+            spinning: AtomicBool::new(false),
             handoff: crate::handoff::Threads::new(workers),
             timers: (0..workers).map(|_| SlotTimers::new()).collect(),
             next_timer_slot: AtomicUsize::new(0),
@@ -403,9 +408,12 @@ impl Scheduler {
     pub fn schedule_global(&self, co: CoroutineImpl) {
         self.injector.push(co);
         // Pairs with the fence in `prepare_sleep`: either the sleeper sees
-        // this coroutine, or we see the sleeper.
+        // this coroutine, or we see the sleeper. A worker that spins for
+        // work will take it (it looks at the injector again after that
+        // fence when it stops spinning): no wake-up, which would only make
+        // a sleeper run one coroutine and sleep again.
         fence(Ordering::SeqCst);
-        if self.num_sleeping.load(Ordering::Relaxed) > 0 {
+        if self.num_sleeping.load(Ordering::Relaxed) > 0 && !self.spinning.load(Ordering::Relaxed) {
             self.wake_sleeper();
         }
     }
@@ -467,6 +475,9 @@ impl Scheduler {
     /// `epoll_wait`. Returns `false` (and stays awake) when there is work
     /// it would otherwise sleep through.
     pub(crate) fn prepare_sleep(&self, id: usize) -> bool {
+        if self.spin_for_work() {
+            return false;
+        }
         let w = &self.worker_state[id];
         w.sleeping.store(true, Ordering::Release);
         self.num_sleeping.fetch_add(1, Ordering::AcqRel);
@@ -476,6 +487,45 @@ impl Scheduler {
         }
         self.wake_from_sleep(id);
         false
+    }
+
+    /// greenstd patch: a worker about to sleep first watches the injector
+    /// for [`SPIN_FOR_WORK`], unless another worker does already (Go's
+    /// spinning M, tokio's searching worker): when another thread feeds
+    /// the workers one coroutine at a time (a loop spawning from `main`),
+    /// each would otherwise wake a sleeper with a system call, which runs
+    /// it and sleeps again. While it waits it takes the first page faults
+    /// of the stacks being handed out (`stack_arena::prefault`), which the
+    /// spawning thread would otherwise take. Returns whether work arrived.
+    ///
+    /// Spawning 1,000,000 threads from `main` on 2 workers (issue 24):
+    /// see BENCHMARKS.md, "Issue 24, spawning a million (this stop)".
+    fn spin_for_work(&self) -> bool {
+        if self.spinning.load(Ordering::Relaxed) || self.spinning.swap(true, Ordering::Acquire) {
+            return false;
+        }
+        let mut start = Instant::now();
+        let found = loop {
+            if !self.injector.is_empty() {
+                break true;
+            }
+            // Meanwhile, the stacks of coroutines being spawned: their
+            // first page faults here rather than on the spawning thread.
+            if crate::stack_arena::prefault(PREFAULT_BATCH) > 0 {
+                start = Instant::now();
+                continue;
+            }
+            if start.elapsed() >= SPIN_FOR_WORK {
+                break false;
+            }
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+        };
+        // The caller's `prepare_sleep` looks at the injector again after
+        // its fence: a push that saw this flag still set is seen there.
+        self.spinning.store(false, Ordering::Release);
+        found
     }
 
     /// greenstd patch: called by worker `id` when `epoll_wait` returned.
@@ -649,6 +699,16 @@ const INJECTOR_INTERVAL: u32 = 61;
 
 /// greenstd patch: how many coroutines a worker takes from the injector at once.
 const INJECTOR_BATCH: usize = 32;
+
+/// greenstd patch: how long a worker that ran out of work watches the
+/// injector before it sleeps (`Scheduler::spin_for_work`); one worker at
+/// a time.
+const SPIN_FOR_WORK: Duration = Duration::from_micros(20);
+
+/// greenstd patch: stacks a spinning worker prepares at once
+/// (`generator::stack_arena::prefault`) between its looks at the injector:
+/// about 4 to 40 us of page faults.
+const PREFAULT_BATCH: usize = 4;
 
 /// greenstd patch: the state of one worker slot, read by the monitor.
 #[repr(align(128))]
