@@ -79,15 +79,24 @@ fn init_scheduler() {
 
     let core_ids = core_affinity::get_core_ids().unwrap();
     let pin_cores = config().get_worker_pin();
+    // SAFETY: set above to a leaked `Box` that is never freed or written
+    // again, before the threads start.
+    let s = unsafe { &*SCHED };
+    // greenstd patch: every slot's runner is set before the first worker
+    // starts: a worker that finds no work steals from the others at once
+    // (`runner_of`), and one started before the next slot's runner was
+    // set read a null pointer there.
+    let runners: Vec<_> = (0..workers)
+        .map(|id| {
+            let runner = s.handoff.runner();
+            s.worker_state[id]
+                .runner
+                .store(runner as *const _ as *mut _, Ordering::Release);
+            runner
+        })
+        .collect();
     // io event loop thread
-    for (id, core) in (0..workers).zip(core_ids.into_iter().cycle()) {
-        // SAFETY: set above to a leaked `Box` that is never freed or
-        // written again, before the threads start.
-        let s = unsafe { &*SCHED };
-        let runner = s.handoff.runner();
-        s.worker_state[id]
-            .runner
-            .store(runner as *const _ as *mut _, Ordering::Release);
+    for ((id, core), runner) in (0..workers).zip(core_ids.into_iter().cycle()).zip(runners) {
         thread::spawn(move || {
             if pin_cores {
                 core_affinity::set_for_current(core);
@@ -496,7 +505,8 @@ impl Scheduler {
     /// each would otherwise wake a sleeper with a system call, which runs
     /// it and sleeps again. While it waits it takes the first page faults
     /// of the stacks being handed out (`stack_arena::prefault`), which the
-    /// spawning thread would otherwise take. Returns whether work arrived.
+    /// spawning thread would otherwise take. Returns whether to stay
+    /// awake: work arrived, or it prepared a stack.
     ///
     /// Spawning 1,000,000 threads from `main` on 2 workers (issue 24):
     /// see BENCHMARKS.md, "Issue 24, spawning a million (this stop)".
@@ -504,16 +514,19 @@ impl Scheduler {
         if self.spinning.load(Ordering::Relaxed) || self.spinning.swap(true, Ordering::Acquire) {
             return false;
         }
-        let mut start = Instant::now();
+        let start = Instant::now();
         let found = loop {
             if !self.injector.is_empty() {
                 break true;
             }
             // Meanwhile, the stacks of coroutines being spawned: their
             // first page faults here rather than on the spawning thread.
-            if crate::stack_arena::prefault(PREFAULT_BATCH) > 0 {
-                start = Instant::now();
-                continue;
+            // One stack, then back through the run loop, where the run
+            // count moves (the monitor does not take a worker that
+            // prepares stacks for one blocked in a coroutine) and a
+            // hand-off of the slot is seen.
+            if crate::stack_arena::prefault(1) > 0 {
+                break true;
             }
             if start.elapsed() >= SPIN_FOR_WORK {
                 break false;
@@ -704,11 +717,6 @@ const INJECTOR_BATCH: usize = 32;
 /// injector before it sleeps (`Scheduler::spin_for_work`); one worker at
 /// a time.
 const SPIN_FOR_WORK: Duration = Duration::from_micros(20);
-
-/// greenstd patch: stacks a spinning worker prepares at once
-/// (`generator::stack_arena::prefault`) between its looks at the injector:
-/// about 4 to 40 us of page faults.
-const PREFAULT_BATCH: usize = 4;
 
 /// greenstd patch: the state of one worker slot, read by the monitor.
 #[repr(align(128))]
