@@ -437,6 +437,10 @@ pub struct Sweep {
     pub scanned: usize,
     /// Slots whose pages below their floor were returned (one `madvise` each).
     pub trimmed: usize,
+    /// Slots left alone because the page just below their floor was not
+    /// resident (one `mincore` each): they never went deeper than that
+    /// since they were carved or last trimmed.
+    pub shallow: usize,
     /// Offers still waiting for a later sweep.
     pub pending: bool,
 }
@@ -466,6 +470,11 @@ struct Candidate {
 /// caller decides when a sweep is worth it ([`pending`], and whether any
 /// stack ran since the last one).
 pub fn sweep(budget: usize) -> Sweep {
+    // One sweep at a time: two could both mark a slot busy, and the first
+    // to clear the mark would let its owner resume while the other still
+    // returns its pages.
+    static ONE: Mutex<()> = Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let mut out = Sweep::default();
     PENDING.store(false, Ordering::Relaxed);
     if !membarrier_ready() {
@@ -484,7 +493,7 @@ pub fn sweep(budget: usize) -> Sweep {
             if offer == 0 || offer & TRIMMED != 0 {
                 continue;
             }
-            if offer & AGED == 0 || out.trimmed + batch.len() >= budget {
+            if offer & AGED == 0 || out.trimmed + out.shallow + batch.len() >= budget {
                 // A failure means a resume (or a new offer) came between.
                 let _ = state.offer.compare_exchange(
                     offer,
@@ -495,8 +504,30 @@ pub fn sweep(budget: usize) -> Sweep {
                 out.pending = true;
                 continue;
             }
-            state.busy.store(true, Ordering::Relaxed);
             let lo = c.base + i * c.slot + page();
+            let floor = floor_of(offer);
+            if floor > lo && floor <= c.base + (i + 1) * c.slot && !resident(floor - page()) {
+                // Nothing below the floor to return: a stack is used from
+                // its top down, every page of a deep frame touched in turn
+                // (stack probes), so a stack that went below its floor since
+                // it was carved or last trimmed made the page just below
+                // resident. Half the cost of an `madvise` of the range, and
+                // no `membarrier` (a million stacks that only ever parked
+                // near their top were each given one `madvise` otherwise).
+                // A resume meanwhile fails the exchange, and a later offer
+                // is looked at again.
+                let _ = state.offer.compare_exchange(
+                    offer,
+                    offer | TRIMMED,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                out.shallow += 1;
+                #[cfg(test)]
+                tests::SHALLOW.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            state.busy.store(true, Ordering::Relaxed);
             batch.push(Candidate {
                 state,
                 offer,
@@ -515,6 +546,22 @@ pub fn sweep(budget: usize) -> Sweep {
     out
 }
 
+/// The address below which an offer's pages may be returned: rounded down
+/// to the page size, so that a page is returned only if all of it is below
+/// the offer.
+fn floor_of(offer: usize) -> usize {
+    (offer & !FLAGS) & !(page() - 1)
+}
+
+/// Whether the page at `addr` (page-aligned, in a chunk) is resident. A
+/// failure says yes (the caller then trims as before).
+fn resident(addr: usize) -> bool {
+    let mut v = 0u8;
+    // SAFETY: one page of a chunk this module mapped; `v` receives one
+    // byte per page.
+    unsafe { libc::mincore(addr as *mut libc::c_void, page(), &mut v) != 0 || v & 1 != 0 }
+}
+
 /// Trims the stacks of `batch` (marked busy) that are still offered as
 /// they were, and clears their marks.
 fn trim_batch(batch: &mut Vec<Candidate>, out: &mut Sweep) {
@@ -528,9 +575,7 @@ fn trim_batch(batch: &mut Vec<Candidate>, out: &mut Sweep) {
         // Unchanged (or offered again at the same place): the stack is not
         // running, and reclaims wait for `busy`.
         if fenced && c.state.offer.load(Ordering::Acquire) == c.offer {
-            // Rounded down to the page size: a page is returned only if
-            // all of it is below the offer.
-            let floor = (c.offer & !FLAGS) & !(page() - 1);
+            let floor = floor_of(c.offer);
             if floor > c.lo && floor <= c.hi {
                 let _ = madvise(c.lo, floor - c.lo, libc::MADV_DONTNEED);
                 out.trimmed += 1;
@@ -555,14 +600,8 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    /// Whether the page at `addr` is resident.
-    fn resident(addr: usize) -> bool {
-        let mut v = 0u8;
-        // SAFETY: one page of a chunk this module mapped; `v` is one byte.
-        let r = unsafe { libc::mincore(addr as *mut libc::c_void, page(), &mut v) };
-        assert_eq!(r, 0, "mincore: {}", io::Error::last_os_error());
-        v & 1 != 0
-    }
+    /// Stacks found shallow by any sweep (see `sweep`).
+    pub(super) static SHALLOW: AtomicUsize = AtomicUsize::new(0);
 
     /// A slot handed out fresh asks for two more; `prefault` carves them
     /// with their top page written, and `allocate` hands them out next.
@@ -602,6 +641,68 @@ mod tests {
         free(a, size, sa);
         free(b, size, sb);
         free(first, size, state);
+    }
+
+    /// A stack offered below where it ever went costs a sweep no
+    /// `madvise`; one that went deeper is trimmed, and once trimmed is not
+    /// looked at again until offered anew.
+    #[test]
+    fn a_sweep_trims_only_stacks_that_went_below_their_offer() {
+        let page = page();
+        let size = 32 * page;
+        let Some(slot) = allocate(size) else {
+            eprintln!("no guard regions on this kernel: nothing to test");
+            return;
+        };
+        let (base, state) = slot.unwrap();
+        let hi = base + size;
+        let touch = |from: usize| {
+            for p in (from..hi).step_by(page) {
+                // SAFETY: the slot's pages above its guard, ours alone.
+                unsafe { (p as *mut usize).write_volatile(1) };
+            }
+        };
+        // Sweeps until this slot's offer was dealt with (other tests' slots
+        // may be swept meanwhile; they are counted too, so only what this
+        // slot shows is asserted).
+        // Another test's sweeper may deal with this slot's offer: the
+        // stacks found shallow are counted here for all sweeps (only this
+        // test offers a stack below where it went).
+        let settle = || {
+            let before = SHALLOW.load(Ordering::Relaxed);
+            for _ in 0..3 {
+                sweep(usize::MAX);
+            }
+            SHALLOW.load(Ordering::Relaxed) - before
+        };
+        // Used down to 2 pages, offered below 2 pages: nothing to return.
+        touch(hi - 2 * page);
+        offer(state, hi - 2 * page);
+        let shallow = settle();
+        if membarrier_ready() {
+            assert!(shallow > 0, "no stack was found shallow");
+            let offer = state.offer.load(Ordering::Relaxed);
+            assert_ne!(offer & TRIMMED, 0, "a shallow offer stays pending");
+        }
+        assert!(resident(hi - 2 * page), "a used page was returned");
+        reclaim(state);
+        // Used down to 20 pages, offered below 2: 18 pages to return.
+        touch(hi - 20 * page);
+        offer(state, hi - 2 * page);
+        settle();
+        if membarrier_ready() {
+            assert!(!resident(hi - 3 * page), "a page below the offer was kept");
+            assert!(
+                !resident(hi - 20 * page),
+                "a deep page below the offer was kept"
+            );
+            assert!(
+                resident(hi - 2 * page),
+                "a page above the offer was returned"
+            );
+        }
+        reclaim(state);
+        free(base, size, state);
     }
 
     /// A resume racing a sweep: the owner offers most of its stack, takes
