@@ -1,12 +1,15 @@
 //! Cancellation (`green::JoinHandleExt::cancel`): a coroutine unwinds from
 //! the blocking call it is in — socket I/O, accept, connect, locks,
-//! condition variables, channels, join, sleep, park, Barrier, Once — with
-//! its destructors run, and `join` reports `Cancelled`. Group and Pool
-//! cancel_all, shield, checkpoint, and the quiet panic hook.
+//! condition variables, channels, join, sleep, park, Barrier, Once, pipes,
+//! a child's exit, green-os's readiness waits and `Signals` — with its
+//! destructors run, and `join` reports `Cancelled`. Group and Pool
+//! cancel_all, shield, checkpoint, the quiet panic hook, the destructor
+//! rule, and the waits that once parked outside the wait record (their
+//! fallbacks reached with the kernel's own limits or a seccomp filter).
 
 mod alone;
 
-use greenstd::green::{self, Cancelled, Event, Group, JoinHandleExt, Pool};
+use greenstd::green::{self, Cancelled, Event, Group, JoinHandleExt, Pool, TaskState, WaitKind};
 use greenstd::io::{Read, Write};
 use greenstd::net::{TcpListener, TcpStream};
 use greenstd::sync::{mpsc, Arc, Barrier, Condvar, Mutex, Once, RwLock};
@@ -977,5 +980,523 @@ fn an_unwinding_that_waits_leaves_no_panic_behind_on_its_workers() {
         assert!(panicking.join().is_err());
         check();
         assert_eq!(sorted(&pool), vec![round]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The five waits that once parked through the raw park functions (issue 19:
+// a Unix connect to a full backlog, a child waited for by polling, green-os's
+// poll fallback, its wait on a descriptor epoll refuses, the signal pipe's
+// fallback). Each is recorded in `dump()` at the caller's line with its kind,
+// ends with a cancellation and with `with_timeout`'s deadline, and leaves its
+// worker free (1 worker, no hand-off, and 2 workers). The fallbacks run when
+// the kernel refuses something: poll's past the kernel's limit of nested
+// epoll paths to one file, reached here with 600 pollers; the others on
+// refusals this kernel does not make (no `pidfd_open` before Linux 5.3,
+// epoll out of memory, an `EPERM` Linux gives only for files that are always
+// ready), made here by a seccomp filter in the test's own process (`alone`).
+// ---------------------------------------------------------------------------
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn workers(n: usize) {
+    // With one worker, no hand-off thread either: a wait that blocked its
+    // worker would stop every other coroutine.
+    let max = if n == 1 { 1 } else { 64 };
+    green::Config::new()
+        .workers(n)
+        .max_threads(max)
+        .apply()
+        .unwrap();
+    // The runtime and its descriptors are up before any filter or fill.
+    thread::spawn(|| ()).join().unwrap();
+}
+
+/// Waits (at most `LIMIT`) until the coroutine `name` is parked in a `kind`
+/// wait recorded at `line` of this file (on `object`, if given), with a
+/// deadline or (`timed` false) without.
+fn parked_at(name: &str, kind: WaitKind, line: u32, object: Option<usize>, timed: bool) {
+    let t = Instant::now();
+    loop {
+        let d = green::dump();
+        let found = d.tasks().iter().any(|t| {
+            t.name() == Some(name)
+                && t.state() == TaskState::Parked
+                && t.wait().is_some_and(|w| {
+                    w.kind() == kind
+                        && object.is_none_or(|o| w.object() == o)
+                        && w.is_timed() == timed
+                        && w.location().file() == file!()
+                        && w.location().line() == line
+                })
+        });
+        if found {
+            return;
+        }
+        assert!(
+            t.elapsed() < LIMIT,
+            "{name} never parked in {kind:?} at {}:{line}\n{d}",
+            file!()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The checks every former raw-park wait passes. `make` gives the wait's
+/// body, whose call is at `line`, and the object it waits on when known:
+/// run in a coroutine, it is parked there in a `kind` wait (with a deadline
+/// if `timed`: the fallbacks look again now and then) while another
+/// coroutine runs on its worker; a cancellation ends it with `Cancelled`;
+/// run under `with_timeout`, it ends with `Elapsed`; both promptly.
+fn a_former_raw_park<F, T>(
+    name: &str,
+    kind: WaitKind,
+    line: u32,
+    timed: bool,
+    make: impl Fn() -> (Option<usize>, F),
+) where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + std::fmt::Debug + 'static,
+{
+    // Cancelled.
+    let (object, body) = make();
+    let h = thread::Builder::new()
+        .name(name.into())
+        .spawn(body)
+        .unwrap();
+    parked_at(name, kind, line, object, timed);
+    let other = thread::spawn(|| 7);
+    match other.join_timeout(LIMIT) {
+        Ok(r) => assert_eq!(r.unwrap(), 7),
+        Err(_) => panic!("{name}: the wait holds its worker"),
+    }
+    let t = Instant::now();
+    h.cancel();
+    let r = h
+        .join_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("{name}: still waiting after the cancellation"));
+    assert_cancelled(r);
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "{name}: cancelled in {took:?}"
+    );
+
+    // Its deadline elapses (never early; the wait is entered well before).
+    let (_, body) = make();
+    let t = Instant::now();
+    let h = thread::spawn(move || green::with_timeout(Duration::from_millis(300), body));
+    let r = h
+        .join_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("{name}: still waiting after its deadline"));
+    match r {
+        Ok(Err(green::Elapsed { .. })) => {}
+        other => panic!("{name}: {other:?} instead of Elapsed"),
+    }
+    assert!(t.elapsed() >= Duration::from_millis(300));
+}
+
+fn unix_connect_to_a_full_backlog(n: usize) {
+    use greenstd::os::unix::net::UnixStream;
+    workers(n);
+    let dir = std::env::temp_dir().join(format!("greenstd-cancel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("full.sock");
+    let listener = green::bind_unix_with_backlog(&path, 0).unwrap();
+    // Fill the backlog with connections nobody accepts, until the kernel
+    // says `EAGAIN` to a non-blocking one.
+    let mut queued = Vec::new();
+    loop {
+        let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        match s.connect(&socket2::SockAddr::unix(&path).unwrap()) {
+            Ok(()) => queued.push(s),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
+            Err(e) => panic!("connect: {e}"),
+        }
+        assert!(queued.len() < 1000, "the backlog never filled");
+    }
+    let line = line!() + 3;
+    a_former_raw_park("unix-connect", WaitKind::Connect, line, true, || {
+        let p = path.clone();
+        (None, move || UnixStream::connect(&p).map(drop))
+    });
+    drop((listener, queued));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_unix_connect_to_a_full_backlog_ends_on_one_worker() {
+    if alone::here() {
+        unix_connect_to_a_full_backlog(1);
+    }
+}
+
+#[test]
+fn a_unix_connect_to_a_full_backlog_ends_on_two_workers() {
+    if alone::here() {
+        unix_connect_to_a_full_backlog(2);
+    }
+}
+
+/// `green::poll` when the kernel refuses to nest its private epoll instance
+/// in the pollers: it looks with `poll(2)` between recorded sleeps. Linux
+/// allows 500 nested wake-up paths of this length to one file
+/// (`path_limits` in fs/eventpoll.c), so 600 pollers of one descriptor are
+/// enough for the later ones to be refused (`EINVAL`).
+fn poll_when_the_nesting_is_refused(n: usize) {
+    use std::io::Write as _;
+    use std::os::fd::{AsFd, AsRawFd};
+    workers(n);
+    let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let b = Arc::new(b);
+    let line = line!() + 3;
+    let poller = |b: Arc<std::os::unix::net::UnixStream>| {
+        let flags = green::PollFlags::POLLIN;
+        move || green::poll(&mut [green::PollFd::new(b.as_fd(), flags)], None)
+    };
+    let fillers: Vec<_> = (0..600)
+        .map(|_| {
+            let body = poller(b.clone());
+            thread::Builder::new()
+                .name("filler".into())
+                .spawn(body)
+                .unwrap()
+        })
+        .collect();
+    let t = Instant::now();
+    while !green::dump()
+        .tasks()
+        .iter()
+        .any(|t| t.name() == Some("filler") && t.wait().is_some_and(|w| w.kind() == WaitKind::Poll))
+    {
+        assert!(
+            t.elapsed() < LIMIT,
+            "no poller was refused\n{}",
+            green::dump()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a_former_raw_park("poll", WaitKind::Poll, line, true, || {
+        (Some(b.as_raw_fd() as usize), poller(b.clone()))
+    });
+    a.write_all(b"x").unwrap();
+    for f in fillers {
+        assert_eq!(f.join_timeout(LIMIT).unwrap().unwrap().unwrap(), 1);
+    }
+}
+
+#[test]
+fn a_poll_whose_nesting_is_refused_ends_on_one_worker() {
+    if alone::here() {
+        poll_when_the_nesting_is_refused(1);
+    }
+}
+
+#[test]
+fn a_poll_whose_nesting_is_refused_ends_on_two_workers() {
+    if alone::here() {
+        poll_when_the_nesting_is_refused(2);
+    }
+}
+
+/// The fallbacks behind a refusal no kernel here makes by itself: a
+/// seccomp filter (Linux, x86-64 and AArch64) makes it, in the test's own
+/// process.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod refused {
+    use super::*;
+
+    /// The `seccomp_data` offsets of a system call's number, its architecture
+    /// and the low half of its argument `i` (little-endian targets).
+    const NR: u32 = 0;
+    const ARCH: u32 = 4;
+    const fn arg(i: u32) -> u32 {
+        16 + 8 * i
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    const AUDIT_ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const AUDIT_ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
+
+    /// Makes the kernel fail the system call `nr` with `errno`, for every thread
+    /// of this process, for the rest of its life (run the test `alone`). With
+    /// `fd_floor`, only `epoll_ctl(_, EPOLL_CTL_ADD, fd, _)` with `fd >=
+    /// fd_floor` fails: the registrations of descriptors opened after
+    /// [`fill_descriptors_below`].
+    fn refuse(nr: libc::c_long, fd_floor: Option<u32>, errno: i32) {
+        use libc::{
+            sock_filter, BPF_ABS, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W,
+        };
+        let load = |k| sock_filter {
+            code: (BPF_LD | BPF_W | BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        // Goes on when equal (or greater), else jumps to the last instruction.
+        let test = |op, k, allow: u8| sock_filter {
+            code: (BPF_JMP | op | BPF_K) as u16,
+            jt: 0,
+            jf: allow,
+            k,
+        };
+        let ret = |k| sock_filter {
+            code: (BPF_RET | BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        let mut f = vec![load(ARCH), test(BPF_JEQ, AUDIT_ARCH, 0), load(NR)];
+        f.push(test(BPF_JEQ, nr as u32, 0));
+        if let Some(floor) = fd_floor {
+            f.push(load(arg(1)));
+            f.push(test(BPF_JEQ, libc::EPOLL_CTL_ADD as u32, 0));
+            f.push(load(arg(2)));
+            f.push(test(BPF_JGE, floor, 0));
+        }
+        f.push(ret(libc::SECCOMP_RET_ERRNO | errno as u32));
+        f.push(ret(libc::SECCOMP_RET_ALLOW));
+        // Point each test's "else" at the last instruction.
+        let last = f.len() - 1;
+        for (i, ins) in f.iter_mut().enumerate() {
+            if ins.code == (BPF_JMP | BPF_JEQ | BPF_K) as u16
+                || ins.code == (BPF_JMP | BPF_JGE | BPF_K) as u16
+            {
+                ins.jf = (last - i - 1) as u8;
+            }
+        }
+        let prog = libc::sock_fprog {
+            len: f.len() as u16,
+            filter: f.as_mut_ptr(),
+        };
+        // SAFETY: plain prctl/seccomp calls; `prog` points at `f`, alive
+        // during the call (the kernel copies the program).
+        unsafe {
+            assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+            let r = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                libc::SECCOMP_FILTER_FLAG_TSYNC,
+                &prog as *const libc::sock_fprog,
+            );
+            assert_eq!(r, 0, "seccomp: {}", std::io::Error::last_os_error());
+        }
+    }
+
+    /// Opens `/dev/null` until every descriptor number below `floor` is taken,
+    /// so that the next one opened is `floor` or above; returns them (keep
+    /// them open).
+    fn fill_descriptors_below(floor: u32) -> Vec<std::fs::File> {
+        use std::os::fd::AsRawFd;
+        let mut held = Vec::new();
+        loop {
+            let f = std::fs::File::open("/dev/null").unwrap();
+            let n = f.as_raw_fd() as u32;
+            held.push(f);
+            if n + 1 >= floor {
+                return held;
+            }
+        }
+    }
+
+    /// Descriptors from here on are not registered by the pollers: epoll_ctl
+    /// fails with `errno` for them.
+    const FLOOR: u32 = 200;
+
+    /// Fills the descriptor table below `FLOOR`, then makes the pollers refuse
+    /// every descriptor opened from now on with `errno`; returns the fillers.
+    fn refuse_registrations(errno: i32) -> Vec<std::fs::File> {
+        let held = fill_descriptors_below(FLOOR);
+        refuse(libc::SYS_epoll_ctl, Some(FLOOR), errno);
+        held
+    }
+
+    /// `Child::wait` when the kernel gives no pidfd (`pidfd_open` says
+    /// `ENOSYS`) or the pollers refuse it (`EPERM`): it polls `try_wait`
+    /// between recorded sleeps, on the child's process id (the pidfd's wait
+    /// is on its descriptor).
+    fn child_wait_by_polling(n: usize, no_pidfd: bool) {
+        use greenstd::process::Command;
+        workers(n);
+        let _held = if no_pidfd {
+            refuse(libc::SYS_pidfd_open, None, libc::ENOSYS);
+            Vec::new()
+        } else {
+            refuse_registrations(libc::EPERM)
+        };
+        let children = Arc::new(Mutex::new(Vec::new()));
+        let c = children.clone();
+        let line = line!() + 5;
+        a_former_raw_park("child-wait", WaitKind::Child, line, true, || {
+            let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+            let pid = child.id();
+            c.lock().unwrap().push(pid);
+            (Some(pid as usize), move || child.wait())
+        });
+        reap(&children.lock().unwrap());
+    }
+
+    #[test]
+    fn a_child_waited_for_without_pidfd_ends_on_one_worker() {
+        if alone::here() {
+            child_wait_by_polling(1, true);
+        }
+    }
+
+    #[test]
+    fn a_child_waited_for_without_pidfd_ends_on_two_workers() {
+        if alone::here() {
+            child_wait_by_polling(2, true);
+        }
+    }
+
+    #[test]
+    fn a_child_whose_pidfd_the_pollers_refuse_ends_on_two_workers() {
+        if alone::here() {
+            child_wait_by_polling(2, false);
+        }
+    }
+
+    /// `green::wait_readable` on a descriptor epoll refuses (`EPERM`, which
+    /// Linux says only for files that are always ready, so only a filter
+    /// reaches it): it sleeps until its deadline, recorded on the caller's
+    /// descriptor (the normal wait is on a duplicate).
+    fn wait_readable_when_epoll_refuses(n: usize) {
+        use std::os::fd::AsRawFd;
+        workers(n);
+        let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let b = Arc::new(b);
+        let _held = refuse_registrations(libc::EPERM);
+        let line = line!() + 4;
+        a_former_raw_park("wait-readable", WaitKind::Read, line, false, || {
+            let b = b.clone();
+            let fd = b.as_raw_fd() as usize;
+            (Some(fd), move || green::wait_readable(&*b, None))
+        });
+    }
+
+    #[test]
+    fn a_wait_readable_that_epoll_refuses_ends_on_one_worker() {
+        if alone::here() {
+            wait_readable_when_epoll_refuses(1);
+        }
+    }
+
+    #[test]
+    fn a_wait_readable_that_epoll_refuses_ends_on_two_workers() {
+        if alone::here() {
+            wait_readable_when_epoll_refuses(2);
+        }
+    }
+
+    /// `Signals::recv` when its pipe cannot be registered (`ENOMEM`): it looks
+    /// again every 10 ms, a timed wait (the normal one has no deadline).
+    fn signals_when_the_pipe_is_refused(n: usize) {
+        use green::signal::{Signals, SIGUSR2};
+        workers(n);
+        let _held = refuse_registrations(libc::ENOMEM);
+        let line = line!() + 3;
+        a_former_raw_park("signals", WaitKind::Read, line, true, || {
+            let mut signals = Signals::new([SIGUSR2]).unwrap();
+            (None, move || signals.recv())
+        });
+    }
+
+    #[test]
+    fn signals_whose_pipe_is_refused_end_on_one_worker() {
+        if alone::here() {
+            signals_when_the_pipe_is_refused(1);
+        }
+    }
+
+    #[test]
+    fn signals_whose_pipe_is_refused_end_on_two_workers() {
+        if alone::here() {
+            signals_when_the_pipe_is_refused(2);
+        }
+    }
+}
+
+/// `cancel_while_blocked` on one body of `make`, then another under a
+/// 50 ms `with_timeout`, which must end with `Elapsed`.
+fn cancelled_and_timed_out<F, T>(what: &str, mut make: impl FnMut() -> F)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + std::fmt::Debug + 'static,
+{
+    cancel_while_blocked(what, make());
+    let body = make();
+    let h = thread::spawn(move || green::with_timeout(Duration::from_millis(50), body));
+    let r = h
+        .join_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("{what}: still waiting after its deadline"));
+    assert!(
+        matches!(r, Ok(Err(green::Elapsed { .. }))),
+        "{what}: {r:?} instead of Elapsed"
+    );
+}
+
+/// The normal paths of the same families, each a wait on its I/O source:
+/// a pipe, `Child::wait` on its pidfd, `wait_readable`/`wait_writable`,
+/// `poll`, `Signals::recv`.
+#[test]
+fn io_process_and_os_waits_can_be_cancelled_and_timed_out() {
+    use greenstd::process::Command;
+    use std::os::fd::AsFd;
+    two_workers();
+    let (r, w) = greenstd::io::pipe().unwrap();
+    let r = Arc::new(r);
+    cancelled_and_timed_out("pipe read", || {
+        let r = r.clone();
+        move || (&*r).read(&mut [0; 8]).map_err(|e| e.kind())
+    });
+    let mut pids = Vec::new();
+    cancelled_and_timed_out("Child::wait", || {
+        let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+        pids.push(child.id());
+        move || child.wait()
+    });
+    let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let b = Arc::new(b);
+    cancelled_and_timed_out("wait_readable", || {
+        let b = b.clone();
+        move || green::wait_readable(&*b, None)
+    });
+    cancelled_and_timed_out("poll", || {
+        let b = b.clone();
+        let flags = green::PollFlags::POLLIN;
+        move || green::poll(&mut [green::PollFd::new(b.as_fd(), flags)], None)
+    });
+    let (c, _d) = std::os::unix::net::UnixStream::pair().unwrap();
+    c.set_nonblocking(true).unwrap();
+    while (&c).write(&[0; 4096]).is_ok() {}
+    let c = Arc::new(c);
+    cancelled_and_timed_out("wait_writable", || {
+        let c = c.clone();
+        move || green::wait_writable(&*c, None)
+    });
+    cancelled_and_timed_out("Signals::recv", || {
+        let mut signals = green::signal::Signals::new([green::signal::SIGUSR2]).unwrap();
+        move || signals.recv()
+    });
+    drop(w);
+    reap(&pids);
+}
+
+/// Kills and reaps the children of `pids`, whose cancelled waiters left
+/// them running.
+fn reap(pids: &[u32]) {
+    for &pid in pids {
+        // SAFETY: kill(2) and waitpid(2) of a child this test spawned and
+        // nobody reaped.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
+        }
     }
 }

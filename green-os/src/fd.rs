@@ -136,8 +136,13 @@ fn wait(fd: BorrowedFd<'_>, interest: Interest, timeout: Option<Duration>) -> io
         match dup.wait(interest, interest.kind(), deadline) {
             Ok(true) => {}
             Ok(false) => return Err(timed_out()),
-            // epoll refuses regular files and directories; poll(2) said
-            // "not ready", and for them that never changes.
+            // epoll refuses a file that cannot be polled. On Linux that is
+            // a file with no poll method (regular files, directories),
+            // which poll(2) always reports ready, so the check above has
+            // returned already; only a kernel or a filter that refuses
+            // anyway gets here (green_cancel reaches it with seccomp).
+            // Nothing will then say when it is ready: wait for the
+            // deadline, recorded and interruptible.
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
                 let kind = match interest {
                     Interest::Read => WaitKind::Read,

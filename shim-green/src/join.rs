@@ -232,73 +232,47 @@ fn link_result_of<H, T>(
     }
 }
 
-impl<T> JoinHandleExt<T> for JoinHandle<T> {
-    fn cancel(&self) {
-        shim_rt::cancel::cancel(task(self.thread_of()));
-    }
+/// The one implementation, for both handle types: they differ only in how
+/// they join.
+macro_rules! join_handle_ext {
+    ($($handle:ident$(<$lt:lifetime>)?),*) => {$(
+        impl<T> JoinHandleExt<T> for $handle<$($lt,)? T> {
+            fn cancel(&self) {
+                shim_rt::cancel::cancel(task(self.thread_of()));
+            }
 
-    fn cancel_with<P: Any + Send>(&self, payload: P) {
-        shim_rt::cancel::cancel_with(task(self.thread_of()), Box::new(payload));
-    }
+            fn cancel_with<P: Any + Send>(&self, payload: P) {
+                shim_rt::cancel::cancel_with(task(self.thread_of()), Box::new(payload));
+            }
 
-    fn link<F>(&self, f: F)
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        link_to(self, f)
-    }
+            fn link<F>(&self, f: F)
+            where
+                F: FnOnce() + Send + 'static,
+            {
+                link_to(self, f)
+            }
 
-    fn link_result(self, target: Arc<AsyncResult<T>>)
-    where
-        Self: Send + 'static,
-        T: Send + Sync + 'static,
-    {
-        link_result_of(self, target, JoinHandle::join)
-    }
+            fn link_result(self, target: Arc<AsyncResult<T>>)
+            where
+                Self: Send + 'static,
+                T: Send + Sync + 'static,
+            {
+                link_result_of(self, target, $handle::join)
+            }
 
-    #[track_caller]
-    fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self> {
-        if wait_one(&self, deadline_after(dur)) {
-            Ok(self.join())
-        } else {
-            Err(self)
+            #[track_caller]
+            fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self> {
+                if wait_one(&self, deadline_after(dur)) {
+                    Ok(self.join())
+                } else {
+                    Err(self)
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl<T> JoinHandleExt<T> for ScopedJoinHandle<'_, T> {
-    fn cancel(&self) {
-        shim_rt::cancel::cancel(task(self.thread_of()));
-    }
-
-    fn cancel_with<P: Any + Send>(&self, payload: P) {
-        shim_rt::cancel::cancel_with(task(self.thread_of()), Box::new(payload));
-    }
-
-    fn link<F>(&self, f: F)
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        link_to(self, f)
-    }
-
-    fn link_result(self, target: Arc<AsyncResult<T>>)
-    where
-        Self: Send + 'static,
-        T: Send + Sync + 'static,
-    {
-        link_result_of(self, target, ScopedJoinHandle::join)
-    }
-
-    #[track_caller]
-    fn join_timeout(self, dur: Duration) -> Result<std::thread::Result<T>, Self> {
-        if wait_one(&self, deadline_after(dur)) {
-            Ok(self.join())
-        } else {
-            Err(self)
-        }
-    }
-}
+join_handle_ext!(JoinHandle, ScopedJoinHandle<'_>);
 
 /// Spawns a thread — a coroutine — that runs `f` after `dur` (gevent:
 /// `gevent.spawn_later`). Until then it sleeps cooperatively; the returned

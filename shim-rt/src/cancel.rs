@@ -1,8 +1,8 @@
 //! Cancellation and deadlines: a task unwinds from the wait it is in.
 //!
 //! Built on the wait mechanism's interruption hook ([`Task::interrupt`]):
-//! [`cancel`] and an expiring deadline ([`with_deadline`], whose timer the
-//! hub keeps) mark the task's state, then interrupt it. The wait the
+//! [`cancel`] and an expiring deadline ([`with_deadline`], whose timer a
+//! worker keeps) mark the task's state, then interrupt it. The wait the
 //! interrupt ends — or the task's next one — leaves its queue (passing on a
 //! notification it had received) and reports
 //! [`WaitResult::Interrupted`](crate::wait::WaitResult::Interrupted); the
@@ -50,8 +50,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use crate::hub;
 use crate::task::{self, Task};
+use crate::timer;
 
 /// The payload a cancelled thread unwinds with: `join` on its handle
 /// returns `Err(payload)`, and `payload.downcast_ref::<Cancelled>()` is
@@ -143,7 +143,7 @@ impl State {
             if self.pending() {
                 let weak = Arc::downgrade(me);
                 let retry = Instant::now() + RETRY;
-                let _ = hub::add_action(
+                let _ = timer::add(
                     retry,
                     Box::new(move || {
                         if let Some(t) = weak.upgrade() {
@@ -350,7 +350,7 @@ pub fn with_deadline<R>(deadline: Instant, f: impl FnOnce() -> R) -> Result<R, T
             delivered: false,
         });
     let weak = Arc::downgrade(&me);
-    let key = hub::add_action(
+    let key = timer::add(
         deadline,
         Box::new(move || {
             if let Some(t) = weak.upgrade() {
@@ -361,11 +361,11 @@ pub fn with_deadline<R>(deadline: Instant, f: impl FnOnce() -> R) -> Result<R, T
     struct Pop<'a> {
         me: &'a Task,
         id: u64,
-        key: hub::TimerKey,
+        key: timer::TimerKey,
     }
     impl Drop for Pop<'_> {
         fn drop(&mut self) {
-            hub::cancel_timer(self.key);
+            timer::cancel(self.key);
             self.me
                 .cancel_state()
                 .deadlines
@@ -402,7 +402,7 @@ fn clear_stale_interrupt(me: &Task) {
     }
 }
 
-/// The hub's action for deadline `id` of `task`.
+/// The timer's action for deadline `id` of `task`.
 fn expire(task: &Task, id: u64) {
     let mut d = task.cancel_state().deadlines.lock();
     if let Some(e) = d.iter_mut().flat_map(|v| v.iter_mut()).find(|e| e.id == id) {

@@ -1,4 +1,5 @@
-//! Runtime configuration and the lazy start of the scheduler.
+//! Runtime configuration, and the one entry that starts the runtime lazily
+//! ([`start`]; the start-up itself is `start.rs`, below which this sits).
 //!
 //! The runtime starts on first use (the first coroutine spawned). Before that
 //! it can be configured by environment variables or by [`Config::apply`]; a
@@ -26,8 +27,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
-
-use crate::{deadlock, inspect, monitor, overflow, panic_hook};
 
 /// Default stack size of a coroutine, in bytes: 2 MiB, std's for a spawned
 /// thread.
@@ -400,7 +399,7 @@ fn from_env(name: &str, check: fn(usize, &str) -> io::Result<usize>) -> io::Resu
 }
 
 /// Rounds a stack size in bytes up to whole pages.
-pub fn round_stack(bytes: usize) -> usize {
+pub(crate) fn round_stack(bytes: usize) -> usize {
     let bytes = bytes.clamp(MIN_STACK_SIZE, MAX_STACK_SIZE);
     bytes.div_ceil(4096) * 4096
 }
@@ -486,36 +485,12 @@ fn resolve() -> io::Result<Settings> {
 /// error is returned by every later call.
 pub fn start() -> io::Result<Settings> {
     let r = STARTED.get_or_init(|| {
-        let settings = resolve().map_err(|e| (e.kind(), e.to_string()))?;
-        let cfg = may::config();
-        cfg.set_workers(settings.workers)
-            .set_stack_size(stack_words(settings.stack_size));
-        cfg.set_worker_pin(false);
-        may::monitor::set_thread_hooks(
-            crate::task::mark_internal_thread,
-            crate::registry::internal_thread_exiting,
-        );
-        overflow::capture_std_handlers();
-        // The threads that appear while may starts are its own (the
-        // workers; timers are theirs): the deadlock detector must know them
-        // from the program's.
-        let before = deadlock::thread_ids();
-        warm_up();
-        let after = deadlock::thread_ids();
-        let may_threads = match (before, after) {
-            (Ok(b), Ok(a)) => {
-                let new: Vec<i32> = a.into_iter().filter(|t| !b.contains(t)).collect();
-                (new.len() == settings.workers).then_some(new)
-            }
-            _ => None,
-        };
-        overflow::install();
-        panic_hook::install();
-        may::monitor::set_max_threads(settings.max_threads);
-        monitor::start(&settings);
         let err = |e: io::Error| (e.kind(), e.to_string());
-        deadlock::init(may_threads).map_err(err)?;
-        inspect::init_dump_signal().map_err(err)?;
+        let settings = resolve().map_err(err)?;
+        // The start-up itself (`start.rs`: the scheduler, then the
+        // observers), bound in the crate root: nothing here names a layer
+        // above.
+        (crate::START)(&settings).map_err(err)?;
         Ok(settings)
     });
     match r {
@@ -527,21 +502,4 @@ pub fn start() -> io::Result<Settings> {
 /// The settings of the running runtime, if it has started.
 pub fn running() -> Option<Settings> {
     STARTED.get().and_then(|r| r.as_ref().ok().copied())
-}
-
-/// Runs one empty coroutine to completion so that `may` starts its scheduler
-/// and its generator installs its signal and panic hooks now, before ours are
-/// layered on top of them.
-fn warm_up() {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    // SAFETY: the closure touches no thread-local storage and cannot overflow
-    // its stack; it only sends on a channel.
-    let spawned = unsafe {
-        may::coroutine::Builder::new().spawn(move || {
-            let _ = tx.send(());
-        })
-    };
-    if spawned.is_ok() {
-        let _ = rx.recv();
-    }
 }

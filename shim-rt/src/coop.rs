@@ -17,7 +17,7 @@ use std::cell::Cell;
 
 /// Blocking calls that return at once before the coroutine yields (tokio's
 /// figure).
-pub const BUDGET: u32 = 128;
+pub(crate) const BUDGET: u32 = 128;
 
 thread_local! {
     static LEFT: Cell<u32> = const { Cell::new(BUDGET) };
@@ -38,7 +38,7 @@ pub(crate) fn reset() {
 /// woken from outside — a timer, I/O, another thread — runs before it),
 /// then returns.
 #[inline(never)]
-pub fn spend() {
+pub(crate) fn spend() {
     let spent = LEFT.with(|l| {
         let n = l.get().saturating_sub(1);
         l.set(n);

@@ -26,9 +26,9 @@
 //! * every registered task is parked in a wait only another task can end
 //!   (no deadline; not I/O, sleep or offload), and no task's wait changed
 //!   between the snapshots;
-//! * no timer is pending on the hub and no offload job is queued or running;
+//! * no timer is pending on a worker and no offload job is queued or running;
 //! * every OS thread of the process (`/proc/self/task`) is one of the
-//!   runtime's own (the `may` workers and timer thread, the hub, the
+//!   runtime's own (the `may` workers, the
 //!   monitor, the offload pools, the detector, the dump thread) or a
 //!   registered thread parked as above. Any other thread — one the program
 //!   started with `std::thread` directly, a library's — might still wake
@@ -47,7 +47,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use crate::inspect::{self, Dump, TaskState};
-use crate::{config, hub, offload, registry, task};
+use crate::{config, offload, registry, task, timer};
 
 const OFF: u8 = 0;
 const ABORT: u8 = 1;
@@ -76,12 +76,16 @@ static DETECTOR: Detector = Detector {
 /// could not be told apart from the program's.
 static RUNTIME: OnceLock<Option<Vec<i32>>> = OnceLock::new();
 
-pub(crate) use crate::sys::thread_ids;
+use crate::sys::thread_ids;
+
+/// How the start-up starts the detector.
+pub(crate) const OBSERVER: crate::start::Observer =
+    crate::start::Observer::after(|_, may_threads| init(may_threads.map(<[i32]>::to_vec)));
 
 /// Reads `GREENSTD_DEADLOCK` and starts the detector's thread (which then
 /// sleeps until kicked). `may_threads` are the threads that appeared while
 /// the scheduler started (`None` when unknown).
-pub(crate) fn init(may_threads: Option<Vec<i32>>) -> io::Result<()> {
+fn init(may_threads: Option<Vec<i32>>) -> io::Result<()> {
     let mode = match std::env::var("GREENSTD_DEADLOCK") {
         Err(std::env::VarError::NotPresent) => ABORT,
         Ok(v) => match v.trim() {
@@ -131,16 +135,12 @@ fn workers_asleep() -> bool {
     config::running().is_some() && (0..may::monitor::workers()).all(may::monitor::worker_sleeping)
 }
 
-/// Every worker has fallen asleep (the monitor calls this).
-pub(crate) fn workers_fell_asleep() {
-    kick();
-}
-
 /// The core's events ([`crate::observe`]).
 fn observe(event: crate::observe::Event) {
     match event {
         crate::observe::Event::ThreadBlocked => thread_blocked(),
         crate::observe::Event::SomethingEnded => kick_if_idle(),
+        crate::observe::Event::WorkersAsleep => kick(),
     }
 }
 
@@ -222,7 +222,7 @@ fn blocked(t: &task::Task) -> bool {
 
 /// A snapshot that shows a deadlock, or `None`.
 fn check() -> Option<Dump> {
-    if !workers_asleep() || hub::pending() != 0 || offload::busy() != 0 {
+    if !workers_asleep() || timer::pending() != 0 || offload::busy() != 0 {
         return None;
     }
     let runtime = RUNTIME.get()?.as_ref()?;

@@ -536,11 +536,15 @@ extern "C" fn on_dump_signal(_sig: libc::c_int) {
 
 use crate::sys::cvt;
 
+/// How the start-up sets up the dump signal.
+pub(crate) const OBSERVER: crate::start::Observer =
+    crate::start::Observer::after(|_, _| init_dump_signal());
+
 /// Sets up `GREENSTD_DUMP_SIGNAL`: a handler that only writes a byte to a
 /// pipe, and a thread of greenstd's own that waits on the pipe and prints
 /// a [`dump`] to stderr for each byte (a signal handler may not take
 /// locks or allocate).
-pub(crate) fn init_dump_signal() -> io::Result<()> {
+fn init_dump_signal() -> io::Result<()> {
     let sig = match std::env::var("GREENSTD_DUMP_SIGNAL") {
         Err(std::env::VarError::NotPresent) => return Ok(()),
         Ok(v) => match v.trim() {

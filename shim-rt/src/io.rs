@@ -223,6 +223,12 @@ pub(crate) struct Registration {
     write: Direction,
 }
 
+impl poller::Ready for Registration {
+    fn ready(&self, events: u32) {
+        Registration::ready(self, events);
+    }
+}
+
 impl Registration {
     fn dir(&self, interest: Interest) -> &Direction {
         match interest {
@@ -233,7 +239,7 @@ impl Registration {
 
     /// `flags`: the selector's [`sys::READABLE`], [`sys::WRITABLE`],
     /// [`sys::CLOSED`].
-    pub(crate) fn ready(&self, flags: u32) {
+    fn ready(&self, flags: u32) {
         if flags & sys::CLOSED != 0 {
             // Before the bumps below: see `Direction::seq`.
             self.read.seq.fetch_or(SEQ_CLOSED, Ordering::SeqCst);

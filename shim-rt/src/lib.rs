@@ -22,7 +22,7 @@
 //!
 //! Timers and readiness are both kept by the workers themselves (the
 //! vendored `may`): each worker slot has its own timer list, served by its
-//! event loop (`hub` is the thin layer over it), and descriptors are
+//! event loop (`timer` is the thin layer over it), and descriptors are
 //! registered in the workers' own selectors (`poller`). An expired timer
 //! or a ready descriptor *wakes* its waiter, which then runs from that
 //! worker's run queue; no coroutine runs inside either.
@@ -32,9 +32,8 @@
 mod atomic;
 pub mod cancel;
 pub mod config;
-pub mod coop;
+mod coop;
 mod deadlock;
-mod hub;
 pub mod inspect;
 pub mod io;
 pub mod latch;
@@ -48,11 +47,31 @@ mod panic_hook;
 pub mod park;
 mod poller;
 mod registry;
+mod start;
 pub mod sys;
 pub mod task;
 #[cfg(test)]
 mod test_util;
+mod timer;
 pub mod wait;
 
 pub use config::Config;
+
+/// How the runtime starts, once: [`config::start`] (the first spawn, the
+/// first timer, `green::runtime()`) calls it with the resolved settings.
+/// The crate root is the one place that names every layer: it binds the
+/// start-up (`start.rs`) and the observers, in the order they start, into
+/// this hook, so the layers below call up into neither by name.
+static START: fn(&config::Settings) -> std::io::Result<()> = |settings| {
+    start::run(
+        settings,
+        &[
+            overflow::OBSERVER,
+            panic_hook::OBSERVER,
+            monitor::OBSERVER,
+            deadlock::OBSERVER,
+            inspect::OBSERVER,
+        ],
+    )
+};
 pub use park::{in_coroutine, Waker};

@@ -104,7 +104,13 @@ pub const TRIM_PERIOD: Duration = Duration::from_millis(500);
 pub const TRIM_BUDGET: usize = 20_000;
 
 /// Starts the monitor thread (once, when the runtime starts).
-pub(crate) fn start(settings: &Settings) {
+/// How the start-up starts the monitor.
+pub(crate) const OBSERVER: crate::start::Observer = crate::start::Observer::after(|s, _| {
+    start(s);
+    Ok(())
+});
+
+fn start(settings: &Settings) {
     let limit = settings.max_blocking_time;
     install_sampler();
     let started = std::thread::Builder::new()
@@ -231,7 +237,7 @@ fn run(limit: Option<Duration>) -> ! {
         if (0..workers).all(may::monitor::worker_sleeping) && held.is_empty() {
             let looks: Vec<Look> = (0..workers).map(may::monitor::worker_look).collect();
             if told_at.as_ref() != Some(&looks) {
-                crate::deadlock::workers_fell_asleep();
+                crate::observe::tell(crate::observe::Event::WorkersAsleep);
                 told_at = Some(looks);
             }
             // Sleeps while every worker sleeps: idle means idle. Only

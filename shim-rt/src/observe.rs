@@ -1,5 +1,5 @@
-//! How the core tells the observers above it (the deadlock detector) what
-//! happens, without naming them: one hook, registered by the observer when
+//! How the core (and the monitor) tell the deadlock detector what happens,
+//! without naming it: one hook, registered by the observer when
 //! the runtime starts. Until one is registered, events go nowhere (the
 //! detector is not running, so it has nothing to miss).
 
@@ -14,6 +14,9 @@ pub(crate) enum Event {
     /// Something outside the tasks ended — a registered thread, an offload
     /// job: the tasks left may be stuck.
     SomethingEnded,
+    /// Every worker has fallen asleep (the monitor sees it): no coroutine
+    /// can run, so the tasks may all wait for each other.
+    WorkersAsleep,
 }
 
 /// The observer: a `fn(Event)`, null until registered.

@@ -11,6 +11,8 @@
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::start::Observer;
+
 static CAPTURED: AtomicBool = AtomicBool::new(false);
 static mut STD_SEGV: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
 static mut STD_BUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
@@ -19,9 +21,18 @@ static mut STD_BUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
 /// touch the page just below it; a call writes the word below it).
 const REACH: usize = 64 * 1024;
 
+/// How the start-up starts the stack-overflow reporter.
+pub(crate) const OBSERVER: Observer = Observer {
+    before: capture_std_handlers,
+    after: |_, _| {
+        install();
+        Ok(())
+    },
+};
+
 /// Records std's handlers, before `may`'s generator installs its own.
-pub(crate) fn capture_std_handlers() {
-    // SAFETY: called once, from `config::start` inside a `OnceLock`
+fn capture_std_handlers() {
+    // SAFETY: called once, from the start-up (`start::run`, inside `config::start`'s a `OnceLock`
     // initialiser, before any handler of ours runs; sigaction only writes the
     // current action into our statics.
     unsafe {
@@ -32,7 +43,7 @@ pub(crate) fn capture_std_handlers() {
 }
 
 /// Installs our handler on top of whatever is there (the generator's).
-pub(crate) fn install() {
+fn install() {
     // SAFETY: a zeroed sigaction is valid; we fill the handler, flags and
     // an empty mask before installing it.
     unsafe {

@@ -8,9 +8,16 @@ use std::io::Write;
 use std::panic::PanicHookInfo;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::start::Observer;
 use crate::task;
 
-pub(crate) fn install() {
+/// How the start-up installs the hook.
+pub(crate) const OBSERVER: Observer = Observer::after(|_, _| {
+    install();
+    Ok(())
+});
+
+fn install() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if is_stack_allocation_failure(info) {

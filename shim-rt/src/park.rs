@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use may::embed::Suspended;
 
-use crate::hub;
 use crate::task::{self, Task};
+use crate::timer;
 
 /// `true` when the caller runs inside a coroutine, `false` on a plain OS thread.
 ///
@@ -289,7 +289,7 @@ pub(crate) enum Token {
 /// Nothing is recorded and no interrupt is looked at: only the suspend
 /// point (and the loom-free unit tests) call it.
 ///
-/// In a coroutine the deadline is kept by a worker's timers (`hub`), which
+/// In a coroutine the deadline is kept by a worker's timers (`timer`), which
 /// wake the coroutine onto that worker's run queue when it expires.
 #[inline]
 pub(crate) fn sleep_as(me: &Arc<Task>, deadline: Option<Instant>, token: Token) -> bool {
@@ -310,9 +310,10 @@ pub(crate) fn sleep_as(me: &Arc<Task>, deadline: Option<Instant>, token: Token) 
     }
     match me.sleeper() {
         Some(s) => {
-            let key = hub::add_timer(deadline, Waker::Coroutine(me.clone()));
+            let me = me.clone();
+            let key = timer::add(deadline, Box::new(move || me.wake()));
             sleep(s);
-            hub::cancel_timer(key);
+            timer::cancel(key);
         }
         None => std::thread::park_timeout(deadline - now),
     }

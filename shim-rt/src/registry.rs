@@ -88,7 +88,7 @@ pub(crate) fn frozen<R>(f: impl FnOnce(&[Arc<Task>]) -> R) -> R {
     r
 }
 
-/// Thread ids of greenstd's own threads (the hub, the monitor, the offload
+/// Thread ids of greenstd's own threads (the monitor, the offload
 /// pools, the detector, may's threads as they start): the deadlock
 /// detector tells them from the program's.
 static INTERNAL: Mutex<Vec<i32>> = Mutex::new(Vec::new());

@@ -40,7 +40,7 @@ pub struct Task {
     record: Record,
     /// The task that spawned this one (coroutines).
     parent: Option<NonZeroU64>,
-    /// A thread or coroutine of greenstd's own (hub, offload pool):
+    /// A thread or coroutine of greenstd's own (monitor, offload pool):
     /// never registered, never shown.
     internal: bool,
     /// Registered among the live tasks (see `registry`): shown by
@@ -459,7 +459,7 @@ impl Drop for ThreadTask {
 
 thread_local! {
     static THREAD_TASK: ThreadTask = const { ThreadTask(OnceLock::new()) };
-    /// Set on greenstd's own threads (hub, offload pool, detector).
+    /// Set on greenstd's own threads (monitor, offload pool, detector).
     static INTERNAL_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -721,7 +721,7 @@ fn stack_map_error() -> &'static str {
 
 /// Why a local could not be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LocalDestroyed;
+pub(crate) struct LocalDestroyed;
 
 struct LocalEntry {
     key: usize,
@@ -810,8 +810,8 @@ impl Locals {
 /// (initialising it with `init` on first use).
 ///
 /// `key` must be unique per local (the address of its static) and always
-/// used with the same `T`. Returns `Err` after the coroutine has started
-/// destroying its locals and this one is gone.
+/// used with the same `T`. Returns `None` after the coroutine has started
+/// destroying its locals and this one is gone (std's `AccessError`).
 ///
 /// Must only be called inside a coroutine.
 #[inline(never)]
@@ -819,13 +819,13 @@ pub fn with_coroutine_local<T: 'static, R>(
     key: usize,
     init: impl FnOnce() -> T,
     f: impl FnOnce(&T) -> R,
-) -> Result<R, LocalDestroyed> {
+) -> Option<R> {
     let embedder = may::embed::current().expect("greenstd: a coroutine local outside a coroutine");
-    let ptr = with_slot(embedder, |s| s.locals.get_or_init(key, init))?;
+    let ptr = with_slot(embedder, |s| s.locals.get_or_init(key, init)).ok()?;
     // SAFETY: the value is boxed and owned by the coroutine's slot; it is
     // dropped only by `destroy_locals`, which marks it destroyed first, and
     // that runs on this same coroutine, never while `f` runs.
-    Ok(f(unsafe { &*ptr }))
+    Some(f(unsafe { &*ptr }))
 }
 
 /// Takes the calling coroutine off the registry of live tasks (dumps, the
@@ -841,7 +841,7 @@ pub fn finish_current() {
 /// Runs the destructors of the current coroutine's locals. greenstd calls
 /// it when a coroutine's main function has returned, before its result is
 /// published to `join`. Locals touched by a destructor after their own
-/// destruction are unavailable (`Err(LocalDestroyed)`), as std's. On a
+/// destruction are unavailable (`None` from [`with_coroutine_local`]), as std's. On a
 /// plain thread it does nothing: std runs those destructors at thread exit.
 pub fn destroy_locals() {
     if let Some(embedder) = may::embed::current() {

@@ -1147,7 +1147,7 @@ pub(crate) fn park_coroutine(
 /// for `thread::sleep`); [`WaitResult::TimedOut`] when the deadline has
 /// passed, [`WaitResult::Interrupted`] if the task was interrupted first.
 ///
-/// In a coroutine the hub wakes it; on a plain thread this is a
+/// In a coroutine a worker's timer wakes it; on a plain thread this is a
 /// `park_timeout` loop (std's `thread::sleep` is what shim-time uses there).
 pub fn sleep_until(deadline: Instant, on: WaitOn) -> WaitResult {
     sleep_recorded(Some(deadline), &on)

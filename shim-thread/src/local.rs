@@ -114,7 +114,7 @@ impl<T: 'static> LocalKey<T> {
     {
         if shim_rt::in_coroutine() {
             let key = self as *const LocalKey<T> as usize;
-            task::with_coroutine_local(key, init, f).map_err(|_| AccessError)
+            task::with_coroutine_local(key, init, f).ok_or(AccessError)
         } else {
             // std's key initialises itself with the same `init`.
             self.os.try_with(f).map_err(|_| AccessError)
@@ -133,12 +133,12 @@ impl<T: 'static> LocalKey<T> {
             let init = || slot.take().expect("initialiser runs once");
             let key = self as *const LocalKey<T> as usize;
             match task::with_coroutine_local(key, init, |v| (slot.take(), v as *const T)) {
-                Ok((rest, ptr)) => {
+                Some((rest, ptr)) => {
                     // SAFETY: the value lives as long as the coroutine's
                     // locals, which outlive this call.
                     f(rest, unsafe { &*ptr })
                 }
-                Err(_) => panic!(
+                None => panic!(
                     "cannot access a Thread Local Storage value during or after destruction: AccessError"
                 ),
             }

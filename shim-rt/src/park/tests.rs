@@ -155,7 +155,7 @@ fn wakes_racing_with_a_coroutine_going_to_sleep_are_never_lost() {
     ping_pong(50_000, B::Spinner, Via::Park);
 }
 
-/// A deadline ends a coroutine's sleep (the hub wakes it).
+/// A deadline ends a coroutine's sleep (a worker's timer wakes it).
 #[test]
 fn sleep_as_keeps_a_deadline_in_a_coroutine() {
     let done = coroutine(|| {

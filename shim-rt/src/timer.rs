@@ -1,5 +1,6 @@
 //! Timers, kept by the scheduler's workers (the one timer service of the
-//! vendored `may`, see `vendor/may/PATCHES.md`).
+//! vendored `may`, see `vendor/may/PATCHES.md`): the raw sleep's deadline
+//! (`park`) and the deadlines of `cancel`.
 //!
 //! Each worker slot has its own timer list, served by its event loop: the
 //! worker sleeps in its selector until its next deadline, and looks at its
@@ -12,7 +13,6 @@
 use std::time::Instant;
 
 use crate::config;
-use crate::park::Waker;
 
 /// Identifies one pending timer, to cancel it.
 pub(crate) type TimerKey = may::embed::TimerKey;
@@ -28,21 +28,16 @@ fn runtime() {
     }
 }
 
-/// Wakes `waker` at `deadline`, unless cancelled first.
-pub(crate) fn add_timer(deadline: Instant, waker: Waker) -> TimerKey {
-    runtime();
-    may::embed::add_timer(deadline, Box::new(move || waker.wake()))
-}
-
-/// Runs `f` on a worker at `deadline`, unless cancelled first.
-/// `f` must be short and must not block: its worker waits for it.
-pub(crate) fn add_action(deadline: Instant, f: Box<dyn FnOnce() + Send>) -> TimerKey {
+/// Runs `f` on a worker at `deadline`, unless cancelled first: a wake-up,
+/// or a short action (a deadline marking its task). `f` must be short and
+/// must not block: its worker waits for it.
+pub(crate) fn add(deadline: Instant, f: Box<dyn FnOnce() + Send>) -> TimerKey {
     runtime();
     may::embed::add_timer(deadline, f)
 }
 
 /// Cancels a timer; what it would have run is dropped.
-pub(crate) fn cancel_timer(key: TimerKey) {
+pub(crate) fn cancel(key: TimerKey) {
     may::embed::cancel_timer(key);
 }
 
