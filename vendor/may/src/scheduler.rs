@@ -525,6 +525,7 @@ impl Scheduler {
             // count moves (the monitor does not take a worker that
             // prepares stacks for one blocked in a coroutine) and a
             // hand-off of the slot is seen.
+            #[cfg(target_os = "linux")]
             if crate::stack_arena::prefault(1) > 0 {
                 break true;
             }
