@@ -35,165 +35,28 @@
 //! `MutexGuard` held by the unwinding code poisons its mutex).
 //!
 //! std counts panics per OS thread, so an unwinding coroutine keeps its OS
-//! thread while a destructor waits (`park::Sleeper` polls instead of
+//! thread while a destructor waits (`sleeper::Sleeper` polls instead of
 //! switching; its worker is handed off meanwhile): `thread::panicking()`
 //! stays true for it and for no other coroutine. Delivery is still
 //! postponed (retried every millisecond) while the current OS thread
 //! reports a panic in progress, should a wait begin there unshielded.
 
 use std::any::Any;
-use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::Mutex;
-
-use crate::task::{self, Task};
+use crate::task_core::{self as task, Task};
+use crate::task_core::{deliver, Deadline, Expired};
 use crate::timer;
 
-/// The payload a cancelled thread unwinds with: `join` on its handle
-/// returns `Err(payload)`, and `payload.downcast_ref::<Cancelled>()` is
-/// `Some`. The panic hook prints nothing for it (gevent: `GreenletExit`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Cancelled;
-
-impl fmt::Display for Cancelled {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("thread cancelled")
-    }
-}
-
-impl std::error::Error for Cancelled {}
-
-/// How soon a delivery that had to wait for a panic to end is retried.
-const RETRY: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// The payload of a deadline's unwinding; only [`with_deadline`] sees it.
-struct Expired {
-    id: u64,
-}
+pub use crate::task_core::Cancelled;
 
 /// The deadline passed while the closure given to [`with_deadline`] was
 /// blocked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimedOut;
-
-struct Deadline {
-    id: u64,
-    expired: bool,
-    delivered: bool,
-}
-
-/// A task's cancellation state.
-#[derive(Default)]
-pub(crate) struct State {
-    requested: AtomicBool,
-    delivered: AtomicBool,
-    /// The task's body has returned: nothing is delivered any more.
-    closed: AtomicBool,
-    /// Depth of [`shield`]s (only the task itself changes it).
-    shield: AtomicU32,
-    /// An unwinding we started is under way.
-    unwinding: AtomicBool,
-    /// Active deadlines, outermost first, and the payload of
-    /// [`cancel_with`]; made by the first `with_deadline` or `cancel_with`
-    /// (most tasks never have either, and an empty `Vec` here would be 16
-    /// bytes more of every task).
-    deadlines: Mutex<Option<Box<Rare>>>,
-}
-
-/// What few tasks need: their deadlines (it derefs to the list) and a
-/// cancellation payload of the caller's choosing.
-#[derive(Default)]
-struct Rare {
-    list: Vec<Deadline>,
-    payload: Option<Box<dyn Any + Send>>,
-}
-
-impl std::ops::Deref for Rare {
-    type Target = Vec<Deadline>;
-    fn deref(&self) -> &Vec<Deadline> {
-        &self.list
-    }
-}
-
-impl std::ops::DerefMut for Rare {
-    fn deref_mut(&mut self) -> &mut Vec<Deadline> {
-        &mut self.list
-    }
-}
-
-impl State {
-    /// The payload to unwind with now, if any (and marks it delivered).
-    fn due(&self, me: &Arc<Task>) -> Option<Box<dyn Any + Send>> {
-        if self.closed.load(Ordering::SeqCst)
-            || self.shield.load(Ordering::SeqCst) > 0
-            || self.unwinding.load(Ordering::SeqCst)
-        {
-            return None;
-        }
-        if std::thread::panicking() {
-            // Unwinding a panic of its own (a destructor waits): a second
-            // panic would abort. std counts panics per OS thread, and a
-            // coroutine that unwinds elsewhere can leave this thread's count
-            // raised, so the answer may be about another coroutine: retry
-            // shortly rather than lose the cancellation.
-            if self.pending() {
-                let weak = Arc::downgrade(me);
-                let retry = Instant::now() + RETRY;
-                let _ = timer::add(
-                    retry,
-                    Box::new(move || {
-                        if let Some(t) = weak.upgrade() {
-                            t.interrupt();
-                        }
-                    }),
-                );
-            }
-            return None;
-        }
-        if self.requested.load(Ordering::SeqCst) && !self.delivered.swap(true, Ordering::SeqCst) {
-            self.unwinding.store(true, Ordering::SeqCst);
-            let chosen = self
-                .deadlines
-                .lock()
-                .as_mut()
-                .and_then(|r| r.payload.take());
-            return Some(chosen.unwrap_or_else(|| Box::new(Cancelled)));
-        }
-        let mut d = self.deadlines.lock();
-        let e = d
-            .iter_mut()
-            .flat_map(|v| v.iter_mut())
-            .find(|e| e.expired && !e.delivered)?;
-        e.delivered = true;
-        self.unwinding.store(true, Ordering::SeqCst);
-        Some(Box::new(Expired { id: e.id }))
-    }
-
-    /// `true` when a wait must leave an interrupt pending rather than end
-    /// (the destructor rule, see [`crate::wait::suspend`]): inside a
-    /// [`shield`] or [`defer`], and while the thread unwinds (the
-    /// destructors an unwinding runs finish their waits, as POSIX threads
-    /// disable cancellation while they run their cleanup handlers).
-    #[inline]
-    pub(crate) fn defers_interrupts(&self) -> bool {
-        self.shield.load(Ordering::Relaxed) > 0 || std::thread::panicking()
-    }
-
-    /// `true` when something waits to be delivered.
-    fn pending(&self) -> bool {
-        (self.requested.load(Ordering::SeqCst) && !self.delivered.load(Ordering::SeqCst))
-            || self
-                .deadlines
-                .lock()
-                .iter()
-                .flat_map(|v| v.iter())
-                .any(|e| e.expired && !e.delivered)
-    }
-}
 
 /// Asks `task` to unwind from its current or next wait. Returns `false`
 /// (and does nothing) when `task` is a plain OS thread, which greenstd
@@ -230,15 +93,6 @@ pub fn cancel_with(task: &Task, payload: Box<dyn Any + Send>) -> bool {
     cancel(task)
 }
 
-/// Called by the wait mechanism when an interrupt ended a wait (the node
-/// is off its queue): unwinds if a cancellation or an expired deadline is
-/// due, else returns (the wait reports `Interrupted`, a spurious wakeup).
-fn on_interrupt(me: &Arc<Task>) {
-    if let Some(payload) = me.cancel_state().due(me) {
-        resume_unwind(payload);
-    }
-}
-
 /// Takes a due cancellation or deadline of the current task, marking it
 /// delivered: the payload the caller must unwind with
 /// ([`resume_unwind`]) once it has restored its own state. For a
@@ -266,13 +120,13 @@ pub fn rearm() {
 /// due (the interrupt was spurious, or delivery is deferred): the caller
 /// then waits again.
 pub fn interrupted() {
-    task::with_current(on_interrupt);
+    deliver();
 }
 
 /// Delivers a due cancellation or deadline of the current task now, at a
 /// point of the caller's choosing (a long computation).
 pub fn checkpoint() {
-    task::with_current(on_interrupt);
+    deliver();
 }
 
 /// Marks the current task's body as returned: no cancellation or deadline

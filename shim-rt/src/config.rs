@@ -52,7 +52,7 @@ const DEFAULT_OFFLOAD_THREADS: usize = 4;
 /// has 10 threads too. Lookups wait on the network, not on a CPU, so a
 /// pool of its own keeps a slow resolver from queueing behind (or holding
 /// up) the general offload work.
-pub const DEFAULT_RESOLVER_THREADS: usize = 10;
+pub(crate) const DEFAULT_RESOLVER_THREADS: usize = 10;
 
 /// Default bound on the scheduler's OS threads, as Go's `SetMaxThreads`:
 /// the workers plus the threads a blocking call holds after its worker

@@ -44,7 +44,7 @@ pub(crate) fn spend() {
         l.set(n);
         n == 0
     });
-    // An unwinding coroutine keeps its OS thread (see `park::Sleeper`).
+    // An unwinding coroutine keeps its OS thread (see `sleeper::Sleeper`).
     if spent && !std::thread::panicking() {
         // The same yield as `thread::yield_now`: behind everything
         // runnable now, timer-woken coroutines and ready I/O included.

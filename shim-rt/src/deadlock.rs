@@ -47,7 +47,8 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use crate::inspect::{self, Dump, TaskState};
-use crate::{config, offload, registry, task, timer};
+use crate::task_core::registry;
+use crate::{config, offload, record, task, timer};
 
 const OFF: u8 = 0;
 const ABORT: u8 = 1;
@@ -217,7 +218,7 @@ fn eprint_all(s: &str) {
 /// Whether `t` is parked in a wait only another task can end.
 fn blocked(t: &task::Task) -> bool {
     let r = t.record().read();
-    r.state == task::PARKED && !r.timed && r.kind.is_some_and(|k| !k.is_external())
+    r.state == record::PARKED && !r.timed && r.kind.is_some_and(|k| !k.is_external())
 }
 
 /// A snapshot that shows a deadlock, or `None`.

@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::registry;
-use crate::task::{self, coarse_now, RecordView, Task};
+use crate::record::{self, coarse_now, RecordView};
+use crate::task::{self, Task};
+use crate::task_core::registry;
 use crate::wait::{Holder, WaitKind};
 
 /// What a task is doing at the moment of a snapshot.
@@ -433,8 +434,8 @@ impl Stacks {
 
 fn state_of(view: &RecordView) -> TaskState {
     match view.state {
-        task::PARKED => TaskState::Parked,
-        task::RUNNABLE => TaskState::Runnable,
+        record::PARKED => TaskState::Parked,
+        record::RUNNABLE => TaskState::Runnable,
         _ => TaskState::Running,
     }
 }

@@ -12,18 +12,21 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use std::panic::Location;
 
+use crate::atomic::{AtomicPtr, AtomicU64};
 use crate::park::{self, in_coroutine};
 use crate::poller;
 use crate::sys;
 use crate::task::{self, Task};
 use crate::wait::{WaitKind, WaitOn, WaitQueue, WaitResult};
 
+#[cfg(all(test, loom))]
+mod loom_model;
 mod source;
 pub use source::{IoSource, View};
 
@@ -94,12 +97,12 @@ impl Default for Direction {
 
 impl Drop for Direction {
     fn drop(&mut self) {
-        let p = *self.slot.get_mut();
+        let p = self.slot.load(Ordering::Relaxed);
         if !p.is_null() {
             // SAFETY: a non-null slot holds one reference made by `Arc::into_raw`.
             drop(unsafe { Arc::from_raw(p) });
         }
-        let q = *self.more.get_mut();
+        let q = self.more.load(Ordering::Relaxed);
         if !q.is_null() {
             // SAFETY: made by `Box::into_raw` in `more_queue`, freed only here.
             drop(unsafe { Box::from_raw(q) });

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::task;
+use crate::task_core::{self as task, deliver};
 use crate::wait::{WaitKind, WaitOn, WaitQueue, WaitResult};
 
 /// A one-shot event. Waiters block (cooperatively in coroutines) until
@@ -66,7 +66,7 @@ impl Latch {
                     || {},
                 );
                 if r == WaitResult::Interrupted {
-                    crate::cancel::interrupted();
+                    deliver();
                 }
             }
         })

@@ -2,23 +2,37 @@
 //!
 //! Every other shim calls into this crate for:
 //!
-//! * [`config`]: worker count, default stack size, offload pool size, and the
-//!   lazy start of the runtime;
+//! * [`config`]: worker count, default stack size, offload pool size, and
+//!   [`config::start`], the one entry that starts the runtime lazily;
 //! * [`task`]: the identity of the running thread or coroutine (what
-//!   `std::thread::current()` returns), its park token and its thread-locals;
-//! * [`park`]: blocking the current execution context, cooperatively inside a
-//!   coroutine and for real on a plain OS thread, with or without a deadline;
+//!   `std::thread::current()` returns), spawning, its park token and its
+//!   thread-locals;
+//! * [`park`]: the waker, `yield_now`, and whether the caller is a
+//!   coroutine;
+//! * [`wait`]: the one wait mechanism every blocking primitive is built on
+//!   (waiter queues, timeouts, interruption, and the record of what each
+//!   task waits on);
 //! * [`latch`]: a one-shot event that works for both kinds of waiter;
+//! * [`cancel`]: cancellation, deadlines, shields;
 //! * [`io`]: [`io::IoSource`], the one owner of a descriptor greenstd waits
 //!   on (its registration, the user's mode and timeouts, the one retry
 //!   loop), with any number of waiters per direction;
 //! * [`offload`]: the bounded pool for work that cannot be made cooperative
 //!   (spawning processes, FFI);
-//! * [`wait`]: the one wait mechanism every blocking primitive is built on
-//!   (waiter queues, timeouts, interruption, and the record of what each
-//!   task waits on);
-//! * [`inspect`]: a snapshot of every task (`green::dump()`), and the
-//!   deadlock detector that reads the same records.
+//! * [`inspect`] and [`monitor`]: a snapshot of every task
+//!   (`green::dump()`), the blocked-worker monitor.
+//!
+//! The modules are layered, bottom up (ARCHITECTURE.md; checked by
+//! `tests/layers.rs`: a module names only its own layer or below, in no
+//! cycle): the OS (`sys`, `atomic`); the settings (`config`); timers and
+//! the observers' hook (`timer`, `observe`); the task's core (`record`,
+//! `sleeper`, `task_core`: a task and everything a wait works on); the raw
+//! sleep (`park`); the wait (`wait`, `latch`, `coop`); tasks (`task`,
+//! `cancel`); I/O (`io`, `poller`, `offload`); the start-up (`start`);
+//! the observers (`inspect`, `deadlock`, `monitor`, `overflow`,
+//! `panic_hook`). The layers below reach the ones above only through
+//! hooks: `observe` for the observers' events, and `START`, the start-up
+//! this crate root binds.
 //!
 //! Timers and readiness are both kept by the workers themselves (the
 //! vendored `may`): each worker slot has its own timer list, served by its
@@ -46,10 +60,12 @@ mod overflow;
 mod panic_hook;
 pub mod park;
 mod poller;
-mod registry;
+mod record;
+mod sleeper;
 mod start;
 pub mod sys;
 pub mod task;
+mod task_core;
 #[cfg(test)]
 mod test_util;
 mod timer;
@@ -74,4 +90,4 @@ static START: fn(&config::Settings) -> std::io::Result<()> = |settings| {
         ],
     )
 };
-pub use park::{in_coroutine, Waker};
+pub use park::in_coroutine;

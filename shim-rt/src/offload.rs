@@ -129,7 +129,7 @@ fn worker(pool: &'static Pool) {
         if timeout.timed_out() && st.queue.is_empty() {
             st.threads -= 1;
             drop(st);
-            crate::registry::internal_thread_exiting();
+            crate::task_core::registry::internal_thread_exiting();
             return;
         }
     }

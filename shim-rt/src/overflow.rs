@@ -32,9 +32,9 @@ pub(crate) const OBSERVER: Observer = Observer {
 
 /// Records std's handlers, before `may`'s generator installs its own.
 fn capture_std_handlers() {
-    // SAFETY: called once, from the start-up (`start::run`, inside `config::start`'s a `OnceLock`
-    // initialiser, before any handler of ours runs; sigaction only writes the
-    // current action into our statics.
+    // SAFETY: called once, by the start-up (`start::run`, inside
+    // `config::start`'s `OnceLock` initialiser), before any handler of ours
+    // runs; sigaction only writes the current action into our statics.
     unsafe {
         libc::sigaction(libc::SIGSEGV, std::ptr::null(), (&raw mut STD_SEGV).cast());
         libc::sigaction(libc::SIGBUS, std::ptr::null(), (&raw mut STD_BUS).cast());

@@ -41,7 +41,7 @@ pub(crate) fn run(settings: &Settings, observers: &[Observer]) -> io::Result<()>
     cfg.set_worker_pin(false);
     may::monitor::set_thread_hooks(
         crate::task::mark_internal_thread,
-        crate::registry::internal_thread_exiting,
+        crate::task_core::registry::internal_thread_exiting,
     );
     for o in observers {
         (o.before)();

@@ -41,269 +41,19 @@
 
 use std::fmt;
 use std::marker::PhantomPinned;
-use std::num::NonZeroU64;
 use std::ops::DerefMut;
-use std::panic::Location;
 use std::pin::{pin, Pin};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::park::{self, Sleeper, Token};
-use crate::task::{self, Task};
+use crate::park::{self, Token};
+use crate::record::RUNNABLE;
+use crate::sleeper::Sleeper;
+use crate::task_core::{self as task, Parker, Task};
 
-/// What a blocked coroutine or thread waits for: the operation it is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-#[repr(u8)]
-pub enum WaitKind {
-    /// `Mutex::lock` (and a `Condvar` re-acquiring its mutex).
-    Mutex = 1,
-    /// `RwLock::read`.
-    RwLockRead,
-    /// `RwLock::write`.
-    RwLockWrite,
-    /// `Condvar::wait` and its timed forms.
-    Condvar,
-    /// A channel's `recv`.
-    Recv,
-    /// A bounded channel's `send`.
-    Send,
-    /// `JoinHandle::join`; the object is the joined thread's id.
-    Join,
-    /// The end of `thread::scope`, waiting for its threads.
-    Scope,
-    /// `thread::park`.
-    Park,
-    /// `thread::sleep`.
-    Sleep,
-    /// `Barrier::wait`.
-    Barrier,
-    /// `Once`, `OnceLock`, `LazyLock`: waiting for another initialiser.
-    Once,
-    /// A read or receive on a socket; the object is the descriptor.
-    Read,
-    /// A write or send on a socket; the object is the descriptor.
-    Write,
-    /// `accept`; the object is the listening descriptor.
-    Accept,
-    /// `connect`; the object is the descriptor.
-    Connect,
-    /// Work running on the offload pool.
-    Offload,
-    /// A one-shot event ([`crate::latch::Latch`]) or another event.
-    Event,
-    /// `Child::wait` and its forms; the object is the child's process id.
-    Child,
-    /// `poll` on several descriptors; the object is the first descriptor.
-    Poll,
-}
-
-impl WaitKind {
-    const ALL: [WaitKind; 20] = [
-        WaitKind::Mutex,
-        WaitKind::RwLockRead,
-        WaitKind::RwLockWrite,
-        WaitKind::Condvar,
-        WaitKind::Recv,
-        WaitKind::Send,
-        WaitKind::Join,
-        WaitKind::Scope,
-        WaitKind::Park,
-        WaitKind::Sleep,
-        WaitKind::Barrier,
-        WaitKind::Once,
-        WaitKind::Read,
-        WaitKind::Write,
-        WaitKind::Accept,
-        WaitKind::Connect,
-        WaitKind::Offload,
-        WaitKind::Event,
-        WaitKind::Child,
-        WaitKind::Poll,
-    ];
-
-    pub(crate) fn from_u8(v: u8) -> Option<WaitKind> {
-        WaitKind::ALL.iter().copied().find(|k| *k as u8 == v)
-    }
-
-    /// The operation, as a user reads it: `Mutex::lock`, `recv`, `join`, …
-    pub fn name(self) -> &'static str {
-        match self {
-            WaitKind::Mutex => "Mutex::lock",
-            WaitKind::RwLockRead => "RwLock::read",
-            WaitKind::RwLockWrite => "RwLock::write",
-            WaitKind::Condvar => "Condvar::wait",
-            WaitKind::Recv => "recv",
-            WaitKind::Send => "send",
-            WaitKind::Join => "join",
-            WaitKind::Scope => "scope",
-            WaitKind::Park => "park",
-            WaitKind::Sleep => "sleep",
-            WaitKind::Barrier => "Barrier::wait",
-            WaitKind::Once => "Once",
-            WaitKind::Read => "read",
-            WaitKind::Write => "write",
-            WaitKind::Accept => "accept",
-            WaitKind::Connect => "connect",
-            WaitKind::Offload => "offload",
-            WaitKind::Event => "event",
-            WaitKind::Child => "Child::wait",
-            WaitKind::Poll => "poll",
-        }
-    }
-
-    /// `true` when the outside world ends the wait — the kernel (I/O), the
-    /// clock (sleep) or the offload pool — rather than another thread or
-    /// coroutine of the program. Such a wait never counts towards a
-    /// deadlock.
-    pub fn is_external(self) -> bool {
-        matches!(
-            self,
-            WaitKind::Read
-                | WaitKind::Write
-                | WaitKind::Accept
-                | WaitKind::Connect
-                | WaitKind::Sleep
-                | WaitKind::Offload
-                | WaitKind::Child
-                | WaitKind::Poll
-        )
-    }
-}
-
-impl fmt::Display for WaitKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Who holds what a waiter waits for, when the primitive knows it: the
-/// edges of a wait-for graph.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Holder {
-    /// Unknown, or nobody in particular (a condition variable, a channel).
-    #[default]
-    None,
-    /// A task, by id (the thread a `join` waits for).
-    Task(NonZeroU64),
-    /// An address on the holder's stack, taken when it acquired a lock
-    /// ([`stack_address`]); [`crate::inspect`] maps it to the task whose
-    /// stack contains it. Costs the lock one store, no lookup.
-    Stack(usize),
-}
-
-impl Holder {
-    pub(crate) fn encode(self) -> (u8, usize) {
-        match self {
-            Holder::None => (0, 0),
-            Holder::Task(id) => (1, id.get() as usize),
-            Holder::Stack(a) => (2, a),
-        }
-    }
-
-    pub(crate) fn decode(tag: u8, v: usize) -> Holder {
-        match tag {
-            1 => NonZeroU64::new(v as u64).map_or(Holder::None, Holder::Task),
-            2 => Holder::Stack(v),
-            _ => Holder::None,
-        }
-    }
-}
-
-/// An address in the caller's current stack frame: a cheap identity of the
-/// running coroutine or thread, for lock owners ([`Holder::Stack`]).
-#[inline(always)]
-pub fn stack_address() -> usize {
-    let probe = 0u8;
-    std::hint::black_box(&probe) as *const u8 as usize
-}
-
-/// What one wait is for: recorded in the waiting task while it waits.
-#[derive(Clone, Copy, Debug)]
-pub struct WaitOn {
-    kind: WaitKind,
-    object: usize,
-    holder: Holder,
-    location: &'static Location<'static>,
-    interruptible: bool,
-}
-
-impl WaitOn {
-    /// A wait of `kind` on `object` (an address, a descriptor or an id),
-    /// called from the caller's caller: put `#[track_caller]` on every
-    /// function between the user's code and this call, so the location is
-    /// the user's line.
-    #[track_caller]
-    #[inline]
-    pub fn new(kind: WaitKind, object: usize) -> WaitOn {
-        WaitOn::at(kind, object, Location::caller())
-    }
-
-    /// A wait of `kind` on `object` made at `location`.
-    #[inline]
-    pub fn at(kind: WaitKind, object: usize, location: &'static Location<'static>) -> WaitOn {
-        WaitOn {
-            kind,
-            object,
-            holder: Holder::None,
-            location,
-            interruptible: true,
-        }
-    }
-
-    /// Records who holds the object (a lock's owner, a joined thread).
-    #[inline]
-    pub fn held_by(mut self, holder: Holder) -> WaitOn {
-        self.holder = holder;
-        self
-    }
-
-    /// Makes the wait ignore [`Task::interrupt`] (which stays pending for
-    /// the next wait): for waits that must not end before what they wait
-    /// for, such as an offload job that borrows the waiting frame.
-    #[inline]
-    pub fn uninterruptible(mut self) -> WaitOn {
-        self.interruptible = false;
-        self
-    }
-
-    /// The kind of wait.
-    pub fn kind(&self) -> WaitKind {
-        self.kind
-    }
-
-    /// The object waited on.
-    pub fn object(&self) -> usize {
-        self.object
-    }
-
-    /// The holder, if known.
-    pub fn holder(&self) -> Holder {
-        self.holder
-    }
-
-    /// The call site.
-    pub fn location(&self) -> &'static Location<'static> {
-        self.location
-    }
-}
-
-/// How a wait ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use]
-pub enum WaitResult {
-    /// A notifier woke the waiter.
-    Notified,
-    /// `validate` returned `false` under the lock: the caller never slept.
-    Invalid,
-    /// The deadline passed first.
-    TimedOut,
-    /// [`Task::interrupt`] ended the wait; a notification it had received
-    /// was passed on to the next waiter.
-    Interrupted,
-}
+pub use crate::record::{stack_address, Holder, WaitKind, WaitOn, WaitResult};
 
 // ---------------------------------------------------------------------------
 // Nodes and lists.
@@ -490,7 +240,7 @@ impl WaitList {
         self.unlink(node);
         // SAFETY: the waiting task outlives its wait (see `Node::task`).
         let task = unsafe { &*node.task }.clone();
-        task.record().set_state(task::RUNNABLE);
+        task.record().set_state(RUNNABLE);
         // The last touch: from here the waiter may return and free the node.
         node.state.store(NOTIFIED, Ordering::Release);
         Some(Wake { task })
@@ -648,7 +398,7 @@ pub(crate) fn suspend(
     }
     blocking(me, on, deadline);
     // Asked once, before the first sleep (an unwinding coroutine keeps its
-    // OS thread, see `park::Sleeper::sleep_unwinding`, so the answer holds).
+    // OS thread, see `sleeper::Sleeper::sleep_unwinding`, so the answer holds).
     let interruptible = on.interruptible && !me.cancel_state().defers_interrupts();
     let r = loop {
         if interruptible && me.take_interrupt() {
@@ -723,7 +473,7 @@ where
         let list = project(&mut guard);
         // The record was described by the caller; parked from here (the
         // notifier's RUNNABLE comes after, under the same lock).
-        me.record().set_state(task::PARKED);
+        me.record().set_state(crate::record::PARKED);
         // SAFETY: the node is pinned in this frame, fresh, and this
         // function returns only once it is unlinked: `sleep_on` returns
         // notified (unlinked by the notifier) or after `withdraw`; a panic
@@ -983,41 +733,7 @@ impl fmt::Debug for Notifier<'_> {
     }
 }
 
-/// The one-waiter form of a wait, behind `thread::park` on a plain thread:
-/// a token that its owner waits for and anyone makes available
-/// ([`Parker::unpark`]). A coroutine's token lives in its [`Sleeper`]
-/// instead, under the same rules ([`park_coroutine`]).
-///
-/// The same rules as a queue wait — the record, the deadlock detector's view,
-/// interruption, the deadline — without a list or a lock: the only waiter
-/// is known (the task that owns the parker), so one state word is enough,
-/// as in std's futex parker. A token that arrives with an interrupt is
-/// kept for the next park (passed on, not lost).
-#[derive(Debug)]
-pub(crate) struct Parker {
-    state: crate::atomic::AtomicU8,
-}
-
-const P_EMPTY: u8 = 0;
-const P_NOTIFIED: u8 = 1;
-const P_PARKED: u8 = 2;
-
 impl Parker {
-    pub(crate) fn new() -> Parker {
-        Parker {
-            state: crate::atomic::AtomicU8::new(P_EMPTY),
-        }
-    }
-
-    /// Makes the token available, waking `owner` if it is parked.
-    #[inline]
-    pub(crate) fn unpark(&self, owner: &Task) {
-        if self.give() {
-            owner.record().set_state(task::RUNNABLE);
-            owner.wake();
-        }
-    }
-
     /// Waits for the token and consumes it ([`WaitResult::Notified`]),
     /// until `deadline` or an interrupt. `me` owns the parker.
     pub(crate) fn park(&self, me: &Arc<Task>, on: WaitOn, deadline: Option<Instant>) -> WaitResult {
@@ -1034,89 +750,6 @@ impl Parker {
         let r = suspend(me, &on, deadline, Token::Wake, Recorded::Begun, || {
             self.is_notified()
         });
-        self.after(r)
-    }
-
-    // The state machine, one step per method (what the loom model drives).
-
-    /// Makes the token available; `true` if the owner was parked (the
-    /// caller wakes it).
-    #[inline]
-    fn give(&self) -> bool {
-        self.state.swap(P_NOTIFIED, Ordering::AcqRel) == P_PARKED
-    }
-
-    /// Takes the token if it is there, before parking.
-    #[inline]
-    fn take(&self) -> bool {
-        self.state
-            .compare_exchange(P_NOTIFIED, P_EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    /// Says "parked"; `false` if the token came meanwhile (it is consumed:
-    /// nobody saw us parked).
-    #[inline]
-    fn enter(&self) -> bool {
-        if self
-            .state
-            .compare_exchange(P_EMPTY, P_PARKED, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            self.state.store(P_EMPTY, Ordering::Relaxed);
-            return false;
-        }
-        true
-    }
-
-    /// The parked owner's test: has the token come?
-    #[inline]
-    fn is_notified(&self) -> bool {
-        self.state.load(Ordering::Acquire) == P_NOTIFIED
-    }
-
-    /// Leaves the parked state after the sleep ended as `r`: the token is
-    /// consumed (`Notified`), or left for the next park when it raced with
-    /// an interrupt; a deadline that raced with it reports it.
-    #[inline]
-    fn after(&self, r: WaitResult) -> WaitResult {
-        // PARKED → EMPTY; `false` if an unparker got there first (the token
-        // is then there).
-        let leave = || {
-            self.state
-                .compare_exchange(P_PARKED, P_EMPTY, Ordering::Acquire, Ordering::Acquire)
-                .is_ok()
-        };
-        match r {
-            // A token that came with the interrupt stays for the next park.
-            WaitResult::Interrupted => {
-                leave();
-                return r;
-            }
-            WaitResult::TimedOut if leave() => return r,
-            _ => {}
-        }
-        self.state.store(P_EMPTY, Ordering::Relaxed);
-        WaitResult::Notified
-    }
-}
-
-#[cfg(all(test, loom))]
-impl Parker {
-    /// The steps, for the loom model (`loom_models`).
-    pub(crate) fn model_give(&self) -> bool {
-        self.give()
-    }
-    pub(crate) fn model_take(&self) -> bool {
-        self.take()
-    }
-    pub(crate) fn model_enter(&self) -> bool {
-        self.enter()
-    }
-    pub(crate) fn model_is_notified(&self) -> bool {
-        self.is_notified()
-    }
-    pub(crate) fn model_after(&self, r: WaitResult) -> WaitResult {
         self.after(r)
     }
 }
@@ -1164,7 +797,7 @@ pub fn pause(deadline: Option<Instant>, on: WaitOn) {
     loop {
         match sleep_recorded(deadline, &on) {
             WaitResult::TimedOut => return,
-            WaitResult::Interrupted => crate::cancel::interrupted(),
+            WaitResult::Interrupted => crate::task_core::deliver(),
             _ => {}
         }
     }

@@ -315,11 +315,13 @@ fn interrupt_ends_a_sleep_and_a_queue_wait_in_a_coroutine() {
         (slept, waited)
     });
     let t = rx.recv().unwrap();
-    until("asleep", || t.record().read().state == task::PARKED);
+    until("asleep", || {
+        t.record().read().state == crate::record::PARKED
+    });
     t.interrupt();
     until("in the queue wait", || {
         let r = t.record().read();
-        r.state == task::PARKED && r.kind == Some(WaitKind::Event)
+        r.state == crate::record::PARKED && r.kind == Some(WaitKind::Event)
     });
     t.interrupt();
     let (slept, waited) = done.recv_timeout(SLACK).unwrap();
@@ -442,7 +444,9 @@ fn the_record_names_the_wait_while_it_lasts() {
         q2.wait(on, 0, None, || true, || {})
     });
     let t = rx.recv().unwrap();
-    until("parked", || t.record().read().state == task::PARKED);
+    until("parked", || {
+        t.record().read().state == crate::record::PARKED
+    });
     let r = t.record().read();
     assert_eq!(r.kind, Some(WaitKind::Condvar));
     assert_eq!(r.object, 0xabc);
@@ -452,7 +456,7 @@ fn the_record_names_the_wait_while_it_lasts() {
     assert_eq!((loc.file(), loc.line()), (file!(), line));
     q.notify_one();
     assert_eq!(h.join().unwrap(), WaitResult::Notified);
-    assert_eq!(t.record().read().state, task::RUNNING);
+    assert_eq!(t.record().read().state, crate::record::RUNNING);
 }
 
 #[test]
@@ -476,7 +480,7 @@ fn parker_token_interrupt_and_deadline() {
     me.interrupt();
     assert_eq!(p.park(&me, on(), None), WaitResult::Interrupted);
     assert!(!me.is_interrupted());
-    assert_eq!(me.record().read().state, task::RUNNING);
+    assert_eq!(me.record().read().state, crate::record::RUNNING);
 }
 
 #[test]
@@ -494,12 +498,14 @@ fn parker_wakes_a_parked_coroutine_and_a_token_outlives_an_interrupt() {
         (first, second, third)
     });
     let t = rx.recv().unwrap();
-    until("parked", || t.record().read().state == task::PARKED);
+    until("parked", || {
+        t.record().read().state == crate::record::PARKED
+    });
     let first_seq = t.record().read().seq;
     p.unpark(&t);
     until("in the second park", || {
         let r = t.record().read();
-        r.state == task::PARKED && r.seq != first_seq
+        r.state == crate::record::PARKED && r.seq != first_seq
     });
     t.interrupt();
     p.unpark(&t);
@@ -549,7 +555,7 @@ fn coroutine_park_token_interrupt_and_deadline() {
     assert_eq!(results, [Notified, Notified, TimedOut, Interrupted]);
     assert!(waited >= Duration::from_millis(20), "{waited:?}");
     assert!(!interrupted);
-    assert_eq!(state, task::RUNNING);
+    assert_eq!(state, crate::record::RUNNING);
 }
 
 /// A wake-up (a timer's, a stray notifier's) does not end a park; an
@@ -578,7 +584,9 @@ fn a_park_ends_on_unpark_only_and_an_unpark_ends_no_other_wait() {
         (parked, waited, elapsed, token, t.elapsed())
     });
     let t = rx.recv_timeout(SLACK).unwrap();
-    until("parked", || t.record().read().state == task::PARKED);
+    until("parked", || {
+        t.record().read().state == crate::record::PARKED
+    });
     let seq = t.record().read().seq;
     t.wake();
     // Woken, it sleeps again in the same park (or has not yet run).
@@ -586,13 +594,13 @@ fn a_park_ends_on_unpark_only_and_an_unpark_ends_no_other_wait() {
     let r = t.record().read();
     assert_eq!(
         (r.state, r.seq),
-        (task::PARKED, seq),
+        (crate::record::PARKED, seq),
         "a wake-up ended a park"
     );
     t.unpark();
     until("in the queue wait", || {
         let r = t.record().read();
-        r.state == task::PARKED && r.kind == Some(WaitKind::Event)
+        r.state == crate::record::PARKED && r.kind == Some(WaitKind::Event)
     });
     t.unpark();
     let (parked, waited, elapsed, token, token_wait) = done.recv_timeout(SLACK).unwrap();
@@ -615,12 +623,14 @@ fn a_parked_coroutine_wakes_on_unpark_and_a_token_outlives_an_interrupt() {
         (first, second, third)
     });
     let t = rx.recv().unwrap();
-    until("parked", || t.record().read().state == task::PARKED);
+    until("parked", || {
+        t.record().read().state == crate::record::PARKED
+    });
     let first_seq = t.record().read().seq;
     t.unpark();
     until("in the second park", || {
         let r = t.record().read();
-        r.state == task::PARKED && r.seq != first_seq
+        r.state == crate::record::PARKED && r.seq != first_seq
     });
     t.interrupt();
     t.unpark();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::task::Task;
+use super::Task;
 
 const SHARDS: usize = 16;
 
