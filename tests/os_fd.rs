@@ -96,8 +96,11 @@ fn many_coroutines_wait_on_std_sockets_without_blocking_the_workers() {
         "the workers were blocked: {} ticks in 300 ms",
         ticker.ticks() - t0
     );
+    // Pollers that held their workers would each be handed off: hundreds of
+    // threads. A busy machine may see a few hand-offs of workers that wait
+    // for a preempted lock holder (7 -> 11 seen at load 10).
     assert!(
-        os_threads() <= before + 2,
+        os_threads() <= before + 10,
         "threads grew: {before} -> {}",
         os_threads()
     );
@@ -434,8 +437,11 @@ fn many_pollers_on_few_workers_all_wake_and_the_workers_stay_free() {
         "workers blocked: {} ticks",
         ticker.ticks() - t0
     );
+    // Pollers that held their workers would each be handed off: hundreds of
+    // threads. A busy machine may see a few hand-offs of workers that wait
+    // for a preempted lock holder (7 -> 11 seen at load 10).
     assert!(
-        os_threads() <= before + 2,
+        os_threads() <= before + 10,
         "threads grew: {before} -> {}",
         os_threads()
     );

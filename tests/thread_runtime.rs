@@ -66,7 +66,9 @@ fn ten_thousand_sleepers_finish_together_on_few_threads() {
     }
     let elapsed = start.elapsed();
     assert_eq!(done.load(Ordering::Relaxed), 10_000);
-    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    // Sleeping in turn would take 10,000 x 200 ms; together, 200 ms plus
+    // spawning (seconds on a busy machine: 10,000 fresh stacks).
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
     let limit = settings.workers + 8;
     assert!(
         during <= limit,

@@ -114,7 +114,7 @@ impl WaitInfo {
             WaitKind::Scope => write!(f, "scope (its threads)"),
             WaitKind::Offload => write!(f, "offload"),
             WaitKind::Child => write!(f, "Child::wait on process {}", self.object),
-            WaitKind::Poll => write!(f, "poll on fd {} and others", self.object),
+            WaitKind::Poll => write!(f, "poll on fd {}, the first of its set", self.object),
             WaitKind::Read | WaitKind::Write | WaitKind::Accept | WaitKind::Connect => {
                 write!(f, "{} on fd {}", self.kind.name(), self.object)
             }

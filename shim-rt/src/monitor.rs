@@ -389,14 +389,23 @@ pub(crate) fn held_threads() -> Vec<libc::pid_t> {
     may::monitor::detached().iter().map(Look::tid).collect()
 }
 
-/// The hand-offs made so far (for tests).
+/// The hand-offs made so far (for tests); 0 before the runtime starts.
 pub fn handoffs() -> usize {
+    // A look must not start may's scheduler with its own defaults, before
+    // the settings (and so with another number of workers).
+    if crate::config::running().is_none() {
+        return 0;
+    }
     may::monitor::handoffs()
 }
 
 /// The OS threads the scheduler runs now: the workers, spares, and the
-/// threads held by coroutines blocked in calls greenstd cannot see.
+/// threads held by coroutines blocked in calls greenstd cannot see; 0
+/// before the runtime starts.
 pub fn scheduler_threads() -> usize {
+    if crate::config::running().is_none() {
+        return 0;
+    }
     may::monitor::threads()
 }
 
