@@ -43,6 +43,11 @@ thread_local! { static SLOT: Cell<usize> = const { Cell::new(usize::MAX) }; }
 // yield (`schedule_yielded`), in `cycles()`.
 thread_local! { static LAST_IO_LOOK: Cell<u64> = const { Cell::new(0) }; }
 
+// greenstd patch: the calling worker took a coroutine from the injector
+// (one fed from outside the workers) since it last looked for work
+// before sleeping (`Scheduler::spin_for_work`).
+thread_local! { static FED: Cell<bool> = const { Cell::new(false) }; }
+
 /// greenstd patch: a yield takes the worker's ready I/O events if it did
 /// not for this long, in `cycles()` (a look is an `epoll_wait`; a tight
 /// yield loop would otherwise make one per yield): about 50 µs.
@@ -457,7 +462,10 @@ impl Scheduler {
     fn pop_injector(&self) -> Option<CoroutineImpl> {
         loop {
             match self.injector.steal() {
-                InjectorSteal::Success(co) => return Some(co),
+                InjectorSteal::Success(co) => {
+                    FED.set(true);
+                    return Some(co);
+                }
                 InjectorSteal::Empty => return None,
                 InjectorSteal::Retry => {}
             }
@@ -498,12 +506,16 @@ impl Scheduler {
         false
     }
 
-    /// greenstd patch: a worker about to sleep first watches the injector
-    /// for [`SPIN_FOR_WORK`], unless another worker does already (Go's
+    /// greenstd patch: a worker about to sleep that ran coroutines from
+    /// the injector since it last got here first watches the injector for
+    /// [`SPIN_FOR_WORK`], unless another worker does already (Go's
     /// spinning M, tokio's searching worker): when another thread feeds
     /// the workers one coroutine at a time (a loop spawning from `main`),
     /// each would otherwise wake a sleeper with a system call, which runs
-    /// it and sleeps again. While it waits it takes the first page faults
+    /// it and sleeps again. A worker fed by its own I/O events and timers
+    /// does not spin: on an echo server with 10 connections spinning took
+    /// half the round trips per second (the client shares the cores and
+    /// waited for them). While it waits it takes the first page faults
     /// of the stacks being handed out (`stack_arena::prefault`), which the
     /// spawning thread would otherwise take. Returns whether to stay
     /// awake: work arrived, or it prepared a stack.
@@ -511,6 +523,9 @@ impl Scheduler {
     /// Spawning 1,000,000 threads from `main` on 2 workers (issue 24):
     /// see BENCHMARKS.md, "Issue 24, spawning a million (this stop)".
     fn spin_for_work(&self) -> bool {
+        if !FED.replace(false) {
+            return false;
+        }
         if self.spinning.load(Ordering::Relaxed) || self.spinning.swap(true, Ordering::Acquire) {
             return false;
         }
@@ -527,6 +542,8 @@ impl Scheduler {
             // hand-off of the slot is seen.
             #[cfg(target_os = "linux")]
             if crate::stack_arena::prefault(1) > 0 {
+                // Spins again on its next look: it was fed.
+                FED.set(true);
                 break true;
             }
             if start.elapsed() >= SPIN_FOR_WORK {
