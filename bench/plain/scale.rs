@@ -16,7 +16,9 @@
 //! prints `ready …` and serves until killed (`bench/scale-mixed.sh` drives
 //! it with `loadgen idle`).
 //!
-//! Output: one line of `key=value` pairs.
+//! Output: one line of `key=value` pairs. `spawner_cpu_s` is the CPU time
+//! (user + system) the spawning thread used in its loop: less sensitive to
+//! other load on the machine than `spawn_s`.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -57,6 +59,17 @@ fn deep<const KIB: usize>(seed: u8) -> u8 {
     buf.iter().step_by(512).fold(0u8, |a, b| a.wrapping_add(*b))
 }
 
+/// The calling thread's CPU time (user + system), in seconds.
+fn thread_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // "tid (comm) state ...": utime and stime are the 12th and 13th fields
+    // after the name, in clock ticks of 1/100 s (USER_HZ, fixed by the ABI).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
 fn wait(gate: &Gate) {
     let mut open = gate.open.lock().unwrap();
     gate.waiting.fetch_add(1, Ordering::Relaxed);
@@ -79,6 +92,7 @@ fn main() {
     let (rss0, pte0) = (rss_kib(), status_kib("VmPTE:"));
     let serve = (mode == "serve").then(|| args.get(3).cloned().expect("serve N ADDR"));
     let deep_first = mode == "deep";
+    let cpu0 = thread_cpu_s();
     let start = Instant::now();
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
@@ -98,13 +112,14 @@ fn main() {
         }
     }
     let spawn_s = start.elapsed().as_secs_f64();
+    let spawner_cpu_s = thread_cpu_s() - cpu0;
     while gate.waiting.load(Ordering::Relaxed) < n {
         thread::sleep(Duration::from_millis(5));
     }
     let parked_s = start.elapsed().as_secs_f64();
     let per = |rss: f64| (rss - rss0) / n as f64;
     let mut line = format!(
-        "mode={mode} n={n} spawn_s={spawn_s:.3} all_waiting_s={parked_s:.3} rss_kib_per={:.2} pte_kib_per={:.2}",
+        "mode={mode} n={n} spawn_s={spawn_s:.3} spawner_cpu_s={spawner_cpu_s:.2} all_waiting_s={parked_s:.3} rss_kib_per={:.2} pte_kib_per={:.2}",
         per(rss_kib()),
         (status_kib("VmPTE:") - pte0) / n as f64
     );

@@ -43,6 +43,11 @@ thread_local! { static SLOT: Cell<usize> = const { Cell::new(usize::MAX) }; }
 // yield (`schedule_yielded`), in `cycles()`.
 thread_local! { static LAST_IO_LOOK: Cell<u64> = const { Cell::new(0) }; }
 
+// greenstd patch: the calling worker took a coroutine from the injector
+// (one fed from outside the workers) since it last looked for work
+// before sleeping (`Scheduler::spin_for_work`).
+thread_local! { static FED: Cell<bool> = const { Cell::new(false) }; }
+
 /// greenstd patch: a yield takes the worker's ready I/O events if it did
 /// not for this long, in `cycles()` (a look is an `epoll_wait`; a tight
 /// yield loop would otherwise make one per yield): about 50 µs.
@@ -79,15 +84,24 @@ fn init_scheduler() {
 
     let core_ids = core_affinity::get_core_ids().unwrap();
     let pin_cores = config().get_worker_pin();
+    // SAFETY: set above to a leaked `Box` that is never freed or written
+    // again, before the threads start.
+    let s = unsafe { &*SCHED };
+    // greenstd patch: every slot's runner is set before the first worker
+    // starts: a worker that finds no work steals from the others at once
+    // (`runner_of`), and one started before the next slot's runner was
+    // set read a null pointer there.
+    let runners: Vec<_> = (0..workers)
+        .map(|id| {
+            let runner = s.handoff.runner();
+            s.worker_state[id]
+                .runner
+                .store(runner as *const _ as *mut _, Ordering::Release);
+            runner
+        })
+        .collect();
     // io event loop thread
-    for (id, core) in (0..workers).zip(core_ids.into_iter().cycle()) {
-        // SAFETY: set above to a leaked `Box` that is never freed or
-        // written again, before the threads start.
-        let s = unsafe { &*SCHED };
-        let runner = s.handoff.runner();
-        s.worker_state[id]
-            .runner
-            .store(runner as *const _ as *mut _, Ordering::Release);
+    for ((id, core), runner) in (0..workers).zip(core_ids.into_iter().cycle()).zip(runners) {
         thread::spawn(move || {
             if pin_cores {
                 core_affinity::set_for_current(core);
@@ -199,6 +213,10 @@ pub struct Scheduler {
     /// greenstd patch: a sleeping worker has been woken and has not yet
     /// looked for work: no need to wake another.
     wake_in_flight: AtomicBool,
+    /// greenstd patch: a worker that ran out of work looks for more a
+    /// little longer before it sleeps (`spin_for_work`); while one does, a
+    /// coroutine pushed to the injector wakes nobody.
+    spinning: AtomicBool,
     /// greenstd patch: the threads that run worker slots, and the spares.
     pub(crate) handoff: crate::handoff::Threads,
     event_loop: EventLoop,
@@ -221,6 +239,7 @@ impl Scheduler {
             worker_state,
             num_sleeping: AtomicUsize::new(0),
             wake_in_flight: AtomicBool::new(false),
+            spinning: AtomicBool::new(false),
             handoff: crate::handoff::Threads::new(workers),
             timers: (0..workers).map(|_| SlotTimers::new()).collect(),
             next_timer_slot: AtomicUsize::new(0),
@@ -403,9 +422,12 @@ impl Scheduler {
     pub fn schedule_global(&self, co: CoroutineImpl) {
         self.injector.push(co);
         // Pairs with the fence in `prepare_sleep`: either the sleeper sees
-        // this coroutine, or we see the sleeper.
+        // this coroutine, or we see the sleeper. A worker that spins for
+        // work will take it (it looks at the injector again after that
+        // fence when it stops spinning): no wake-up, which would only make
+        // a sleeper run one coroutine and sleep again.
         fence(Ordering::SeqCst);
-        if self.num_sleeping.load(Ordering::Relaxed) > 0 {
+        if self.num_sleeping.load(Ordering::Relaxed) > 0 && !self.spinning.load(Ordering::Relaxed) {
             self.wake_sleeper();
         }
     }
@@ -445,7 +467,10 @@ impl Scheduler {
     fn pop_injector(&self) -> Option<CoroutineImpl> {
         loop {
             match self.injector.steal() {
-                InjectorSteal::Success(co) => return Some(co),
+                InjectorSteal::Success(co) => {
+                    FED.set(true);
+                    return Some(co);
+                }
                 InjectorSteal::Empty => return None,
                 InjectorSteal::Retry => {}
             }
@@ -472,6 +497,9 @@ impl Scheduler {
     /// `epoll_wait`. Returns `false` (and stays awake) when there is work
     /// it would otherwise sleep through.
     pub(crate) fn prepare_sleep(&self, id: usize) -> bool {
+        if self.spin_for_work() {
+            return false;
+        }
         let w = &self.worker_state[id];
         w.sleeping.store(true, Ordering::Release);
         self.num_sleeping.fetch_add(1, Ordering::AcqRel);
@@ -481,6 +509,59 @@ impl Scheduler {
         }
         self.wake_from_sleep(id);
         false
+    }
+
+    /// greenstd patch: a worker about to sleep that ran coroutines from
+    /// the injector since it last got here first watches the injector for
+    /// [`SPIN_FOR_WORK`], unless another worker does already (Go's
+    /// spinning M, tokio's searching worker): when another thread feeds
+    /// the workers one coroutine at a time (a loop spawning from `main`),
+    /// each would otherwise wake a sleeper with a system call, which runs
+    /// it and sleeps again. A worker fed by its own I/O events and timers
+    /// does not spin: on an echo server with 10 connections spinning took
+    /// half the round trips per second (the client shares the cores and
+    /// waited for them). While it waits it takes the first page faults
+    /// of the stacks being handed out (`stack_arena::prefault`), which the
+    /// spawning thread would otherwise take. Returns whether to stay
+    /// awake: work arrived, or it prepared a stack.
+    ///
+    /// Spawning 1,000,000 threads from `main` on 2 workers (issue 24):
+    /// see BENCHMARKS.md, "Issue 24, spawning a million (this stop)".
+    fn spin_for_work(&self) -> bool {
+        if !FED.replace(false) {
+            return false;
+        }
+        if self.spinning.load(Ordering::Relaxed) || self.spinning.swap(true, Ordering::Acquire) {
+            return false;
+        }
+        let start = Instant::now();
+        let found = loop {
+            if !self.injector.is_empty() {
+                break true;
+            }
+            // Meanwhile, the stacks of coroutines being spawned: their
+            // first page faults here rather than on the spawning thread.
+            // One stack, then back through the run loop, where the run
+            // count moves (the monitor does not take a worker that
+            // prepares stacks for one blocked in a coroutine) and a
+            // hand-off of the slot is seen.
+            #[cfg(target_os = "linux")]
+            if crate::stack_arena::prefault(1) > 0 {
+                // Spins again on its next look: it was fed.
+                FED.set(true);
+                break true;
+            }
+            if start.elapsed() >= SPIN_FOR_WORK {
+                break false;
+            }
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+        };
+        // The caller's `prepare_sleep` looks at the injector again after
+        // its fence: a push that saw this flag still set is seen there.
+        self.spinning.store(false, Ordering::Release);
+        found
     }
 
     /// greenstd patch: called by worker `id` when `epoll_wait` returned.
@@ -655,6 +736,11 @@ const INJECTOR_INTERVAL: u32 = 61;
 
 /// greenstd patch: how many coroutines a worker takes from the injector at once.
 const INJECTOR_BATCH: usize = 32;
+
+/// greenstd patch: how long a worker that ran out of work watches the
+/// injector before it sleeps (`Scheduler::spin_for_work`); one worker at
+/// a time.
+const SPIN_FOR_WORK: Duration = Duration::from_micros(20);
 
 /// greenstd patch: the state of one worker slot, read by the monitor.
 #[repr(align(128))]

@@ -8,7 +8,7 @@
 //! is due when the workers ran something since the last sweep, or when
 //! the last sweep left offers for the next one (or a stack was freed).
 
-pub use generator::stack_arena::{in_use, Sweep, TrimState, OFFER_ALIGN};
+pub use generator::stack_arena::{in_use, prefault, Sweep, TrimState, OFFER_ALIGN};
 
 use crate::scheduler::get_scheduler;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -14,6 +14,15 @@
 //! place; its pages are returned to the kernel by a later [`sweep`] unless
 //! it is reused first. Chunks are never unmapped.
 //!
+//! Carving a fresh slot costs the kernel two zeroed pages (the guard's and
+//! the top page's page-table page, and the top page itself, which the
+//! generator writes at once): microseconds each, on the spawning thread.
+//! [`prefault`] lets an idle thread (may's worker waiting for work) carve
+//! slots ahead of demand and take those faults, so that a thread spawning
+//! many coroutines shares that work with the idle workers instead of doing
+//! it all: a slot handed out fresh asks for two more to be prepared, at
+//! most [`READY_MAX`] kept ready per size.
+//!
 //! Trimming: the owner of a stack that will not run for a while (a parked
 //! coroutine, a finished one kept in a pool) offers the part of the stack
 //! below what it still uses ([`offer`]); [`sweep`], called periodically,
@@ -74,6 +83,12 @@ const FLAGS: usize = OFFER_ALIGN - 1;
 const AGED: usize = 2;
 /// Its pages below the offer were returned; nothing more to do.
 const TRIMMED: usize = 4;
+/// Slots carved ahead by [`prefault`] and kept ready, at most, per size.
+pub const READY_MAX: usize = 64;
+/// Some size class wants slots prepared by [`prefault`] (a hint; the
+/// classes' `demand` under the lock says which).
+static WANTED: AtomicBool = AtomicBool::new(false);
+
 /// Slots marked busy at once, before one `membarrier`: a reclaim waits for
 /// at most this many `madvise` calls.
 const BATCH: usize = 32;
@@ -90,6 +105,11 @@ struct Chunk {
 struct Class {
     slot: usize,
     free: Vec<usize>,
+    /// Carved by [`prefault`]: guarded, top page touched, never used.
+    ready: Vec<usize>,
+    /// Slots [`prefault`] is asked to prepare: two per slot handed out
+    /// fresh (carved, or taken from `ready`) since it last served this size.
+    demand: usize,
     /// The chunk being carved.
     chunk: Option<&'static Chunk>,
 }
@@ -219,6 +239,8 @@ pub fn allocate(size: usize) -> Option<io::Result<(usize, &'static TrimState)>> 
             arena.classes.push(Class {
                 slot: size,
                 free: Vec::new(),
+                ready: Vec::new(),
+                demand: 0,
                 chunk: None,
             });
             arena.classes.len() - 1
@@ -230,6 +252,12 @@ pub fn allocate(size: usize) -> Option<io::Result<(usize, &'static TrimState)>> 
         // Its pages may be going back to the kernel right now.
         reclaim(state);
         return Some(Ok((base, state)));
+    }
+    // A slot handed out fresh: two more wanted ready.
+    arena.classes[idx].demand += 2;
+    WANTED.store(true, Ordering::Relaxed);
+    if let Some(base) = arena.classes[idx].ready.pop() {
+        return Some(Ok((base, state_of(&arena.chunks, base))));
     }
     let chunk = match arena.classes[idx].chunk {
         Some(c) if c.carved.load(Ordering::Relaxed) < c.slots => c,
@@ -250,6 +278,64 @@ pub fn allocate(size: usize) -> Option<io::Result<(usize, &'static TrimState)>> 
     }
     chunk.carved.store(i + 1, Ordering::Release);
     Some(Ok((base, &chunk.states[i])))
+}
+
+/// Carves up to `max` slots ahead of demand, of a size whose slots were
+/// handed out fresh, and takes their first faults here (the guard
+/// installed, the top page written), so that [`allocate`] hands them out
+/// without a system call or a page fault. Returns how many it carved: 0
+/// unless slots were handed out fresh since it last ran (two prepared per
+/// such slot, at most [`READY_MAX`] kept ready per size). It never maps a
+/// chunk (the next [`allocate`] does). For a thread with nothing else to
+/// do.
+pub fn prefault(max: usize) -> usize {
+    if !WANTED.load(Ordering::Relaxed) {
+        return 0;
+    }
+    let (chunk, first, k) = {
+        let mut arena = ARENA.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wanted = arena.classes.iter_mut().filter(|c| c.demand > 0);
+        let Some(class) = wanted.next() else {
+            WANTED.store(false, Ordering::Relaxed);
+            return 0;
+        };
+        let more = wanted.next().is_some();
+        let first = class.chunk.map_or(0, |c| c.carved.load(Ordering::Relaxed));
+        let k = class
+            .demand
+            .min(max)
+            .min(READY_MAX.saturating_sub(class.ready.len()))
+            .min(class.chunk.map_or(0, |c| c.slots - first));
+        // The rest next time, unless the ready ones or the chunk ran out.
+        class.demand = if k == max { class.demand - k } else { 0 };
+        if class.demand == 0 && !more {
+            WANTED.store(false, Ordering::Relaxed);
+        }
+        let Some(chunk) = class.chunk else { return 0 };
+        // Reserved: their trim states stay 0 (nothing offered) until used.
+        chunk.carved.store(first + k, Ordering::Release);
+        (chunk, first, k)
+    };
+    let mut ready = Vec::with_capacity(k);
+    for i in first..first + k {
+        let base = chunk.base + i * chunk.slot;
+        // A slot whose guard cannot be installed (out of memory) is left
+        // carved and unused.
+        if madvise(base, page(), MADV_GUARD_INSTALL).is_ok() {
+            let top = base + chunk.slot - std::mem::size_of::<usize>();
+            // SAFETY: the slot's top word, reserved above and ours alone
+            // until pushed to the ready list below.
+            unsafe { (top as *mut usize).write_volatile(0) };
+            ready.push(base);
+        }
+    }
+    if !ready.is_empty() {
+        let mut arena = ARENA.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(class) = arena.classes.iter_mut().find(|c| c.slot == chunk.slot) {
+            class.ready.extend(ready);
+        }
+    }
+    k
 }
 
 fn state_of(chunks: &[&'static Chunk], base: usize) -> &'static TrimState {
@@ -351,6 +437,10 @@ pub struct Sweep {
     pub scanned: usize,
     /// Slots whose pages below their floor were returned (one `madvise` each).
     pub trimmed: usize,
+    /// Slots left alone because the page just below their floor was not
+    /// resident (one `mincore` each): they never went deeper than that
+    /// since they were carved or last trimmed.
+    pub shallow: usize,
     /// Offers still waiting for a later sweep.
     pub pending: bool,
 }
@@ -380,6 +470,11 @@ struct Candidate {
 /// caller decides when a sweep is worth it ([`pending`], and whether any
 /// stack ran since the last one).
 pub fn sweep(budget: usize) -> Sweep {
+    // One sweep at a time: two could both mark a slot busy, and the first
+    // to clear the mark would let its owner resume while the other still
+    // returns its pages.
+    static ONE: Mutex<()> = Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let mut out = Sweep::default();
     PENDING.store(false, Ordering::Relaxed);
     if !membarrier_ready() {
@@ -398,7 +493,7 @@ pub fn sweep(budget: usize) -> Sweep {
             if offer == 0 || offer & TRIMMED != 0 {
                 continue;
             }
-            if offer & AGED == 0 || out.trimmed + batch.len() >= budget {
+            if offer & AGED == 0 || out.trimmed + out.shallow + batch.len() >= budget {
                 // A failure means a resume (or a new offer) came between.
                 let _ = state.offer.compare_exchange(
                     offer,
@@ -409,8 +504,30 @@ pub fn sweep(budget: usize) -> Sweep {
                 out.pending = true;
                 continue;
             }
-            state.busy.store(true, Ordering::Relaxed);
             let lo = c.base + i * c.slot + page();
+            let floor = floor_of(offer);
+            if floor > lo && floor <= c.base + (i + 1) * c.slot && !resident(floor - page()) {
+                // Nothing below the floor to return: a stack is used from
+                // its top down, every page of a deep frame touched in turn
+                // (stack probes), so a stack that went below its floor since
+                // it was carved or last trimmed made the page just below
+                // resident. Half the cost of an `madvise` of the range, and
+                // no `membarrier` (a million stacks that only ever parked
+                // near their top were each given one `madvise` otherwise).
+                // A resume meanwhile fails the exchange, and a later offer
+                // is looked at again.
+                let _ = state.offer.compare_exchange(
+                    offer,
+                    offer | TRIMMED,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                out.shallow += 1;
+                #[cfg(test)]
+                tests::SHALLOW.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            state.busy.store(true, Ordering::Relaxed);
             batch.push(Candidate {
                 state,
                 offer,
@@ -429,6 +546,22 @@ pub fn sweep(budget: usize) -> Sweep {
     out
 }
 
+/// The address below which an offer's pages may be returned: rounded down
+/// to the page size, so that a page is returned only if all of it is below
+/// the offer.
+fn floor_of(offer: usize) -> usize {
+    (offer & !FLAGS) & !(page() - 1)
+}
+
+/// Whether the page at `addr` (page-aligned, in a chunk) is resident. A
+/// failure says yes (the caller then trims as before).
+fn resident(addr: usize) -> bool {
+    let mut v = 0u8;
+    // SAFETY: one page of a chunk this module mapped; `v` receives one
+    // byte per page.
+    unsafe { libc::mincore(addr as *mut libc::c_void, page(), &mut v) != 0 || v & 1 != 0 }
+}
+
 /// Trims the stacks of `batch` (marked busy) that are still offered as
 /// they were, and clears their marks.
 fn trim_batch(batch: &mut Vec<Candidate>, out: &mut Sweep) {
@@ -442,9 +575,7 @@ fn trim_batch(batch: &mut Vec<Candidate>, out: &mut Sweep) {
         // Unchanged (or offered again at the same place): the stack is not
         // running, and reclaims wait for `busy`.
         if fenced && c.state.offer.load(Ordering::Acquire) == c.offer {
-            // Rounded down to the page size: a page is returned only if
-            // all of it is below the offer.
-            let floor = (c.offer & !FLAGS) & !(page() - 1);
+            let floor = floor_of(c.offer);
             if floor > c.lo && floor <= c.hi {
                 let _ = madvise(c.lo, floor - c.lo, libc::MADV_DONTNEED);
                 out.trimmed += 1;
@@ -468,6 +599,111 @@ mod tests {
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
+
+    /// Stacks found shallow by any sweep (see `sweep`).
+    pub(super) static SHALLOW: AtomicUsize = AtomicUsize::new(0);
+
+    /// A slot handed out fresh asks for two more; `prefault` carves them
+    /// with their top page written, and `allocate` hands them out next.
+    #[test]
+    fn prefault_prepares_two_slots_per_fresh_one() {
+        let size = 24 * page();
+        let Some(slot) = allocate(size) else {
+            eprintln!("no guard regions on this kernel: nothing to test");
+            return;
+        };
+        let (first, state) = slot.unwrap();
+        // Serves every size wanted (another test's too), this one's included.
+        while prefault(64) > 0 {}
+        let ready = {
+            let arena = ARENA.lock().unwrap();
+            let class = arena.classes.iter().find(|c| c.slot == size).unwrap();
+            class.ready.clone()
+        };
+        assert_eq!(ready.len(), 2, "slots prepared after one handed out fresh");
+        for &base in &ready {
+            assert!(
+                resident(base + size - page()),
+                "a prepared slot's top page was not touched"
+            );
+            assert!(
+                !resident(base + size - 2 * page()),
+                "prefault touched more than the top page"
+            );
+        }
+        let (a, sa) = allocate(size).unwrap().unwrap();
+        let (b, sb) = allocate(size).unwrap().unwrap();
+        let mut got = vec![a, b];
+        got.sort();
+        let mut want = ready.clone();
+        want.sort();
+        assert_eq!(got, want, "allocate hands out the prepared slots first");
+        free(a, size, sa);
+        free(b, size, sb);
+        free(first, size, state);
+    }
+
+    /// A stack offered below where it ever went costs a sweep no
+    /// `madvise`; one that went deeper is trimmed, and once trimmed is not
+    /// looked at again until offered anew.
+    #[test]
+    fn a_sweep_trims_only_stacks_that_went_below_their_offer() {
+        let page = page();
+        let size = 32 * page;
+        let Some(slot) = allocate(size) else {
+            eprintln!("no guard regions on this kernel: nothing to test");
+            return;
+        };
+        let (base, state) = slot.unwrap();
+        let hi = base + size;
+        let touch = |from: usize| {
+            for p in (from..hi).step_by(page) {
+                // SAFETY: the slot's pages above its guard, ours alone.
+                unsafe { (p as *mut usize).write_volatile(1) };
+            }
+        };
+        // Sweeps until this slot's offer was dealt with (other tests' slots
+        // may be swept meanwhile; they are counted too, so only what this
+        // slot shows is asserted).
+        // Another test's sweeper may deal with this slot's offer: the
+        // stacks found shallow are counted here for all sweeps (only this
+        // test offers a stack below where it went).
+        let settle = || {
+            let before = SHALLOW.load(Ordering::Relaxed);
+            for _ in 0..3 {
+                sweep(usize::MAX);
+            }
+            SHALLOW.load(Ordering::Relaxed) - before
+        };
+        // Used down to 2 pages, offered below 2 pages: nothing to return.
+        touch(hi - 2 * page);
+        offer(state, hi - 2 * page);
+        let shallow = settle();
+        if membarrier_ready() {
+            assert!(shallow > 0, "no stack was found shallow");
+            let offer = state.offer.load(Ordering::Relaxed);
+            assert_ne!(offer & TRIMMED, 0, "a shallow offer stays pending");
+        }
+        assert!(resident(hi - 2 * page), "a used page was returned");
+        reclaim(state);
+        // Used down to 20 pages, offered below 2: 18 pages to return.
+        touch(hi - 20 * page);
+        offer(state, hi - 2 * page);
+        settle();
+        if membarrier_ready() {
+            assert!(!resident(hi - 3 * page), "a page below the offer was kept");
+            assert!(
+                !resident(hi - 20 * page),
+                "a deep page below the offer was kept"
+            );
+            assert!(
+                resident(hi - 2 * page),
+                "a page above the offer was returned"
+            );
+        }
+        reclaim(state);
+        free(base, size, state);
+    }
 
     /// A resume racing a sweep: the owner offers most of its stack, takes
     /// the offer back at once or after a moment, then writes every page
