@@ -469,7 +469,7 @@ fn io_process_and_os_waits_report_the_callers_line() {
             None,
         )
     };
-    spawn("poll", WaitKind::Read, line!() - 5, Box::new(body));
+    spawn("poll", WaitKind::Poll, line!() - 5, Box::new(body));
 
     let mut signals = green::signal::Signals::new([green::signal::SIGUSR2]).unwrap();
     let closer = signals.handle();

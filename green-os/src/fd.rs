@@ -503,8 +503,10 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usi
         return Ok(n);
     }
     let watch = watch(fds)?;
+    // Recorded on the user's first descriptor, as the fallback records it.
+    let first = fds.first().map_or(0, |f| f.pfd.fd as usize);
     loop {
-        match watch.wait(Interest::Read, WaitKind::Read, deadline) {
+        match watch.wait_on(Interest::Read, WaitOn::new(WaitKind::Poll, first), deadline) {
             Ok(true) => {}
             // Timed out: report what is true now (usually nothing).
             Ok(false) => return poll_now(fds),

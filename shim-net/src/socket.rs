@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::sys;
 use shim_rt::io::{Interest, IoSource, View};
-use shim_rt::wait::WaitKind;
+use shim_rt::wait::{WaitKind, WaitOn};
 
 /// A non-blocking socket descriptor with cooperative blocking operations:
 /// an [`IoSource`] that owns the descriptor, its registration, the user's
@@ -218,10 +218,11 @@ impl Socket {
         location: &'static Location<'static>,
     ) -> io::Result<()> {
         loop {
-            if !self
-                .src
-                .wait_at(Interest::Write, WaitKind::Connect, deadline, location)?
-            {
+            if !self.src.wait_on(
+                Interest::Write,
+                WaitOn::at(WaitKind::Connect, self.src.as_raw_fd() as usize, location),
+                deadline,
+            )? {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "connection timed out",

@@ -322,19 +322,18 @@ impl IoSource {
         kind: WaitKind,
         deadline: Option<Instant>,
     ) -> io::Result<bool> {
-        self.wait_at(interest, kind, deadline, Location::caller())
+        self.wait_on(interest, WaitOn::new(kind, self.raw() as usize), deadline)
     }
 
-    /// [`IoSource::wait`], recorded at `location` (a `connect` records the
-    /// line its user called from).
-    pub fn wait_at(
+    /// [`IoSource::wait`], recorded as `on`: a `connect` records the line
+    /// its user called from, a `poll` the first of the user's descriptors
+    /// (not its own epoll instance's, which the user never sees).
+    pub fn wait_on(
         &self,
         interest: Interest,
-        kind: WaitKind,
+        on: WaitOn,
         deadline: Option<Instant>,
-        location: &'static Location<'static>,
     ) -> io::Result<bool> {
-        let on = WaitOn::at(kind, self.raw() as usize, location);
         self.reg
             .readiness
             .wait_once(self.raw(), interest, on, deadline)
