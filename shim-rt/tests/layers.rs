@@ -94,45 +94,53 @@ fn first_segment(s: &str) -> String {
         .collect()
 }
 
-/// module → the modules it names, for every file of `src/` (a module's
-/// sub-files count as the module; `lib.rs` and the test-only files are
-/// left out).
-fn graph() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut stack = vec![src.clone()];
+/// The crate's `src/`.
+fn src() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every `.rs` file under `src/`.
+fn rs_files() -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![src()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-                continue;
+            } else if path.extension().and_then(|e| e.to_str()) == Some("rs") {
+                files.push(path);
             }
-            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
-                continue;
-            }
-            let rel = path.strip_prefix(&src).unwrap();
-            let top = rel
-                .components()
-                .next()
-                .unwrap()
-                .as_os_str()
-                .to_string_lossy();
-            let module = top.trim_end_matches(".rs").to_string();
-            let file = path.file_name().unwrap().to_string_lossy();
-            if module == "lib"
-                || module == "test_util"
-                || module == "loom_models"
-                || file == "tests.rs"
-            {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
-            let mut named = names(&code(&text));
-            named.remove(&module);
-            named.remove("test_util");
-            g.entry(module).or_default().extend(named);
         }
+    }
+    files
+}
+
+/// module → the modules it names, for every file of `src/` (a module's
+/// sub-files count as the module; `lib.rs` and the test-only files are
+/// left out).
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let src = src();
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in rs_files() {
+        let rel = path.strip_prefix(&src).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let module = top.trim_end_matches(".rs").to_string();
+        let file = path.file_name().unwrap().to_string_lossy();
+        if module == "lib" || module == "test_util" || module == "loom_models" || file == "tests.rs"
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut named = names(&code(&text));
+        named.remove(&module);
+        named.remove("test_util");
+        g.entry(module).or_default().extend(named);
     }
     g
 }
@@ -227,21 +235,12 @@ fn only_config_calls_the_start_hook_of_the_crate_root() {
     // `crate::START` (lib.rs binds the start-up and the observers to it) is
     // the one way up that the graph above does not see: the layers below
     // start the runtime through `config::start` alone.
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut callers = Vec::new();
-    let mut stack = vec![src.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().and_then(|e| e.to_str()) == Some("rs")
-                && code(&std::fs::read_to_string(&path).unwrap()).contains("crate::START")
-            {
-                callers.push(path.strip_prefix(&src).unwrap().display().to_string());
-            }
-        }
-    }
+    let src = src();
+    let callers: Vec<String> = rs_files()
+        .into_iter()
+        .filter(|path| code(&std::fs::read_to_string(path).unwrap()).contains("crate::START"))
+        .map(|path| path.strip_prefix(&src).unwrap().display().to_string())
+        .collect();
     assert_eq!(callers, ["config.rs"]);
 }
 
