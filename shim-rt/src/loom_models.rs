@@ -44,17 +44,22 @@ fn park(p: &Parker, deadline: bool) -> WaitResult {
     p.model_after(r)
 }
 
+/// A thread that gives `p`'s token and unparks its owner (the caller).
+fn giver(p: &Arc<Parker>) -> thread::JoinHandle<()> {
+    let owner = thread::current();
+    let q = p.clone();
+    thread::spawn(move || {
+        if q.model_give() {
+            owner.unpark();
+        }
+    })
+}
+
 #[test]
 fn loom_parker_an_unpark_is_never_lost() {
     loom::model(|| {
         let p = Arc::new(Parker::new());
-        let owner = thread::current();
-        let q = p.clone();
-        let t = thread::spawn(move || {
-            if q.model_give() {
-                owner.unpark();
-            }
-        });
+        let t = giver(&p);
         // Without a deadline the park returns only with the token.
         assert_eq!(park(&p, false), WaitResult::Notified);
         t.join().unwrap();
@@ -67,13 +72,7 @@ fn loom_parker_an_unpark_is_never_lost() {
 fn loom_parker_a_token_that_races_a_deadline_is_kept_once() {
     loom::model(|| {
         let p = Arc::new(Parker::new());
-        let owner = thread::current();
-        let q = p.clone();
-        let t = thread::spawn(move || {
-            if q.model_give() {
-                owner.unpark();
-            }
-        });
+        let t = giver(&p);
         let first = park(&p, true);
         t.join().unwrap();
         let second = park(&p, true);
