@@ -1,15 +1,25 @@
+//! greenstd patch: a worker's run queue is crossbeam's work-stealing deque
+//! (FIFO flavour) — upstream's `crossbeam_queue_steal` feature, now the
+//! only queue. may_queue's `spmc` queue it replaces took a compare-and-swap
+//! and a fetch-and-sub per pop and allocated (`posix_memalign`) and freed a
+//! block every 32 pushes; crossbeam's pop is one fetch-and-add and its
+//! ring buffer is allocated again only when it grows or shrinks.
+
 use crossbeam::deque::{Stealer, Worker};
 
 pub struct Local<T>(Worker<T>);
 impl<T> Local<T> {
+    #[inline]
     pub fn pop(&self) -> Option<T> {
         self.0.pop()
     }
 
+    #[inline]
     pub fn push_back(&self, value: T) {
         self.0.push(value);
     }
 
+    #[inline]
     pub fn has_tasks(&self) -> bool {
         !self.0.is_empty()
     }
@@ -24,7 +34,15 @@ impl<T> Clone for Steal<T> {
 }
 
 impl<T> Steal<T> {
+    /// Moves about half of the queue's coroutines to `target` and returns
+    /// one of them; `None` if the queue is empty.
+    #[inline]
     pub fn steal_into(&self, target: &Local<T>) -> Option<T> {
+        // Two loads, where a steal pins crossbeam's epoch first (an idle
+        // worker looks at every other worker's queue before it sleeps).
+        if self.0.is_empty() {
+            return None;
+        }
         loop {
             match self.0.steal_batch_and_pop(&target.0) {
                 crossbeam::deque::Steal::Empty => return None,

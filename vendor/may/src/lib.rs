@@ -52,7 +52,7 @@ mod timeout_list;
 mod worker_timer;
 mod yield_now;
 
-#[cfg(feature = "crossbeam_queue_steal")]
+// greenstd patch: the run queues, always (upstream: a feature).
 mod crossbeam_queue_shim;
 
 pub mod coroutine;

@@ -20,13 +20,8 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64};
 #[cfg(not(feature = "work_steal"))]
 compile_error!("greenstd's may needs the work_steal feature: its hand-off gives each scheduler thread its own stealable queue");
 
-cfg_if::cfg_if! {
-    if #[cfg(feature = "crossbeam_queue_steal")] {
-        use crate::crossbeam_queue_shim::{self as spmc, Local, Steal};
-    } else {
-        use may_queue::spmc::{self, Local, Steal};
-    }
-}
+// greenstd patch: crossbeam's deque for the run queues (see the module).
+use crate::crossbeam_queue_shim::{self as spmc, Local, Steal};
 
 // greenstd patch: the scheduler thread the current OS thread is (its own
 // queue and tick counter), null on every other thread. Upstream kept a
