@@ -34,24 +34,27 @@ thread_local! { pub(crate) static WORKER: Cell<*const Runner> = const { Cell::ne
 // runs (usize::MAX on other threads): where its timers go.
 thread_local! { static SLOT: Cell<usize> = const { Cell::new(usize::MAX) }; }
 
-// greenstd patch: when the calling worker last took its ready I/O for a
-// yield (`schedule_yielded`), in `cycles()`.
-thread_local! { static LAST_IO_LOOK: Cell<u64> = const { Cell::new(0) }; }
+// greenstd patch: when the calling worker last ran its expired timers
+// and took its ready I/O for a yield (`schedule_yielded`), in `cycles()`.
+thread_local! { static LAST_LOOK: Cell<u64> = const { Cell::new(0) }; }
 
 // greenstd patch: the calling worker took a coroutine from the injector
 // (one fed from outside the workers) since it last looked for work
 // before sleeping (`Scheduler::spin_for_work`).
 thread_local! { static FED: Cell<bool> = const { Cell::new(false) }; }
 
-/// greenstd patch: a yield takes the worker's ready I/O events if it did
-/// not for this long, in `cycles()` (a look is an `epoll_wait`; a tight
-/// yield loop would otherwise make one per yield): about 50 µs.
+/// greenstd patch: a yield runs the worker's expired timers and takes its
+/// ready I/O events if it did not for this long, in `cycles()` (an I/O
+/// look is an `epoll_wait`, a timer look may take the slot's lock and read
+/// the clock; a tight yield loop would otherwise make them every yield):
+/// about 50 µs, the bound on how late a yielding loop makes a timer or a
+/// ready socket.
 #[cfg(target_arch = "x86_64")]
-const YIELD_IO_INTERVAL: u64 = 100_000;
+const YIELD_LOOK_INTERVAL: u64 = 100_000;
 #[cfg(not(target_arch = "x86_64"))]
-const YIELD_IO_INTERVAL: u64 = 50_000;
+const YIELD_LOOK_INTERVAL: u64 = 50_000;
 
-/// greenstd patch: a clock for `YIELD_IO_INTERVAL`, as cheap as can be: the
+/// greenstd patch: a clock for `YIELD_LOOK_INTERVAL`, as cheap as can be: the
 /// time-stamp counter on x86_64 (CPU cycles, a few nanoseconds to read;
 /// not comparable between CPUs, which only moves a look earlier or later),
 /// nanoseconds elsewhere.
@@ -377,23 +380,44 @@ impl Scheduler {
 
     /// greenstd patch: queues a coroutine that yields (gevent's
     /// `sleep(0)`) behind every coroutine that is runnable now on the
-    /// calling worker: its slot's expired timers are run, its ready I/O
-    /// taken (at most every `YIELD_IO_INTERVAL`: a look is a system call),
-    /// and everything on the shared queue moved to its local queue, before
-    /// the yielder goes to the back. Off a worker: `schedule`.
+    /// calling worker: everything on the shared queue is moved to its local
+    /// queue, and — at most every `YIELD_LOOK_INTERVAL`, one time-stamp
+    /// read deciding — its slot's expired timers are run and its ready I/O
+    /// taken (a look is a system call), before the yielder goes to the
+    /// back. Off a worker: the shared queue.
+    ///
+    /// The common yield (nothing on the shared queue, a look not due) is
+    /// a time-stamp read, two loads and the push: ~20 instructions with
+    /// no frame of its own; the rest is out of line (`yield_look`).
+    #[inline]
     pub(crate) fn schedule_yielded(&self, co: CoroutineImpl) {
         let runner = WORKER.get();
-        let id = SLOT.get();
-        // SAFETY: the calling thread's own runner, if not null.
-        if runner.is_null() || id >= self.workers || unsafe { (*runner).lost() } {
-            return self.schedule(co);
+        if runner.is_null() {
+            return self.schedule_global(co);
         }
-        // SAFETY: as above.
+        // SAFETY: the calling thread's own runner.
         let runner = unsafe { &*runner };
-        self.fire_timers(id);
         let now = cycles();
-        if now.wrapping_sub(LAST_IO_LOOK.get()) >= YIELD_IO_INTERVAL {
-            LAST_IO_LOOK.set(now);
+        if now.wrapping_sub(LAST_LOOK.get()) >= YIELD_LOOK_INTERVAL || !self.injector.is_empty() {
+            return self.yield_look(co, runner, now);
+        }
+        // A runner whose slot was handed off (not serving one) goes to
+        // the shared queue there.
+        self.schedule_local(co, runner)
+    }
+
+    /// greenstd patch: [`schedule_yielded`](Self::schedule_yielded) when
+    /// the shared queue holds coroutines or a look at the slot's timers
+    /// and I/O is due (`now`, in `cycles()`).
+    #[inline(never)]
+    fn yield_look(&self, co: CoroutineImpl, runner: &Runner, now: u64) {
+        let id = SLOT.get();
+        if id >= self.workers || runner.lost() {
+            return self.schedule_local(co, runner);
+        }
+        if now.wrapping_sub(LAST_LOOK.get()) >= YIELD_LOOK_INTERVAL {
+            LAST_LOOK.set(now);
+            self.fire_timers(id);
             self.get_selector().poll_now(self, id);
         }
         if !self.injector.is_empty() {
