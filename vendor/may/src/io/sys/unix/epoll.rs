@@ -18,7 +18,6 @@ use may_queue::mpsc::Queue;
 use nix::sys::epoll::*;
 use nix::sys::eventfd::*;
 use nix::unistd::{read, write};
-use smallvec::SmallVec;
 
 pub type SysEvent = EpollEvent;
 
@@ -110,22 +109,18 @@ impl SingleSelector {
 }
 
 pub(crate) struct Selector {
-    // 128 should be fine for max io threads
-    vec: SmallVec<[SingleSelector; 128]>,
+    // greenstd patch: a boxed slice, not a `SmallVec` of 128 inline: an
+    // index is a bounds check, without the inline-or-heap test (the worker
+    // loop indexes it several times a round).
+    vec: Box<[SingleSelector]>,
 }
 
 impl Selector {
     pub fn new(io_workers: usize) -> io::Result<Self> {
-        let mut s = Selector {
-            vec: SmallVec::new(),
-        };
-
-        for _ in 0..io_workers {
-            let ss = SingleSelector::new()?;
-            s.vec.push(ss);
-        }
-
-        Ok(s)
+        let vec = (0..io_workers)
+            .map(|_| SingleSelector::new())
+            .collect::<io::Result<Box<[_]>>>()?;
+        Ok(Selector { vec })
     }
 
     #[inline]
