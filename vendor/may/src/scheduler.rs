@@ -546,10 +546,16 @@ impl Scheduler {
     ///
     /// Spawning 1,000,000 threads from `main` on 2 workers (issue 24):
     /// see BENCHMARKS.md, "Issue 24, spawning a million (this stop)".
+    #[inline]
     fn spin_for_work(&self) -> bool {
-        if !FED.replace(false) {
-            return false;
-        }
+        FED.replace(false) && self.spin_fed()
+    }
+
+    /// [`spin_for_work`](Self::spin_for_work) for a worker that was fed
+    /// from the injector: out of line, so that a worker fed by its own
+    /// events goes to sleep without its frame.
+    #[inline(never)]
+    fn spin_fed(&self) -> bool {
         if self.spinning.load(Ordering::Relaxed) || self.spinning.swap(true, Ordering::Acquire) {
             return false;
         }
