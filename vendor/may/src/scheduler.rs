@@ -721,6 +721,9 @@ impl Scheduler {
         };
         // The other slots' next deadlines too (see `woke`); their timers
         // do not wake this worker early, their own workers are awake.
+        if self.workers == 1 {
+            return next;
+        }
         let others = self
             .timers
             .iter()
