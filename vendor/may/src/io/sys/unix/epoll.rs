@@ -26,8 +26,14 @@ const POLL_NOW_EVENTS: usize = 32;
 
 /// greenstd patch: what an epoll event reports, as `embed`'s readiness
 /// flags (an error or a hang-up wakes both directions).
-fn readiness(flags: EpollFlags) -> u32 {
+#[inline]
+fn readiness(event: &SysEvent) -> u32 {
     use crate::embed::{CLOSED, READABLE, WRITABLE};
+    // The raw flags: `EpollEvent::events` is an out-of-line call that
+    // panics on a flag nix does not name.
+    // SAFETY: `EpollEvent` is a `repr(transparent)` `epoll_event`.
+    let raw = unsafe { &*(event as *const SysEvent).cast::<libc::epoll_event>() };
+    let flags = EpollFlags::from_bits_retain(raw.events as libc::c_int);
     let err = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP;
     let mut r = 0;
     if flags.intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLPRI | err) {
@@ -213,6 +219,12 @@ impl Selector {
     }
 
     /// Hands the coroutines of `events`, taken from selector `id`, to `run`.
+    ///
+    /// greenstd patch: an embedder's event (greenstd's sockets: the common
+    /// one) is handled in the loop; a wake-up and may's own registrations
+    /// out of line (`dispatch_other`), so that the loop needs no frame for
+    /// them.
+    #[inline]
     fn dispatch(
         &self,
         scheduler: &Scheduler,
@@ -221,49 +233,63 @@ impl Selector {
         events: &[SysEvent],
         mut run: impl FnMut(crate::coroutine_impl::CoroutineImpl),
     ) {
-        let single_selector = &self.vec[id];
         for event in events {
-            if event.data() == 0 {
-                // this is just a wakeup event, ignore it
-                let mut buf = [0u8; 8];
-                // clear the eventfd, ignore the result
-                read(single_selector.evfd.as_fd(), &mut buf).ok();
-                // info!("got wakeup event in select, id={}", id);
-                if owner {
-                    scheduler.collect_global(id);
-                }
-                continue;
-            }
-            // greenstd patch: an odd token is the embedder's registration.
+            // An odd token is the embedder's registration.
             if event.data() & 1 != 0 {
                 let token = (event.data() & !1) as usize;
-                (crate::embed::io_hook().ready)(token, readiness(event.events()));
-                continue;
+                (crate::embed::io_hook().ready)(token, readiness(event));
+            } else {
+                self.dispatch_other(scheduler, id, owner, event, &mut run);
             }
-            let data = unsafe { &mut *(event.data() as *mut EventData) };
-            let events = event.events().bits() as usize;
-            // info!("select got event, data={:p}, events={}", data, events);
-            data.io_flag.fetch_or(events, Ordering::Release);
-
-            // first check the atomic co, this may be grab by the worker first
-            let co = match data.co.take() {
-                Some(co) => co,
-                None => continue,
-            };
-
-            // it's safe to remove the timer since we are running the timer_list in the same thread
-            #[cfg(feature = "io_timeout")]
-            data.timer.borrow_mut().take().map(|h| {
-                unsafe {
-                    // tell the timer handler not to cancel the io
-                    // it's not always true that you can really remove the timer entry
-                    h.with_mut_data(|value| value.data.event_data = std::ptr::null_mut());
-                }
-                h.remove()
-            });
-
-            run(co);
         }
+    }
+
+    /// greenstd patch: [`dispatch`](Self::dispatch) of a wake-up (token 0)
+    /// or one of may's own registrations.
+    #[inline(never)]
+    fn dispatch_other(
+        &self,
+        scheduler: &Scheduler,
+        id: usize,
+        owner: bool,
+        event: &SysEvent,
+        run: &mut impl FnMut(crate::coroutine_impl::CoroutineImpl),
+    ) {
+        let single_selector = &self.vec[id];
+        if event.data() == 0 {
+            // this is just a wakeup event, ignore it
+            let mut buf = [0u8; 8];
+            // clear the eventfd, ignore the result
+            read(single_selector.evfd.as_fd(), &mut buf).ok();
+            // info!("got wakeup event in select, id={}", id);
+            if owner {
+                scheduler.collect_global(id);
+            }
+            return;
+        }
+        let data = unsafe { &mut *(event.data() as *mut EventData) };
+        let events = event.events().bits() as usize;
+        // info!("select got event, data={:p}, events={}", data, events);
+        data.io_flag.fetch_or(events, Ordering::Release);
+
+        // first check the atomic co, this may be grab by the worker first
+        let co = match data.co.take() {
+            Some(co) => co,
+            None => return,
+        };
+
+        // it's safe to remove the timer since we are running the timer_list in the same thread
+        #[cfg(feature = "io_timeout")]
+        data.timer.borrow_mut().take().map(|h| {
+            unsafe {
+                // tell the timer handler not to cancel the io
+                // it's not always true that you can really remove the timer entry
+                h.with_mut_data(|value| value.data.event_data = std::ptr::null_mut());
+            }
+            h.remove()
+        });
+
+        run(co);
     }
 
     /// greenstd patch: takes the ready events of worker `id`'s selector
