@@ -465,6 +465,56 @@ fn a_yielding_loop_does_not_starve_woken_coroutines_on_one_worker() {
     );
 }
 
+/// A coroutine that yields in a loop does not keep its one worker from
+/// I/O: a coroutine serving a socket answers beside it (a yield takes the
+/// worker's ready I/O at least every ~50 µs, and the worker's loop every
+/// 61 coroutines it runs).
+#[test]
+fn a_yielding_loop_does_not_starve_a_socket_reader_on_one_worker() {
+    use std::io::{Read, Write};
+    if !alone::here() {
+        return;
+    }
+    greenstd::green::Config::new().workers(1).apply().unwrap();
+    let listener = greenstd::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let busy = thread::spawn(move || {
+        let mut yields = 0u64;
+        while !stop2.load(Ordering::Relaxed) {
+            thread::yield_now();
+            yields += 1;
+        }
+        yields
+    });
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4];
+        while s.read_exact(&mut buf).is_ok() {
+            s.write_all(&buf).unwrap();
+        }
+    });
+    // The client is the test's own thread, a plain OS thread.
+    let start = Instant::now();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    for i in 0..100u32 {
+        c.write_all(&i.to_le_bytes()).unwrap();
+        let mut b = [0u8; 4];
+        c.read_exact(&mut b).unwrap();
+        assert_eq!(b, i.to_le_bytes());
+    }
+    let e = start.elapsed();
+    drop(c);
+    server.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    assert!(busy.join().unwrap() > 0);
+    assert!(
+        e < Duration::from_secs(5),
+        "100 round trips beside a yielding loop took {e:?}"
+    );
+}
+
 /// 100 coroutines ticking every 10 ms beside one that computes for `work`
 /// between yields, on one worker, for 1 s: the ticks they get against the
 /// ticks they would get alone (1 s / 10 ms each).
