@@ -700,11 +700,13 @@ impl Scheduler {
         // And the other slots' expired timers, whose workers may be busy
         // (Go's idle Ps run other Ps' timers too): what they wake runs
         // here.
+        // The clock is read only when another slot has a timer (a worker
+        // wakes for every event it waits for; a read is ~70 instructions).
         if self.workers > 1 {
-            let now = worker_timer::nanos(Instant::now());
+            let mut now = None;
             for (i, t) in self.timers.iter().enumerate() {
-                if i != id {
-                    t.help(now);
+                if i != id && t.next_at() != worker_timer::FOREVER {
+                    t.help(*now.get_or_insert_with(|| worker_timer::nanos(Instant::now())));
                 }
             }
         }
