@@ -222,6 +222,10 @@ impl Selector {
         mut run: impl FnMut(crate::coroutine_impl::CoroutineImpl),
     ) {
         let single_selector = &self.vec[id];
+        let large = owner && events.len() >= crate::scheduler::LARGE_POLL;
+        if large {
+            crate::scheduler::set_large_poll(true);
+        }
         for event in events {
             if event.data() == 0 {
                 // this is just a wakeup event, ignore it
@@ -263,6 +267,9 @@ impl Selector {
             });
 
             run(co);
+        }
+        if large {
+            crate::scheduler::set_large_poll(false);
         }
     }
 
