@@ -132,14 +132,21 @@ fn init_scheduler() {
         })
         .collect();
     // io event loop thread
+    // greenstd patch: named as the threads a hand-off starts are (`top -H`,
+    // `perf`, a debugger and a stall report show what each thread is).
     for ((id, core), runner) in (0..workers).zip(core_ids.into_iter().cycle()).zip(runners) {
-        thread::spawn(move || {
-            if pin_cores {
-                core_affinity::set_for_current(core);
-            }
-            let s = unsafe { &*SCHED };
-            s.handoff.run_thread(s, runner, id, true);
-        });
+        thread::Builder::new()
+            .name("greenstd-worker".into())
+            .spawn(move || {
+                if pin_cores {
+                    core_affinity::set_for_current(core);
+                }
+                // SAFETY: set above, before this thread started, to a
+                // leaked `Box` that is never freed.
+                let s = unsafe { &*SCHED };
+                s.handoff.run_thread(s, runner, id, true);
+            })
+            .expect("failed to spawn thread");
     }
 }
 
