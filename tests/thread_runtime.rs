@@ -586,10 +586,9 @@ fn tickers_get_their_ticks_beside_a_computation_yielding_every_ms() {
 
 /// How many times the runtime's workers went to sleep: the voluntary
 /// context switches of every thread but the caller and greenstd's named
-/// helpers (the monitor, the blocking pool). The first workers are unnamed
-/// (they have the process's name); the threads that take a worker over are
-/// `greenstd-worker`. A worker blocks only when it sleeps for want of work,
-/// or in a blocking call.
+/// helpers (the monitor, the blocking pool): the workers, and the threads
+/// that take a worker over, are `greenstd-worker`. A worker blocks only when
+/// it sleeps for want of work, or in a blocking call.
 fn worker_sleeps() -> u64 {
     // SAFETY: gettid has no preconditions.
     let me = unsafe { libc::gettid() }.to_string();

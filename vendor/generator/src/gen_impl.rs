@@ -201,11 +201,37 @@ impl<'a, A, T, const LOCAL: bool> GeneratorObj<'a, A, T, LOCAL> {
     pub fn reclaim_stack(&self) {
         self.gen.stack.reclaim();
     }
+
+    /// greenstd patch: asks the CPU to bring the top of this suspended
+    /// generator's stack (the registers its last switch saved and the
+    /// frames above them, what its resume touches first) into its caches.
+    /// For a generator woken now and run later: at ten thousand
+    /// connections a woken coroutine's stack lines have left the caches,
+    /// and each is a miss when it runs.
+    #[inline]
+    pub fn prefetch_stack(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+            let sp = self.gen.context.regs.saved_sp();
+            if sp != 0 {
+                for line in 0..PREFETCH_LINES {
+                    // SAFETY: a prefetch is a hint: it reads nothing the
+                    // program sees and never faults, whatever the address.
+                    unsafe { _mm_prefetch::<_MM_HINT_T1>((sp + line * 64) as *const i8) };
+                }
+            }
+        }
+    }
 }
 
 /// greenstd patch: bytes below a suspended generator's saved stack pointer
 /// kept when its stack is trimmed.
 const TRIM_MARGIN: usize = 512;
+
+/// greenstd patch: cache lines from a suspended generator's saved stack
+/// pointer up that [`GeneratorObj::prefetch_stack`] asks for.
+const PREFETCH_LINES: usize = 12;
 
 impl<T, const LOCAL: bool> Iterator for GeneratorObj<'_, (), T, LOCAL> {
     type Item = T;

@@ -52,7 +52,9 @@ pub struct Suspended(ManuallyDrop<CoroutineImpl>);
 
 impl Suspended {
     /// Puts the coroutine back on a run queue: the calling worker's local
-    /// queue when called on a worker, the shared queue otherwise.
+    /// queue when called on a worker, the shared queue otherwise. Woken by
+    /// a large poll of the worker's (see `scheduler::LARGE_POLL`), the top
+    /// of its stack is prefetched.
     ///
     /// Never inlined: it reads the worker's id from a thread-local, and a
     /// caller that also suspends (an `unpark` and a `park` in one loop)
@@ -66,6 +68,9 @@ impl Suspended {
         // SAFETY: taken once; `this` is never dropped (nor is its field).
         let co = unsafe { ManuallyDrop::take(&mut this.0) };
         co.reclaim_stack();
+        if crate::scheduler::in_large_poll() {
+            co.prefetch_stack();
+        }
         get_scheduler().schedule(co);
     }
 

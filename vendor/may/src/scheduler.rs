@@ -43,6 +43,37 @@ thread_local! { static LAST_LOOK: Cell<u64> = const { Cell::new(0) }; }
 // before sleeping (`Scheduler::spin_for_work`).
 thread_local! { static FED: Cell<bool> = const { Cell::new(false) }; }
 
+// greenstd patch: the calling worker is handing out the coroutines of a
+// poll of its own that returned at least `LARGE_POLL` events
+// (`set_large_poll`, read by `Suspended::resume`).
+thread_local! { static IN_LARGE_POLL: Cell<bool> = const { Cell::new(false) }; }
+
+/// greenstd patch: a poll with at least this many events wakes coroutines
+/// that run one after another, behind each other and behind what the
+/// worker had queued; at a thousand connections and more a coroutine's
+/// stack lines are out of the caches by its turn, so each is prefetched
+/// when it is woken (`GeneratorObj::prefetch_stack`), and its lines arrive
+/// while the others run. A few events mean a short wait and few
+/// connections: a prefetch would only cost its instructions. (A worker's
+/// look between coroutines takes up to 32 events, its poll before it
+/// sleeps up to 1,024.)
+pub(crate) const LARGE_POLL: usize = 16;
+
+/// greenstd patch: a selector's `dispatch` says it hands out a large poll
+/// of the calling worker's own (see [`LARGE_POLL`]), and then that it is
+/// done.
+#[inline]
+pub(crate) fn set_large_poll(large: bool) {
+    IN_LARGE_POLL.set(large);
+}
+
+/// greenstd patch: whether a coroutine woken now on this thread is one of
+/// a large poll's (see [`LARGE_POLL`]).
+#[inline]
+pub(crate) fn in_large_poll() -> bool {
+    IN_LARGE_POLL.get()
+}
+
 /// greenstd patch: a yield runs the worker's expired timers and takes its
 /// ready I/O events if it did not for this long, in `cycles()` (an I/O
 /// look is an `epoll_wait`, a timer look may take the slot's lock and read
@@ -99,14 +130,21 @@ fn init_scheduler() {
         })
         .collect();
     // io event loop thread
+    // greenstd patch: named as the threads a hand-off starts are (`top -H`,
+    // `perf`, a debugger and a stall report show what each thread is).
     for ((id, core), runner) in (0..workers).zip(core_ids.into_iter().cycle()).zip(runners) {
-        thread::spawn(move || {
-            if pin_cores {
-                core_affinity::set_for_current(core);
-            }
-            let s = unsafe { &*SCHED };
-            s.handoff.run_thread(s, runner, id, true);
-        });
+        thread::Builder::new()
+            .name("greenstd-worker".into())
+            .spawn(move || {
+                if pin_cores {
+                    core_affinity::set_for_current(core);
+                }
+                // SAFETY: set above, before this thread started, to a
+                // leaked `Box` that is never freed.
+                let s = unsafe { &*SCHED };
+                s.handoff.run_thread(s, runner, id, true);
+            })
+            .expect("failed to spawn thread");
     }
 }
 

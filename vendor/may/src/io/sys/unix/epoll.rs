@@ -233,6 +233,10 @@ impl Selector {
         events: &[SysEvent],
         mut run: impl FnMut(crate::coroutine_impl::CoroutineImpl),
     ) {
+        let large = owner && events.len() >= crate::scheduler::LARGE_POLL;
+        if large {
+            crate::scheduler::set_large_poll(true);
+        }
         for event in events {
             // An odd token is the embedder's registration.
             if event.data() & 1 != 0 {
@@ -241,6 +245,9 @@ impl Selector {
             } else {
                 self.dispatch_other(scheduler, id, owner, event, &mut run);
             }
+        }
+        if large {
+            crate::scheduler::set_large_poll(false);
         }
     }
 

@@ -253,6 +253,10 @@ impl Selector {
         events: &[SysEvent],
         mut run: impl FnMut(crate::coroutine_impl::CoroutineImpl),
     ) {
+        let large = owner && events.len() >= crate::scheduler::LARGE_POLL;
+        if large {
+            crate::scheduler::set_large_poll(true);
+        }
         for event in events {
             if event.ident == NOTIFY_IDENT && event.filter == libc::EVFILT_USER {
                 // A wake-up (EV_CLEAR resets it): only the worker itself
@@ -294,6 +298,9 @@ impl Selector {
             });
 
             run(co);
+        }
+        if large {
+            crate::scheduler::set_large_poll(false);
         }
     }
 
