@@ -87,9 +87,11 @@ fn sleep_until(me: &Arc<Task>, deadline: Instant, token: Token) -> bool {
 ///
 /// In a coroutine this is gevent's `sleep(0)`: every coroutine that is
 /// runnable when it is called runs before the caller runs again. Its
-/// worker first runs its expired timers, takes its ready I/O (at most every
-/// 50 µs: a look is a system call) and moves the shared queue of wake-ups
-/// from other threads to its own queue; the caller goes to the back. So a
+/// worker first runs its expired timers and takes its ready I/O (both at
+/// most every ~50 µs: a look is a system call or a lock, so a timer or a
+/// socket is at most that late beside a yielding loop) and moves the
+/// shared queue of wake-ups from other threads to its own queue; the caller
+/// goes to the back. So a
 /// coroutine that computes and yields in a loop cannot starve the others,
 /// on any number of workers.
 ///

@@ -76,8 +76,8 @@ impl Suspended {
 
     /// Puts the coroutine back behind every coroutine runnable now on the
     /// calling worker (gevent's `sleep(0)`): the worker first runs its
-    /// expired timers, takes its ready I/O (if it has not for 50 µs) and
-    /// moves the shared queue's coroutines to its own queue. Off a worker,
+    /// expired timers and takes its ready I/O (if it has not for ~50 µs)
+    /// and moves the shared queue's coroutines to its own queue. Off a worker,
     /// as [`resume`](Self::resume).
     #[inline(never)]
     pub fn resume_after_runnable(self) {
