@@ -7,7 +7,7 @@ use crate::detail::gen_init;
 use crate::reg_context::RegContext;
 use crate::rt::{Context, ContextStack, Error};
 use crate::scope::Scope;
-use crate::stack::{Func, Stack, StackBox};
+use crate::stack::{Func, ReservedStack, Stack, StackBox};
 
 use std::any::Any;
 use std::fmt;
@@ -294,7 +294,17 @@ impl<A: Any> Gn<A> {
     where
         F: FnOnce() -> T + Send + 'a,
     {
-        let mut gen = GeneratorImpl::<A, T>::new(Stack::new(size));
+        Self::new_opt_on(Stack::reserve(size), f)
+    }
+
+    /// greenstd patch: as [`new_opt`](Self::new_opt), on a stack reserved
+    /// earlier (possibly by another thread, see [`Stack::reserve`]): its
+    /// first page faults are taken here.
+    pub fn new_opt_on<'a, T: Any, F>(stack: ReservedStack, f: F) -> Generator<'a, A, T>
+    where
+        F: FnOnce() -> T + Send + 'a,
+    {
+        let mut gen = GeneratorImpl::<A, T>::new(stack.into_stack());
         gen.init_context();
         gen.init_code(f);
         Generator { gen }

@@ -21,6 +21,8 @@ mod stack;
 /// their trimming (see the module).
 #[cfg(target_os = "linux")]
 pub use crate::stack::arena as stack_arena;
+#[doc(inline)]
+pub use crate::stack::ReservedStack;
 mod yield_;
 
 pub use crate::gen_impl::{Generator, Gn, LocalGenerator, DEFAULT_STACK_SIZE};
