@@ -48,6 +48,14 @@ thread_local! { static LAST_IO_LOOK: Cell<u64> = const { Cell::new(0) }; }
 // before sleeping (`Scheduler::spin_for_work`).
 thread_local! { static FED: Cell<bool> = const { Cell::new(false) }; }
 
+/// greenstd patch: makes a coroutine spawned from outside the workers, on
+/// the worker that takes it (`Scheduler::schedule_deferred`).
+pub(crate) type Deferred = Box<dyn FnOnce() -> CoroutineImpl + Send>;
+
+/// greenstd patch: spawns waiting to be made by a worker, at most
+/// (`Scheduler::may_defer`).
+const DEFERRED_MAX: usize = 256;
+
 /// greenstd patch: a yield takes the worker's ready I/O events if it did
 /// not for this long, in `cycles()` (a look is an `epoll_wait`; a tight
 /// yield loop would otherwise make one per yield): about 50 µs.
@@ -206,6 +214,12 @@ pub struct Scheduler {
     /// `main`). Upstream kept one such queue per worker, drained only by its
     /// owner, so a stuck worker held back every coroutine woken onto it.
     injector: Injector<CoroutineImpl>,
+    /// greenstd patch: coroutines spawned from outside the workers, still
+    /// to be made (`schedule_deferred`): taken as the injector's are.
+    deferred: crossbeam::queue::SegQueue<Deferred>,
+    /// greenstd patch: how many are in `deferred` (at most about
+    /// [`DEFERRED_MAX`]).
+    deferred_len: AtomicUsize,
     /// greenstd patch: what each worker slot is doing, for wake-ups and the monitor.
     pub(crate) worker_state: Vec<WorkerState>,
     /// greenstd patch: how many workers are (about to be) asleep in `epoll_wait`.
@@ -236,6 +250,8 @@ impl Scheduler {
             pool: CoroutinePool::new(),
             event_loop: EventLoop::new(workers).expect("can't create event_loop"),
             injector: Injector::new(),
+            deferred: crossbeam::queue::SegQueue::new(),
+            deferred_len: AtomicUsize::new(0),
             worker_state,
             num_sleeping: AtomicUsize::new(0),
             wake_in_flight: AtomicBool::new(false),
@@ -292,7 +308,7 @@ impl Scheduler {
                 until_injector = INJECTOR_INTERVAL;
                 self.get_selector().poll_now(self, id);
                 self.fire_timers(id);
-                if let Some(co) = self.pop_injector() {
+                if let Some(co) = self.pop_outside() {
                     run_coroutine(co);
                     continue 'work;
                 }
@@ -421,6 +437,34 @@ impl Scheduler {
     #[inline]
     pub fn schedule_global(&self, co: CoroutineImpl) {
         self.injector.push(co);
+        self.pushed_outside();
+    }
+
+    /// greenstd patch: queues the making of a coroutine spawned from
+    /// outside the workers (`make` builds it on its stack, reserved by the
+    /// spawning thread): the worker that takes it from here writes the
+    /// stack's first page, and takes its first faults, not the spawning
+    /// thread. A loop spawning from `main` then shares that work with the
+    /// workers instead of doing it all (issue 24: spawning a million).
+    pub(crate) fn schedule_deferred(&self, make: Deferred) {
+        self.deferred_len.fetch_add(1, Ordering::Relaxed);
+        self.deferred.push(make);
+        self.pushed_outside();
+    }
+
+    /// greenstd patch: whether a spawn may be deferred: fewer than
+    /// [`DEFERRED_MAX`] wait to be made. When the workers lag, the
+    /// spawning thread makes the coroutine itself: it shares the work
+    /// instead of queueing it (each waiting spawn holds its closure in a
+    /// box: 300,000 of them queued made the heap 18 MB larger).
+    #[inline]
+    pub(crate) fn may_defer(&self) -> bool {
+        self.deferred_len.load(Ordering::Relaxed) < DEFERRED_MAX
+    }
+
+    /// After a push to the injector or the deferred spawns.
+    #[inline]
+    fn pushed_outside(&self) {
         // Pairs with the fence in `prepare_sleep`: either the sleeper sees
         // this coroutine, or we see the sleeper. A worker that spins for
         // work will take it (it looks at the injector again after that
@@ -430,6 +474,12 @@ impl Scheduler {
         if self.num_sleeping.load(Ordering::Relaxed) > 0 && !self.spinning.load(Ordering::Relaxed) {
             self.wake_sleeper();
         }
+    }
+
+    /// greenstd patch: nothing in the injector nor in the deferred spawns.
+    #[inline]
+    fn no_outside_work(&self) -> bool {
+        self.injector.is_empty() && self.deferred.is_empty()
     }
 
     /// put the coroutine to global queue so that next time it can be scheduled
@@ -447,20 +497,46 @@ impl Scheduler {
     pub fn collect_global(&self, _id: usize) {
         // greenstd patch: an empty injector in two loads, not a `steal`
         // (~36 instructions; the worker looks each time its queue runs dry).
-        if self.injector.is_empty() {
+        if self.no_outside_work() {
             return;
         }
-        // SAFETY: called by the event loop on the runner's own thread.
+        // SAFETY: called by the event loop on the runner's own thread; the
+        // reference ends before a deferred spawn is made below.
         let local = unsafe { (*WORKER.get()).local() };
+        let mut took = false;
         for _ in 0..INJECTOR_BATCH {
             match self.pop_injector() {
                 Some(co) => local.push_back(co),
+                None => break,
+            }
+            took = true;
+        }
+        // Else one deferred spawn, made here: one at a time, so that the
+        // worker's run count moves between them (the monitor does not take
+        // a worker faulting in stacks for one held in a coroutine).
+        if !took {
+            match self.pop_outside() {
+                // SAFETY: as above; `pop_outside` has returned.
+                Some(co) => unsafe { (*WORKER.get()).local() }.push_back(co),
                 None => return,
             }
         }
-        if !self.injector.is_empty() && self.num_sleeping.load(Ordering::Relaxed) > 0 {
+        if !self.no_outside_work() && self.num_sleeping.load(Ordering::Relaxed) > 0 {
             self.wake_sleeper();
         }
+    }
+
+    /// greenstd patch: a coroutine from the injector, or else one made
+    /// here from the deferred spawns.
+    #[inline]
+    fn pop_outside(&self) -> Option<CoroutineImpl> {
+        if let Some(co) = self.pop_injector() {
+            return Some(co);
+        }
+        let make = self.deferred.pop()?;
+        self.deferred_len.fetch_sub(1, Ordering::Relaxed);
+        FED.set(true);
+        Some(make())
     }
 
     #[inline]
@@ -504,7 +580,7 @@ impl Scheduler {
         w.sleeping.store(true, Ordering::Release);
         self.num_sleeping.fetch_add(1, Ordering::AcqRel);
         fence(Ordering::SeqCst);
-        if self.injector.is_empty() {
+        if self.no_outside_work() {
             return true;
         }
         self.wake_from_sleep(id);
@@ -536,7 +612,7 @@ impl Scheduler {
         }
         let start = Instant::now();
         let found = loop {
-            if !self.injector.is_empty() {
+            if !self.no_outside_work() {
                 break true;
             }
             // Meanwhile, the stacks of coroutines being spawned: their
