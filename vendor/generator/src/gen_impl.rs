@@ -131,6 +131,16 @@ impl<'a, A, T, const LOCAL: bool> GeneratorObj<'a, A, T, LOCAL> {
         self.gen.get_local_data()
     }
 
+    /// greenstd patch: [`LOCAL_INLINE_WORDS`](crate::LOCAL_INLINE_WORDS)
+    /// words of room inside the generator (word-aligned, uninitialised,
+    /// never dropped by the generator), for local data that needs no
+    /// allocation of its own: it stays at this address while the
+    /// generator lives, wherever its handle moves.
+    #[inline]
+    pub fn local_inline(&mut self) -> *mut u8 {
+        self.gen.context.local_inline.as_mut_ptr().cast()
+    }
+
     /// get the generator panic data
     #[inline]
     pub fn get_panic_data(&mut self) -> Option<Box<dyn Any + Send>> {

@@ -26,7 +26,7 @@ pub use crate::stack::ReservedStack;
 mod yield_;
 
 pub use crate::gen_impl::{Generator, Gn, LocalGenerator, DEFAULT_STACK_SIZE};
-pub use crate::rt::{get_local_data, is_generator, Error};
+pub use crate::rt::{get_local_data, is_generator, Error, LOCAL_INLINE_WORDS};
 pub use crate::scope::Scope;
 /// greenstd patch (see `co_try_yield_with`).
 pub use crate::yield_::co_try_yield_with;

@@ -59,7 +59,9 @@ impl Done {
         // assert!(co.is_done(), "unfinished coroutine detected");
         // just consume the coroutine
         // destroy the local storage
-        let local = unsafe { Box::from_raw(get_co_local(&co)) };
+        // greenstd patch: moved out of the generator before the generator
+        // goes back to the pool (and may be reused at once).
+        let local = unsafe { CoroutineLocal::detach(&co) };
         let name = local.get_co().name();
 
         // recycle the coroutine
@@ -316,9 +318,8 @@ impl Builder {
 
         let handle = Coroutine::new(name, stack_size);
         // create the local storage
-        let local = CoroutineLocal::new(handle.clone(), Some(join.clone()));
         // attache the local storage to the coroutine
-        co.set_local_data(Box::into_raw(local) as *mut u8);
+        CoroutineLocal::new(handle.clone(), Some(join.clone())).attach(&mut co);
 
         Ok((co, make_join_handle(handle, join, packet, panic)))
     }
@@ -456,8 +457,7 @@ impl Builder {
                         eprintln!("may: out of memory for a coroutine stack's guard page");
                         std::process::abort()
                     });
-                    let local = CoroutineLocal::new(their_handle, None);
-                    co.set_local_data(Box::into_raw(local) as *mut u8);
+                    CoroutineLocal::new(their_handle, None).attach(&mut co);
                     co
                 }));
                 return Ok(handle);
@@ -465,8 +465,7 @@ impl Builder {
             None => Gn::new_opt(stack_size, closure),
         };
         let mut co = co;
-        let local = CoroutineLocal::new(handle.clone(), None);
-        co.set_local_data(Box::into_raw(local) as *mut u8);
+        CoroutineLocal::new(handle.clone(), None).attach(&mut co);
         match self.id {
             None => sched.schedule_global(co),
             Some(id) => sched.schedule_global_with_id(co, id),

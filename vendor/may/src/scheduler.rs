@@ -476,10 +476,17 @@ impl Scheduler {
         }
     }
 
-    /// greenstd patch: nothing in the injector nor in the deferred spawns.
+    /// greenstd patch: nothing in the injector nor in the deferred spawns
+    /// (their count, one load: it is raised before the push and the fence
+    /// that pairs with `prepare_sleep`'s).
     #[inline]
     fn no_outside_work(&self) -> bool {
-        self.injector.is_empty() && self.deferred.is_empty()
+        self.injector.is_empty() && self.no_deferred()
+    }
+
+    #[inline]
+    fn no_deferred(&self) -> bool {
+        self.deferred_len.load(Ordering::Relaxed) == 0
     }
 
     /// put the coroutine to global queue so that next time it can be scheduled
@@ -532,6 +539,9 @@ impl Scheduler {
     fn pop_outside(&self) -> Option<CoroutineImpl> {
         if let Some(co) = self.pop_injector() {
             return Some(co);
+        }
+        if self.no_deferred() {
+            return None;
         }
         let make = self.deferred.pop()?;
         self.deferred_len.fetch_sub(1, Ordering::Relaxed);

@@ -343,9 +343,9 @@ pub fn reserve(size: usize) -> Option<io::Result<Slot>> {
 /// installed, the top page written), so that [`allocate`] hands them out
 /// without a system call or a page fault. Returns how many it carved: 0
 /// unless slots were handed out fresh since it last ran (two prepared per
-/// such slot, at most [`READY_MAX`] kept ready per size). It never maps a
-/// chunk (the next [`allocate`] does). For a thread with nothing else to
-/// do.
+/// such slot, at most [`READY_MAX`] kept ready per size), or while another
+/// thread holds the arena (it does not wait). It never maps a chunk (the
+/// next [`allocate`] does). For a thread with nothing else to do.
 pub fn prefault(max: usize) -> usize {
     if !WANTED.load(Ordering::Relaxed) {
         return 0;
@@ -676,8 +676,11 @@ mod tests {
             return;
         };
         let (first, state) = slot.unwrap();
-        // Serves every size wanted (another test's too), this one's included.
-        while prefault(64) > 0 {}
+        // Serves every size wanted (another test's too), this one's
+        // included; 0 also while another test holds the arena.
+        while prefault(64) > 0 || WANTED.load(Ordering::Relaxed) {
+            std::thread::yield_now();
+        }
         let ready = {
             let arena = ARENA.lock().unwrap();
             let class = arena.classes.iter().find(|c| c.slot == size).unwrap();
