@@ -446,7 +446,7 @@ impl Builder {
             None if !crate::monitor::on_worker() && sched.may_defer() => {
                 let stack = generator::ReservedStack::new(stack_size);
                 let their_handle = handle.clone();
-                sched.schedule_deferred(Box::new(move || {
+                sched.schedule_deferred(crate::scheduler::Deferred::new(move || {
                     // Only the guard's page-table page can fail here: out
                     // of memory, which aborts as an allocation's would (a
                     // panic would end the worker).
