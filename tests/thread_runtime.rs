@@ -655,3 +655,55 @@ fn a_spawn_loop_on_a_plain_thread_does_not_wake_a_worker_per_spawn() {
         "the workers slept {sleeps} times during {N} spawns: woken for each"
     );
 }
+
+/// A loop on a plain thread spawns faster than one worker makes the
+/// coroutines (a spawn from outside the workers leaves the stack's first
+/// writes to the worker, up to 256 waiting; the spawning thread makes the
+/// rest itself): every thread still runs once, with its name and its own
+/// stack size, deep into that stack, and joins with its value.
+#[test]
+fn a_burst_of_spawns_from_a_plain_thread_runs_each_with_its_name_and_stack() {
+    if !alone::here() {
+        return;
+    }
+    greenstd::green::Config::new().workers(1).apply().unwrap();
+    /// Touches about `kib` KiB of stack.
+    fn deep(kib: usize) -> usize {
+        let buf = [kib as u8; 1024];
+        std::hint::black_box(&buf);
+        if kib <= 1 {
+            return buf[7] as usize;
+        }
+        deep(kib - 1) + buf[9] as usize
+    }
+    const N: usize = 3_000;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..N)
+        .map(|i| {
+            // Default (2 MiB, pooled), 256 KiB and 4 MiB stacks, each used
+            // to about half.
+            let (size, kib) = match i % 3 {
+                0 => (None, 512),
+                1 => (Some(256 << 10), 64),
+                _ => (Some(4 << 20), 1024),
+            };
+            let mut b = thread::Builder::new().name(format!("burst-{i}"));
+            if let Some(size) = size {
+                b = b.stack_size(size);
+            }
+            let runs = runs.clone();
+            b.spawn(move || {
+                runs.fetch_add(1, Ordering::Relaxed);
+                let name = thread::current().name().map(str::to_owned);
+                (i, name, deep(kib))
+            })
+            .unwrap()
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (j, name, _) = h.join().unwrap();
+        assert_eq!(j, i);
+        assert_eq!(name.as_deref(), Some(format!("burst-{i}").as_str()));
+    }
+    assert_eq!(runs.load(Ordering::Relaxed), N);
+}

@@ -18,7 +18,11 @@
 //!
 //! Output: one line of `key=value` pairs. `spawner_cpu_s` is the CPU time
 //! (user + system) the spawning thread used in its loop: less sensitive to
-//! other load on the machine than `spawn_s`.
+//! other load on the machine than `spawn_s`; `spawner_faults_per` its
+//! page faults per thread spawned. `all_waiting_s` is when every
+//! thread waits (greenstd may still be making coroutines spawned from
+//! `main` when the loop ends), and `cpu_s` the whole process's CPU time
+//! until then.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -61,11 +65,32 @@ fn deep<const KIB: usize>(seed: u8) -> u8 {
 
 /// The calling thread's CPU time (user + system), in seconds.
 fn thread_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    // "tid (comm) state ...": utime and stime are the 12th and 13th fields
-    // after the name, in clock ticks of 1/100 s (USER_HZ, fixed by the ABI).
+    cpu_s("/proc/thread-self/stat")
+}
+
+/// The calling thread's minor page faults so far.
+fn thread_faults() -> f64 {
+    stat_fields("/proc/thread-self/stat")[7].parse().unwrap()
+}
+
+/// The fields of a `/proc` `stat` file after the name: "tid (comm) state
+/// ..." (the name may hold spaces), from the state on.
+fn stat_fields(path: &str) -> Vec<String> {
+    let stat = std::fs::read_to_string(path).unwrap();
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
+    rest.split(' ').map(str::to_owned).collect()
+}
+
+/// The whole process's CPU time (user + system, every thread), in seconds.
+fn process_cpu_s() -> f64 {
+    cpu_s("/proc/self/stat")
+}
+
+/// The user + system time of a `/proc` `stat` file, in seconds.
+fn cpu_s(path: &str) -> f64 {
+    // utime and stime are the 12th and 13th fields after the name, in
+    // clock ticks of 1/100 s (USER_HZ, fixed by the ABI).
+    let f = stat_fields(path);
     let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
     ticks / 100.0
 }
@@ -92,7 +117,7 @@ fn main() {
     let (rss0, pte0) = (rss_kib(), status_kib("VmPTE:"));
     let serve = (mode == "serve").then(|| args.get(3).cloned().expect("serve N ADDR"));
     let deep_first = mode == "deep";
-    let cpu0 = thread_cpu_s();
+    let (cpu0, process_cpu0, faults0) = (thread_cpu_s(), process_cpu_s(), thread_faults());
     let start = Instant::now();
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
@@ -113,13 +138,15 @@ fn main() {
     }
     let spawn_s = start.elapsed().as_secs_f64();
     let spawner_cpu_s = thread_cpu_s() - cpu0;
+    let spawner_faults_per = (thread_faults() - faults0) / n as f64;
     while gate.waiting.load(Ordering::Relaxed) < n {
         thread::sleep(Duration::from_millis(5));
     }
     let parked_s = start.elapsed().as_secs_f64();
+    let process_cpu_s = process_cpu_s() - process_cpu0;
     let per = |rss: f64| (rss - rss0) / n as f64;
     let mut line = format!(
-        "mode={mode} n={n} spawn_s={spawn_s:.3} spawner_cpu_s={spawner_cpu_s:.2} all_waiting_s={parked_s:.3} rss_kib_per={:.2} pte_kib_per={:.2}",
+        "mode={mode} n={n} spawn_s={spawn_s:.3} spawner_cpu_s={spawner_cpu_s:.2} spawner_faults_per={spawner_faults_per:.2} all_waiting_s={parked_s:.3} cpu_s={process_cpu_s:.2} rss_kib_per={:.2} pte_kib_per={:.2}",
         per(rss_kib()),
         (status_kib("VmPTE:") - pte0) / n as f64
     );

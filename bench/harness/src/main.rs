@@ -1450,9 +1450,10 @@ fn render_scale(s: &mut String, plan: &Plan, r: &Results, vs: &[&str]) {
         "`bench/plain/scale.rs` (greenstd by patching), `bench/tokio/src/bin/scale.rs` (tokio \
          tasks) and `bench/go/scale/scale.go` (goroutines), each on 2 worker threads, run once \
          (first pass). *Parked*: {} threads spawned by a loop, each waiting on one `Condvar` \
-         (tokio: a `watch` channel; Go: a `sync.Cond`) until a flag is set; spawn = the loop, \
+         (tokio: a `watch` channel; Go: a `sync.Cond`) until a flag is set; \
          RSS = (VmRSS once all wait − VmRSS before) / threads, join = set the flag, notify all, \
-         join all. *Deep*: {} threads each call a function that uses 64 KiB of stack (tokio: of \
+         join all; spawn = the loop until every thread waits (a spawn may return before its \
+         coroutine is made). *Deep*: {} threads each call a function that uses 64 KiB of stack (tokio: of \
          the worker's stack), then wait; RSS per thread once all wait and 0.5, 1 and 2 s later.\n",
         plan.scale_parked, plan.scale_deep
     );
@@ -1465,9 +1466,9 @@ fn render_scale(s: &mut String, plan: &Plan, r: &Results, vs: &[&str]) {
     let n = plan.scale_parked;
     let rows: [(String, &str, &str, usize); 8] = [
         (
-            format!("{n} parked: spawn all, s"),
+            format!("{n} parked: spawn all (until all wait), s"),
             "scale-condvar",
-            "spawn_s",
+            "all_waiting_s",
             2,
         ),
         (

@@ -7,7 +7,7 @@ use crate::detail::gen_init;
 use crate::reg_context::RegContext;
 use crate::rt::{Context, ContextStack, Error};
 use crate::scope::Scope;
-use crate::stack::{Func, Stack, StackBox};
+use crate::stack::{Func, ReservedStack, Stack, StackBox};
 
 use std::any::Any;
 use std::fmt;
@@ -129,6 +129,16 @@ impl<'a, A, T, const LOCAL: bool> GeneratorObj<'a, A, T, LOCAL> {
     #[inline]
     pub fn get_local_data(&self) -> *mut u8 {
         self.gen.get_local_data()
+    }
+
+    /// greenstd patch: [`LOCAL_INLINE_WORDS`](crate::LOCAL_INLINE_WORDS)
+    /// words of room inside the generator (word-aligned, uninitialised,
+    /// never dropped by the generator), for local data that needs no
+    /// allocation of its own: it stays at this address while the
+    /// generator lives, wherever its handle moves.
+    #[inline]
+    pub fn local_inline(&mut self) -> *mut u8 {
+        self.gen.context.local_inline.as_mut_ptr().cast()
     }
 
     /// get the generator panic data
@@ -320,7 +330,17 @@ impl<A: Any> Gn<A> {
     where
         F: FnOnce() -> T + Send + 'a,
     {
-        let mut gen = GeneratorImpl::<A, T>::new(Stack::new(size));
+        Self::new_opt_on(Stack::reserve(size), f)
+    }
+
+    /// greenstd patch: as [`new_opt`](Self::new_opt), on a stack reserved
+    /// earlier (possibly by another thread, see [`Stack::reserve`]): its
+    /// first page faults are taken here.
+    pub fn new_opt_on<'a, T: Any, F>(stack: ReservedStack, f: F) -> Generator<'a, A, T>
+    where
+        F: FnOnce() -> T + Send + 'a,
+    {
+        let mut gen = GeneratorImpl::<A, T>::new(stack.into_stack());
         gen.init_context();
         gen.init_code(f);
         Generator { gen }

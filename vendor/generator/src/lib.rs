@@ -21,10 +21,12 @@ mod stack;
 /// their trimming (see the module).
 #[cfg(target_os = "linux")]
 pub use crate::stack::arena as stack_arena;
+#[doc(inline)]
+pub use crate::stack::ReservedStack;
 mod yield_;
 
 pub use crate::gen_impl::{Generator, Gn, LocalGenerator, DEFAULT_STACK_SIZE};
-pub use crate::rt::{get_local_data, is_generator, Error};
+pub use crate::rt::{get_local_data, is_generator, Error, LOCAL_INLINE_WORDS};
 pub use crate::scope::Scope;
 /// greenstd patch (see `co_try_yield_with`).
 pub use crate::yield_::co_try_yield_with;

@@ -53,7 +53,19 @@ pub struct Context {
     pub err: Option<Box<dyn Any + Send>>,
     /// cached stack guard for fast path
     pub stack_guard: (usize, usize),
+    /// greenstd patch: room for the embedder's record of this generator
+    /// (may's coroutine local), so that it needs no allocation of its own:
+    /// the context is padded to 256 bytes (its alignment is 128) and this
+    /// fits in the padding.
+    pub local_inline: [MaybeUninit<usize>; LOCAL_INLINE_WORDS],
 }
+
+/// greenstd patch: words of [`Context::local_inline`].
+pub const LOCAL_INLINE_WORDS: usize = 4;
+
+// The room is in the padding: a context is no larger for it.
+#[cfg(all(target_arch = "x86_64", unix))]
+const _: () = assert!(std::mem::size_of::<Context>() == 256);
 
 impl Context {
     /// return a default generator context
@@ -68,6 +80,7 @@ impl Context {
             parent: ptr::null_mut(),
             local_data: ptr::null_mut(),
             stack_guard: (0, 0),
+            local_inline: [MaybeUninit::uninit(); LOCAL_INLINE_WORDS],
         }
     }
 

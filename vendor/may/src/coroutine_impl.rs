@@ -59,7 +59,9 @@ impl Done {
         // assert!(co.is_done(), "unfinished coroutine detected");
         // just consume the coroutine
         // destroy the local storage
-        let local = unsafe { Box::from_raw(get_co_local(&co)) };
+        // greenstd patch: moved out of the generator before the generator
+        // goes back to the pool (and may be reused at once).
+        let local = unsafe { CoroutineLocal::detach(&co) };
         let name = local.get_co().name();
 
         // recycle the coroutine
@@ -316,9 +318,8 @@ impl Builder {
 
         let handle = Coroutine::new(name, stack_size);
         // create the local storage
-        let local = CoroutineLocal::new(handle.clone(), Some(join.clone()));
         // attache the local storage to the coroutine
-        co.set_local_data(Box::into_raw(local) as *mut u8);
+        CoroutineLocal::new(handle.clone(), Some(join.clone())).attach(&mut co);
 
         Ok((co, make_join_handle(handle, join, packet, panic)))
     }
@@ -425,16 +426,46 @@ impl Builder {
             f();
             subscriber
         };
-        let mut co = if stack_size == config().get_stack_size() {
-            let mut co = sched.pool.get();
-            co.init_code(closure);
-            co
-        } else {
-            Gn::new_opt(stack_size, closure)
-        };
         let handle = Coroutine::new(self.name, stack_size);
-        let local = CoroutineLocal::new(handle.clone(), None);
-        co.set_local_data(Box::into_raw(local) as *mut u8);
+        let pooled = match stack_size == config().get_stack_size() {
+            true => sched.pool.try_get(),
+            false => None,
+        };
+        let co = match pooled {
+            Some(mut co) => {
+                co.init_code(closure);
+                co
+            }
+            // greenstd patch: a fresh stack for a spawn from outside the
+            // workers (a loop in `main`) is reserved here, where running
+            // out of address space shows, but first written (its guard
+            // installed, its top page faulted in) by the worker that takes
+            // it: those faults are most of a spawn's cost, and the workers
+            // share them instead of the one spawning thread taking them all
+            // (which makes the coroutine itself when many wait already).
+            None if !crate::monitor::on_worker() && sched.may_defer() => {
+                let stack = generator::ReservedStack::new(stack_size);
+                let their_handle = handle.clone();
+                sched.schedule_deferred(crate::scheduler::Deferred::new(move || {
+                    // Only the guard's page-table page can fail here: out
+                    // of memory, which aborts as an allocation's would (a
+                    // panic would end the worker).
+                    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        Gn::new_opt_on(stack, closure)
+                    }));
+                    let mut co = made.unwrap_or_else(|_| {
+                        eprintln!("may: out of memory for a coroutine stack's guard page");
+                        std::process::abort()
+                    });
+                    CoroutineLocal::new(their_handle, None).attach(&mut co);
+                    co
+                }));
+                return Ok(handle);
+            }
+            None => Gn::new_opt(stack_size, closure),
+        };
+        let mut co = co;
+        CoroutineLocal::new(handle.clone(), None).attach(&mut co);
         match self.id {
             None => sched.schedule_global(co),
             Some(id) => sched.schedule_global_with_id(co, id),

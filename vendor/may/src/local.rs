@@ -46,7 +46,9 @@ struct Extra {
 
 impl CoroutineLocal {
     /// create coroutine local storage
-    pub fn new(co: Coroutine, join: Option<Arc<Join>>) -> Box<Self> {
+    ///
+    /// greenstd patch: by value; `attach` keeps it inside the generator.
+    pub fn new(co: Coroutine, join: Option<Arc<Join>>) -> Self {
         let extra = std::cell::OnceCell::new();
         if join.is_some() {
             let _ = extra.set(Box::new(Extra {
@@ -54,11 +56,42 @@ impl CoroutineLocal {
                 local_data: RefCell::new(HashMap::default()),
             }));
         }
-        Box::new(CoroutineLocal {
+        CoroutineLocal {
             co,
             extra,
             embedder: std::cell::Cell::new(std::ptr::null()),
-        })
+        }
+    }
+
+    /// greenstd patch: makes this the local storage of `gen`, kept in the
+    /// generator's own room for it (`Generator::local_inline`): no
+    /// allocation (it was a box of its own, one of a spawn's five). Taken
+    /// back by [`detach`](Self::detach).
+    pub(crate) fn attach(self, gen: &mut crate::coroutine_impl::CoroutineImpl) {
+        const {
+            assert!(
+                std::mem::size_of::<CoroutineLocal>()
+                    <= generator::LOCAL_INLINE_WORDS * std::mem::size_of::<usize>()
+            );
+            assert!(std::mem::align_of::<CoroutineLocal>() <= std::mem::align_of::<usize>());
+        }
+        let at = gen.local_inline().cast::<CoroutineLocal>();
+        // SAFETY: the room is large and aligned enough (checked above),
+        // the generator's own, and holds nothing alive: a generator's
+        // previous local was taken back by `detach` before it was reused.
+        unsafe { at.write(self) };
+        gen.set_local_data(at.cast());
+    }
+
+    /// greenstd patch: takes back the local storage `attach` gave `gen`
+    /// (the generator's room then holds nothing alive).
+    ///
+    /// # Safety
+    ///
+    /// `gen`'s local storage was attached and not detached since.
+    pub(crate) unsafe fn detach(gen: &crate::coroutine_impl::CoroutineImpl) -> Self {
+        // SAFETY: per the contract, an attached local lives there.
+        unsafe { gen.get_local_data().cast::<CoroutineLocal>().read() }
     }
 
     /// greenstd patch: the `coroutine_local!` map, made on first use.

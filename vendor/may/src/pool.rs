@@ -45,6 +45,15 @@ impl CoroutinePool {
         }
     }
 
+    /// greenstd patch: a raw coroutine from the pool, if it has one (no
+    /// new one made).
+    #[inline]
+    pub fn try_get(&self) -> Option<CoroutineImpl> {
+        let co = self.pool.pop()?;
+        self.size.fetch_sub(1, Ordering::AcqRel);
+        Some(co)
+    }
+
     /// put a raw coroutine into the pool
     #[inline]
     pub fn put(&self, co: CoroutineImpl) {

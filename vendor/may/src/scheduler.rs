@@ -48,6 +48,93 @@ thread_local! { static FED: Cell<bool> = const { Cell::new(false) }; }
 // (`set_large_poll`, read by `Suspended::resume`).
 thread_local! { static IN_LARGE_POLL: Cell<bool> = const { Cell::new(false) }; }
 
+/// greenstd patch: makes a coroutine spawned from outside the workers, on
+/// the worker that takes it (`Scheduler::schedule_deferred`). The closure
+/// is kept inline (in the queue's own slots) when it fits, as a spawn's
+/// does: a box, made by the spawning thread and freed by a worker, made
+/// them contend for the spawning thread's malloc arena (11,000 futex
+/// sleeps in `__lll_lock_wait_private` for 300,000 spawns, 400 without).
+pub(crate) struct Deferred {
+    data: std::mem::MaybeUninit<[usize; DEFERRED_WORDS]>,
+    /// Calls the closure in `data` (moving it out).
+    make: unsafe fn(*mut u8) -> CoroutineImpl,
+    /// Drops the closure in `data` (it was never called).
+    drop: unsafe fn(*mut u8),
+    called: bool,
+}
+
+/// Words of a closure kept inline in a [`Deferred`]; a larger one is boxed.
+const DEFERRED_WORDS: usize = 24;
+
+// SAFETY: only `Send` closures are stored (see `Deferred::new`).
+unsafe impl Send for Deferred {}
+
+impl Deferred {
+    pub(crate) fn new<F: FnOnce() -> CoroutineImpl + Send + 'static>(f: F) -> Deferred {
+        let fits = std::mem::size_of::<F>() <= std::mem::size_of::<[usize; DEFERRED_WORDS]>()
+            && std::mem::align_of::<F>() <= std::mem::align_of::<usize>();
+        if fits {
+            Deferred::inline(f)
+        } else {
+            let boxed: Box<dyn FnOnce() -> CoroutineImpl + Send> = Box::new(f);
+            Deferred::inline(boxed)
+        }
+    }
+
+    /// `f` kept in `data`.
+    ///
+    /// # Panics
+    ///
+    /// If `F` does not fit (`new` checks first).
+    fn inline<F: FnOnce() -> CoroutineImpl + Send + 'static>(f: F) -> Deferred {
+        /// Moves the `F` out of `p` and calls it.
+        unsafe fn make<F: FnOnce() -> CoroutineImpl>(p: *mut u8) -> CoroutineImpl {
+            // SAFETY: the caller passes `data`, which holds an `F` not yet
+            // moved out (`called` guards a second use).
+            unsafe { p.cast::<F>().read()() }
+        }
+        /// Drops the `F` in `p`.
+        unsafe fn drop<F>(p: *mut u8) {
+            // SAFETY: as in `make`.
+            unsafe { p.cast::<F>().drop_in_place() }
+        }
+        assert!(
+            std::mem::size_of::<F>() <= std::mem::size_of::<[usize; DEFERRED_WORDS]>()
+                && std::mem::align_of::<F>() <= std::mem::align_of::<usize>()
+        );
+        let mut data = std::mem::MaybeUninit::<[usize; DEFERRED_WORDS]>::uninit();
+        // SAFETY: `F` fits `data`, in size and alignment (checked above).
+        unsafe { data.as_mut_ptr().cast::<F>().write(f) };
+        Deferred {
+            data,
+            make: make::<F>,
+            drop: drop::<F>,
+            called: false,
+        }
+    }
+
+    /// Makes the coroutine.
+    fn call(mut self) -> CoroutineImpl {
+        self.called = true;
+        // SAFETY: `data` holds the closure `make` was made for, not called
+        // before (`self` is consumed; `called` keeps `Drop` off it).
+        unsafe { (self.make)(self.data.as_mut_ptr().cast()) }
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        if !self.called {
+            // SAFETY: the closure was never moved out.
+            unsafe { (self.drop)(self.data.as_mut_ptr().cast()) }
+        }
+    }
+}
+
+/// greenstd patch: spawns waiting to be made by a worker, at most
+/// (`Scheduler::may_defer`).
+const DEFERRED_MAX: usize = 256;
+
 /// greenstd patch: a poll with at least this many events wakes coroutines
 /// that run one after another, behind each other and behind what the
 /// worker had queued; at a thousand connections and more a coroutine's
@@ -242,6 +329,12 @@ pub struct Scheduler {
     /// `main`). Upstream kept one such queue per worker, drained only by its
     /// owner, so a stuck worker held back every coroutine woken onto it.
     injector: Injector<CoroutineImpl>,
+    /// greenstd patch: coroutines spawned from outside the workers, still
+    /// to be made (`schedule_deferred`): taken as the injector's are.
+    deferred: crossbeam::queue::SegQueue<Deferred>,
+    /// greenstd patch: how many are in `deferred` (at most about
+    /// [`DEFERRED_MAX`]).
+    deferred_len: AtomicUsize,
     /// greenstd patch: what each worker slot is doing, for wake-ups and the monitor.
     pub(crate) worker_state: Vec<WorkerState>,
     /// greenstd patch: how many workers are (about to be) asleep in `epoll_wait`.
@@ -272,6 +365,8 @@ impl Scheduler {
             pool: CoroutinePool::new(),
             event_loop: EventLoop::new(workers).expect("can't create event_loop"),
             injector: Injector::new(),
+            deferred: crossbeam::queue::SegQueue::new(),
+            deferred_len: AtomicUsize::new(0),
             worker_state,
             num_sleeping: AtomicUsize::new(0),
             wake_in_flight: AtomicBool::new(false),
@@ -328,7 +423,7 @@ impl Scheduler {
                 until_injector = INJECTOR_INTERVAL;
                 self.get_selector().poll_now(self, id);
                 self.fire_timers(id);
-                if let Some(co) = self.pop_injector() {
+                if let Some(co) = self.pop_outside() {
                     run_coroutine(co);
                     continue 'work;
                 }
@@ -478,6 +573,34 @@ impl Scheduler {
     #[inline]
     pub fn schedule_global(&self, co: CoroutineImpl) {
         self.injector.push(co);
+        self.pushed_outside();
+    }
+
+    /// greenstd patch: queues the making of a coroutine spawned from
+    /// outside the workers (`make` builds it on its stack, reserved by the
+    /// spawning thread): the worker that takes it from here writes the
+    /// stack's first page, and takes its first faults, not the spawning
+    /// thread. A loop spawning from `main` then shares that work with the
+    /// workers instead of doing it all (issue 24: spawning a million).
+    pub(crate) fn schedule_deferred(&self, make: Deferred) {
+        self.deferred_len.fetch_add(1, Ordering::Relaxed);
+        self.deferred.push(make);
+        self.pushed_outside();
+    }
+
+    /// greenstd patch: whether a spawn may be deferred: fewer than
+    /// [`DEFERRED_MAX`] wait to be made. When the workers lag, the
+    /// spawning thread makes the coroutine itself: it shares the work
+    /// instead of queueing it (each waiting spawn holds its closure in a
+    /// box: 300,000 of them queued made the heap 18 MB larger).
+    #[inline]
+    pub(crate) fn may_defer(&self) -> bool {
+        self.deferred_len.load(Ordering::Relaxed) < DEFERRED_MAX
+    }
+
+    /// After a push to the injector or the deferred spawns.
+    #[inline]
+    fn pushed_outside(&self) {
         // Pairs with the fence in `prepare_sleep`: either the sleeper sees
         // this coroutine, or we see the sleeper. A worker that spins for
         // work will take it (it looks at the injector again after that
@@ -487,6 +610,19 @@ impl Scheduler {
         if self.num_sleeping.load(Ordering::Relaxed) > 0 && !self.spinning.load(Ordering::Relaxed) {
             self.wake_sleeper();
         }
+    }
+
+    /// greenstd patch: nothing in the injector nor in the deferred spawns
+    /// (their count, one load: it is raised before the push and the fence
+    /// that pairs with `prepare_sleep`'s).
+    #[inline]
+    fn no_outside_work(&self) -> bool {
+        self.injector.is_empty() && self.no_deferred()
+    }
+
+    #[inline]
+    fn no_deferred(&self) -> bool {
+        self.deferred_len.load(Ordering::Relaxed) == 0
     }
 
     /// put the coroutine to global queue so that next time it can be scheduled
@@ -504,20 +640,49 @@ impl Scheduler {
     pub fn collect_global(&self, _id: usize) {
         // greenstd patch: an empty injector in two loads, not a `steal`
         // (~36 instructions; the worker looks each time its queue runs dry).
-        if self.injector.is_empty() {
+        if self.no_outside_work() {
             return;
         }
-        // SAFETY: called by the event loop on the runner's own thread.
+        // SAFETY: called by the event loop on the runner's own thread; the
+        // reference ends before a deferred spawn is made below.
         let local = unsafe { (*WORKER.get()).local() };
+        let mut took = false;
         for _ in 0..INJECTOR_BATCH {
             match self.pop_injector() {
                 Some(co) => local.push_back(co),
+                None => break,
+            }
+            took = true;
+        }
+        // Else one deferred spawn, made here: one at a time, so that the
+        // worker's run count moves between them (the monitor does not take
+        // a worker faulting in stacks for one held in a coroutine).
+        if !took {
+            match self.pop_outside() {
+                // SAFETY: as above; `pop_outside` has returned.
+                Some(co) => unsafe { (*WORKER.get()).local() }.push_back(co),
                 None => return,
             }
         }
-        if !self.injector.is_empty() && self.num_sleeping.load(Ordering::Relaxed) > 0 {
+        if !self.no_outside_work() && self.num_sleeping.load(Ordering::Relaxed) > 0 {
             self.wake_sleeper();
         }
+    }
+
+    /// greenstd patch: a coroutine from the injector, or else one made
+    /// here from the deferred spawns.
+    #[inline]
+    fn pop_outside(&self) -> Option<CoroutineImpl> {
+        if let Some(co) = self.pop_injector() {
+            return Some(co);
+        }
+        if self.no_deferred() {
+            return None;
+        }
+        let make = self.deferred.pop()?;
+        self.deferred_len.fetch_sub(1, Ordering::Relaxed);
+        FED.set(true);
+        Some(make.call())
     }
 
     #[inline]
@@ -561,7 +726,7 @@ impl Scheduler {
         w.sleeping.store(true, Ordering::Release);
         self.num_sleeping.fetch_add(1, Ordering::AcqRel);
         fence(Ordering::SeqCst);
-        if self.injector.is_empty() {
+        if self.no_outside_work() {
             return true;
         }
         self.wake_from_sleep(id);
@@ -599,7 +764,7 @@ impl Scheduler {
         }
         let start = Instant::now();
         let found = loop {
-            if !self.injector.is_empty() {
+            if !self.no_outside_work() {
                 break true;
             }
             // Meanwhile, the stacks of coroutines being spawned: their

@@ -229,6 +229,52 @@ fn supported() -> bool {
 /// size): its base address (the guard page) and its trim state. `None`
 /// when the kernel has no guard regions: the caller maps the stack itself.
 pub fn allocate(size: usize) -> Option<io::Result<(usize, &'static TrimState)>> {
+    Some(reserve(size)?.and_then(|mut slot| {
+        slot.guard()?;
+        Ok((slot.base, slot.state))
+    }))
+}
+
+/// A slot handed out by [`reserve`]: its address range is the holder's,
+/// but nothing of it may be touched before [`Slot::guard`] (a slot carved
+/// fresh has no guard yet).
+#[derive(Debug)]
+pub struct Slot {
+    /// The slot's lowest address (its guard page).
+    pub base: usize,
+    /// Its trim state.
+    pub state: &'static TrimState,
+    /// Its guard is still to be installed.
+    unguarded: bool,
+}
+
+impl std::fmt::Debug for TrimState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrimState").finish_non_exhaustive()
+    }
+}
+
+impl Slot {
+    /// Installs the slot's guard if it has none yet (a system call, and
+    /// the page-table page the guard shares with its neighbour's top page:
+    /// the first fault of the stack): from here the slot may be used. A
+    /// slot whose guard cannot be installed (out of memory) stays carved
+    /// and unused.
+    pub fn guard(&mut self) -> io::Result<()> {
+        if self.unguarded {
+            madvise(self.base, page(), MADV_GUARD_INSTALL)?;
+            self.unguarded = false;
+        }
+        Ok(())
+    }
+}
+
+/// As [`allocate`], but without touching the slot: one carved fresh gets
+/// its guard from [`Slot::guard`], on whichever thread will first use the
+/// stack (a thread spawning many coroutines leaves their first faults to
+/// the workers that run them). No system call, unless a chunk must be
+/// mapped (where an exhausted address space shows, as an error here).
+pub fn reserve(size: usize) -> Option<io::Result<Slot>> {
     if !supported() {
         return None;
     }
@@ -251,13 +297,21 @@ pub fn allocate(size: usize) -> Option<io::Result<(usize, &'static TrimState)>> 
         drop(arena);
         // Its pages may be going back to the kernel right now.
         reclaim(state);
-        return Some(Ok((base, state)));
+        return Some(Ok(Slot {
+            base,
+            state,
+            unguarded: false,
+        }));
     }
     // A slot handed out fresh: two more wanted ready.
     arena.classes[idx].demand += 2;
     WANTED.store(true, Ordering::Relaxed);
     if let Some(base) = arena.classes[idx].ready.pop() {
-        return Some(Ok((base, state_of(&arena.chunks, base))));
+        return Some(Ok(Slot {
+            base,
+            state: state_of(&arena.chunks, base),
+            unguarded: false,
+        }));
     }
     let chunk = match arena.classes[idx].chunk {
         Some(c) if c.carved.load(Ordering::Relaxed) < c.slots => c,
@@ -271,13 +325,17 @@ pub fn allocate(size: usize) -> Option<io::Result<(usize, &'static TrimState)>> 
             Err(e) => return Some(Err(e)),
         },
     };
+    // Reserved under the lock, guarded outside it: the guard's system call
+    // (and the page-table page it may allocate) would otherwise hold up
+    // `prefault` on a worker, which then slept on the lock and had to be
+    // woken (a futex wake per contended spawn).
     let i = chunk.carved.load(Ordering::Relaxed);
-    let base = chunk.base + i * chunk.slot;
-    if let Err(e) = madvise(base, page(), MADV_GUARD_INSTALL) {
-        return Some(Err(e));
-    }
     chunk.carved.store(i + 1, Ordering::Release);
-    Some(Ok((base, &chunk.states[i])))
+    Some(Ok(Slot {
+        base: chunk.base + i * chunk.slot,
+        state: &chunk.states[i],
+        unguarded: true,
+    }))
 }
 
 /// Carves up to `max` slots ahead of demand, of a size whose slots were
@@ -285,15 +343,20 @@ pub fn allocate(size: usize) -> Option<io::Result<(usize, &'static TrimState)>> 
 /// installed, the top page written), so that [`allocate`] hands them out
 /// without a system call or a page fault. Returns how many it carved: 0
 /// unless slots were handed out fresh since it last ran (two prepared per
-/// such slot, at most [`READY_MAX`] kept ready per size). It never maps a
-/// chunk (the next [`allocate`] does). For a thread with nothing else to
-/// do.
+/// such slot, at most [`READY_MAX`] kept ready per size), or while another
+/// thread holds the arena (it does not wait). It never maps a chunk (the
+/// next [`allocate`] does). For a thread with nothing else to do.
 pub fn prefault(max: usize) -> usize {
     if !WANTED.load(Ordering::Relaxed) {
         return 0;
     }
     let (chunk, first, k) = {
-        let mut arena = ARENA.lock().unwrap_or_else(|e| e.into_inner());
+        // An idle thread does not wait for a spawning one: it comes back.
+        let mut arena = match ARENA.try_lock() {
+            Ok(a) => a,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return 0,
+        };
         let mut wanted = arena.classes.iter_mut().filter(|c| c.demand > 0);
         let Some(class) = wanted.next() else {
             WANTED.store(false, Ordering::Relaxed);
@@ -613,8 +676,11 @@ mod tests {
             return;
         };
         let (first, state) = slot.unwrap();
-        // Serves every size wanted (another test's too), this one's included.
-        while prefault(64) > 0 {}
+        // Serves every size wanted (another test's too), this one's
+        // included; 0 also while another test holds the arena.
+        while prefault(64) > 0 || WANTED.load(Ordering::Relaxed) {
+            std::thread::yield_now();
+        }
         let ready = {
             let arena = ARENA.lock().unwrap();
             let class = arena.classes.iter().find(|c| c.slot == size).unwrap();

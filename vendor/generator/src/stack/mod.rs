@@ -24,6 +24,19 @@ type Trim = Option<&'static arena::TrimState>;
 #[cfg(not(target_os = "linux"))]
 type Trim = Option<&'static std::sync::atomic::AtomicUsize>;
 
+/// greenstd patch: an arena slot whose guard is still to be installed.
+#[cfg(target_os = "linux")]
+type Unguarded = arena::Slot;
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug)]
+struct Unguarded;
+#[cfg(not(target_os = "linux"))]
+impl Unguarded {
+    fn guard(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 // must align with StackBoxHeader
 const ALIGN: usize = std::mem::size_of::<StackBoxHeader>();
 const HEADER_SIZE: usize = std::mem::size_of::<StackBoxHeader>() / std::mem::size_of::<usize>();
@@ -278,8 +291,12 @@ impl SysStack {
         sys::min_stack_size()
     }
 
-    /// Allocates a new stack of `size`.
-    fn allocate(mut size: usize, protected: bool) -> Result<(SysStack, Trim), StackError> {
+    /// Allocates a new stack of `size`. greenstd patch: an arena slot
+    /// carved fresh is returned untouched, its guard still to install.
+    fn reserve(
+        mut size: usize,
+        protected: bool,
+    ) -> Result<(SysStack, Trim, Option<Unguarded>), StackError> {
         let page_size = sys::page_size();
         let min_stack_size = sys::min_stack_size();
         let max_stack_size = sys::max_stack_size();
@@ -298,17 +315,17 @@ impl SysStack {
                 // kernel has guard regions (no mapping of its own).
                 #[cfg(target_os = "linux")]
                 if protected {
-                    if let Some(slot) = arena::allocate(size) {
-                        return slot.map_err(StackError::IoError).map(|(base, state)| {
+                    if let Some(slot) = arena::reserve(size) {
+                        return slot.map_err(StackError::IoError).map(|slot| {
                             // SAFETY: the slot is `size` bytes at `base`,
                             // its lowest page the guard.
                             let s = unsafe {
                                 SysStack::new(
-                                    (base + size) as *mut c_void,
-                                    (base + page_size) as *mut c_void,
+                                    (slot.base + size) as *mut c_void,
+                                    (slot.base + page_size) as *mut c_void,
                                 )
                             };
-                            (s, Some(state))
+                            (s, Some(slot.state), Some(slot))
                         });
                     }
                 }
@@ -320,7 +337,7 @@ impl SysStack {
                     }
                 }
 
-                return ret.map_err(StackError::IoError).map(|s| (s, None));
+                return ret.map_err(StackError::IoError).map(|s| (s, None, None));
             }
         }
 
@@ -342,17 +359,83 @@ pub struct Stack {
     trim: Trim,
 }
 
+/// greenstd patch: a stack whose memory is reserved but not touched yet
+/// (see [`Stack::reserve`]).
+#[derive(Debug)]
+pub struct ReservedStack {
+    buf: SysStack,
+    track: bool,
+    trim: Trim,
+    unguarded: Option<Unguarded>,
+}
+
+// SAFETY: nothing refers to the reserved memory but this value.
+unsafe impl Send for ReservedStack {}
+
+impl ReservedStack {
+    /// Reserves a stack of `size` words: see [`Stack::reserve`].
+    ///
+    /// # Panics
+    ///
+    /// As [`Stack::new`], when no stack can be had.
+    pub fn new(size: usize) -> ReservedStack {
+        Stack::reserve(size)
+    }
+
+    /// Makes the stack usable on the calling thread: installs its guard if
+    /// it has none yet, and writes its first words (the stack's first
+    /// faults are taken here).
+    ///
+    /// # Panics
+    ///
+    /// As [`Stack::new`], when the guard cannot be installed (out of
+    /// memory).
+    pub fn into_stack(self) -> Stack {
+        let ReservedStack {
+            buf,
+            track,
+            trim,
+            unguarded,
+        } = self;
+        if let Some(mut slot) = unguarded {
+            slot.guard().expect("failed to alloc sys stack");
+        }
+        Stack::init(Stack { buf, track, trim })
+    }
+}
+
 impl Stack {
     /// Allocate a new stack of `size` * size_of::<usize>() bytes. If size = 0,
     /// this is a `dummy_stack`
     pub fn new(size: usize) -> Stack {
+        Stack::reserve(size).into_stack()
+    }
+
+    /// greenstd patch: reserves a stack as [`new`](Self::new) allocates
+    /// one, without touching its memory: a stack of the arena carved fresh
+    /// gets its guard and its first page in
+    /// [`ReservedStack::into_stack`], on the thread that calls it. An
+    /// exhausted address space shows here.
+    ///
+    /// # Panics
+    ///
+    /// As [`new`](Self::new), when no stack can be had.
+    pub fn reserve(size: usize) -> ReservedStack {
         let track = (size & 1) != 0;
-
         let bytes = usize::max(size * std::mem::size_of::<usize>(), SysStack::min_size());
+        let (buf, trim, unguarded) =
+            SysStack::reserve(bytes, true).expect("failed to alloc sys stack");
+        ReservedStack {
+            buf,
+            track,
+            trim,
+            unguarded,
+        }
+    }
 
-        let (buf, trim) = SysStack::allocate(bytes, true).expect("failed to alloc sys stack");
-
-        let stk = Stack { buf, track, trim };
+    /// Writes a new stack's first words.
+    fn init(stk: Stack) -> Stack {
+        let track = stk.track;
 
         // if size is not even we do the full foot print test
         // greenstd patch: otherwise no marker at all. Upstream wrote 8
