@@ -22,7 +22,10 @@ pub enum ParkError {
 pub struct DropGuard<'a>(&'a Park);
 pub struct Park {
     // the coroutine that waiting for this park instance
-    wait_co: Arc<AtomicOption<CoroutineImpl>>,
+    // greenstd patch: made on the first park. Every coroutine's handle
+    // has a `Park`, and greenstd's coroutines park on their own sleeper,
+    // never here: a box made at each spawn for nothing.
+    wait_co: std::sync::OnceLock<Arc<AtomicOption<CoroutineImpl>>>,
     // when true means the Park no need to block
     state: AtomicBool,
     // control how to deal with the cancellation, usually init one time
@@ -46,7 +49,7 @@ impl Default for Park {
 impl Park {
     pub fn new() -> Self {
         Park {
-            wait_co: Arc::new(AtomicOption::none()),
+            wait_co: std::sync::OnceLock::new(),
             state: AtomicBool::new(false),
             check_cancel: AtomicBool::new(true),
             timeout: AtomicDuration::new(None),
@@ -113,9 +116,15 @@ impl Park {
         }
     }
 
+    /// greenstd patch: the waiting coroutine's slot, made on first use.
+    #[inline]
+    fn wait_co(&self) -> &Arc<AtomicOption<CoroutineImpl>> {
+        self.wait_co.get_or_init(|| Arc::new(AtomicOption::none()))
+    }
+
     #[inline]
     fn wake_up(&self, b_sync: bool) {
-        if let Some(co) = self.wait_co.take() {
+        if let Some(co) = self.wait_co.get().and_then(|w| w.take()) {
             if b_sync {
                 run_coroutine(co);
             } else {
@@ -126,7 +135,8 @@ impl Park {
 
     #[inline]
     fn fast_wake_up(&self) {
-        if let Some(co) = self.wait_co.take() {
+        // Never made: nobody parked here, nobody to wake.
+        if let Some(co) = self.wait_co.get().and_then(|w| w.take()) {
             run_coroutine(co);
         }
     }
@@ -201,13 +211,13 @@ impl EventSource for Park {
         let timeout_handle = self
             .timeout
             .take()
-            .map(|dur| get_scheduler().add_timer(dur, self.wait_co.clone()));
+            .map(|dur| get_scheduler().add_timer(dur, self.wait_co().clone()));
         self.set_timeout_handle(timeout_handle);
 
         let _g = self.delay_drop();
 
         // register the coroutine
-        self.wait_co.store(co);
+        self.wait_co().store(co);
 
         // re-check the state, only clear once after resume
         if self.state.load(Ordering::Acquire) {
@@ -217,7 +227,7 @@ impl EventSource for Park {
         }
 
         // register the cancel data
-        cancel.set_co(self.wait_co.clone());
+        cancel.set_co(self.wait_co().clone());
         // re-check the cancel status
         if cancel.is_canceled() {
             unsafe { cancel.cancel() };
