@@ -61,6 +61,8 @@ impl Done {
         // destroy the local storage
         // greenstd patch: moved out of the generator before the generator
         // goes back to the pool (and may be reused at once).
+        // SAFETY: every coroutine is given its local by `attach` before it
+        // is first scheduled, and this, its end, is the only `detach`.
         let local = unsafe { CoroutineLocal::detach(&co) };
         let name = local.get_co().name();
 

@@ -274,6 +274,9 @@ impl Selector {
             }
             return;
         }
+        // SAFETY: an even, non-zero token is the address of may's own
+        // `EventData`, registered with this selector and freed only through
+        // the retired list, under the poll lock the caller holds.
         let data = unsafe { &mut *(event.data() as *mut EventData) };
         let events = event.events().bits() as usize;
         // info!("select got event, data={:p}, events={}", data, events);
@@ -288,6 +291,8 @@ impl Selector {
         // it's safe to remove the timer since we are running the timer_list in the same thread
         #[cfg(feature = "io_timeout")]
         data.timer.borrow_mut().take().map(|h| {
+            // SAFETY: the timer list is this selector's, run only by the
+            // thread holding its poll lock (the caller).
             unsafe {
                 // tell the timer handler not to cancel the io
                 // it's not always true that you can really remove the timer entry
