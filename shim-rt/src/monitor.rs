@@ -43,14 +43,15 @@
 //! reads two words per worker — every [`MIN_PERIOD`] for a while after a
 //! hand-off (Go's sysmon backs off the same way). It reads a thread's
 //! `/proc` state (one `pread` of a file it keeps open) for a worker that
-//! has not switched since its last look, and at the slow period once per
-//! awake worker (a blocking call shorter than the period would otherwise
-//! go unseen: one found brings the next look forward). While every worker sleeps it sleeps too, so an idle process makes
-//! no periodic wake-ups (once the stacks parked coroutines offered are
-//! trimmed: every [`TRIM_PERIOD`] while offers wait, it sweeps the stack
-//! arena, which returns the pages below where each coroutine parked). A
-//! hand-off costs a wake-up of a spare thread (or
-//! starting one, about 30 µs); a report costs one signal to the stuck
+//! has not switched since its last look, and, while the period is longer
+//! than 4 × [`MIN_PERIOD`], for every awake worker at each look (a
+//! blocking call shorter than the period would otherwise go unseen: one
+//! found brings the next look forward). While every worker sleeps it
+//! sleeps too, so an idle process makes no periodic wake-ups (once the
+//! stacks parked coroutines offered are trimmed: every [`TRIM_PERIOD`]
+//! while offers wait, it sweeps the stack arena, which returns the pages
+//! below where each coroutine parked). A hand-off costs a wake-up of a
+//! spare thread (or starting one, about 30 µs); a report costs one signal to the stuck
 //! thread and symbolising its backtrace on the monitor thread.
 
 use std::collections::HashMap;
