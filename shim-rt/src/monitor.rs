@@ -19,9 +19,12 @@
 //! A worker whose thread is runnable is told apart by its scheduler
 //! statistics (`/proc/self/task/TID/schedstat`): one that waits for a CPU
 //! (the OS preempted it on a busy machine) is left alone, so busy machines
-//! do not churn threads; one that computes is handed off after
+//! do not churn threads; one that computes (it ran at least as long as it
+//! waited, and was not asleep half the time) is handed off after
 //! [`COMPUTE_HANDOFF_AFTER`] (Go preempts such a goroutine after the same
-//! 10 ms). A worker that is not handed off (the thread bound is reached,
+//! 10 ms). A worker in its own poll to sleep is never held, also once a
+//! wake-up was sent to it and before its thread is back (on a busy machine
+//! that may take milliseconds): `may::monitor::worker_parked`. A worker that is not handed off (the thread bound is reached,
 //! or it waits for a CPU) has its queued coroutines and ready I/O moved to
 //! the other workers after [`RESCUE_AFTER`], as before the hand-off.
 //!
@@ -129,9 +132,10 @@ struct Watch {
     look: Look,
     since: Instant,
     reported: bool,
-    /// The thread's scheduler statistics at the last look (on-CPU and
-    /// run-queue nanoseconds).
-    sched: Option<(u64, u64)>,
+    /// The thread's scheduler statistics (on-CPU and run-queue
+    /// nanoseconds) at the first look that asked for them while the worker
+    /// is held, and when.
+    sched: Option<(u64, u64, Instant)>,
     /// Why the last hand-off was refused, if it was.
     refused: Option<HandOffError>,
 }
@@ -328,7 +332,9 @@ fn run(limit: Option<Duration>) -> ! {
         }
         for (id, w) in watch.iter_mut().enumerate() {
             let look = may::monitor::worker_look(id);
-            let sleeping = may::monitor::worker_sleeping(id);
+            // In its own poll (asleep, or woken and on its way back): it
+            // runs no coroutine, nothing holds it.
+            let sleeping = may::monitor::worker_parked(id);
             if look != w.look || sleeping {
                 *w = fresh(look, now);
                 // At the slow period a blocking call shorter than it would
@@ -423,25 +429,40 @@ fn should_hand_off(proc: &mut ProcFiles, w: &mut Watch, time: Duration) -> bool 
         ThreadState::LockWait => time >= LOCK_HANDOFF_AFTER,
         ThreadState::Unknown => false,
         ThreadState::Runnable => {
-            let now = proc.sched_times(tid);
-            let before = std::mem::replace(&mut w.sched, now);
-            match (before, now) {
-                // It ran at least as long as it waited since the last
-                // look: it computes, it is not merely preempted.
-                (Some((cpu0, wait0)), Some((cpu1, wait1))) => {
-                    time >= COMPUTE_HANDOFF_AFTER && cpu1 - cpu0 >= wait1 - wait0
-                }
-                _ => false,
-            }
+            let Some((cpu1, wait1)) = proc.sched_times(tid) else {
+                return false;
+            };
+            let now = Instant::now();
+            let Some((cpu0, wait0, then)) = w.sched else {
+                w.sched = Some((cpu1, wait1, now));
+                return false;
+            };
+            time >= COMPUTE_HANDOFF_AFTER
+                && computes(
+                    cpu1.saturating_sub(cpu0),
+                    wait1.saturating_sub(wait0),
+                    now.duration_since(then),
+                )
         }
     }
+}
+
+/// Whether a runnable thread that spent `ran` ns on a CPU and `waited` ns
+/// waiting for one over `wall` computes: it ran at least as long as it
+/// waited (it is not merely preempted on a busy machine), and it was on a
+/// CPU or waiting for one at least half the time (it did not sleep: a
+/// thread woken a moment ago is runnable too, with nothing to show). The
+/// kernel adds a running thread's CPU time at its clock tick (4 ms at 250
+/// Hz), hence the loose half.
+fn computes(ran: u64, waited: u64, wall: Duration) -> bool {
+    ran >= waited && u128::from(ran + waited) * 2 >= wall.as_nanos()
 }
 
 /// One line per worker for the stall report: (worker, look, held for).
 fn watch_snapshot(id: usize, look: Look, time: Duration) -> Vec<(usize, Look, Duration)> {
     let mut v = vec![(id, look, time)];
     for other in 0..may::monitor::workers() {
-        if other != id && !may::monitor::worker_sleeping(other) {
+        if other != id && !may::monitor::worker_parked(other) {
             v.push((other, may::monitor::worker_look(other), Duration::ZERO));
         }
     }
@@ -836,6 +857,39 @@ mod tests {
     fn gettid() -> libc::pid_t {
         // SAFETY: gettid has no preconditions.
         unsafe { libc::gettid() }
+    }
+
+    /// A thread on a CPU most of the time computes; one mostly waiting for
+    /// a CPU is preempted; one that slept, woken a moment ago and runnable
+    /// now, does neither (it was taken for a computation once: a worker
+    /// woken late from its poll on a busy machine was handed off).
+    #[test]
+    fn only_a_thread_that_ran_computes() {
+        let ms = |n: u64| n * 1_000_000;
+        let wall = Duration::from_millis(12);
+        assert!(computes(ms(7), ms(5), wall));
+        // The last tick's CPU time not added yet.
+        assert!(computes(ms(4), ms(2), wall));
+        assert!(!computes(ms(3), ms(9), wall), "preempted, not computing");
+        assert!(!computes(0, 0, wall), "asleep, then woken");
+        assert!(!computes(ms(1), 0, wall), "asleep most of the time");
+
+        // And a real thread that slept, runnable again.
+        let mut proc = ProcFiles::default();
+        let (tx, rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tx.send(gettid()).unwrap();
+            go_rx.recv().unwrap();
+        });
+        let tid = rx.recv().unwrap();
+        let (cpu0, wait0) = proc.sched_times(tid).expect("schedstat");
+        let then = Instant::now();
+        std::thread::sleep(Duration::from_millis(30));
+        let (cpu1, wait1) = proc.sched_times(tid).expect("schedstat");
+        assert!(!computes(cpu1 - cpu0, wait1 - wait0, then.elapsed()));
+        go_tx.send(()).unwrap();
+        t.join().unwrap();
     }
 
     /// The kept files answer anew at each read, tell a sleeping thread from

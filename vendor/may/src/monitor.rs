@@ -139,6 +139,16 @@ pub fn worker_sleeping(id: usize) -> bool {
         .load(Ordering::Acquire)
 }
 
+/// `true` while the thread of worker `id` is in the worker's own poll to
+/// sleep there: asleep, or woken and not yet back at its coroutines (a
+/// waker takes it off the sleepers at once, and its wake-up may take a
+/// while to land). Not inside a coroutine: nothing it runs holds it.
+pub fn worker_parked(id: usize) -> bool {
+    get_scheduler().worker_state[id]
+        .parked
+        .load(Ordering::Relaxed)
+}
+
 /// The `pthread_t` of the thread serving worker `id`, once it runs (to signal it).
 pub fn worker_thread(id: usize) -> Option<libc::pthread_t> {
     worker_look(id).thread()

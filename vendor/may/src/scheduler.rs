@@ -723,6 +723,7 @@ impl Scheduler {
             return false;
         }
         let w = &self.worker_state[id];
+        w.parked.store(true, Ordering::Relaxed);
         w.sleeping.store(true, Ordering::Release);
         self.num_sleeping.fetch_add(1, Ordering::AcqRel);
         fence(Ordering::SeqCst);
@@ -795,6 +796,7 @@ impl Scheduler {
     /// greenstd patch: called by worker `id` when `epoll_wait` returned.
     pub(crate) fn wake_from_sleep(&self, id: usize) {
         let w = &self.worker_state[id];
+        w.parked.store(false, Ordering::Relaxed);
         if w.sleeping.swap(false, Ordering::AcqRel) {
             self.num_sleeping.fetch_sub(1, Ordering::AcqRel);
         } else {
@@ -978,8 +980,17 @@ const SPIN_FOR_WORK: Duration = Duration::from_micros(20);
 /// greenstd patch: the state of one worker slot, read by the monitor.
 #[repr(align(128))]
 pub(crate) struct WorkerState {
-    /// Asleep in `epoll_wait`, or about to be.
+    /// Asleep in `epoll_wait`, or about to be; cleared by the worker when it
+    /// wakes, or by the one waker that sends it a wake-up.
     pub(crate) sleeping: AtomicBool,
+    /// greenstd patch: the thread is in the worker's own poll meaning to
+    /// sleep there, asleep or woken and not yet back (not inside a
+    /// coroutine); set and cleared by that thread alone. A waker clears
+    /// `sleeping` before its wake-up reaches the thread, and on a busy
+    /// machine the thread may sleep on, or wait for a CPU, for milliseconds
+    /// after: the monitor, which looks at this flag, does not take such a
+    /// worker for one held by a blocking call.
+    pub(crate) parked: AtomicBool,
     /// The runner (OS thread) serving this slot now.
     pub(crate) runner: AtomicPtr<Runner>,
 }
@@ -988,7 +999,37 @@ impl Default for WorkerState {
     fn default() -> Self {
         WorkerState {
             sleeping: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
             runner: AtomicPtr::new(std::ptr::null_mut()),
         }
+    }
+}
+
+/// greenstd patch: the sleep flags' protocol (run by name in CI: the
+/// crate's upstream tests are not ours to run).
+#[cfg(test)]
+mod parked_tests {
+    use super::*;
+
+    /// A waker takes a sleeping worker off the sleepers at once; the worker
+    /// stays parked (what the monitor looks at) until it is back from its
+    /// poll, however late its wake-up lands.
+    #[test]
+    fn a_woken_worker_stays_parked_until_it_is_back() {
+        // A scheduler of its own, never started: no thread runs its slots.
+        let s: &'static Scheduler = Box::leak(Scheduler::new(2));
+        let w = &s.worker_state[1];
+        assert!(s.prepare_sleep(1), "nothing to do: it sleeps");
+        assert!(w.sleeping.load(Ordering::SeqCst) && w.parked.load(Ordering::SeqCst));
+        // As a push from outside the workers does.
+        s.wake_sleeper();
+        assert!(!w.sleeping.load(Ordering::SeqCst), "taken off the sleepers");
+        assert!(w.parked.load(Ordering::SeqCst), "still in its poll");
+        s.wake_from_sleep(1);
+        assert!(!w.parked.load(Ordering::SeqCst), "back");
+        assert!(
+            !s.wake_in_flight.load(Ordering::SeqCst),
+            "its wake-up arrived"
+        );
     }
 }
