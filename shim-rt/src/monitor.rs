@@ -380,9 +380,9 @@ fn run(limit: Option<Duration>) -> ! {
             // A thread that only waits for a CPU (the OS preempted it on
             // a busy machine) runs its work again by itself: it moves only
             // when another worker is idle to run it. Moved to workers as
-            // busy, it gained nothing and cost the monitor's CPU (3% of
-            // an echo server's at 1,000 connections on 2 cores, most of
-            // the monitor's) and the coroutines' caches.
+            // busy, it gained nothing and cost CPU (most of the monitor's,
+            // up to 4% of an echo server's at 1,000 connections on 2
+            // cores) and the coroutines' caches.
             let preempted = w.state == Some(ThreadState::Runnable);
             if time >= RESCUE_AFTER
                 && (!preempted || (0..workers).any(|o| o != id && may::monitor::worker_sleeping(o)))
