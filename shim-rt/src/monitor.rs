@@ -391,8 +391,7 @@ fn run(limit: Option<Duration>) -> ! {
             }
             if let Some(limit) = limit {
                 if time >= limit && !w.reported {
-                    w.reported = true;
-                    report_worker(id, look, time, limit);
+                    w.reported = report_worker(id, look, time, limit);
                 }
             }
             if let Some(why) = w.refused {
@@ -539,6 +538,8 @@ struct Sample {
     frames: [AtomicUsize; MAX_FRAMES],
     len: AtomicUsize,
     task_id: AtomicU64,
+    /// The thread was running a coroutine (not its worker's own loop).
+    in_coroutine: std::sync::atomic::AtomicBool,
     name: [AtomicU8; NAME_LEN],
     name_len: AtomicUsize,
 }
@@ -548,6 +549,7 @@ static SAMPLE: Sample = Sample {
     frames: [const { AtomicUsize::new(0) }; MAX_FRAMES],
     len: AtomicUsize::new(0),
     task_id: AtomicU64::new(0),
+    in_coroutine: std::sync::atomic::AtomicBool::new(false),
     name: [const { AtomicU8::new(0) }; NAME_LEN],
     name_len: AtomicUsize::new(0),
 };
@@ -617,15 +619,18 @@ extern "C" fn on_sample(_sig: libc::c_int) {
         });
     }
     SAMPLE.len.store(n, Ordering::Relaxed);
-    let (id, name_len) = may::monitor::peek_current(|id, name| {
+    let current = may::monitor::peek_current(|id, name| {
         let bytes = name.unwrap_or("").as_bytes();
         let len = bytes.len().min(NAME_LEN);
         for (slot, b) in SAMPLE.name.iter().zip(&bytes[..len]) {
             slot.store(*b, Ordering::Relaxed);
         }
         (id, len)
-    })
-    .unwrap_or((0, 0));
+    });
+    SAMPLE
+        .in_coroutine
+        .store(current.is_some(), Ordering::Relaxed);
+    let (id, name_len) = current.unwrap_or((0, 0));
     SAMPLE.task_id.store(id, Ordering::Relaxed);
     SAMPLE.name_len.store(name_len, Ordering::Relaxed);
     SAMPLE.state.store(DONE, Ordering::Release);
@@ -636,6 +641,7 @@ const DONE: u8 = 3;
 /// What a sample found.
 struct Taken {
     task_id: u64,
+    in_coroutine: bool,
     name: String,
     frames: Vec<usize>,
 }
@@ -684,6 +690,7 @@ fn sample(look: Look) -> Option<Taken> {
         .collect();
     let taken = Taken {
         task_id: SAMPLE.task_id.load(Ordering::Relaxed),
+        in_coroutine: SAMPLE.in_coroutine.load(Ordering::Relaxed),
         name: String::from_utf8_lossy(&name).into_owned(),
         frames,
     };
@@ -712,9 +719,14 @@ fn who(taken: &Taken) -> String {
 
 /// Prints `what` (a sentence about "{who}", the sampled coroutine) and the
 /// backtrace sampled on `look`'s thread.
-fn report(look: Look, what: impl Fn(&str) -> String) {
+/// Prints the report `what` words, with a backtrace sampled on the thread;
+/// `false` (nothing printed) when the sample found the thread in its
+/// worker's own loop, running no coroutine: nothing of the program's held
+/// it (the OS preempted it on a busy machine), and the next look asks again.
+fn report(look: Look, what: impl Fn(&str) -> String) -> bool {
     let mut out = String::new();
     match sample(look) {
+        Some(taken) if !reportable(&taken) => return false,
         Some(taken) => {
             let _ = writeln!(out, "{} It is at:", what(&who(&taken)));
             // Who, at once; where, once symbolised (that can take a while).
@@ -732,9 +744,18 @@ fn report(look: Look, what: impl Fn(&str) -> String) {
     }
     eprint!("{out}");
     REPORTS.fetch_add(1, Ordering::Release);
+    true
 }
 
-fn report_worker(worker: usize, look: Look, held: Duration, limit: Duration) {
+/// Whether a sample shows the program holding the thread: a coroutine
+/// runs there (greenstd's, or one started on may directly).
+fn reportable(taken: &Taken) -> bool {
+    taken.in_coroutine
+}
+
+/// The report of a worker held for `held`; `false` if none was printed
+/// (see [`report`]).
+fn report_worker(worker: usize, look: Look, held: Duration, limit: Duration) -> bool {
     report(look, |who| {
         format!(
             "greenstd: {who} has held worker {worker} (thread {}) for {} ms without switching \
@@ -744,7 +765,7 @@ fn report_worker(worker: usize, look: Look, held: Duration, limit: Duration) {
             held.as_millis(),
             limit.as_millis()
         )
-    });
+    })
 }
 
 fn report_held(look: Look, held: Duration, limit: Duration) {
@@ -875,6 +896,25 @@ mod tests {
     fn gettid() -> libc::pid_t {
         // SAFETY: gettid has no preconditions.
         unsafe { libc::gettid() }
+    }
+
+    /// A sample of a worker in its own loop (no coroutine runs there: the
+    /// OS preempted it) is not a report; one of any coroutine is, greenstd's
+    /// or one started on may directly. Reports of the loop said "a
+    /// coroutine not started by greenstd has held worker 1 for 6 ms", with
+    /// `EventLoop::run` and `wake_all` for its backtrace, on a busy machine.
+    #[test]
+    fn only_a_coroutine_is_reported() {
+        let taken = |task_id, in_coroutine| Taken {
+            task_id,
+            in_coroutine,
+            name: String::new(),
+            frames: Vec::new(),
+        };
+        assert!(!reportable(&taken(0, false)));
+        assert!(reportable(&taken(0, true)));
+        assert_eq!(who(&taken(0, true)), "a coroutine not started by greenstd");
+        assert!(reportable(&taken(7, true)));
     }
 
     /// A thread on a CPU most of the time computes; one mostly waiting for
