@@ -57,8 +57,8 @@
 //! stacks parked coroutines offered are trimmed: every [`TRIM_PERIOD`]
 //! while offers wait, it sweeps the stack arena, which returns the pages
 //! below where each coroutine parked). A hand-off costs a wake-up of a
-//! spare thread (or starting one, about 30 µs); a report costs one signal to the stuck
-//! thread and symbolising its backtrace on the monitor thread.
+//! spare thread (or starting one, about 30 µs); a report costs one signal
+//! to the stuck thread and symbolising its backtrace on the monitor thread.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -140,8 +140,6 @@ struct Watch {
     /// nanoseconds) at the first look that asked for them while the worker
     /// is held, and when.
     sched: Option<(u64, u64, Instant)>,
-    /// What its thread was doing at the last look that asked.
-    state: Option<ThreadState>,
     /// Why the last hand-off was refused, if it was.
     refused: Option<HandOffError>,
 }
@@ -293,7 +291,6 @@ fn run(limit: Option<Duration>) -> ! {
         since: now,
         reported: false,
         sched: None,
-        state: None,
         refused: None,
     };
     let mut watch: Vec<Watch> = (0..workers)
@@ -341,13 +338,13 @@ fn run(limit: Option<Duration>) -> ! {
             let look = may::monitor::worker_look(id);
             // In its own poll (asleep, or woken and on its way back): it
             // runs no coroutine, nothing holds it.
-            let sleeping = may::monitor::worker_parked(id);
-            if look != w.look || sleeping {
+            let parked = may::monitor::worker_parked(id);
+            if look != w.look || parked {
                 *w = fresh(look, now);
                 // At the slow period a blocking call shorter than it would
                 // never be seen twice: a worker found blocked in the
                 // kernel brings the next look forward.
-                if !sleeping
+                if !parked
                     && period > MIN_PERIOD * 4
                     && matches!(
                         proc.thread_state(look.tid()),
@@ -359,7 +356,11 @@ fn run(limit: Option<Duration>) -> ! {
                 continue;
             }
             let time = now.duration_since(w.since);
-            if time >= HANDOFF_AFTER && should_hand_off(&mut proc, w, time) {
+            // Held past HANDOFF_AFTER: what its thread is doing, read once
+            // for the hand-off and the rescue below.
+            let state =
+                (time >= HANDOFF_AFTER && look.tid() != 0).then(|| proc.thread_state(look.tid()));
+            if state.is_some_and(|s| should_hand_off(&mut proc, w, s, time)) {
                 match may::monitor::hand_off(id, look) {
                     Ok(()) => {
                         handed = true;
@@ -383,7 +384,7 @@ fn run(limit: Option<Duration>) -> ! {
             // busy, it gained nothing and cost CPU (most of the monitor's,
             // up to 4% of an echo server's at 1,000 connections on 2
             // cores) and the coroutines' caches.
-            let preempted = w.state == Some(ThreadState::Runnable);
+            let preempted = state == Some(ThreadState::Runnable);
             if time >= RESCUE_AFTER
                 && (!preempted || (0..workers).any(|o| o != id && may::monitor::worker_sleeping(o)))
             {
@@ -431,16 +432,16 @@ fn run(limit: Option<Duration>) -> ! {
     }
 }
 
-/// Whether the thread of a worker held for `time` is blocked in the kernel
-/// (hand it off), computing for long (hand it off), or only waiting for a
-/// CPU (leave it).
-fn should_hand_off(proc: &mut ProcFiles, w: &mut Watch, time: Duration) -> bool {
+/// Whether the thread of a worker held for `time`, found in `state`, is
+/// blocked in the kernel (hand it off), computing for long (hand it off), or
+/// only waiting for a CPU (leave it).
+fn should_hand_off(
+    proc: &mut ProcFiles,
+    w: &mut Watch,
+    state: ThreadState,
+    time: Duration,
+) -> bool {
     let tid = w.look.tid();
-    if tid == 0 {
-        return false;
-    }
-    let state = proc.thread_state(tid);
-    w.state = Some(state);
     match state {
         ThreadState::Blocked => true,
         ThreadState::LockWait => time >= LOCK_HANDOFF_AFTER,
@@ -718,11 +719,10 @@ fn who(taken: &Taken) -> String {
 }
 
 /// Prints `what` (a sentence about "{who}", the sampled coroutine) and the
-/// backtrace sampled on `look`'s thread.
-/// Prints the report `what` words, with a backtrace sampled on the thread;
-/// `false` (nothing printed) when the sample found the thread in its
-/// worker's own loop, running no coroutine: nothing of the program's held
-/// it (the OS preempted it on a busy machine), and the next look asks again.
+/// backtrace sampled on `look`'s thread. `false`, and nothing printed, when
+/// the sample found the thread in its worker's own loop, running no
+/// coroutine: nothing of the program's held it (the OS preempted it on a
+/// busy machine), and the next look asks again.
 fn report(look: Look, what: impl Fn(&str) -> String) -> bool {
     let mut out = String::new();
     match sample(look) {
