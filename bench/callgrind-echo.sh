@@ -10,7 +10,19 @@
 #
 # Build first: cargo build --release -p bench-greenstd -p bench-may
 # -p bench-tokio. WORKERS (default 2) sets GREENSTD_WORKERS. KEEP=DIR keeps
-# both profiles there (callgrind_annotate DIR/3r.out).
+# both runs' profiles there, one file per thread (callgrind_annotate
+# DIR/3r.out-02).
+#
+# Each thread is counted apart (bench/callgrind_roles.py), and the round
+# trip's instructions are also printed by role: may's scheduler threads
+# (the workers, and threads that took a worker's slot in a hand-off), the
+# monitor, the rest; with the hand-offs the monitor tried. Valgrind runs one
+# thread at a time, ~50x slower: the monitor finds workers held (waiting
+# for valgrind's lock, in a system call) far more often than natively and
+# hands them off (natively an echo server has none), so the whole-process
+# count moves by +-20% run to run with the hand-offs. GREENSTD_MAX_THREADS=2
+# (passed through) refuses them: the scheduler threads' count is then
+# stable to about 1%.
 set -eu
 variant=$1
 conns=${2:-100}
@@ -22,6 +34,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 opts=""
 [ -n "${CACHE:-}" ] && opts="--cache-sim=yes"
+opts="$opts --separate-threads=yes"
 ulimit -n 20000 2>/dev/null || true
 count() {
     port=$((25000 + $(od -An -N2 -tu2 /dev/urandom) % 5000))
@@ -39,13 +52,16 @@ count() {
     # shell's, not valgrind's.)
     pkill -TERM -f "callgrind-out-file=$tmp/$1.out" || true
     wait $server 2>/dev/null || true
-    sed -n 's/^summary: //p' "$tmp/$1.out"
+    # One "totals:" line per thread's file; summed per event.
+    cat "$tmp/$1".out-* | sed -n 's/^totals: //p' |
+        awk '{for (i = 1; i <= NF; i++) s[i] += $i} END {for (i = 1; i <= NF; i++) printf "%d ", s[i]; print ""}'
 }
 a=$(count 1r "$r")
 b=$(count 3r $((3 * r)))
 n=$((conns * 2 * r))
-echo "$variant echo: $(echo "$a" | awk -v b="$b" -v n=$n '{split(b, y, " "); out=""; for (i = 1; i <= NF; i++) out = out sprintf("%.1f ", (y[i] - $i) / n); print out}')per round trip (workers=$workers, $conns conns, $n round trips; events: $(sed -n 's/^events: //p' "$tmp/3r.out"))"
+echo "$variant echo: $(echo "$a" | awk -v b="$b" -v n=$n '{split(b, y, " "); out=""; for (i = 1; i <= NF; i++) out = out sprintf("%.1f ", (y[i] - $i) / n); print out}')per round trip (workers=$workers, $conns conns, $n round trips; events: $(sed -n 's/^events: //p' "$tmp/3r.out-01"))"
+python3 "$here/callgrind_roles.py" "$tmp" "$n"
 if [ -n "${KEEP:-}" ]; then
     mkdir -p "$KEEP"
-    cp "$tmp/1r.out" "$tmp/3r.out" "$KEEP/"
+    cp "$tmp"/1r.out-* "$tmp"/3r.out-* "$KEEP/"
 fi
