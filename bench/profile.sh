@@ -35,5 +35,6 @@ awk -v rps="$rps" '{n[$1" "$3]++; t++}
          printf "  %-32s %.2f\n", "total", t / (rps * 2)}' "$data/calls" | sort -k3 -rn
 # The rate above is loadgen's over its 3 s, the calls perf's over 2 s of them:
 # for a server that answers each request with one `sendto` (every variant but
-# Go, which uses `write`), the count per `sendto` is the steadier figure.
+# Go, which uses `write`), the count per `sendto` (number 44 on x86_64, the
+# machine these benchmarks run on) is the steadier figure.
 awk '$3 == 44 {s++} {t++} END {if (s) printf "  %-32s %.2f\n", "total per sendto", t / s}' "$data/calls"

@@ -62,7 +62,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use may::monitor::{HandOffError, Look};
@@ -360,7 +360,7 @@ fn run(limit: Option<Duration>) -> ! {
             // for the hand-off and the rescue below.
             let state =
                 (time >= HANDOFF_AFTER && look.tid() != 0).then(|| proc.thread_state(look.tid()));
-            if state.is_some_and(|s| should_hand_off(&mut proc, w, s, time)) {
+            if state.is_some_and(|s| should_hand_off(&mut proc, w, s, time, now)) {
                 match may::monitor::hand_off(id, look) {
                     Ok(()) => {
                         handed = true;
@@ -432,14 +432,15 @@ fn run(limit: Option<Duration>) -> ! {
     }
 }
 
-/// Whether the thread of a worker held for `time`, found in `state`, is
-/// blocked in the kernel (hand it off), computing for long (hand it off), or
-/// only waiting for a CPU (leave it).
+/// Whether the thread of a worker held for `time`, found in `state` at the
+/// look made at `now`, is blocked in the kernel (hand it off), computing for
+/// long (hand it off), or only waiting for a CPU (leave it).
 fn should_hand_off(
     proc: &mut ProcFiles,
     w: &mut Watch,
     state: ThreadState,
     time: Duration,
+    now: Instant,
 ) -> bool {
     let tid = w.look.tid();
     match state {
@@ -450,7 +451,6 @@ fn should_hand_off(
             let Some((cpu1, wait1)) = proc.sched_times(tid) else {
                 return false;
             };
-            let now = Instant::now();
             let Some((cpu0, wait0, then)) = w.sched else {
                 w.sched = Some((cpu1, wait1, now));
                 return false;
@@ -540,7 +540,7 @@ struct Sample {
     len: AtomicUsize,
     task_id: AtomicU64,
     /// The thread was running a coroutine (not its worker's own loop).
-    in_coroutine: std::sync::atomic::AtomicBool,
+    in_coroutine: AtomicBool,
     name: [AtomicU8; NAME_LEN],
     name_len: AtomicUsize,
 }
@@ -550,13 +550,13 @@ static SAMPLE: Sample = Sample {
     frames: [const { AtomicUsize::new(0) }; MAX_FRAMES],
     len: AtomicUsize::new(0),
     task_id: AtomicU64::new(0),
-    in_coroutine: std::sync::atomic::AtomicBool::new(false),
+    in_coroutine: AtomicBool::new(false),
     name: [const { AtomicU8::new(0) }; NAME_LEN],
     name_len: AtomicUsize::new(0),
 };
 
 /// Set once our handler is installed.
-static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the sampler, unless the program handles the signal itself
 /// (then reports come without a backtrace).
